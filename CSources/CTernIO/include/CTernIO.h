@@ -1,0 +1,71 @@
+// CTernIO: the thin C core of Tern.
+// io_uring rings for batched log appends, LZ4 frame codec, CRC32C.
+// No policy lives here: callers own every buffer and decide when to sync.
+#ifndef CTERNIO_H
+#define CTERNIO_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+// ---- CRC32C (Castagnoli), as used by Kafka record batches v2 ----
+
+/// Extends `crc` (start with 0) over `len` bytes. Uses SSE4.2 when the CPU has it.
+uint32_t tern_crc32c(uint32_t crc, const void *data, size_t len);
+/// 1 when the hardware path is in use (for logs and tests).
+int tern_crc32c_hardware(void);
+
+// ---- io_uring ----
+
+typedef struct tern_ring tern_ring;
+
+/// Creates a ring with `entries` submission slots. Returns NULL and sets *err (negative errno) on failure.
+tern_ring *tern_ring_create(unsigned entries, int *err);
+void tern_ring_destroy(tern_ring *ring);
+
+/// Queues a writev of `iovcnt` buffers to `fd` at `offset`; when `sync` is non-zero an fdatasync
+/// is linked behind it so it runs only after the write succeeded. Submits and waits for every
+/// queued completion. Returns bytes written (>= 0) or a negative errno.
+/// The caller keeps the buffers alive until this returns.
+ssize_t tern_ring_writev_at(tern_ring *ring, int fd, const struct iovec *iov, int iovcnt,
+                            uint64_t offset, int sync);
+
+/// One append in a batch submission (group commit): a writev at an offset with optional linked fdatasync.
+typedef struct tern_append {
+    int fd;
+    const struct iovec *iov;
+    int iovcnt;
+    uint64_t offset;
+    int sync;
+    ssize_t result; // out: bytes written or negative errno
+} tern_append;
+
+/// Submits all `count` appends with one io_uring_enter and reaps their completions.
+/// Returns 0 or a negative errno when the submission itself failed.
+int tern_ring_submit_appends(tern_ring *ring, tern_append *appends, int count);
+
+/// pread through the ring (fallback-free positional read). Returns bytes read or negative errno.
+ssize_t tern_ring_read_at(tern_ring *ring, int fd, void *buf, size_t len, uint64_t offset);
+
+/// fdatasync through the ring.
+int tern_ring_fdatasync(tern_ring *ring, int fd);
+
+// ---- LZ4 frame (Kafka's lz4 codec is the LZ4 frame format) ----
+
+/// Worst-case compressed size for `src_len` bytes.
+size_t tern_lz4f_compress_bound(size_t src_len);
+/// Compresses into dst. Returns compressed size, or a negative value on error.
+ssize_t tern_lz4f_compress(const void *src, size_t src_len, void *dst, size_t dst_cap);
+/// Decompresses a full frame into dst. Returns decompressed size, or a negative value on error
+/// (-2 when dst is too small).
+ssize_t tern_lz4f_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap);
+
+#ifdef __cplusplus
+}
+#endif
+#endif

@@ -1,0 +1,47 @@
+# Tern's front door. `make run` starts a broker on localhost:9092 with data in ./data;
+# `make test` runs every test (unit + interop with real Kafka clients).
+SHELL := /bin/bash
+SHARED ?= ../shared
+APT_PACKAGES := liburing-dev liblz4-dev zlib1g-dev
+TEST_APT_PACKAGES := kcat python3-pip
+PIP_PACKAGES := pytest confluent-kafka kafka-python lz4 python-snappy zstandard crc32c
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+TERN_DEBUG := .build/debug/tern
+
+.PHONY: run build deps test-deps test unit-test interop-test generate clean
+
+deps:
+	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+
+test-deps: deps
+	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
+	@python3 -c "import pytest, confluent_kafka, kafka, lz4, snappy, zstandard" 2>/dev/null || \
+	  python3 -m pip install -q $(PIP_PACKAGES)
+
+build: deps
+	swift build -c release --product tern
+
+run: build
+	mkdir -p data
+	.build/release/tern broker --config config/broker.properties
+
+unit-test: deps
+	swift build --build-tests
+	swift test --skip-build
+
+interop-test: test-deps
+	swift build --product tern
+	TERN_BIN=$(CURDIR)/$(TERN_DEBUG) python3 -m pytest -q Tests/Interop
+
+test: test-deps unit-test interop-test
+
+# Regenerates the protocol codecs from Kafka's JSON schemas (needs ../shared beside the checkout).
+generate:
+	swift run tern-protocol-gen $(SHARED)/kafka-protocol/messages Sources/TernProtocol/Generated Tests/TernProtocolTests/Generated
+
+clean:
+	rm -rf .build

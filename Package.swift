@@ -1,0 +1,76 @@
+// swift-tools-version: 6.1
+import PackageDescription
+
+let package = Package(
+    name: "tern",
+    platforms: [.macOS(.v15)],
+    products: [
+        .executable(name: "tern", targets: ["tern"]),
+        .library(name: "TernProtocol", targets: ["TernProtocol"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
+        .package(url: "https://github.com/apple/swift-log.git", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-argument-parser.git", from: "1.8.2"),
+    ],
+    targets: [
+        // Thin C core: io_uring, LZ4 frame, CRC32C. No policy lives here.
+        .target(
+            name: "CTernIO",
+            path: "CSources/CTernIO",
+            linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("lz4")]
+        ),
+        .target(
+            name: "TernProtocol",
+            dependencies: [
+                "CTernIO",
+                .product(name: "NIOCore", package: "swift-nio"),
+            ]
+        ),
+        .target(
+            name: "TernLog",
+            dependencies: [
+                "CTernIO", "TernProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TernBroker",
+            dependencies: [
+                "TernProtocol", "TernLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TernServer",
+            dependencies: [
+                "TernProtocol", "TernBroker",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .executableTarget(
+            name: "tern",
+            dependencies: [
+                "TernServer", "TernBroker", "TernLog",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+            ]
+        ),
+        // Generates Sources/TernProtocol/Generated from Kafka's JSON message schemas.
+        .target(name: "TernProtocolGenerator"),
+        .executableTarget(name: "tern-protocol-gen", dependencies: ["TernProtocolGenerator"]),
+        .testTarget(
+            name: "TernProtocolTests",
+            dependencies: ["TernProtocol", "TernProtocolGenerator", "CTernIO", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
+            name: "TernLogTests",
+            dependencies: ["TernLog", "TernProtocol", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+    ]
+)

@@ -1,0 +1,27 @@
+import Foundation
+import TernProtocolGenerator
+import XCTest
+
+/// The committed generated code must be exactly what the generator makes from the schemas today.
+final class GeneratedCodeIsFreshTests: XCTestCase {
+    func testCommittedGeneratedCodeMatchesGenerator() throws {
+        let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+        let schemas = root.deletingLastPathComponent().appendingPathComponent("shared/kafka-protocol/messages")
+        guard FileManager.default.fileExists(atPath: schemas.path) else {
+            throw XCTSkip("schemas not found at \(schemas.path)")
+        }
+        let output = try ProtocolGenerator().generate(schemaDirectory: schemas)
+        let checks = [
+            ("Sources/TernProtocol/Generated", output.sources),
+            ("Tests/TernProtocolTests/Generated", output.testSources),
+        ]
+        for (dir, files) in checks {
+            let onDisk = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(dir).path)
+            XCTAssertEqual(Set(onDisk), Set(files.keys), "\(dir): files differ; run `make generate`")
+            for (name, text) in files {
+                let committed = try String(contentsOf: root.appendingPathComponent("\(dir)/\(name)"), encoding: .utf8)
+                XCTAssertEqual(committed, text, "\(dir)/\(name) is stale; run `make generate`")
+            }
+        }
+    }
+}
