@@ -32,6 +32,7 @@ let package = Package(
             dependencies: [
                 "CTernIO", "TernProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -40,6 +41,7 @@ let package = Package(
             dependencies: [
                 "TernProtocol", "TernLog",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
@@ -70,7 +72,11 @@ let package = Package(
         ),
         .testTarget(
             name: "TernLogTests",
-            dependencies: ["TernLog", "TernProtocol", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "TernLog", "TernProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
     ]
 )

@@ -1,0 +1,61 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Thin POSIX file helpers used by segments and indexes; each throws `LogError.io` with errno.
+enum PosixFile {
+    static func open(_ path: String, create: Bool = true) throws -> Int32 {
+        let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
+        let fd = Glibc.open(path, flags, 0o644)
+        if fd < 0 { throw LogError.io("open \(path)", errno) }
+        return fd
+    }
+
+    static func size(_ fd: Int32) throws -> Int64 {
+        var st = stat()
+        if fstat(fd, &st) != 0 { throw LogError.io("fstat", errno) }
+        return Int64(st.st_size)
+    }
+
+    static func truncate(_ fd: Int32, to length: Int64) throws {
+        if ftruncate(fd, off_t(length)) != 0 { throw LogError.io("ftruncate", errno) }
+    }
+
+    static func pwriteAll(_ fd: Int32, _ bytes: [UInt8], at offset: Int64) throws {
+        var done = 0
+        while done < bytes.count {
+            let n = bytes.withUnsafeBytes { raw in
+                pwrite(fd, raw.baseAddress! + done, bytes.count - done, off_t(offset) + off_t(done))
+            }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogError.io("pwrite", errno)
+            }
+            done += n
+        }
+    }
+
+    static func readAll(_ fd: Int32) throws -> [UInt8] {
+        let size = Int(try self.size(fd))
+        var bytes = [UInt8](repeating: 0, count: size)
+        var done = 0
+        while done < size {
+            let n = bytes.withUnsafeMutableBytes { raw in pread(fd, raw.baseAddress! + done, size - done, off_t(done)) }
+            if n < 0 {
+                if errno == EINTR { continue }
+                throw LogError.io("pread", errno)
+            }
+            if n == 0 { break }
+            done += n
+        }
+        return Array(bytes[0..<done])
+    }
+
+    static func fsyncDirectory(_ path: String) {
+        let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
+        if fd >= 0 {
+            fsync(fd)
+            close(fd)
+        }
+    }
+}

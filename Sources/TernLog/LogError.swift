@@ -1,0 +1,8 @@
+/// Failures of the log layer, mapped to Kafka error codes once, at the broker's edge.
+public enum LogError: Error, Equatable, Sendable {
+    /// A system call failed; `errno` as negative or positive value, with what was being done.
+    case io(String, Int32)
+    case offsetOutOfRange(requested: Int64, logStart: Int64, logEnd: Int64)
+    case corruptBatch(String)
+    case closed
+}

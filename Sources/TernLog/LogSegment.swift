@@ -1,0 +1,197 @@
+import Logging
+import NIOCore
+import TernProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// One segment of a partition log: `<base>.log` holding record batches back to back exactly as
+/// stored (base offsets already assigned), plus its `.index` and `.timeindex`.
+///
+/// Invariants: batches are contiguous from position 0 to `size`; their offsets strictly increase
+/// and are >= `baseOffset`; `nextOffset` is one past the last offset written.
+final class LogSegment {
+    let baseOffset: Int64
+    let directory: String
+    let fd: Int32
+    private(set) var size: Int64 = 0
+    private(set) var nextOffset: Int64
+    private(set) var maxTimestamp: Int64 = -1
+    private var index: OffsetIndex
+    private var timeIndex: TimeIndex
+    private var bytesSinceIndexEntry = 0
+
+    static func fileName(_ base: Int64, _ ext: String) -> String {
+        let digits = String(base)
+        return String(repeating: "0", count: max(0, 20 - digits.count)) + digits + ext
+    }
+
+    var logPath: String { "\(directory)/\(Self.fileName(baseOffset, ".log"))" }
+
+    init(directory: String, baseOffset: Int64) throws {
+        self.directory = directory
+        self.baseOffset = baseOffset
+        self.nextOffset = baseOffset
+        self.fd = try PosixFile.open("\(directory)/\(Self.fileName(baseOffset, ".log"))")
+        self.index = try OffsetIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".index"))")
+        self.timeIndex = try TimeIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".timeindex"))")
+        self.size = try PosixFile.size(fd)
+    }
+
+    /// Opens a sealed (not active) segment: trusts its indexes when they are well formed, otherwise
+    /// rebuilds them by scanning. `nextOffset` is taken from the last batch.
+    func openSealed(io: DiskIO, config: LogConfig, logger: Logger) throws {
+        let indexOK = try index.load(logSize: size)
+        let timeOK = try timeIndex.load()
+        if !indexOK || !timeOK || (size > 0 && index.entries.isEmpty && size > config.indexIntervalBytes) {
+            logger.notice("rebuilding index", metadata: ["segment": "\(logPath)"])
+            _ = try recover(io: io, config: config, logger: logger)
+            return
+        }
+        // Walk from the last index entry to find the end offset and max timestamp cheaply.
+        var position = Int64(index.entries.last?.position ?? 0)
+        maxTimestamp = timeIndex.entries.last?.timestamp ?? -1
+        while position < size {
+            let header = try readHeader(io: io, at: position)
+            nextOffset = header.lastOffset + 1
+            maxTimestamp = max(maxTimestamp, header.maxTimestamp)
+            position += Int64(header.totalSize)
+        }
+    }
+
+    /// Validates every batch from the start (length, magic, CRC, increasing offsets), rebuilds the
+    /// indexes, and truncates a torn or corrupt tail. Returns the number of bytes cut off.
+    @discardableResult
+    func recover(io: DiskIO, config: LogConfig, logger: Logger) throws -> Int64 {
+        try index.reset()
+        try timeIndex.reset()
+        bytesSinceIndexEntry = 0
+        nextOffset = baseOffset
+        maxTimestamp = -1
+        var position: Int64 = 0
+        let chunkSize = 4 << 20
+        var chunk = ByteBuffer()
+        var chunkStart: Int64 = 0
+        var problem: String?
+        while position < size {
+            var at = Int(position - chunkStart) + chunk.readerIndex
+            if position < chunkStart || at + RecordBatchHeader.logOverhead > chunk.writerIndex {
+                chunk = try io.read(fd: fd, count: Int(min(Int64(chunkSize), size - position)), at: position)
+                chunkStart = position
+                at = chunk.readerIndex
+            }
+            guard chunk.writerIndex - at >= RecordBatchHeader.logOverhead else {
+                problem = "truncated batch header"
+                break
+            }
+            let length = Int(chunk.getInteger(at: at + 8, as: Int32.self)!)
+            let total = length + RecordBatchHeader.logOverhead
+            guard length >= RecordBatchHeader.size - RecordBatchHeader.logOverhead, Int64(total) <= size - position else {
+                problem = length < 0 || Int64(total) <= size - position ? "invalid batch length \(length)" : "truncated batch"
+                break
+            }
+            if at + total > chunk.writerIndex {
+                chunk = try io.read(fd: fd, count: Int(min(Int64(max(chunkSize, total)), size - position)), at: position)
+                chunkStart = position
+                at = chunk.readerIndex
+            }
+            let header: RecordBatchHeader
+            do {
+                header = try RecordBatchHeader.validated(in: chunk, at: at)
+            } catch {
+                problem = "\(error)"
+                break
+            }
+            guard header.baseOffset >= nextOffset else {
+                problem = "offset \(header.baseOffset) does not follow \(nextOffset - 1)"
+                break
+            }
+            try indexBatch(header, at: position, config: config)
+            nextOffset = header.lastOffset + 1
+            position += Int64(total)
+        }
+        let cut = size - position
+        if cut > 0 {
+            logger.warning(
+                "truncating corrupt or torn log tail",
+                metadata: ["segment": "\(logPath)", "position": "\(position)", "bytes": "\(cut)", "reason": "\(problem ?? "?")"])
+            try PosixFile.truncate(fd, to: position)
+            size = position
+        }
+        return cut
+    }
+
+    private func indexBatch(_ header: RecordBatchHeader, at position: Int64, config: LogConfig) throws {
+        if bytesSinceIndexEntry >= config.indexIntervalBytes {
+            try index.append(relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(position))
+            bytesSinceIndexEntry = 0
+        }
+        bytesSinceIndexEntry += header.totalSize
+        if header.maxTimestamp > maxTimestamp {
+            maxTimestamp = header.maxTimestamp
+            try timeIndex.append(timestamp: header.maxTimestamp, relativeOffset: UInt32(header.lastOffset - baseOffset))
+        }
+    }
+
+    /// Appends batches whose headers are `headers` and whose bytes are `buffers` (written back to back).
+    func append(buffers: [ByteBuffer], headers: [RecordBatchHeader], io: DiskIO, config: LogConfig, sync: Bool) throws {
+        let bytes = buffers.reduce(0) { $0 + $1.readableBytes }
+        try io.write(fd: fd, buffers: buffers, at: size, sync: sync)
+        var position = size
+        for h in headers {
+            try indexBatch(h, at: position, config: config)
+            position += Int64(h.totalSize)
+        }
+        size += Int64(bytes)
+        if let last = headers.last { nextOffset = last.lastOffset + 1 }
+    }
+
+    func readHeader(io: DiskIO, at position: Int64) throws -> RecordBatchHeader {
+        let bytes = try io.read(fd: fd, count: RecordBatchHeader.size, at: position)
+        return try RecordBatchHeader(from: bytes, at: bytes.readerIndex)
+    }
+
+    /// Position of the first batch containing an offset >= `offset`, or nil when none in this segment.
+    func position(of offset: Int64, io: DiskIO) throws -> (position: Int64, header: RecordBatchHeader)? {
+        guard offset < nextOffset else { return nil }
+        let relative = UInt32(clamping: max(0, offset - baseOffset))
+        var position = Int64(index.floor(relative)?.position ?? 0)
+        while position < size {
+            let header = try readHeader(io: io, at: position)
+            if header.lastOffset >= offset { return (position, header) }
+            position += Int64(header.totalSize)
+        }
+        return nil
+    }
+
+    /// Position of the first batch whose max timestamp is >= `timestamp`.
+    func position(ofTimestamp timestamp: Int64, io: DiskIO) throws -> (position: Int64, header: RecordBatchHeader)? {
+        guard maxTimestamp >= timestamp else { return nil }
+        let start = timeIndex.lastBefore(timestamp).map { baseOffset + Int64($0.relativeOffset) + 1 } ?? baseOffset
+        var position = Int64(index.floor(UInt32(clamping: start - baseOffset))?.position ?? 0)
+        while position < size {
+            let header = try readHeader(io: io, at: position)
+            if header.maxTimestamp >= timestamp { return (position, header) }
+            position += Int64(header.totalSize)
+        }
+        return nil
+    }
+
+    func read(io: DiskIO, at position: Int64, count: Int) throws -> ByteBuffer {
+        try io.read(fd: fd, count: Int(min(Int64(count), size - position)), at: position)
+    }
+
+    func flush(io: DiskIO) throws { try io.sync(fd: fd) }
+
+    func close() {
+        index.close()
+        timeIndex.close()
+        _ = Glibc.close(fd)
+    }
+
+    func deleteFiles() {
+        close()
+        for ext in [".log", ".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
+    }
+}

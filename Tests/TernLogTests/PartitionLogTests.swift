@@ -1,0 +1,140 @@
+import Foundation
+import NIOCore
+import TernProtocol
+import XCTest
+
+@testable import TernLog
+
+final class PartitionLogTests: XCTestCase {
+    var dir: TempDir!
+    let io = DiskIO(logger: testLogger)
+
+    override func setUp() { dir = TempDir() }
+    override func tearDown() { dir.cleanup() }
+
+    func open(_ config: LogConfig = LogConfig()) throws -> PartitionLog {
+        try PartitionLog(directory: dir.path + "/t-0", config: config, io: io, logger: testLogger)
+    }
+
+    func testAppendAssignsConsecutiveOffsetsAndReadsBack() throws {
+        let log = try open()
+        XCTAssertEqual(try log.appendBatch(try makeBatch(count: 3)).baseOffset, 0)
+        XCTAssertEqual(try log.appendBatch(try makeBatch(count: 2, tag: "b")).baseOffset, 3)
+        XCTAssertEqual(log.logEndOffset, 5)
+        let records = try log.readAllRecords(from: 0)
+        XCTAssertEqual(records.map(\.offset), [0, 1, 2, 3, 4])
+        XCTAssertEqual(records[3].key, ByteBuffer(string: "kb0"))
+        XCTAssertEqual(records[4].headers, [RecordHeader(key: "h", value: ByteBuffer(string: "1"))])
+        // Reading from the middle of a batch returns the whole batch (Kafka semantics).
+        var mid = try log.read(from: 1, maxBytes: 1).records
+        let batch = try RecordBatch.read(from: &mid)
+        XCTAssertEqual(batch.baseOffset, 0)
+        XCTAssertEqual(batch.records.count, 3)
+        log.close()
+    }
+
+    func testStoredBatchesKeepValidCRCAfterOffsetAssignment() throws {
+        let log = try open()
+        try log.appendBatch(try makeBatch(count: 4))
+        try log.appendBatch(try makeBatch(count: 4))
+        let bytes = try log.read(from: 0, maxBytes: 1 << 20).records
+        let headers = try RecordBatchHeader.validateAll(bytes)
+        XCTAssertEqual(headers.map(\.baseOffset), [0, 4])
+        log.close()
+    }
+
+    func testReadingAtEndIsEmptyAndPastEndIsOutOfRange() throws {
+        let log = try open()
+        try log.appendBatch(try makeBatch(count: 2))
+        XCTAssertEqual(try log.read(from: 2, maxBytes: 100).records.readableBytes, 0)
+        XCTAssertThrowsError(try log.read(from: 3, maxBytes: 100)) { error in
+            XCTAssertEqual(error as? LogError, .offsetOutOfRange(requested: 3, logStart: 0, logEnd: 2))
+        }
+        log.close()
+    }
+
+    func testSegmentsRollAndReadsCrossThem() throws {
+        var config = LogConfig()
+        config.segmentBytes = 1024
+        config.indexIntervalBytes = 128
+        let log = try open(config)
+        for i in 0..<40 { try log.appendBatch(try makeBatch(count: 3, tag: "\(i)")) }
+        XCTAssertGreaterThan(log.segmentCount, 3)
+        let records = try log.readAllRecords(from: 0)
+        XCTAssertEqual(records.map(\.offset), Array(0..<120))
+        XCTAssertEqual(try log.readAllRecords(from: 77).first?.offset, 77)
+        log.close()
+        // Reopen: sealed segments load their indexes, the data is all there.
+        let reopened = try open(config)
+        XCTAssertEqual(reopened.logEndOffset, 120)
+        XCTAssertEqual(try reopened.readAllRecords(from: 0).count, 120)
+        XCTAssertEqual(try reopened.readAllRecords(from: 100).first?.key, ByteBuffer(string: "k331"))
+        reopened.close()
+    }
+
+    func testTornTailIsTruncatedAndEarlierBytesSurvive() throws {
+        let log = try open()
+        try log.appendBatch(try makeBatch(count: 5))
+        try log.appendBatch(try makeBatch(count: 5, tag: "b"))
+        log.close()
+        let file = dir.path + "/t-0/00000000000000000000.log"
+        let intact = try Data(contentsOf: URL(fileURLWithPath: file))
+        // A torn write: half of a third batch.
+        let third = try makeBatch(count: 5, tag: "c")
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        handle.seekToEndOfFile()
+        handle.write(Data(third.getBytes(at: 0, length: third.readableBytes / 2)!))
+        handle.closeFile()
+
+        let reopened = try open()
+        XCTAssertEqual(reopened.logEndOffset, 10)
+        XCTAssertEqual(try reopened.readAllRecords(from: 0).count, 10)
+        reopened.close()
+        XCTAssertEqual(try Data(contentsOf: URL(fileURLWithPath: file)), intact)
+    }
+
+    func testCorruptBatchIsTruncatedWithEverythingAfterIt() throws {
+        let log = try open()
+        try log.appendBatch(try makeBatch(count: 5))
+        try log.appendBatch(try makeBatch(count: 5, tag: "b"))
+        try log.appendBatch(try makeBatch(count: 5, tag: "c"))
+        log.close()
+        let file = dir.path + "/t-0/00000000000000000000.log"
+        var bytes = try Data(contentsOf: URL(fileURLWithPath: file))
+        let firstSize = try makeBatch(count: 5).readableBytes
+        bytes[firstSize + 70] ^= 0xFF  // flip a byte inside the second batch's records: bad CRC
+        try bytes.write(to: URL(fileURLWithPath: file))
+
+        let reopened = try open()
+        XCTAssertEqual(reopened.logEndOffset, 5)
+        XCTAssertEqual(try reopened.readAllRecords(from: 0).map(\.offset), [0, 1, 2, 3, 4])
+        // New appends continue from the recovered end.
+        XCTAssertEqual(try reopened.appendBatch(try makeBatch(count: 1)).baseOffset, 5)
+        reopened.close()
+    }
+
+    func testOffsetForTimestampUsesTimeIndex() throws {
+        var config = LogConfig()
+        config.indexIntervalBytes = 64
+        config.segmentBytes = 2048
+        let log = try open(config)
+        for i in 0..<30 { try log.appendBatch(try makeBatch(count: 2, timestamp: Int64(10_000 + i * 10))) }
+        // Batch i holds timestamps 10000+10i and 10000+10i+1 at offsets 2i, 2i+1.
+        let hit = try log.offset(forTimestamp: 10_151)
+        XCTAssertEqual(hit?.offset, 31)
+        XCTAssertEqual(hit?.timestamp, 10_151)
+        XCTAssertEqual(try log.offset(forTimestamp: 10_152)?.offset, 32)
+        XCTAssertEqual(try log.offset(forTimestamp: 0)?.offset, 0)
+        XCTAssertNil(try log.offset(forTimestamp: 99_999))
+        log.close()
+    }
+
+    func testFlushPerMessageUsesLinkedSync() throws {
+        var config = LogConfig()
+        config.flushIntervalMessages = 1
+        let log = try open(config)
+        for _ in 0..<10 { try log.appendBatch(try makeBatch(count: 1)) }
+        XCTAssertEqual(log.logEndOffset, 10)
+        log.close()
+    }
+}
