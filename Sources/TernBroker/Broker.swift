@@ -1,0 +1,60 @@
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import TernLog
+import TernProtocol
+
+/// A single Kafka-compatible broker: request handlers over the topic registry.
+/// The broker knows Kafka requests and responses; it knows nothing about sockets or io_uring.
+public final class Broker: Sendable {
+    public let config: BrokerConfig
+    public let topics: TopicRegistry
+    let logger: Logger
+    let fetchWaiters = FetchWaiters()
+    private let nextProducerId: NIOLockedValueBox<Int64>
+
+    public init(config: BrokerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        self.topics = try TopicRegistry(config: config, logger: logger)
+        // Producer ids must not repeat across restarts; until producer state is persisted
+        // (idempotence issue) start from the wall clock in milliseconds.
+        let now = Int64(clock_gettime_ms())
+        self.nextProducerId = NIOLockedValueBox(now)
+    }
+
+    func allocateProducerId() -> Int64 {
+        nextProducerId.withLockedValue { id in
+            id += 1
+            return id
+        }
+    }
+
+    /// Creates `name` with the broker's default partition count if auto-creation is on.
+    func autoCreate(_ name: String) -> Topic? {
+        guard config.autoCreateTopics else { return nil }
+        do {
+            try topics.createTopic(name: name, partitions: config.numPartitions)
+        } catch KafkaError.topicAlreadyExists {
+            // Lost a race with another request: fine, it exists now.
+        } catch {
+            logger.warning("auto-create failed", metadata: ["topic": "\(name)", "error": "\(error)"])
+            return nil
+        }
+        return topics.topic(name)
+    }
+
+    public func shutdown() {
+        topics.close()
+    }
+}
+
+private func clock_gettime_ms() -> UInt64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
+}
+
+#if canImport(Glibc)
+    import Glibc
+#endif

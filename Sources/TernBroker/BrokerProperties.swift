@@ -1,0 +1,81 @@
+import Foundation
+
+/// Reads Kafka-style `server.properties` settings into a `BrokerConfig`.
+public enum BrokerProperties {
+    public enum ParseError: Error, CustomStringConvertible {
+        case badLine(Int, String)
+        case badValue(String, String)
+        case unknownKey(String)
+
+        public var description: String {
+            switch self {
+            case .badLine(let n, let l): return "line \(n): cannot parse '\(l)'"
+            case .badValue(let k, let v): return "\(k): invalid value '\(v)'"
+            case .unknownKey(let k): return "unknown setting '\(k)'"
+            }
+        }
+    }
+
+    /// Parses `key=value` lines; `#` and `!` start comments.
+    public static func parse(_ text: String) throws -> [(String, String)] {
+        var out: [(String, String)] = []
+        for (n, raw) in text.split(separator: "\n", omittingEmptySubsequences: false).enumerated() {
+            let line = raw.trimmingCharacters(in: .whitespaces)
+            if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("!") { continue }
+            guard let eq = line.firstIndex(where: { $0 == "=" || $0 == ":" }) else { throw ParseError.badLine(n + 1, line) }
+            out.append((line[..<eq].trimmingCharacters(in: .whitespaces), line[line.index(after: eq)...].trimmingCharacters(in: .whitespaces)))
+        }
+        return out
+    }
+
+    /// Applies one setting. Settings Tern does not know are refused rather than silently ignored.
+    public static func apply(_ key: String, _ value: String, to config: inout BrokerConfig) throws {
+        func int<T: FixedWidthInteger>(_: T.Type) throws -> T {
+            guard let v = T(value), v >= 0 || value.hasPrefix("-") == false else { throw ParseError.badValue(key, value) }
+            return v
+        }
+        switch key {
+        case "node.id", "broker.id": config.nodeId = try int(Int32.self)
+        case "log.dirs", "log.dir":
+            guard let first = value.split(separator: ",").first else { throw ParseError.badValue(key, value) }
+            config.logDir = String(first)
+        case "listeners":
+            let (host, port) = try listener(key, value)
+            config.host = host
+            config.port = port
+        case "advertised.listeners":
+            let (host, port) = try listener(key, value)
+            config.advertisedHost = host
+            config.advertisedPort = port
+        case "num.partitions":
+            config.numPartitions = try int(Int32.self)
+            guard config.numPartitions > 0 else { throw ParseError.badValue(key, value) }
+        case "auto.create.topics.enable":
+            guard let b = Bool(value.lowercased()) else { throw ParseError.badValue(key, value) }
+            config.autoCreateTopics = b
+        case "log.segment.bytes":
+            config.log.segmentBytes = try int(Int.self)
+            guard config.log.segmentBytes >= 1024 else { throw ParseError.badValue(key, value) }
+        case "log.index.interval.bytes": config.log.indexIntervalBytes = try int(Int.self)
+        case "log.flush.interval.messages":
+            config.log.flushIntervalMessages = try int(Int64.self)
+            guard config.log.flushIntervalMessages > 0 else { throw ParseError.badValue(key, value) }
+        case "log.flush.interval.ms": config.log.flushIntervalMs = try int(Int64.self)
+        case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
+        case "socket.request.max.bytes": config.socketRequestMaxBytes = try int(Int.self)
+        default: throw ParseError.unknownKey(key)
+        }
+    }
+
+    /// `PLAINTEXT://host:port`, `host:port` or `:port` (first listener only).
+    static func listener(_ key: String, _ value: String) throws -> (String, Int) {
+        var s = String(value.split(separator: ",").first ?? "")
+        if let r = s.range(of: "://") { s = String(s[r.upperBound...]) }
+        guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else {
+            throw ParseError.badValue(key, value)
+        }
+        var host = String(s[..<colon])
+        if host.hasPrefix("[") && host.hasSuffix("]") { host = String(host.dropFirst().dropLast()) }
+        return (host.isEmpty ? "0.0.0.0" : host, port)
+    }
+}

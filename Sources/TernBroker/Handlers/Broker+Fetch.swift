@@ -1,0 +1,91 @@
+import NIOCore
+import TernLog
+import TernProtocol
+
+extension Broker {
+    /// Fetch with Kafka's long poll: answers at once when `min_bytes` are available (or on error),
+    /// otherwise waits until an append to a fetched partition satisfies it or `max_wait_ms` passes.
+    func fetch(_ request: FetchRequest, version: Int16, on eventLoop: EventLoop) -> EventLoopFuture<FetchResponse> {
+        let (first, bytes, logs) = fetchOnce(request, version: version)
+        if bytes >= Int(request.minBytes) || request.maxWaitMs <= 0 || logs.isEmpty {
+            return eventLoop.makeSucceededFuture(first)
+        }
+        let promise = eventLoop.makePromise(of: FetchResponse.self)
+        let wait = FetchWait(eventLoop: eventLoop)
+        let complete: @Sendable (Bool) -> Void = { [self] timedOut in
+            guard !wait.done else { return }
+            let (response, bytes, _) = fetchOnce(request, version: version)
+            guard timedOut || bytes >= Int(request.minBytes) else { return }
+            wait.done = true
+            wait.timeout?.cancel()
+            if let id = wait.registration { fetchWaiters.unregister(id, logs) }
+            promise.succeed(response)
+        }
+        wait.registration = fetchWaiters.register(logs) { eventLoop.execute { complete(false) } }
+        wait.timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(request.maxWaitMs))) { complete(true) }
+        return promise.futureResult
+    }
+
+    /// One pass over the requested partitions. Returns the response, the record bytes in it, and
+    /// the logs it read (to wait on).
+    func fetchOnce(_ request: FetchRequest, version: Int16) -> (FetchResponse, Int, [PartitionLog]) {
+        var response = FetchResponse(errorCode: 0, sessionId: 0)
+        var remaining = Int(request.maxBytes > 0 ? request.maxBytes : Int32.max)
+        var total = 0
+        var logs: [PartitionLog] = []
+        var anyError = false
+        for fetchTopic in request.topics {
+            let topic = fetchTopic.topic.isEmpty ? topics.topic(id: fetchTopic.topicId) : topics.topic(fetchTopic.topic)
+            var topicResponse = FetchResponse.FetchableTopicResponse(topic: fetchTopic.topic, topicId: fetchTopic.topicId)
+            for p in fetchTopic.partitions {
+                var data = FetchResponse.PartitionData(partitionIndex: p.partition, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1)
+                data.abortedTransactions = request.isolationLevel == 1 ? [] : nil
+                if version < 4 { data.abortedTransactions = [] }
+                guard let log = topic?.partition(p.partition) else {
+                    data.errorCode = (fetchTopic.topic.isEmpty ? KafkaError.unknownTopicId : .unknownTopicOrPartition).rawValue
+                    anyError = true
+                    topicResponse.partitions.append(data)
+                    continue
+                }
+                logs.append(log)
+                do {
+                    // The first partition with data may exceed the limits by one batch (KIP-74);
+                    // after that, stop adding data once the response is full.
+                    let limit = min(Int(p.partitionMaxBytes), remaining)
+                    if limit > 0 || total == 0 {
+                        let read = try log.read(from: p.fetchOffset, maxBytes: max(limit, 0))
+                        data.records = read.records
+                        data.highWatermark = read.highWatermark
+                        data.lastStableOffset = read.highWatermark
+                        data.logStartOffset = read.logStartOffset
+                        total += read.records.readableBytes
+                        remaining -= read.records.readableBytes
+                    } else {
+                        data.highWatermark = log.logEndOffset
+                        data.lastStableOffset = data.highWatermark
+                        data.logStartOffset = log.logStartOffset
+                    }
+                } catch {
+                    data.errorCode = KafkaError(error).rawValue
+                    data.highWatermark = log.logEndOffset
+                    data.lastStableOffset = data.highWatermark
+                    data.logStartOffset = log.logStartOffset
+                    anyError = true
+                }
+                topicResponse.partitions.append(data)
+            }
+            response.responses.append(topicResponse)
+        }
+        return (response, total, anyError ? [] : logs)
+    }
+}
+
+/// State of one waiting fetch; touched only on its event loop.
+private final class FetchWait: @unchecked Sendable {
+    let eventLoop: EventLoop
+    var done = false
+    var registration: UInt64?
+    var timeout: Scheduled<Void>?
+
+    init(eventLoop: EventLoop) { self.eventLoop = eventLoop }
+}

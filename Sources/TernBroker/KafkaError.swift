@@ -1,0 +1,44 @@
+import TernLog
+import TernProtocol
+
+/// Kafka error codes Tern returns. The single place where internal errors become wire codes.
+public enum KafkaError: Int16, Error, Sendable {
+    case none = 0
+    case offsetOutOfRange = 1
+    case corruptMessage = 2
+    case unknownTopicOrPartition = 3
+    case leaderNotAvailable = 5
+    case messageTooLarge = 10
+    case coordinatorNotAvailable = 15
+    case invalidTopic = 17
+    case recordListTooLarge = 18
+    case invalidRequiredAcks = 21
+    case unsupportedVersion = 35
+    case topicAlreadyExists = 36
+    case invalidPartitions = 37
+    case invalidReplicationFactor = 38
+    case invalidReplicaAssignment = 39
+    case invalidConfig = 40
+    case invalidRequest = 42
+    case unsupportedForMessageFormat = 43
+    case kafkaStorageError = 56
+    case unsupportedCompressionType = 76
+    case invalidRecord = 87
+    case unknownTopicId = 100
+    case unknownServerError = -1
+
+    /// Maps an error from a lower layer to the code clients understand.
+    public init(_ error: Error) {
+        switch error {
+        case let e as KafkaError: self = e
+        case LogError.offsetOutOfRange: self = .offsetOutOfRange
+        case LogError.io, LogError.closed: self = .kafkaStorageError
+        case LogError.corruptBatch: self = .corruptMessage
+        case RecordBatchError.crcMismatch, RecordBatchError.truncated, RecordBatchError.invalidLength: self = .corruptMessage
+        case RecordBatchError.unsupportedMagic: self = .unsupportedForMessageFormat
+        case RecordBatchError.unsupportedCompression: self = .unsupportedCompressionType
+        case RecordBatchError.invalidRecord: self = .invalidRecord
+        default: self = .unknownServerError
+        }
+    }
+}

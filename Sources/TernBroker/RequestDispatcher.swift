@@ -1,0 +1,106 @@
+import Logging
+import NIOCore
+import TernProtocol
+
+/// What to do with one request frame.
+public enum DispatchOutcome {
+    /// Send this response frame (size prefix included) when the future completes.
+    case respond(EventLoopFuture<ByteBuffer>)
+    /// Send nothing (Produce with acks=0).
+    case noResponse
+    /// The request cannot be understood: close the connection, as Kafka does.
+    case close(reason: String)
+}
+
+/// Parses request headers, decodes bodies with the generated codecs, calls the broker and encodes
+/// the response with the right header version. One frame in, one outcome out.
+public struct RequestDispatcher: Sendable {
+    public let broker: Broker
+
+    public init(broker: Broker) { self.broker = broker }
+
+    public func dispatch(_ frame: ByteBuffer, on eventLoop: EventLoop) -> DispatchOutcome {
+        var body = frame
+        // Request header v1 prefix is common to every version: key, version, correlation id, client id
+        // (always a classic int16 string, so ApiVersions of any version can be read).
+        guard let apiKeyRaw = body.readInteger(as: Int16.self), let version = body.readInteger(as: Int16.self),
+            let correlationId = body.readInteger(as: Int32.self)
+        else { return .close(reason: "truncated request header") }
+        guard let apiKey = ApiKey(rawValue: apiKeyRaw), let supported = SupportedApis.table[apiKey] else {
+            return .close(reason: "unknown api key \(apiKeyRaw)")
+        }
+        do {
+            _ = try body.readKafkaNullableString(compact: false)  // client id
+            if apiKey == .apiVersions && !supported.handled.contains(version) {
+                // KIP-511: answer an unknown ApiVersions version with a v0 body listing what we support.
+                return .respond(eventLoop.makeSucceededFuture(
+                    Self.frame(Broker.unsupportedApiVersionsResponse(), version: 0, correlationId: correlationId, flexibleHeader: false)))
+            }
+            guard supported.handled.contains(version) else {
+                return .close(reason: "unsupported version \(version) of \(apiKey)")
+            }
+            let flexible = version >= apiKey.firstFlexibleVersion
+            if flexible { try skipTaggedFields(&body) }
+            // ApiVersions responses always use header v0, even when the body is flexible.
+            let flexibleResponseHeader = flexible && apiKey != .apiVersions
+            func respond<M: KafkaMessage>(_ message: M) -> DispatchOutcome {
+                .respond(eventLoop.makeSucceededFuture(Self.frame(message, version: version, correlationId: correlationId, flexibleHeader: flexibleResponseHeader)))
+            }
+            switch apiKey {
+            case .apiVersions:
+                return respond(broker.apiVersions(try decode(ApiVersionsRequest.self, &body, version), version: version))
+            case .metadata:
+                return respond(broker.metadata(try decode(MetadataRequest.self, &body, version), version: version))
+            case .produce:
+                guard let response = broker.produce(try decode(ProduceRequest.self, &body, version), version: version) else {
+                    return .noResponse
+                }
+                return respond(response)
+            case .fetch:
+                let request = try decode(FetchRequest.self, &body, version)
+                return .respond(broker.fetch(request, version: version, on: eventLoop).map { response in
+                    Self.frame(response, version: version, correlationId: correlationId, flexibleHeader: flexibleResponseHeader)
+                })
+            case .listOffsets:
+                return respond(broker.listOffsets(try decode(ListOffsetsRequest.self, &body, version), version: version))
+            case .createTopics:
+                return respond(broker.createTopics(try decode(CreateTopicsRequest.self, &body, version), version: version))
+            case .deleteTopics:
+                return respond(broker.deleteTopics(try decode(DeleteTopicsRequest.self, &body, version), version: version))
+            case .findCoordinator:
+                return respond(broker.findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version))
+            case .initProducerId:
+                return respond(broker.initProducerId(try decode(InitProducerIdRequest.self, &body, version), version: version))
+            default:
+                return .close(reason: "unhandled api \(apiKey)")
+            }
+        } catch {
+            return .close(reason: "malformed \(apiKey) v\(version) request: \(error)")
+        }
+    }
+
+    private func decode<M: KafkaMessage>(_: M.Type, _ body: inout ByteBuffer, _ version: Int16) throws -> M {
+        // Trailing bytes are ignored, as Kafka does: librdkafka 2.16 sends three extra bytes after
+        // a Metadata v12 request for all topics, and Kafka accepts it.
+        try M(from: &body, version: version)
+    }
+
+    private func skipTaggedFields(_ body: inout ByteBuffer) throws {
+        let count = try body.readUnsignedVarint()
+        for _ in 0..<count {
+            _ = try body.readUnsignedVarint()
+            try body.skipKafkaBytes(Int(try body.readUnsignedVarint()))
+        }
+    }
+
+    /// Encodes `[size][correlation id][tagged fields if header v1][body]`.
+    static func frame<M: KafkaMessage>(_ message: M, version: Int16, correlationId: Int32, flexibleHeader: Bool) -> ByteBuffer {
+        var out = ByteBuffer()
+        out.writeInteger(0 as Int32)
+        out.writeInteger(correlationId)
+        if flexibleHeader { out.writeUnsignedVarint(0) }
+        message.encode(to: &out, version: version)
+        out.setInteger(Int32(out.readableBytes - 4), at: out.readerIndex)
+        return out
+    }
+}

@@ -1,0 +1,35 @@
+import TernProtocol
+
+/// The APIs this broker answers: the range advertised in ApiVersions and the range actually handled.
+///
+/// Every advertised range starts at 0 because librdkafka before 2.11.1 enables features only when
+/// the broker's range contains exact versions (e.g. FindCoordinator 0 gates LZ4 and group support,
+/// Produce 3 + Fetch 4 gate message format v2). Versions advertised but not handled are refused
+/// when they arrive (the connection is closed, as Kafka does for requests it cannot parse).
+public enum SupportedApis {
+    public struct Range: Sendable {
+        public let advertised: ClosedRange<Int16>
+        public let handled: ClosedRange<Int16>
+    }
+
+    public static let table: [ApiKey: Range] = [
+        .produce: Range(advertised: 0...9, handled: 3...9),
+        .fetch: Range(advertised: 0...12, handled: 4...12),
+        .listOffsets: Range(advertised: 0...6, handled: 0...6),
+        .metadata: Range(advertised: 0...12, handled: 0...12),
+        .findCoordinator: Range(advertised: 0...4, handled: 0...4),
+        .apiVersions: Range(advertised: 0...4, handled: 0...4),
+        .createTopics: Range(advertised: 0...7, handled: 0...7),
+        .deleteTopics: Range(advertised: 0...6, handled: 0...6),
+        .initProducerId: Range(advertised: 0...4, handled: 0...4),
+    ]
+
+    public static func handles(_ key: ApiKey, version: Int16) -> Bool {
+        table[key]?.handled.contains(version) ?? false
+    }
+
+    static var apiVersionsList: [ApiVersionsResponse.ApiVersion] {
+        table.map { ApiVersionsResponse.ApiVersion(apiKey: $0.key.rawValue, minVersion: $0.value.advertised.lowerBound, maxVersion: $0.value.advertised.upperBound) }
+            .sorted { $0.apiKey < $1.apiKey }
+    }
+}

@@ -1,0 +1,125 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import TernLog
+import TernProtocol
+
+/// A topic and the logs of its partitions (index = partition id).
+public final class Topic: Sendable {
+    public let metadata: TopicMetadata
+    public let partitions: [PartitionLog]
+
+    init(metadata: TopicMetadata, partitions: [PartitionLog]) {
+        self.metadata = metadata
+        self.partitions = partitions
+    }
+
+    public func partition(_ index: Int32) -> PartitionLog? {
+        index >= 0 && Int(index) < partitions.count ? partitions[Int(index)] : nil
+    }
+}
+
+/// The single owner of topic metadata on a broker: creates, opens and deletes topics and their
+/// logs, and persists the topic list. Readers get immutable `Topic` snapshots.
+public final class TopicRegistry: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var topics: [String: Topic] = [:]
+    private let store: TopicStore
+    private let config: BrokerConfig
+    private let io: DiskIO
+    private let logger: Logger
+    public let clusterId: String
+
+    public init(config: BrokerConfig, logger: Logger) throws {
+        self.config = config
+        self.logger = logger
+        self.io = DiskIO(logger: logger)
+        try FileManager.default.createDirectory(atPath: config.logDir, withIntermediateDirectories: true)
+        self.store = TopicStore(directory: config.logDir)
+        let contents = try store.load()
+        self.clusterId = contents?.clusterId ?? Self.newClusterId()
+        for meta in contents?.topics ?? [] {
+            topics[meta.name] = try openTopic(meta)
+        }
+        if contents == nil { try persist() }
+        logger.info(
+            "topics loaded",
+            metadata: ["count": "\(topics.count)", "io_uring": "\(io.usesIOUring)", "dir": "\(config.logDir)"])
+    }
+
+    private static func newClusterId() -> String {
+        // Kafka cluster ids are 22-character base64url UUIDs; any stable string works for clients.
+        String(KafkaUUID.random().description.prefix(22))
+    }
+
+    private func openTopic(_ meta: TopicMetadata) throws -> Topic {
+        let logConfig = Self.logConfig(base: config.log, overrides: meta.configs)
+        let logs = try (0..<meta.partitions).map { p in
+            try PartitionLog(directory: "\(config.logDir)/\(meta.name)-\(p)", config: logConfig, io: io, logger: logger)
+        }
+        return Topic(metadata: meta, partitions: logs)
+    }
+
+    /// Topic configs that change how the log behaves, over the broker defaults.
+    static func logConfig(base: LogConfig, overrides: [String: String]) -> LogConfig {
+        var c = base
+        if let v = overrides["segment.bytes"].flatMap(Int.init) { c.segmentBytes = v }
+        if let v = overrides["index.interval.bytes"].flatMap(Int.init) { c.indexIntervalBytes = v }
+        if let v = overrides["flush.messages"].flatMap(Int64.init) { c.flushIntervalMessages = v }
+        if let v = overrides["flush.ms"].flatMap(Int64.init) { c.flushIntervalMs = v }
+        return c
+    }
+
+    private func persist() throws {
+        try store.save(TopicStore.Contents(clusterId: clusterId, topics: topics.values.map(\.metadata).sorted { $0.name < $1.name }))
+    }
+
+    public func topic(_ name: String) -> Topic? { lock.withLock { topics[name] } }
+
+    public func topic(id: KafkaUUID) -> Topic? { lock.withLock { topics.values.first { $0.metadata.topicId == id } } }
+
+    public var allTopics: [Topic] { lock.withLock { topics.values.sorted { $0.metadata.name < $1.metadata.name } } }
+
+    /// Creates a topic, or with `validateOnly` only checks that it could be created.
+    @discardableResult
+    public func createTopic(name: String, partitions: Int32, configs: [String: String] = [:], validateOnly: Bool = false) throws -> TopicMetadata {
+        guard TopicName.isValid(name) else { throw KafkaError.invalidTopic }
+        guard partitions > 0, partitions <= 100_000 else { throw KafkaError.invalidPartitions }
+        for key in ["segment.bytes", "index.interval.bytes", "flush.messages", "flush.ms"] {
+            if let v = configs[key], Int64(v) == nil || Int64(v)! <= 0 { throw KafkaError.invalidConfig }
+        }
+        return try lock.withLock {
+            guard topics[name] == nil else { throw KafkaError.topicAlreadyExists }
+            let meta = TopicMetadata(name: name, id: KafkaUUID.random().description, partitions: partitions, configs: configs)
+            if validateOnly { return meta }
+            let topic = try openTopic(meta)
+            topics[name] = topic
+            try persist()
+            logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
+            return meta
+        }
+    }
+
+    public func deleteTopic(_ name: String) throws {
+        try lock.withLock {
+            guard let topic = topics.removeValue(forKey: name) else { throw KafkaError.unknownTopicOrPartition }
+            try persist()
+            topic.partitions.forEach { $0.delete() }
+            logger.info("deleted topic", metadata: ["topic": "\(name)"])
+        }
+    }
+
+    /// Flushes logs whose `log.flush.interval.ms` has passed.
+    public func flushDueLogs() {
+        for topic in allTopics {
+            for log in topic.partitions {
+                do { try log.flushIfDue() } catch { logger.error("scheduled flush failed: \(error)") }
+            }
+        }
+    }
+
+    /// Flushes and closes every log (graceful shutdown).
+    public func close() {
+        for topic in allTopics { topic.partitions.forEach { $0.close() } }
+    }
+}

@@ -1,0 +1,27 @@
+import NIOCore
+
+/// Splits the byte stream into Kafka frames: a big-endian int32 size, then that many bytes.
+/// A negative or oversized length (`socket.request.max.bytes`) is a protocol error that closes
+/// the connection before any of the frame is buffered.
+struct KafkaFrameDecoder: ByteToMessageDecoder {
+    typealias InboundOut = ByteBuffer
+
+    enum FrameError: Error { case invalidSize(Int32) }
+
+    let maxFrameSize: Int
+
+    mutating func decode(context: ChannelHandlerContext, buffer: inout ByteBuffer) throws -> DecodingState {
+        guard let size = buffer.getInteger(at: buffer.readerIndex, as: Int32.self) else { return .needMoreData }
+        guard size >= 8, Int(size) <= maxFrameSize else { throw FrameError.invalidSize(size) }
+        guard buffer.readableBytes >= 4 + Int(size) else { return .needMoreData }
+        buffer.moveReaderIndex(forwardBy: 4)
+        context.fireChannelRead(Self.wrapInboundOut(buffer.readSlice(length: Int(size))!))
+        return .continue
+    }
+
+    mutating func decodeLast(context: ChannelHandlerContext, buffer: inout ByteBuffer, seenEOF: Bool) throws -> DecodingState {
+        // A partial frame at EOF is dropped: the client went away mid-request.
+        while try decode(context: context, buffer: &buffer) == .continue {}
+        return .needMoreData
+    }
+}

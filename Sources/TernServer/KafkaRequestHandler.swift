@@ -1,0 +1,71 @@
+import Logging
+import NIOCore
+import TernBroker
+
+/// Dispatches each frame to the broker and writes responses strictly in request order, even when
+/// a later request (a Produce) finishes before an earlier one (a long-polling Fetch): clients
+/// pipeline and match responses by order as well as by correlation id.
+final class KafkaRequestHandler: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    typealias OutboundOut = ByteBuffer
+
+    private let dispatcher: RequestDispatcher
+    private let logger: Logger
+    private var nextRequest: UInt64 = 0
+    private var nextToWrite: UInt64 = 0
+    /// Finished responses waiting for earlier ones; nil = request needing no response.
+    private var ready: [UInt64: ByteBuffer?] = [:]
+    private var closing = false
+
+    init(dispatcher: RequestDispatcher, logger: Logger) {
+        self.dispatcher = dispatcher
+        self.logger = logger
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closing else { return }
+        let frame = unwrapInboundIn(data)
+        let sequence = nextRequest
+        nextRequest += 1
+        switch dispatcher.dispatch(frame, on: context.eventLoop) {
+        case .noResponse:
+            complete(sequence, nil, context: context)
+        case .respond(let future):
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            future.hop(to: context.eventLoop).whenComplete { result in
+                let (handler, context) = loopBound.value
+                switch result {
+                case .success(let response): handler.complete(sequence, response, context: context)
+                case .failure(let error): handler.fail(context: context, reason: "handler failed: \(error)")
+                }
+            }
+        case .close(let reason):
+            fail(context: context, reason: reason)
+        }
+    }
+
+    private func complete(_ sequence: UInt64, _ response: ByteBuffer?, context: ChannelHandlerContext) {
+        guard !closing else { return }
+        ready[sequence] = .some(response)
+        var wrote = false
+        while let next = ready.removeValue(forKey: nextToWrite) {
+            if let buffer = next {
+                context.write(wrapOutboundOut(buffer), promise: nil)
+                wrote = true
+            }
+            nextToWrite += 1
+        }
+        if wrote { context.flush() }
+    }
+
+    private func fail(context: ChannelHandlerContext, reason: String) {
+        guard !closing else { return }
+        closing = true
+        logger.warning("closing connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")", "reason": "\(reason)"])
+        context.close(promise: nil)
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        fail(context: context, reason: "\(error)")
+    }
+}

@@ -1,0 +1,138 @@
+import ArgumentParser
+import Dispatch
+import Foundation
+import Logging
+import TernBroker
+import TernServer
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+struct BrokerCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "broker",
+        abstract: "Run a broker.",
+        discussion: """
+            Settings use Kafka's server.properties names. Flags override the properties file; \
+            --set key=value overrides anything.
+            """)
+
+    @Option(name: .long, help: "A server.properties file (Kafka key names).")
+    var config: String?
+
+    @Option(name: .long, help: "Listener, e.g. PLAINTEXT://127.0.0.1:9092 (listeners).")
+    var listeners: String?
+
+    @Option(name: .customLong("log-dirs"), help: "Data directory (log.dirs).")
+    var logDirs: String?
+
+    @Option(name: .customLong("num-partitions"), help: "Default partitions for new topics (num.partitions).")
+    var numPartitions: Int?
+
+    @Option(name: .customLong("auto-create-topics"), help: "true/false (auto.create.topics.enable).")
+    var autoCreateTopics: Bool?
+
+    @Option(name: .customLong("log-segment-bytes"), help: "Segment size in bytes (log.segment.bytes).")
+    var logSegmentBytes: Int?
+
+    @Option(name: .customLong("set"), help: "Any setting as key=value; repeatable.")
+    var overrides: [String] = []
+
+    @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
+    var logLevel: String = "info"
+
+    mutating func run() async throws {
+        LoggingSystem.bootstrap { label in
+            var handler = StreamLogHandler.standardError(label: label)
+            handler.logLevel = .info
+            return handler
+        }
+        var logger = Logger(label: "tern")
+        logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
+
+        let brokerConfig = try makeConfig()
+        let broker = try Broker(config: brokerConfig, logger: logger)
+        let server = try await KafkaServer(broker: broker, logger: logger)
+        let flusher = startFlushTimer(broker)
+
+        await waitForTerminationSignal()
+        logger.info("shutting down")
+        flusher.cancel()
+        await server.shutdown()
+        broker.shutdown()
+        logger.info("stopped")
+    }
+
+    private func makeConfig() throws -> BrokerConfig {
+        var settings: [(String, String)] = []
+        if let config {
+            settings += try BrokerProperties.parse(String(contentsOfFile: config, encoding: .utf8))
+        }
+        if let listeners { settings.append(("listeners", listeners)) }
+        if let logDirs { settings.append(("log.dirs", logDirs)) }
+        if let numPartitions { settings.append(("num.partitions", "\(numPartitions)")) }
+        if let autoCreateTopics { settings.append(("auto.create.topics.enable", "\(autoCreateTopics)")) }
+        if let logSegmentBytes { settings.append(("log.segment.bytes", "\(logSegmentBytes)")) }
+        for o in overrides {
+            guard let eq = o.firstIndex(of: "=") else { throw ValidationError("--set expects key=value, got '\(o)'") }
+            settings.append((String(o[..<eq]), String(o[o.index(after: eq)...])))
+        }
+        var config = BrokerConfig()
+        for (k, v) in settings {
+            do {
+                try BrokerProperties.apply(k, v, to: &config)
+            } catch {
+                throw ValidationError("\(error)")
+            }
+        }
+        return config
+    }
+
+    /// Applies `log.flush.interval.ms` in the background.
+    private func startFlushTimer(_ broker: Broker) -> Task<Void, Never> {
+        let interval = broker.config.log.flushIntervalMs
+        return Task.detached {
+            guard interval != Int64.max else { return }
+            let tick = max(10, min(interval, 1000))
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .milliseconds(tick))
+                broker.topics.flushDueLogs()
+            }
+        }
+    }
+}
+
+/// Suspends until SIGINT or SIGTERM arrives.
+private func waitForTerminationSignal() async {
+    await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+        let queue = DispatchQueue(label: "tern.signals")
+        let resumed = ResumeOnce(continuation)
+        for sig in [SIGINT, SIGTERM] {
+            signal(sig, SIG_IGN)
+            let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
+            source.setEventHandler { resumed.resume() }
+            source.resume()
+            SignalSources.keep(source)
+        }
+    }
+}
+
+/// Keeps signal sources alive for the life of the process.
+private enum SignalSources {
+    nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
+    static func keep(_ s: DispatchSourceSignal) { sources.append(s) }
+}
+
+private final class ResumeOnce: @unchecked Sendable {
+    private var continuation: CheckedContinuation<Void, Never>?
+    private let lock = NSLock()
+    init(_ c: CheckedContinuation<Void, Never>) { continuation = c }
+    func resume() {
+        lock.lock()
+        let c = continuation
+        continuation = nil
+        lock.unlock()
+        c?.resume()
+    }
+}
