@@ -31,7 +31,7 @@ public enum BrokerProperties {
     /// Applies one setting. Settings Tern does not know are refused rather than silently ignored.
     public static func apply(_ key: String, _ value: String, to config: inout BrokerConfig) throws {
         func int<T: FixedWidthInteger>(_: T.Type) throws -> T {
-            guard let v = T(value), v >= 0 || value.hasPrefix("-") == false else { throw ParseError.badValue(key, value) }
+            guard let v = T(value), v >= 0 else { throw ParseError.badValue(key, value) }
             return v
         }
         switch key {

@@ -1,0 +1,34 @@
+import TernBroker
+import XCTest
+
+final class BrokerPropertiesTests: XCTestCase {
+    func testKafkaNamesApply() throws {
+        let text = """
+            # comment
+            listeners=PLAINTEXT://127.0.0.1:19092
+            log.dirs=/var/tern,/other
+            num.partitions = 6
+            auto.create.topics.enable=false
+            log.segment.bytes=1048576
+            log.flush.interval.messages=1
+            """
+        var config = BrokerConfig()
+        for (k, v) in try BrokerProperties.parse(text) { try BrokerProperties.apply(k, v, to: &config) }
+        XCTAssertEqual(config.host, "127.0.0.1")
+        XCTAssertEqual(config.port, 19092)
+        XCTAssertEqual(config.logDir, "/var/tern")
+        XCTAssertEqual(config.numPartitions, 6)
+        XCTAssertFalse(config.autoCreateTopics)
+        XCTAssertEqual(config.log.segmentBytes, 1_048_576)
+        XCTAssertEqual(config.log.flushIntervalMessages, 1)
+    }
+
+    func testBadValuesAndUnknownKeysAreRefused() {
+        var config = BrokerConfig()
+        XCTAssertThrowsError(try BrokerProperties.apply("num.partitions", "0", to: &config))
+        XCTAssertThrowsError(try BrokerProperties.apply("num.partitions", "many", to: &config))
+        XCTAssertThrowsError(try BrokerProperties.apply("listeners", "PLAINTEXT://host", to: &config))
+        XCTAssertThrowsError(try BrokerProperties.apply("no.such.setting", "1", to: &config))
+        XCTAssertThrowsError(try BrokerProperties.parse("just words"))
+    }
+}
