@@ -4,7 +4,7 @@ SHELL := /bin/bash
 SHARED ?= ../shared
 APT_PACKAGES := liburing-dev liblz4-dev zlib1g-dev
 TEST_APT_PACKAGES := kcat python3-pip
-PIP_PACKAGES := pytest confluent-kafka kafka-python lz4 python-snappy zstandard crc32c
+PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy zstandard crc32c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
@@ -19,7 +19,7 @@ test-deps: deps
 	@missing=""; for p in $(TEST_APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then echo "installing:$$missing"; $(SUDO) apt-get update -qq && \
 	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq $$missing; fi
-	@python3 -c "import pytest, confluent_kafka, kafka, lz4, snappy, zstandard" 2>/dev/null || \
+	@python3 -c "import pytest, confluent_kafka, kafka, aiokafka, lz4, snappy, zstandard, crc32c" 2>/dev/null || \
 	  python3 -m pip install -q $(PIP_PACKAGES)
 
 build: deps
