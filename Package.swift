@@ -75,6 +75,7 @@ let package = Package(
             dependencies: [
                 "TernLog", "TernProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

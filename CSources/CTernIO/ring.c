@@ -61,6 +61,9 @@ static struct io_uring_sqe *next_sqe(tern_ring *r) {
 }
 
 int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
+    // Each append needs up to two SQEs and a link chain must not be split across submissions.
+    if (count <= 0) return 0;
+    if ((unsigned)count * 2 > r->entries) return -EINVAL;
     // Two completion slots per append: the write and its (optional) linked sync.
     ssize_t stack_results[64];
     ssize_t *results = count * 2 <= 64 ? stack_results : malloc(sizeof(ssize_t) * (size_t)count * 2);
@@ -79,7 +82,10 @@ int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
             if (!s2) return -EBUSY;
             io_uring_prep_fsync(s2, a[i].fd, IORING_FSYNC_DATASYNC);
             io_uring_sqe_set_data64(s2, (uint64_t)i * 2 + 1);
+            if (a[i].link_next && i + 1 < count) s2->flags |= IOSQE_IO_LINK;
             pending++;
+        } else if (a[i].link_next && i + 1 < count) {
+            sqe->flags |= IOSQE_IO_LINK;
         }
     }
     int rc = io_uring_submit(&r->ring);
@@ -100,7 +106,7 @@ int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
 
 ssize_t tern_ring_writev_at(tern_ring *r, int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
                             int sync) {
-    tern_append a = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .offset = offset, .sync = sync, .result = 0};
+    tern_append a = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .offset = offset, .sync = sync, .link_next = 0, .result = 0};
     int rc = tern_ring_submit_appends(r, &a, 1);
     return rc < 0 ? rc : a.result;
 }

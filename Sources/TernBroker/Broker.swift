@@ -11,12 +11,15 @@ public final class Broker: Sendable {
     public let topics: TopicRegistry
     let logger: Logger
     let fetchWaiters = FetchWaiters()
+    /// The group-commit writer every produce goes through.
+    public let appender: LogAppender
     private let nextProducerId: NIOLockedValueBox<Int64>
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         self.topics = try TopicRegistry(config: config, logger: logger)
+        self.appender = LogAppender(io: topics.io, logger: logger)
         // Producer ids must not repeat across restarts; until producer state is persisted
         // (idempotence issue) start from the wall clock in milliseconds.
         let now = Int64(clock_gettime_ms())
@@ -44,7 +47,9 @@ public final class Broker: Sendable {
         return topics.topic(name)
     }
 
+    /// Finishes queued appends, then flushes and closes every log.
     public func shutdown() {
+        appender.shutdown()
         topics.close()
     }
 }

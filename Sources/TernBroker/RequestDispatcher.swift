@@ -52,10 +52,12 @@ public struct RequestDispatcher: Sendable {
             case .metadata:
                 return respond(broker.metadata(try decode(MetadataRequest.self, &body, version), version: version))
             case .produce:
-                guard let response = broker.produce(try decode(ProduceRequest.self, &body, version), version: version) else {
+                guard let response = broker.produce(try decode(ProduceRequest.self, &body, version), version: version, on: eventLoop) else {
                     return .noResponse
                 }
-                return respond(response)
+                return .respond(response.map { response in
+                    Self.frame(response, version: version, correlationId: correlationId, flexibleHeader: flexibleResponseHeader)
+                })
             case .fetch:
                 let request = try decode(FetchRequest.self, &body, version)
                 return .respond(broker.fetch(request, version: version, on: eventLoop).map { response in

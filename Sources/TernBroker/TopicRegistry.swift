@@ -26,7 +26,7 @@ public final class TopicRegistry: @unchecked Sendable {
     private var topics: [String: Topic] = [:]
     private let store: TopicStore
     private let config: BrokerConfig
-    private let io: DiskIO
+    let io: DiskIO
     private let logger: Logger
     public let clusterId: String
 

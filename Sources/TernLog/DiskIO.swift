@@ -16,8 +16,9 @@ public final class DiskIO: @unchecked Sendable {
     private let ring: OpaquePointer?
     public var usesIOUring: Bool { ring != nil }
 
-    public init(logger: Logger, ringEntries: UInt32 = 256) {
+    public init(logger: Logger, ringEntries: UInt32 = 1024) {
         var err: Int32 = 0
+        maxWritesPerSubmit = Int(ringEntries) / 2
         let r = tern_ring_create(ringEntries, &err)
         if r == nil {
             logger.warning("io_uring unavailable, using pwritev/pread", metadata: ["errno": "\(-err)"])
@@ -32,21 +33,78 @@ public final class DiskIO: @unchecked Sendable {
     /// Writes `buffers` back to back at `offset` of `fd`; with `sync`, fdatasync runs after the write
     /// (a linked SQE) and the call returns only once both are done.
     public func write(fd: Int32, buffers: [ByteBuffer], at offset: Int64, sync: Bool) throws {
-        let expected = buffers.reduce(0) { $0 + $1.readableBytes }
-        let written = withIovecs(buffers) { iov in
-            lock.withLock { () -> Int in
-                if let ring {
-                    return tern_ring_writev_at(ring, fd, iov.baseAddress, Int32(iov.count), UInt64(offset), sync ? 1 : 0)
+        if let error = submit([Write(fd: fd, buffers: buffers, offset: offset, sync: sync, linkNext: false)])[0] {
+            throw error
+        }
+    }
+
+    /// One positional vectored write in a group submission.
+    public struct Write {
+        public var fd: Int32
+        public var buffers: [ByteBuffer]
+        public var offset: Int64
+        /// fdatasync after the write (linked: runs only if the write succeeded).
+        public var sync: Bool
+        /// The next write starts only after this one (and its sync) completed successfully.
+        public var linkNext: Bool
+        public var byteCount: Int { buffers.reduce(0) { $0 + $1.readableBytes } }
+    }
+
+    /// Most writes in one `submit`: two SQEs each (write + sync) must fit the ring.
+    public let maxWritesPerSubmit: Int
+
+    /// Submits every write with one io_uring_enter (group commit) and waits for all completions.
+    /// Returns, per write, nil on success or the error.
+    public func submit(_ writes: [Write]) -> [LogError?] {
+        let iovCount = writes.reduce(0) { $0 + $1.buffers.count }
+        let iovs = UnsafeMutableBufferPointer<iovec>.allocate(capacity: max(iovCount, 1))
+        var storages: [Unmanaged<AnyObject>] = []
+        storages.reserveCapacity(iovCount)
+        var appends: [tern_append] = []
+        appends.reserveCapacity(writes.count)
+        // Pin each buffer's storage (the pattern NIO's own socket writes use) so the kernel can read
+        // the bytes in place until every completion is reaped.
+        var k = 0
+        for w in writes {
+            let first = k
+            for b in w.buffers {
+                b.withUnsafeReadableBytesWithStorageManagement { raw, storage in
+                    storages.append(storage.retain())
+                    iovs[k] = iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count)
                 }
-                let n = pwritev(fd, iov.baseAddress, Int32(iov.count), off_t(offset))
-                if n < 0 { return -Int(errno) }
-                if sync && fdatasync(fd) != 0 { return -Int(errno) }
-                return n
+                k += 1
+            }
+            appends.append(tern_append(
+                fd: w.fd, iov: UnsafePointer(iovs.baseAddress! + first), iovcnt: Int32(w.buffers.count),
+                offset: UInt64(w.offset), sync: w.sync ? 1 : 0, link_next: w.linkNext ? 1 : 0, result: 0))
+        }
+        defer {
+            storages.forEach { $0.release() }
+            iovs.deallocate()
+        }
+        var results = [Int](repeating: 0, count: writes.count)
+        lock.withLock {
+            if let ring {
+                let rc = tern_ring_submit_appends(ring, &appends, Int32(appends.count))
+                for i in appends.indices { results[i] = rc < 0 ? Int(rc) : appends[i].result }
+                return
+            }
+            var chainFailed = false
+            for (i, a) in appends.enumerated() {
+                if chainFailed {
+                    results[i] = -Int(ECANCELED)
+                } else {
+                    let n = pwritev(a.fd, a.iov, a.iovcnt, off_t(a.offset))
+                    results[i] = n < 0 ? -Int(errno) : ((a.sync != 0 && fdatasync(a.fd) != 0) ? -Int(errno) : n)
+                }
+                chainFailed = a.link_next != 0 && (chainFailed || results[i] < 0)
             }
         }
-        if written < 0 { throw LogError.io("write", Int32(-written)) }
-        // Short writes only happen on a full disk; report rather than leave a hole.
-        if written != expected { throw LogError.io("short write \(written)/\(expected)", ENOSPC) }
+        return zip(writes, results).map { w, n in
+            if n < 0 { return LogError.io("write", Int32(-n)) }
+            if n != w.byteCount { return LogError.io("short write \(n)/\(w.byteCount)", ENOSPC) }
+            return nil
+        }
     }
 
     /// Reads up to `count` bytes at `offset`; fewer only at end of file.
@@ -84,18 +142,5 @@ public final class DiskIO: @unchecked Sendable {
             return fdatasync(fd) == 0 ? 0 : -errno
         }
         if rc < 0 { throw LogError.io("fdatasync", -rc) }
-    }
-
-    private func withIovecs<R>(_ buffers: [ByteBuffer], _ body: (UnsafeBufferPointer<iovec>) -> R) -> R {
-        var iovs: [iovec] = []
-        iovs.reserveCapacity(buffers.count)
-        func nest(_ i: Int) -> R {
-            if i == buffers.count { return iovs.withUnsafeBufferPointer(body) }
-            return buffers[i].withUnsafeReadableBytes { raw in
-                iovs.append(iovec(iov_base: UnsafeMutableRawPointer(mutating: raw.baseAddress), iov_len: raw.count))
-                return nest(i + 1)
-            }
-        }
-        return nest(0)
     }
 }

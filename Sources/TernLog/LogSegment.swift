@@ -134,17 +134,22 @@ final class LogSegment {
         }
     }
 
-    /// Appends batches whose headers are `headers` and whose bytes are `buffers` (written back to back).
-    func append(buffers: [ByteBuffer], headers: [RecordBatchHeader], io: DiskIO, config: LogConfig, sync: Bool) throws {
-        let bytes = buffers.reduce(0) { $0 + $1.readableBytes }
-        try io.write(fd: fd, buffers: buffers, at: size, sync: sync)
-        var position = size
+    /// Records batches just written at `position` (`headers` with their assigned offsets):
+    /// indexes them and makes them visible to readers.
+    func commit(headers: [RecordBatchHeader], at position: Int64, byteCount: Int, config: LogConfig) throws {
+        precondition(position == size, "commits must be contiguous")
+        var p = position
         for h in headers {
-            try indexBatch(h, at: position, config: config)
-            position += Int64(h.totalSize)
+            try indexBatch(h, at: p, config: config)
+            p += Int64(h.totalSize)
         }
-        size += Int64(bytes)
+        size += Int64(byteCount)
         if let last = headers.last { nextOffset = last.lastOffset + 1 }
+    }
+
+    /// Cuts the file back to the committed size (after a failed write left partial bytes).
+    func discardUncommitted() {
+        try? PosixFile.truncate(fd, to: size)
     }
 
     func readHeader(io: DiskIO, at position: Int64) throws -> RecordBatchHeader {

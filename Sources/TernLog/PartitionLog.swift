@@ -1,5 +1,9 @@
 import Foundation
 import Logging
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 import NIOConcurrencyHelpers
 import NIOCore
 import TernProtocol
@@ -18,6 +22,10 @@ public final class PartitionLog: @unchecked Sendable {
     private var segments: [LogSegment] = []
     private var startOffset: Int64 = 0
     private var unflushedMessages: Int64 = 0
+    /// Appends prepared but not yet completed, and where the next one goes.
+    private var inFlight = 0
+    private var reservedPosition: Int64 = 0
+    private var reservedNextOffset: Int64 = 0
     private var lastFlushNanos: UInt64 = DispatchTime.now().uptimeNanoseconds
     private var isClosed = false
 
@@ -68,20 +76,43 @@ public final class PartitionLog: @unchecked Sendable {
     public var sizeInBytes: Int64 { lock.withLock { segments.reduce(0) { $0 + $1.size } } }
     public var segmentCount: Int { lock.withLock { segments.count } }
 
-    /// Appends already validated batches. Offsets are assigned here by rewriting only each batch's
-    /// first 16 header bytes (base offset, length, leader epoch): those are outside the CRC, and the
-    /// record bytes go to disk as received.
-    public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> AppendResult {
+    /// An append whose offsets and file position are reserved and whose write is ready to submit.
+    public struct PreparedAppend {
+        fileprivate let segment: LogSegment
+        fileprivate let headers: [RecordBatchHeader]
+        public var write: DiskIO.Write
+        public let result: AppendResult
+    }
+
+    public enum Preparation {
+        case ready(PreparedAppend)
+        /// The append needs a new segment while writes to the current one are still in flight:
+        /// retry once they complete.
+        case afterInFlightWrites
+    }
+
+    /// Reserves offsets and file space for already validated batches and builds their write.
+    /// Offsets are assigned by a fresh 16-byte prefix per batch (base offset, length, leader
+    /// epoch — all outside the CRC); the record bytes go to disk as received, never copied.
+    /// Every `prepareAppend` must be followed, in order, by `completeAppend`.
+    public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> Preparation {
         try lock.withLock {
             guard !isClosed else { throw LogError.closed }
             var active = segments[segments.count - 1]
-            let first = active.nextOffset
+            var position = inFlight > 0 ? reservedPosition : active.size
+            let first = inFlight > 0 ? reservedNextOffset : active.nextOffset
+            let total = headers.reduce(0) { $0 + $1.totalSize }
+            if position > 0 && position + Int64(total) > Int64(config.segmentBytes) {
+                if inFlight > 0 { return .afterInFlightWrites }
+                active = try roll(at: first)
+                position = 0
+            }
             var next = first
             var buffers: [ByteBuffer] = []
             var assigned: [RecordBatchHeader] = []
             buffers.reserveCapacity(headers.count * 2)
-            var position = records.readerIndex
-            var total = 0
+            assigned.reserveCapacity(headers.count)
+            var at = records.readerIndex
             for var h in headers {
                 var prefix = ByteBuffer()
                 prefix.reserveCapacity(16)
@@ -89,23 +120,54 @@ public final class PartitionLog: @unchecked Sendable {
                 prefix.writeInteger(h.batchLength)
                 prefix.writeInteger(leaderEpoch)
                 buffers.append(prefix)
-                buffers.append(records.getSlice(at: position + 16, length: h.totalSize - 16)!)
+                buffers.append(records.getSlice(at: at + 16, length: h.totalSize - 16)!)
                 h.baseOffset = next
                 h.partitionLeaderEpoch = leaderEpoch
                 assigned.append(h)
                 next = h.lastOffset + 1
-                position += h.totalSize
-                total += h.totalSize
-            }
-            if active.size > 0 && active.size + Int64(total) > Int64(config.segmentBytes) {
-                active = try roll(at: first)
+                at += h.totalSize
             }
             unflushedMessages += next - first
             let sync = unflushedMessages >= config.flushIntervalMessages
-            try active.append(buffers: buffers, headers: assigned, io: io, config: config, sync: sync)
-            if sync { markFlushed() }
-            return AppendResult(baseOffset: first, lastOffset: next - 1, logStartOffset: startOffset)
+            if sync { unflushedMessages = 0 }
+            inFlight += 1
+            reservedPosition = position + Int64(total)
+            reservedNextOffset = next
+            return .ready(PreparedAppend(
+                segment: active, headers: assigned,
+                write: DiskIO.Write(fd: active.fd, buffers: buffers, offset: position, sync: sync, linkNext: false),
+                result: AppendResult(baseOffset: first, lastOffset: next - 1, logStartOffset: startOffset)))
         }
+    }
+
+    /// Makes a written append visible (indexes, end offset), or, when its write failed, cuts the
+    /// file back to the last good batch. Appends prepared after a failed one fail too: they
+    /// would leave a gap.
+    public func completeAppend(_ prepared: PreparedAppend, error: LogError?) throws -> AppendResult {
+        try lock.withLock {
+            inFlight -= 1
+            let segment = prepared.segment
+            guard error == nil, !isClosed, prepared.write.offset == segment.size else {
+                if !isClosed { segment.discardUncommitted() }
+                reservedPosition = segment.size
+                reservedNextOffset = segment.nextOffset
+                throw error ?? LogError.io("an earlier append to this log failed", EIO)
+            }
+            try segment.commit(headers: prepared.headers, at: prepared.write.offset, byteCount: prepared.write.byteCount, config: config)
+            if prepared.write.sync { lastFlushNanos = DispatchTime.now().uptimeNanoseconds }
+            var result = prepared.result
+            result.logStartOffset = startOffset
+            return result
+        }
+    }
+
+    /// Appends and waits for the write: the unbatched path (tests, tools). The broker goes through
+    /// `LogAppender`, which submits many logs' appends at once.
+    public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> AppendResult {
+        guard case .ready(let prepared) = try prepareAppend(records, headers: headers, leaderEpoch: leaderEpoch) else {
+            throw LogError.io("append raced with a group commit", EBUSY)
+        }
+        return try completeAppend(prepared, error: io.submit([prepared.write])[0])
     }
 
     /// Seals the active segment (flushed, so recovery only ever scans the newest one) and starts a new one.

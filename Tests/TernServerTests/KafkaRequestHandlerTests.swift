@@ -32,10 +32,13 @@ final class KafkaRequestHandlerTests: XCTestCase {
         return b
     }
 
-    private func makeChannel() throws -> EmbeddedChannel {
-        let channel = EmbeddedChannel()
-        try channel.pipeline.syncOperations.addHandler(
-            KafkaRequestHandler(dispatcher: RequestDispatcher(broker: broker), logger: Logger(label: "test")))
+    /// A thread-safe test channel: produce completions arrive from the appender's thread.
+    private func makeChannel() async throws -> NIOAsyncTestingChannel {
+        let channel = NIOAsyncTestingChannel()
+        let dispatcher = RequestDispatcher(broker: broker)
+        try await channel.testingEventLoop.executeInContext {
+            try channel.pipeline.syncOperations.addHandler(KafkaRequestHandler(dispatcher: dispatcher, logger: Logger(label: "test")))
+        }
         return channel
     }
 
@@ -43,70 +46,77 @@ final class KafkaRequestHandlerTests: XCTestCase {
         response?.getInteger(at: 4, as: Int32.self)
     }
 
-    func testResponsesLeaveInRequestOrderBehindALongPoll() throws {
+    func testResponsesLeaveInRequestOrderBehindALongPoll() async throws {
         try broker.topics.createTopic(name: "t", partitions: 1)
-        let channel = try makeChannel()
+        let channel = try await makeChannel()
         // A fetch at the end of an empty log waits up to 500 ms for 1 byte...
         let fetch = FetchRequest(
             maxWaitMs: 500, minBytes: 1,
             topics: [.init(topic: "t", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])])
-        try channel.writeInbound(request(fetch, version: 11, correlationId: 1))
+        try await channel.writeInbound(request(fetch, version: 11, correlationId: 1))
         // ...so the ApiVersions behind it, though answered at once, must wait too.
-        try channel.writeInbound(request(ApiVersionsRequest(), version: 0, correlationId: 2))
-        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
-        channel.embeddedEventLoop.advanceTime(by: .milliseconds(500))
-        var fetchResponse = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self))
+        try await channel.writeInbound(request(ApiVersionsRequest(), version: 0, correlationId: 2))
+        let early = try await channel.readOutbound(as: ByteBuffer.self)
+        XCTAssertNil(early)
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(500))
+        var fetchResponse = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
         XCTAssertEqual(correlationId(fetchResponse), 1)
-        XCTAssertEqual(correlationId(try channel.readOutbound(as: ByteBuffer.self)), 2)
+        let next2 = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+        XCTAssertEqual(correlationId(next2), 2)
         fetchResponse.moveReaderIndex(forwardBy: 8)
         let decoded = try FetchResponse(from: &fetchResponse, version: 11)
         XCTAssertEqual(decoded.responses.first?.partitions.first?.highWatermark, 0)
         XCTAssertEqual(decoded.responses.first?.partitions.first?.records?.readableBytes, 0)
     }
 
-    func testAppendWakesAWaitingFetch() throws {
+    func testAppendWakesAWaitingFetch() async throws {
         try broker.topics.createTopic(name: "w", partitions: 1)
-        let channel = try makeChannel()
+        let channel = try await makeChannel()
         let fetch = FetchRequest(
             maxWaitMs: 30_000, minBytes: 1,
             topics: [.init(topic: "w", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])])
-        try channel.writeInbound(request(fetch, version: 4, correlationId: 9))
-        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
+        try await channel.writeInbound(request(fetch, version: 4, correlationId: 9))
+        let early = try await channel.readOutbound(as: ByteBuffer.self)
+        XCTAssertNil(early)
         var batch = ByteBuffer()
         try RecordBatch(records: [Record(timestamp: 1, key: nil, value: ByteBuffer(string: "wake"))]).encode(to: &batch)
         let produce = ProduceRequest(
             acks: 1, timeoutMs: 1000, topicData: [.init(name: "w", partitionData: [.init(index: 0, records: batch)])])
-        try channel.writeInbound(request(produce, version: 7, correlationId: 10))
-        channel.embeddedEventLoop.run()
-        var fetchResponse = try XCTUnwrap(try channel.readOutbound(as: ByteBuffer.self))
+        try await channel.writeInbound(request(produce, version: 7, correlationId: 10))
+        var fetchResponse = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
         XCTAssertEqual(correlationId(fetchResponse), 9)
-        XCTAssertEqual(correlationId(try channel.readOutbound(as: ByteBuffer.self)), 10)
+        let next10 = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+        XCTAssertEqual(correlationId(next10), 10)
         fetchResponse.moveReaderIndex(forwardBy: 8)
         var records = try XCTUnwrap(try FetchResponse(from: &fetchResponse, version: 4).responses.first?.partitions.first?.records)
         XCTAssertEqual(try RecordBatch.read(from: &records).records.first?.value, ByteBuffer(string: "wake"))
     }
 
-    func testAcksZeroProduceGetsNoResponse() throws {
+    func testAcksZeroProduceGetsNoResponse() async throws {
         try broker.topics.createTopic(name: "z", partitions: 1)
-        let channel = try makeChannel()
+        let channel = try await makeChannel()
         var batch = ByteBuffer()
         try RecordBatch(records: [Record(timestamp: 1, key: nil, value: ByteBuffer(string: "x"))]).encode(to: &batch)
         let produce = ProduceRequest(acks: 0, timeoutMs: 1000, topicData: [.init(name: "z", partitionData: [.init(index: 0, records: batch)])])
-        try channel.writeInbound(request(produce, version: 7, correlationId: 1))
-        try channel.writeInbound(request(ApiVersionsRequest(), version: 0, correlationId: 2))
-        XCTAssertEqual(correlationId(try channel.readOutbound(as: ByteBuffer.self)), 2)
-        XCTAssertNil(try channel.readOutbound(as: ByteBuffer.self))
+        try await channel.writeInbound(request(produce, version: 7, correlationId: 1))
+        try await channel.writeInbound(request(ApiVersionsRequest(), version: 0, correlationId: 2))
+        let next2 = try await channel.waitForOutboundWrite(as: ByteBuffer.self)
+        XCTAssertEqual(correlationId(next2), 2)
+        let more = try await channel.readOutbound(as: ByteBuffer.self)
+        XCTAssertNil(more)
+        broker.appender.shutdown()  // drains the queue: the acks=0 write is done
         XCTAssertEqual(broker.topics.topic("z")?.partition(0)?.logEndOffset, 1)
     }
 
-    func testUnknownApiKeyClosesTheConnection() throws {
-        let channel = try makeChannel()
+    func testUnknownApiKeyClosesTheConnection() async throws {
+        let channel = try await makeChannel()
         var b = ByteBuffer()
         b.writeInteger(Int16(999))
         b.writeInteger(Int16(0))
         b.writeInteger(Int32(1))
         b.writeKafkaNullableString(nil, compact: false)
-        try channel.writeInbound(b)
-        XCTAssertFalse(channel.isActive)
+        try await channel.writeInbound(b)
+        let active = try await channel.testingEventLoop.submit { channel.isActive }.get()
+        XCTAssertFalse(active)
     }
 }

@@ -41,11 +41,16 @@ typedef struct tern_append {
     const struct iovec *iov;
     int iovcnt;
     uint64_t offset;
+    /// Non-zero: an fdatasync of `fd` runs after this write succeeds (linked SQE).
     int sync;
-    ssize_t result; // out: bytes written or negative errno
+    /// Non-zero: the next append starts only after this one (and its sync) succeeded. Chain every
+    /// append to the same file this way so a trailing sync covers all of them.
+    int link_next;
+    ssize_t result; // out: bytes written, or negative errno (-ECANCELED when an earlier link failed)
 } tern_append;
 
 /// Submits all `count` appends with one io_uring_enter and reaps their completions.
+/// `count * 2` must not exceed the ring's entries (-EINVAL otherwise).
 /// Returns 0 or a negative errno when the submission itself failed.
 int tern_ring_submit_appends(tern_ring *ring, tern_append *appends, int count);
 

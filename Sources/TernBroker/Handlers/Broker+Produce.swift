@@ -3,37 +3,52 @@ import TernLog
 import TernProtocol
 
 extension Broker {
-    /// Appends each partition's batches. Returns nil for acks=0, which gets no response at all.
-    func produce(_ request: ProduceRequest, version: Int16) -> ProduceResponse? {
-        var response = ProduceResponse()
+    /// Validates each partition's batches and hands them to the group-commit appender. The future
+    /// completes when every partition's write (and fdatasync, when the flush policy asks) is done.
+    /// Returns nil for acks=0, which gets no response at all.
+    func produce(_ request: ProduceRequest, version: Int16, on eventLoop: EventLoop) -> EventLoopFuture<ProduceResponse>? {
         let acksValid = request.acks == 0 || request.acks == 1 || request.acks == -1
+        var pending: [[EventLoopFuture<ProduceResponse.PartitionProduceResponse>]] = []
         for topicData in request.topicData {
-            var topicResponse = ProduceResponse.TopicProduceResponse(name: topicData.name)
             let topic = topics.topic(topicData.name)
-            for partitionData in topicData.partitionData {
-                var result = ProduceResponse.PartitionProduceResponse(index: partitionData.index, baseOffset: -1)
-                do {
-                    guard acksValid else { throw KafkaError.invalidRequiredAcks }
-                    guard let log = topic?.partition(partitionData.index) else { throw KafkaError.unknownTopicOrPartition }
-                    let appended = try append(partitionData.records ?? ByteBuffer(), to: log, version: version)
-                    result.baseOffset = appended.baseOffset
-                    result.logStartOffset = appended.logStartOffset
-                    fetchWaiters.notify(log)
-                } catch {
-                    let code = KafkaError(error)
-                    if code == .unknownServerError || code == .kafkaStorageError {
-                        logger.error("produce failed", metadata: ["topic": "\(topicData.name)", "error": "\(error)"])
-                    }
-                    result.errorCode = code.rawValue
+            pending.append(topicData.partitionData.map { partitionData in
+                let failed = { (error: Error) -> EventLoopFuture<ProduceResponse.PartitionProduceResponse> in
+                    eventLoop.makeSucceededFuture(.init(index: partitionData.index, errorCode: KafkaError(error).rawValue, baseOffset: -1))
                 }
-                topicResponse.partitionResponses.append(result)
-            }
-            response.responses.append(topicResponse)
+                guard acksValid else { return failed(KafkaError.invalidRequiredAcks) }
+                guard let log = topic?.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
+                let records = partitionData.records ?? ByteBuffer()
+                let headers: [RecordBatchHeader]
+                do {
+                    headers = try validate(records, version: version)
+                } catch {
+                    return failed(error)
+                }
+                let promise = eventLoop.makePromise(of: ProduceResponse.PartitionProduceResponse.self)
+                appender.append(records, headers: headers, to: log) { [fetchWaiters, logger] result in
+                    switch result {
+                    case .success(let appended):
+                        fetchWaiters.notify(log)
+                        promise.succeed(.init(index: partitionData.index, baseOffset: appended.baseOffset, logStartOffset: appended.logStartOffset))
+                    case .failure(let error):
+                        logger.error("produce failed", metadata: ["topic": "\(topicData.name)", "error": "\(error)"])
+                        promise.succeed(.init(index: partitionData.index, errorCode: KafkaError(error).rawValue, baseOffset: -1))
+                    }
+                }
+                return promise.futureResult
+            })
         }
-        return request.acks == 0 ? nil : response
+        if request.acks == 0 { return nil }
+        let names = request.topicData.map(\.name)
+        return EventLoopFuture.whenAllSucceed(pending.map { EventLoopFuture.whenAllSucceed($0, on: eventLoop) }, on: eventLoop)
+            .map { results in
+                ProduceResponse(responses: zip(names, results).map { .init(name: $0, partitionResponses: $1) })
+            }
     }
 
-    private func append(_ records: ByteBuffer, to log: PartitionLog, version: Int16) throws -> PartitionLog.AppendResult {
+    /// Checks what the broker must before storing: whole v2 batches with valid CRCs, a codec this
+    /// request version may carry, and no batch over `message.max.bytes`.
+    private func validate(_ records: ByteBuffer, version: Int16) throws -> [RecordBatchHeader] {
         guard records.readableBytes > 0 else { throw KafkaError.corruptMessage }
         let headers = try RecordBatchHeader.validateAll(records)
         for h in headers {
@@ -42,6 +57,6 @@ extension Broker {
             if h.compression == .zstd && version < 7 { throw KafkaError.unsupportedCompressionType }
             if h.compression == nil { throw KafkaError.unsupportedCompressionType }
         }
-        return try log.append(records, headers: headers)
+        return headers
     }
 }

@@ -1,0 +1,109 @@
+import Dispatch
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import TernProtocol
+import XCTest
+
+@testable import TernLog
+
+final class LogAppenderTests: XCTestCase {
+    var dir: TempDir!
+    let io = DiskIO(logger: testLogger)
+
+    override func setUp() { dir = TempDir() }
+    override func tearDown() { dir.cleanup() }
+
+    private func appendAll(_ appender: LogAppender, _ items: [(PartitionLog, ByteBuffer)]) throws -> [PartitionLog.AppendResult] {
+        let group = DispatchGroup()
+        let out = NIOLockedValueBox([Result<PartitionLog.AppendResult, Error>?](repeating: nil, count: items.count))
+        for (i, (log, bytes)) in items.enumerated() {
+            group.enter()
+            appender.append(bytes, headers: try RecordBatchHeader.validateAll(bytes), to: log) { r in
+                out.withLockedValue { $0[i] = r }
+                group.leave()
+            }
+        }
+        group.wait()
+        return try out.withLockedValue { $0 }.map { try $0!.get() }
+    }
+
+    /// The same batches in the same order give byte-identical segment files whether each append is
+    /// its own write or many are submitted together.
+    func testGroupCommitWritesTheSameBytesAsUnbatched() throws {
+        var config = LogConfig()
+        config.segmentBytes = 2048  // several rolls, some of them inside one submission
+        config.indexIntervalBytes = 256
+        let batches = try (0..<120).map { try makeBatch(count: 1 + $0 % 4, timestamp: Int64(1000 + $0), tag: "\($0)") }
+
+        let direct = try PartitionLog(directory: dir.path + "/direct-0", config: config, io: io, logger: testLogger)
+        for b in batches { try direct.appendBatch(b) }
+
+        let grouped = try PartitionLog(directory: dir.path + "/grouped-0", config: config, io: io, logger: testLogger)
+        let other = try PartitionLog(directory: dir.path + "/other-0", config: config, io: io, logger: testLogger)
+        let appender = LogAppender(io: io, logger: testLogger)
+        // Interleave with another log's appends, all queued at once so they share submissions.
+        var items: [(PartitionLog, ByteBuffer)] = []
+        for b in batches {
+            items.append((grouped, b))
+            items.append((other, b))
+        }
+        let results = try appendAll(appender, items)
+        appender.shutdown()
+        XCTAssertLessThan(appender.stats.submissions, items.count, "appends were not grouped")
+        XCTAssertEqual(results.count, items.count)
+        XCTAssertEqual(grouped.logEndOffset, direct.logEndOffset)
+        direct.close()
+        grouped.close()
+        other.close()
+
+        let files = try FileManager.default.contentsOfDirectory(atPath: dir.path + "/direct-0").sorted()
+        XCTAssertGreaterThan(files.filter { $0.hasSuffix(".log") }.count, 3)
+        XCTAssertEqual(files, try FileManager.default.contentsOfDirectory(atPath: dir.path + "/grouped-0").sorted())
+        for f in files {
+            let a = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/direct-0/" + f))
+            let b = try Data(contentsOf: URL(fileURLWithPath: dir.path + "/grouped-0/" + f))
+            XCTAssertEqual(a, b, f)
+        }
+    }
+
+    func testOffsetsAreContiguousUnderConcurrentProducersWithFlushPerBatch() throws {
+        var config = LogConfig()
+        config.flushIntervalMessages = 1
+        let logs = try (0..<3).map { try PartitionLog(directory: dir.path + "/c-\($0)", config: config, io: io, logger: testLogger) }
+        let appender = LogAppender(io: io, logger: testLogger)
+        let basesBox = NIOLockedValueBox([Int: [Int64]]())
+        DispatchQueue.concurrentPerform(iterations: 8) { worker in
+            for i in 0..<25 {
+                let log = logs[(worker + i) % 3]
+                let bytes = try! makeBatch(count: 2, tag: "w\(worker)")
+                let done = DispatchSemaphore(value: 0)
+                appender.append(bytes, headers: try! RecordBatchHeader.validateAll(bytes), to: log) { r in
+                    basesBox.withLockedValue { $0[(worker + i) % 3, default: []].append(try! r.get().baseOffset) }
+                    done.signal()
+                }
+                done.wait()
+            }
+        }
+        appender.shutdown()
+        let bases = basesBox.withLockedValue { $0 }
+        for (p, log) in logs.enumerated() {
+            XCTAssertEqual(bases[p]!.sorted(), stride(from: 0, to: Int64(bases[p]!.count * 2), by: 2).map { $0 })
+            XCTAssertEqual(try log.readAllRecords(from: 0).count, bases[p]!.count * 2)
+            log.close()
+        }
+    }
+
+    func testAppendsAfterShutdownFail() throws {
+        let log = try PartitionLog(directory: dir.path + "/s-0", config: LogConfig(), io: io, logger: testLogger)
+        let appender = LogAppender(io: io, logger: testLogger)
+        appender.shutdown()
+        let bytes = try makeBatch(count: 1)
+        let failed = expectation(description: "fails")
+        appender.append(bytes, headers: try RecordBatchHeader.validateAll(bytes), to: log) { r in
+            if case .failure(let e) = r, e as? LogError == .closed { failed.fulfill() }
+        }
+        wait(for: [failed], timeout: 5)
+        log.close()
+    }
+}
