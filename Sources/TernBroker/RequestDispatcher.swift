@@ -5,7 +5,7 @@ import TernProtocol
 /// What to do with one request frame.
 public enum DispatchOutcome {
     /// Send this response frame (size prefix included) when the future completes.
-    case respond(EventLoopFuture<ByteBuffer>)
+    case respond(EventLoopFuture<OutboundFrame>)
     /// Send nothing (Produce with acks=0).
     case noResponse
     /// The request cannot be understood: close the connection, as Kafka does.
@@ -95,14 +95,13 @@ public struct RequestDispatcher: Sendable {
         }
     }
 
-    /// Encodes `[size][correlation id][tagged fields if header v1][body]`.
-    static func frame<M: KafkaMessage>(_ message: M, version: Int16, correlationId: Int32, flexibleHeader: Bool) -> ByteBuffer {
-        var out = ByteBuffer()
-        out.writeInteger(0 as Int32)
-        out.writeInteger(correlationId)
+    /// Encodes `[size][correlation id][tagged fields if header v1][body]`; file-backed records stay
+    /// file slices for sendfile.
+    static func frame<M: KafkaMessage>(_ message: M, version: Int16, correlationId: Int32, flexibleHeader: Bool) -> OutboundFrame {
+        var out = OutboundFrame.Writer()
+        out.writeKafkaInteger(correlationId)
         if flexibleHeader { out.writeUnsignedVarint(0) }
         message.encode(to: &out, version: version)
-        out.setInteger(Int32(out.readableBytes - 4), at: out.readerIndex)
-        return out
+        return out.frame()
     }
 }

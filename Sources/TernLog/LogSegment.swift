@@ -187,6 +187,13 @@ final class LogSegment {
         try io.read(fd: fd, count: Int(min(Int64(count), size - position)), at: position)
     }
 
+    /// Up to `count` committed bytes from `position`, through a descriptor of its own.
+    func slice(at position: Int64, count: Int) throws -> FileSlice {
+        let copy = dup(fd)
+        if copy < 0 { throw LogError.io("dup", errno) }
+        return FileSlice(descriptor: copy, offset: position, length: Int(min(Int64(count), size - position)))
+    }
+
     func flush(io: DiskIO) throws { try io.sync(fd: fd) }
 
     func close() {

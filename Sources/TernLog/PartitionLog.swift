@@ -36,8 +36,9 @@ public final class PartitionLog: @unchecked Sendable {
     }
 
     public struct ReadResult: Sendable {
-        /// Whole stored batches (the last one may be cut short by `maxBytes`; clients skip it).
-        public var records: ByteBuffer
+        /// Whole stored batches (the last one may be cut short by `maxBytes`; clients skip it), as a
+        /// slice of the segment file for zero-copy sending.
+        public var records: KafkaRecords
         public var highWatermark: Int64
         public var logStartOffset: Int64
     }
@@ -188,13 +189,13 @@ public final class PartitionLog: @unchecked Sendable {
             guard offset >= startOffset, offset <= end else {
                 throw LogError.offsetOutOfRange(requested: offset, logStart: startOffset, logEnd: end)
             }
-            var result = ReadResult(records: ByteBuffer(), highWatermark: end, logStartOffset: startOffset)
+            var result = ReadResult(records: .empty, highWatermark: end, logStartOffset: startOffset)
             guard offset < end else { return result }
             var i = segmentIndex(for: offset)
             while i < segments.count {
                 if let (position, header) = try segments[i].position(of: offset, io: io) {
                     let count = max(maxBytes, header.totalSize)
-                    result.records = try segments[i].read(io: io, at: position, count: count)
+                    result.records = .file(try segments[i].slice(at: position, count: count))
                     return result
                 }
                 i += 1

@@ -146,7 +146,7 @@ struct SwiftEmitter {
         let nullCond = f.nullableVersions.condition(within: f.versions.intersection(valid))
         switch f.type {
         case .string, .bytes, .records:
-            let kind = f.type == .string ? "String" : "Bytes"
+            let kind = f.type == .string ? "String" : (f.type == .records ? "Records" : "Bytes")
             if optional && nullCond == "true" {
                 line("\(i)\(target) = try \(r).readKafkaNullable\(kind)(compact: \(compact))")
             } else if optional {
@@ -191,7 +191,8 @@ struct SwiftEmitter {
         case .float64: return "try \(r).readKafkaFloat64()"
         case .uuid: return "try \(r).readKafkaUUID()"
         case .string: return "try \(r).readKafkaString(compact: \(compact))"
-        case .bytes, .records: return "try \(r).readKafkaBytes(compact: \(compact))"
+        case .bytes: return "try \(r).readKafkaBytes(compact: \(compact))"
+        case .records: return "try \(r).readKafkaRecords(compact: \(compact))"
         case .structure(let n): return "try \(n)(from: &\(r), version: version)"
         case .array: return "[]"  // nested arrays do not occur in Kafka schemas
         }
@@ -201,7 +202,7 @@ struct SwiftEmitter {
 
     private mutating func emitEncoder(fields: [FieldSchema], indent j: String) {
         let flexCond = schema.flexibleVersions.condition(within: valid)
-        line("\(j)public func encode(to w: inout ByteBuffer, version: Int16) {")
+        line("\(j)public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {")
         let k = j + "    "
         if flexCond != "true" && flexCond != "false" { line("\(k)let flexible = \(flexCond)") }
         let flexible = flexCond == "true" || flexCond == "false" ? flexCond : "flexible"
@@ -232,7 +233,7 @@ struct SwiftEmitter {
                 emitWrite(f, value: "self.\(propertyName(f))", writer: "field", compact: "true", indent: ind + "    ")
                 line("\(ind)    w.writeUnsignedVarint(\(f.tag!))")
                 line("\(ind)    w.writeUnsignedVarint(UInt32(field.readableBytes))")
-                line("\(ind)    w.writeBuffer(&field)")
+                line("\(ind)    w.appendKafkaRaw(field)")
                 line("\(ind)}")
             }
             }
@@ -251,7 +252,7 @@ struct SwiftEmitter {
         let optional = !f.nullableVersions.isEmpty
         switch f.type {
         case .string, .bytes, .records:
-            let kind = f.type == .string ? "String" : "Bytes"
+            let kind = f.type == .string ? "String" : (f.type == .records ? "Records" : "Bytes")
             line("\(i)\(w).writeKafka\(optional ? "Nullable" : "")\(kind)(\(v), compact: \(compact))")
         case .array(let elem):
             if optional {
@@ -270,14 +271,14 @@ struct SwiftEmitter {
                 let nullCond = f.nullableVersions.condition(within: f.versions.intersection(valid))
                 line("\(i)if let item = \(v) {")
                 if nullCond != "false" {
-                    line("\(i)    \(nullCond == "true" ? "" : "if \(nullCond) { ")\(w).writeInteger(1 as Int8)\(nullCond == "true" ? "" : " }")")
+                    line("\(i)    \(nullCond == "true" ? "" : "if \(nullCond) { ")\(w).writeKafkaInteger(1 as Int8)\(nullCond == "true" ? "" : " }")")
                 }
                 line("\(i)    item.encode(to: &\(w), version: version)")
                 line("\(i)} else {")
                 if nullCond == "true" {
-                    line("\(i)    \(w).writeInteger(-1 as Int8)")
+                    line("\(i)    \(w).writeKafkaInteger(-1 as Int8)")
                 } else {
-                    line("\(i)    if \(nullCond) { \(w).writeInteger(-1 as Int8) } else { \(n)().encode(to: &\(w), version: version) }")
+                    line("\(i)    if \(nullCond) { \(w).writeKafkaInteger(-1 as Int8) } else { \(n)().encode(to: &\(w), version: version) }")
                 }
                 line("\(i)}")
             } else {
@@ -291,11 +292,12 @@ struct SwiftEmitter {
     private func writeElement(_ t: FieldType, value v: String, writer w: String, compact: String) -> String {
         switch t {
         case .bool: return "\(w).writeKafkaBool(\(v))"
-        case .int8, .int16, .uint16, .int32, .uint32, .int64: return "\(w).writeInteger(\(v))"
+        case .int8, .int16, .uint16, .int32, .uint32, .int64: return "\(w).writeKafkaInteger(\(v))"
         case .float64: return "\(w).writeKafkaFloat64(\(v))"
         case .uuid: return "\(w).writeKafkaUUID(\(v))"
         case .string: return "\(w).writeKafkaString(\(v), compact: \(compact))"
-        case .bytes, .records: return "\(w).writeKafkaBytes(\(v), compact: \(compact))"
+        case .bytes: return "\(w).writeKafkaBytes(\(v), compact: \(compact))"
+        case .records: return "\(w).writeKafkaRecords(\(v), compact: \(compact))"
         case .structure: return "\(v).encode(to: &\(w), version: version)"
         case .array: return "()"
         }
@@ -330,7 +332,8 @@ struct SwiftEmitter {
         case .int64: return "Int64"
         case .float64: return "Double"
         case .string: return "String"
-        case .bytes, .records: return "ByteBuffer"
+        case .bytes: return "ByteBuffer"
+        case .records: return "KafkaRecords"
         case .uuid: return "KafkaUUID"
         case .array(let e): return "[\(baseType(e))]"
         case .structure(let n): return n
@@ -352,7 +355,8 @@ struct SwiftEmitter {
         case .string:
             guard let d, d != "null" else { return "\"\"" }
             return "\"\(d)\""
-        case .bytes, .records: return "ByteBuffer()"
+        case .bytes: return "ByteBuffer()"
+        case .records: return ".empty"
         case .uuid: return ".zero"
         case .array: return "[]"
         case .structure(let n): return "\(n)()"

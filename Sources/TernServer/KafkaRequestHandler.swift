@@ -1,20 +1,25 @@
 import Logging
 import NIOCore
 import TernBroker
+import TernProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
 
 /// Dispatches each frame to the broker and writes responses strictly in request order, even when
 /// a later request (a Produce) finishes before an earlier one (a long-polling Fetch): clients
 /// pipeline and match responses by order as well as by correlation id.
 final class KafkaRequestHandler: ChannelInboundHandler {
     typealias InboundIn = ByteBuffer
-    typealias OutboundOut = ByteBuffer
+    typealias OutboundOut = IOData
 
     private let dispatcher: RequestDispatcher
     private let logger: Logger
     private var nextRequest: UInt64 = 0
     private var nextToWrite: UInt64 = 0
     /// Finished responses waiting for earlier ones; nil = request needing no response.
-    private var ready: [UInt64: ByteBuffer?] = [:]
+    private var ready: [UInt64: OutboundFrame?] = [:]
     private var closing = false
 
     init(dispatcher: RequestDispatcher, logger: Logger) {
@@ -44,18 +49,41 @@ final class KafkaRequestHandler: ChannelInboundHandler {
         }
     }
 
-    private func complete(_ sequence: UInt64, _ response: ByteBuffer?, context: ChannelHandlerContext) {
+    private func complete(_ sequence: UInt64, _ response: OutboundFrame?, context: ChannelHandlerContext) {
         guard !closing else { return }
         ready[sequence] = .some(response)
         var wrote = false
         while let next = ready.removeValue(forKey: nextToWrite) {
-            if let buffer = next {
-                context.write(wrapOutboundOut(buffer), promise: nil)
+            if let frame = next {
+                write(frame, context: context)
                 wrote = true
             }
             nextToWrite += 1
         }
         if wrote { context.flush() }
+    }
+
+    /// Byte parts are written as buffers; file slices as `FileRegion`s, which NIO sends with
+    /// sendfile(2): record data goes from the page cache to the socket without passing through
+    /// user space. Each region gets its own descriptor, closed once the write is done.
+    private func write(_ frame: OutboundFrame, context: ChannelHandlerContext) {
+        for part in frame.parts {
+            switch part {
+            case .bytes(let buffer):
+                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+            case .file(let slice):
+                let fd = dup(slice.descriptor)
+                guard fd >= 0 else {
+                    fail(context: context, reason: "dup failed: \(errno)")
+                    return
+                }
+                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+                let region = FileRegion(fileHandle: handle, readerIndex: Int(slice.offset), endIndex: Int(slice.offset) + slice.length)
+                let promise = context.eventLoop.makePromise(of: Void.self)
+                promise.futureResult.whenComplete { _ in try? handle.close() }
+                context.write(wrapOutboundOut(.fileRegion(region)), promise: promise)
+            }
+        }
     }
 
     private func fail(context: ChannelHandlerContext, reason: String) {

@@ -42,7 +42,7 @@ extension PartitionLog {
         var records: [Record] = []
         var next = offset
         while next < logEndOffset {
-            var bytes = try read(from: next, maxBytes: 1 << 20).records
+            var bytes = try read(from: next, maxBytes: 1 << 20).records.bytes
             var progressed = false
             while bytes.readableBytes >= RecordBatchHeader.size,
                 let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex),

@@ -26,7 +26,7 @@ final class PartitionLogTests: XCTestCase {
         XCTAssertEqual(records[3].key, ByteBuffer(string: "kb0"))
         XCTAssertEqual(records[4].headers, [RecordHeader(key: "h", value: ByteBuffer(string: "1"))])
         // Reading from the middle of a batch returns the whole batch (Kafka semantics).
-        var mid = try log.read(from: 1, maxBytes: 1).records
+        var mid = try log.read(from: 1, maxBytes: 1).records.bytes
         let batch = try RecordBatch.read(from: &mid)
         XCTAssertEqual(batch.baseOffset, 0)
         XCTAssertEqual(batch.records.count, 3)
@@ -37,7 +37,7 @@ final class PartitionLogTests: XCTestCase {
         let log = try open()
         try log.appendBatch(try makeBatch(count: 4))
         try log.appendBatch(try makeBatch(count: 4))
-        let bytes = try log.read(from: 0, maxBytes: 1 << 20).records
+        let bytes = try log.read(from: 0, maxBytes: 1 << 20).records.bytes
         let headers = try RecordBatchHeader.validateAll(bytes)
         XCTAssertEqual(headers.map(\.baseOffset), [0, 4])
         log.close()
@@ -46,7 +46,7 @@ final class PartitionLogTests: XCTestCase {
     func testReadingAtEndIsEmptyAndPastEndIsOutOfRange() throws {
         let log = try open()
         try log.appendBatch(try makeBatch(count: 2))
-        XCTAssertEqual(try log.read(from: 2, maxBytes: 100).records.readableBytes, 0)
+        XCTAssertEqual(try log.read(from: 2, maxBytes: 100).records.byteCount, 0)
         XCTAssertThrowsError(try log.read(from: 3, maxBytes: 100)) { error in
             XCTAssertEqual(error as? LogError, .offsetOutOfRange(requested: 3, logStart: 0, logEnd: 2))
         }

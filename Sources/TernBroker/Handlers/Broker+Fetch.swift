@@ -58,8 +58,8 @@ extension Broker {
                         data.highWatermark = read.highWatermark
                         data.lastStableOffset = read.highWatermark
                         data.logStartOffset = read.logStartOffset
-                        total += read.records.readableBytes
-                        remaining -= read.records.readableBytes
+                        total += read.records.byteCount
+                        remaining -= read.records.byteCount
                     } else {
                         data.highWatermark = log.logEndOffset
                         data.lastStableOffset = data.highWatermark

@@ -17,7 +17,7 @@ extension Broker {
                 }
                 guard acksValid else { return failed(KafkaError.invalidRequiredAcks) }
                 guard let log = topic?.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
-                let records = partitionData.records ?? ByteBuffer()
+                let records = partitionData.records?.bytes ?? ByteBuffer()
                 let headers: [RecordBatchHeader]
                 do {
                     headers = try validate(records, version: version)

@@ -33,10 +33,10 @@ public struct AddOffsetsToTxnResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         if flexible {
             w.writeUnsignedVarint(0)
         }

@@ -69,7 +69,7 @@ public struct AddPartitionsToTxnRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         if version >= 4 {
             w.writeKafkaArrayCount(self.transactions.count, compact: flexible)
@@ -79,10 +79,10 @@ public struct AddPartitionsToTxnRequest: KafkaMessage {
             w.writeKafkaString(self.v3AndBelowTransactionalId, compact: flexible)
         }
         if version <= 3 {
-            w.writeInteger(self.v3AndBelowProducerId)
+            w.writeKafkaInteger(self.v3AndBelowProducerId)
         }
         if version <= 3 {
-            w.writeInteger(self.v3AndBelowProducerEpoch)
+            w.writeKafkaInteger(self.v3AndBelowProducerEpoch)
         }
         if version <= 3 {
             w.writeKafkaArrayCount(self.v3AndBelowTopics.count, compact: flexible)
@@ -152,16 +152,16 @@ extension AddPartitionsToTxnRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             if version >= 4 {
                 w.writeKafkaString(self.transactionalId, compact: flexible)
             }
             if version >= 4 {
-                w.writeInteger(self.producerId)
+                w.writeKafkaInteger(self.producerId)
             }
             if version >= 4 {
-                w.writeInteger(self.producerEpoch)
+                w.writeKafkaInteger(self.producerEpoch)
             }
             if version >= 4 {
                 w.writeKafkaBool(self.verifyOnly)
@@ -213,11 +213,11 @@ extension AddPartitionsToTxnRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }

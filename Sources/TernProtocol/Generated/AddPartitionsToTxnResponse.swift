@@ -61,11 +61,11 @@ public struct AddPartitionsToTxnResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         if version >= 4 {
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
         }
         if version >= 4 {
             w.writeKafkaArrayCount(self.resultsByTransaction.count, compact: flexible)
@@ -121,7 +121,7 @@ extension AddPartitionsToTxnResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             if version >= 4 {
                 w.writeKafkaString(self.transactionalId, compact: flexible)
@@ -173,7 +173,7 @@ extension AddPartitionsToTxnResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.resultsByPartition.count, compact: flexible)
@@ -214,10 +214,10 @@ extension AddPartitionsToTxnResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.partitionErrorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionErrorCode)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -49,10 +49,10 @@ public struct AddRaftVoterRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaNullableString(self.clusterId, compact: true)
-        w.writeInteger(self.timeoutMs)
-        w.writeInteger(self.voterId)
+        w.writeKafkaInteger(self.timeoutMs)
+        w.writeKafkaInteger(self.voterId)
         w.writeKafkaUUID(self.voterDirectoryId)
         w.writeKafkaArrayCount(self.listeners.count, compact: true)
         for item in self.listeners { item.encode(to: &w, version: version) }
@@ -90,10 +90,10 @@ extension AddRaftVoterRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             w.writeUnsignedVarint(0)
         }
     }

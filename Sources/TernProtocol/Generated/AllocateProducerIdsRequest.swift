@@ -30,9 +30,9 @@ public struct AllocateProducerIdsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.brokerId)
-        w.writeInteger(self.brokerEpoch)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.brokerId)
+        w.writeKafkaInteger(self.brokerEpoch)
         w.writeUnsignedVarint(0)
     }
 }

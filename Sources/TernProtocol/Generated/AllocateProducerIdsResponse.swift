@@ -38,11 +38,11 @@ public struct AllocateProducerIdsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
-        w.writeInteger(self.producerIdStart)
-        w.writeInteger(self.producerIdLen)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
+        w.writeKafkaInteger(self.producerIdStart)
+        w.writeKafkaInteger(self.producerIdLen)
         w.writeUnsignedVarint(0)
     }
 }

@@ -40,7 +40,7 @@ public struct AlterClientQuotasRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
         w.writeKafkaArrayCount(self.entries.count, compact: flexible)
         for item in self.entries { item.encode(to: &w, version: version) }
@@ -94,7 +94,7 @@ extension AlterClientQuotasRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaArrayCount(self.entity.count, compact: flexible)
             for item in self.entity { item.encode(to: &w, version: version) }
@@ -136,7 +136,7 @@ extension AlterClientQuotasRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.entityType, compact: flexible)
             w.writeKafkaNullableString(self.entityName, compact: flexible)
@@ -180,7 +180,7 @@ extension AlterClientQuotasRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.key, compact: flexible)
             w.writeKafkaFloat64(self.value)

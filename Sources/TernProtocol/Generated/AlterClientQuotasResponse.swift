@@ -40,9 +40,9 @@ public struct AlterClientQuotasResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.entries.count, compact: flexible)
         for item in self.entries { item.encode(to: &w, version: version) }
         if flexible {
@@ -91,9 +91,9 @@ extension AlterClientQuotasResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: flexible)
             w.writeKafkaArrayCount(self.entity.count, compact: flexible)
             for item in self.entity { item.encode(to: &w, version: version) }
@@ -133,7 +133,7 @@ extension AlterClientQuotasResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.entityType, compact: flexible)
             w.writeKafkaNullableString(self.entityName, compact: flexible)

@@ -37,8 +37,8 @@ public struct AlterPartitionReassignmentsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.timeoutMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.timeoutMs)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -78,7 +78,7 @@ extension AlterPartitionReassignmentsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -120,11 +120,11 @@ extension AlterPartitionReassignmentsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
             if let items = self.replicas {
                 w.writeKafkaArrayCount(items.count, compact: true)
-                for item in items { w.writeInteger(item) }
+                for item in items { w.writeKafkaInteger(item) }
             } else {
                 w.writeKafkaArrayCount(nil, compact: true)
             }

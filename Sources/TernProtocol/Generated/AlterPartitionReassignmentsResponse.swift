@@ -45,9 +45,9 @@ public struct AlterPartitionReassignmentsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: true)
         w.writeKafkaArrayCount(self.responses.count, compact: true)
         for item in self.responses { item.encode(to: &w, version: version) }
@@ -88,7 +88,7 @@ extension AlterPartitionReassignmentsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -127,9 +127,9 @@ extension AlterPartitionReassignmentsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
             w.writeUnsignedVarint(0)
         }

@@ -41,9 +41,9 @@ public struct AlterPartitionRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.brokerId)
-        w.writeInteger(self.brokerEpoch)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.brokerId)
+        w.writeKafkaInteger(self.brokerEpoch)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -91,7 +91,7 @@ extension AlterPartitionRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version <= 1 {
                 w.writeKafkaString(self.topicName, compact: true)
             }
@@ -167,21 +167,21 @@ extension AlterPartitionRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.leaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.leaderEpoch)
             if version <= 2 {
                 w.writeKafkaArrayCount(self.newIsr.count, compact: true)
-                for item in self.newIsr { w.writeInteger(item) }
+                for item in self.newIsr { w.writeKafkaInteger(item) }
             }
             if version >= 3 {
                 w.writeKafkaArrayCount(self.newIsrWithEpochs.count, compact: true)
                 for item in self.newIsrWithEpochs { item.encode(to: &w, version: version) }
             }
             if version >= 1 {
-                w.writeInteger(self.leaderRecoveryState)
+                w.writeKafkaInteger(self.leaderRecoveryState)
             }
-            w.writeInteger(self.partitionEpoch)
+            w.writeKafkaInteger(self.partitionEpoch)
             w.writeUnsignedVarint(0)
         }
     }
@@ -217,12 +217,12 @@ extension AlterPartitionRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version >= 3 {
-                w.writeInteger(self.brokerId)
+                w.writeKafkaInteger(self.brokerId)
             }
             if version >= 3 {
-                w.writeInteger(self.brokerEpoch)
+                w.writeKafkaInteger(self.brokerEpoch)
             }
             w.writeUnsignedVarint(0)
         }

@@ -41,9 +41,9 @@ public struct AlterPartitionResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -91,7 +91,7 @@ extension AlterPartitionResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version <= 1 {
                 w.writeKafkaString(self.topicName, compact: true)
             }
@@ -160,17 +160,17 @@ extension AlterPartitionResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeKafkaArrayCount(self.isr.count, compact: true)
-            for item in self.isr { w.writeInteger(item) }
+            for item in self.isr { w.writeKafkaInteger(item) }
             if version >= 1 {
-                w.writeInteger(self.leaderRecoveryState)
+                w.writeKafkaInteger(self.leaderRecoveryState)
             }
-            w.writeInteger(self.partitionEpoch)
+            w.writeKafkaInteger(self.partitionEpoch)
             w.writeUnsignedVarint(0)
         }
     }

@@ -36,7 +36,7 @@ public struct AlterReplicaLogDirsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaArrayCount(self.dirs.count, compact: flexible)
         for item in self.dirs { item.encode(to: &w, version: version) }
@@ -82,7 +82,7 @@ extension AlterReplicaLogDirsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.path, compact: flexible)
             w.writeKafkaArrayCount(self.topics.count, compact: flexible)
@@ -130,11 +130,11 @@ extension AlterReplicaLogDirsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }

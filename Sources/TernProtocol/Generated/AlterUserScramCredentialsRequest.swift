@@ -44,7 +44,7 @@ public struct AlterUserScramCredentialsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.deletions.count, compact: true)
         for item in self.deletions { item.encode(to: &w, version: version) }
         w.writeKafkaArrayCount(self.upsertions.count, compact: true)
@@ -79,9 +79,9 @@ extension AlterUserScramCredentialsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
-            w.writeInteger(self.mechanism)
+            w.writeKafkaInteger(self.mechanism)
             w.writeUnsignedVarint(0)
         }
     }
@@ -125,10 +125,10 @@ extension AlterUserScramCredentialsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
-            w.writeInteger(self.mechanism)
-            w.writeInteger(self.iterations)
+            w.writeKafkaInteger(self.mechanism)
+            w.writeKafkaInteger(self.iterations)
             w.writeKafkaBytes(self.salt, compact: true)
             w.writeKafkaBytes(self.saltedPassword, compact: true)
             w.writeUnsignedVarint(0)

@@ -37,8 +37,8 @@ public struct AlterUserScramCredentialsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.results.count, compact: true)
         for item in self.results { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -75,9 +75,9 @@ extension AlterUserScramCredentialsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.user, compact: true)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
             w.writeUnsignedVarint(0)
         }

@@ -37,7 +37,7 @@ public struct ApiVersionsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         if version >= 3 {
             w.writeKafkaString(self.clientSoftwareName, compact: flexible)

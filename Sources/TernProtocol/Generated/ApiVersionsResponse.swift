@@ -82,13 +82,13 @@ public struct ApiVersionsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.apiKeys.count, compact: flexible)
         for item in self.apiKeys { item.encode(to: &w, version: version) }
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         if flexible {
             var taggedCount: UInt32 = 0
@@ -103,14 +103,14 @@ public struct ApiVersionsResponse: KafkaMessage {
                 for item in self.supportedFeatures { item.encode(to: &field, version: version) }
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
             if version >= 3 && self.finalizedFeaturesEpoch != -1 {
                 var field = ByteBuffer()
-                field.writeInteger(self.finalizedFeaturesEpoch)
+                field.writeKafkaInteger(self.finalizedFeaturesEpoch)
                 w.writeUnsignedVarint(1)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
             if version >= 3 && self.finalizedFeatures != [] {
                 var field = ByteBuffer()
@@ -118,14 +118,14 @@ public struct ApiVersionsResponse: KafkaMessage {
                 for item in self.finalizedFeatures { item.encode(to: &field, version: version) }
                 w.writeUnsignedVarint(2)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
             if version >= 3 && self.zkMigrationReady != false {
                 var field = ByteBuffer()
                 field.writeKafkaBool(self.zkMigrationReady)
                 w.writeUnsignedVarint(3)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -164,11 +164,11 @@ extension ApiVersionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
-            w.writeInteger(self.apiKey)
-            w.writeInteger(self.minVersion)
-            w.writeInteger(self.maxVersion)
+            w.writeKafkaInteger(self.apiKey)
+            w.writeKafkaInteger(self.minVersion)
+            w.writeKafkaInteger(self.maxVersion)
             if flexible {
                 w.writeUnsignedVarint(0)
             }
@@ -215,16 +215,16 @@ extension ApiVersionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             if version >= 3 {
                 w.writeKafkaString(self.name, compact: flexible)
             }
             if version >= 3 {
-                w.writeInteger(self.minVersion)
+                w.writeKafkaInteger(self.minVersion)
             }
             if version >= 3 {
-                w.writeInteger(self.maxVersion)
+                w.writeKafkaInteger(self.maxVersion)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -272,16 +272,16 @@ extension ApiVersionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             if version >= 3 {
                 w.writeKafkaString(self.name, compact: flexible)
             }
             if version >= 3 {
-                w.writeInteger(self.maxVersionLevel)
+                w.writeKafkaInteger(self.maxVersionLevel)
             }
             if version >= 3 {
-                w.writeInteger(self.minVersionLevel)
+                w.writeKafkaInteger(self.minVersionLevel)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -41,9 +41,9 @@ public struct AssignReplicasToDirsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.brokerId)
-        w.writeInteger(self.brokerEpoch)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.brokerId)
+        w.writeKafkaInteger(self.brokerEpoch)
         w.writeKafkaArrayCount(self.directories.count, compact: true)
         for item in self.directories { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -83,7 +83,7 @@ extension AssignReplicasToDirsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.id)
             w.writeKafkaArrayCount(self.topics.count, compact: true)
             for item in self.topics { item.encode(to: &w, version: version) }
@@ -125,7 +125,7 @@ extension AssignReplicasToDirsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -156,8 +156,8 @@ extension AssignReplicasToDirsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
             w.writeUnsignedVarint(0)
         }
     }

@@ -41,9 +41,9 @@ public struct AssignReplicasToDirsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.directories.count, compact: true)
         for item in self.directories { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -83,7 +83,7 @@ extension AssignReplicasToDirsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.id)
             w.writeKafkaArrayCount(self.topics.count, compact: true)
             for item in self.topics { item.encode(to: &w, version: version) }
@@ -125,7 +125,7 @@ extension AssignReplicasToDirsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -160,9 +160,9 @@ extension AssignReplicasToDirsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             w.writeUnsignedVarint(0)
         }
     }

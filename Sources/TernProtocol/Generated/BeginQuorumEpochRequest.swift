@@ -59,11 +59,11 @@ public struct BeginQuorumEpochRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
         w.writeKafkaNullableString(self.clusterId, compact: flexible)
         if version >= 1 {
-            w.writeInteger(self.voterId)
+            w.writeKafkaInteger(self.voterId)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -113,7 +113,7 @@ extension BeginQuorumEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.topicName, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -164,7 +164,7 @@ extension BeginQuorumEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             if version >= 1 {
                 w.writeKafkaString(self.name, compact: flexible)
@@ -173,7 +173,7 @@ extension BeginQuorumEpochRequest {
                 w.writeKafkaString(self.host, compact: flexible)
             }
             if version >= 1 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -221,14 +221,14 @@ extension BeginQuorumEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionIndex)
             if version >= 1 {
                 w.writeKafkaUUID(self.voterDirectoryId)
             }
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -56,10 +56,10 @@ public struct BrokerHeartbeatRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.brokerId)
-        w.writeInteger(self.brokerEpoch)
-        w.writeInteger(self.currentMetadataOffset)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.brokerId)
+        w.writeKafkaInteger(self.brokerEpoch)
+        w.writeKafkaInteger(self.currentMetadataOffset)
         w.writeKafkaBool(self.wantFence)
         w.writeKafkaBool(self.wantShutDown)
         var taggedCount: UInt32 = 0
@@ -71,7 +71,7 @@ public struct BrokerHeartbeatRequest: KafkaMessage {
             for item in self.offlineLogDirs { field.writeKafkaUUID(item) }
             w.writeUnsignedVarint(0)
             w.writeUnsignedVarint(UInt32(field.readableBytes))
-            w.writeBuffer(&field)
+            w.appendKafkaRaw(field)
         }
     }
 }

@@ -42,9 +42,9 @@ public struct BrokerHeartbeatResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaBool(self.isCaughtUp)
         w.writeKafkaBool(self.isFenced)
         w.writeKafkaBool(self.shouldShutDown)

@@ -85,8 +85,8 @@ public struct BrokerRegistrationRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.brokerId)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.brokerId)
         w.writeKafkaString(self.clusterId, compact: true)
         w.writeKafkaUUID(self.incarnationId)
         w.writeKafkaArrayCount(self.listeners.count, compact: true)
@@ -102,7 +102,7 @@ public struct BrokerRegistrationRequest: KafkaMessage {
             for item in self.logDirs { w.writeKafkaUUID(item) }
         }
         if version >= 3 {
-            w.writeInteger(self.previousBrokerEpoch)
+            w.writeKafkaInteger(self.previousBrokerEpoch)
         }
         w.writeUnsignedVarint(0)
     }
@@ -142,11 +142,11 @@ extension BrokerRegistrationRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
-            w.writeInteger(self.securityProtocol)
+            w.writeKafkaInteger(self.port)
+            w.writeKafkaInteger(self.securityProtocol)
             w.writeUnsignedVarint(0)
         }
     }
@@ -182,10 +182,10 @@ extension BrokerRegistrationRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
-            w.writeInteger(self.minSupportedVersion)
-            w.writeInteger(self.maxSupportedVersion)
+            w.writeKafkaInteger(self.minSupportedVersion)
+            w.writeKafkaInteger(self.maxSupportedVersion)
             w.writeUnsignedVarint(0)
         }
     }

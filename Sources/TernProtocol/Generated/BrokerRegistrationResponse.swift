@@ -34,10 +34,10 @@ public struct BrokerRegistrationResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
-        w.writeInteger(self.brokerEpoch)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
+        w.writeKafkaInteger(self.brokerEpoch)
         w.writeUnsignedVarint(0)
     }
 }

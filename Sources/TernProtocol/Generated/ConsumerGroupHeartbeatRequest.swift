@@ -78,13 +78,13 @@ public struct ConsumerGroupHeartbeatRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaString(self.groupId, compact: true)
         w.writeKafkaString(self.memberId, compact: true)
-        w.writeInteger(self.memberEpoch)
+        w.writeKafkaInteger(self.memberEpoch)
         w.writeKafkaNullableString(self.instanceId, compact: true)
         w.writeKafkaNullableString(self.rackId, compact: true)
-        w.writeInteger(self.rebalanceTimeoutMs)
+        w.writeKafkaInteger(self.rebalanceTimeoutMs)
         if let items = self.subscribedTopicNames {
             w.writeKafkaArrayCount(items.count, compact: true)
             for item in items { w.writeKafkaString(item, compact: true) }
@@ -138,10 +138,10 @@ extension ConsumerGroupHeartbeatRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

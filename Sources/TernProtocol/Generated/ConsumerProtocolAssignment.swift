@@ -30,7 +30,7 @@ public struct ConsumerProtocolAssignment: KafkaVersionedStruct {
         self.userData = try r.readKafkaNullableBytes(compact: false)
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.assignedPartitions.count, compact: false)
         for item in self.assignedPartitions { item.encode(to: &w, version: version) }
         w.writeKafkaNullableBytes(self.userData, compact: false)
@@ -63,10 +63,10 @@ extension ConsumerProtocolAssignment {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topic, compact: false)
             w.writeKafkaArrayCount(self.partitions.count, compact: false)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
         }
     }
 }

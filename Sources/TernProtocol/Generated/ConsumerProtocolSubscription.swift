@@ -55,7 +55,7 @@ public struct ConsumerProtocolSubscription: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.topics.count, compact: false)
         for item in self.topics { w.writeKafkaString(item, compact: false) }
         w.writeKafkaNullableBytes(self.userData, compact: false)
@@ -64,7 +64,7 @@ public struct ConsumerProtocolSubscription: KafkaVersionedStruct {
             for item in self.ownedPartitions { item.encode(to: &w, version: version) }
         }
         if version >= 2 {
-            w.writeInteger(self.generationId)
+            w.writeKafkaInteger(self.generationId)
         }
         if version >= 3 {
             w.writeKafkaNullableString(self.rackId, compact: false)
@@ -102,13 +102,13 @@ extension ConsumerProtocolSubscription {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version >= 1 {
                 w.writeKafkaString(self.topic, compact: false)
             }
             if version >= 1 {
                 w.writeKafkaArrayCount(self.partitions.count, compact: false)
-                for item in self.partitions { w.writeInteger(item) }
+                for item in self.partitions { w.writeKafkaInteger(item) }
             }
         }
     }

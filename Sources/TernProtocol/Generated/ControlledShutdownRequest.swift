@@ -35,11 +35,11 @@ public struct ControlledShutdownRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
-        w.writeInteger(self.brokerId)
+        w.writeKafkaInteger(self.brokerId)
         if version >= 2 {
-            w.writeInteger(self.brokerEpoch)
+            w.writeKafkaInteger(self.brokerEpoch)
         }
         if flexible {
             w.writeUnsignedVarint(0)

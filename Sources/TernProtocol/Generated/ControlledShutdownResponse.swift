@@ -40,9 +40,9 @@ public struct ControlledShutdownResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.remainingPartitions.count, compact: flexible)
         for item in self.remainingPartitions { item.encode(to: &w, version: version) }
         if flexible {
@@ -80,10 +80,10 @@ extension ControlledShutdownResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             w.writeKafkaString(self.topicName, compact: flexible)
-            w.writeInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionIndex)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -56,8 +56,8 @@ public struct ControllerRegistrationRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.controllerId)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.controllerId)
         w.writeKafkaUUID(self.incarnationId)
         w.writeKafkaBool(self.zkMigrationReady)
         w.writeKafkaArrayCount(self.listeners.count, compact: true)
@@ -102,11 +102,11 @@ extension ControllerRegistrationRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
-            w.writeInteger(self.securityProtocol)
+            w.writeKafkaInteger(self.port)
+            w.writeKafkaInteger(self.securityProtocol)
             w.writeUnsignedVarint(0)
         }
     }
@@ -142,10 +142,10 @@ extension ControllerRegistrationRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
-            w.writeInteger(self.minSupportedVersion)
-            w.writeInteger(self.maxSupportedVersion)
+            w.writeKafkaInteger(self.minSupportedVersion)
+            w.writeKafkaInteger(self.maxSupportedVersion)
             w.writeUnsignedVarint(0)
         }
     }

@@ -36,7 +36,7 @@ public struct CreateAclsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaArrayCount(self.creations.count, compact: flexible)
         for item in self.creations { item.encode(to: &w, version: version) }
@@ -97,17 +97,17 @@ extension CreateAclsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.resourceType)
+            w.writeKafkaInteger(self.resourceType)
             w.writeKafkaString(self.resourceName, compact: flexible)
             if version >= 1 {
-                w.writeInteger(self.resourcePatternType)
+                w.writeKafkaInteger(self.resourcePatternType)
             }
             w.writeKafkaString(self.principal, compact: flexible)
             w.writeKafkaString(self.host, compact: flexible)
-            w.writeInteger(self.operation)
-            w.writeInteger(self.permissionType)
+            w.writeKafkaInteger(self.operation)
+            w.writeKafkaInteger(self.permissionType)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -52,7 +52,7 @@ public struct CreateDelegationTokenRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         if version >= 3 {
             w.writeKafkaNullableString(self.ownerPrincipalType, compact: flexible)
@@ -62,7 +62,7 @@ public struct CreateDelegationTokenRequest: KafkaMessage {
         }
         w.writeKafkaArrayCount(self.renewers.count, compact: flexible)
         for item in self.renewers { item.encode(to: &w, version: version) }
-        w.writeInteger(self.maxLifetimeMs)
+        w.writeKafkaInteger(self.maxLifetimeMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }
@@ -98,7 +98,7 @@ extension CreateDelegationTokenRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.principalType, compact: flexible)
             w.writeKafkaString(self.principalName, compact: flexible)

@@ -73,9 +73,9 @@ public struct CreateDelegationTokenResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaString(self.principalType, compact: flexible)
         w.writeKafkaString(self.principalName, compact: flexible)
         if version >= 3 {
@@ -84,12 +84,12 @@ public struct CreateDelegationTokenResponse: KafkaMessage {
         if version >= 3 {
             w.writeKafkaString(self.tokenRequesterPrincipalName, compact: flexible)
         }
-        w.writeInteger(self.issueTimestampMs)
-        w.writeInteger(self.expiryTimestampMs)
-        w.writeInteger(self.maxTimestampMs)
+        w.writeKafkaInteger(self.issueTimestampMs)
+        w.writeKafkaInteger(self.expiryTimestampMs)
+        w.writeKafkaInteger(self.maxTimestampMs)
         w.writeKafkaString(self.tokenId, compact: flexible)
         w.writeKafkaBytes(self.hmac, compact: flexible)
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }

@@ -44,11 +44,11 @@ public struct CreatePartitionsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
-        w.writeInteger(self.timeoutMs)
+        w.writeKafkaInteger(self.timeoutMs)
         w.writeKafkaBool(self.validateOnly)
         if flexible {
             w.writeUnsignedVarint(0)
@@ -96,10 +96,10 @@ extension CreatePartitionsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.name, compact: flexible)
-            w.writeInteger(self.count)
+            w.writeKafkaInteger(self.count)
             if let items = self.assignments {
                 w.writeKafkaArrayCount(items.count, compact: flexible)
                 for item in items { item.encode(to: &w, version: version) }
@@ -145,10 +145,10 @@ extension CreatePartitionsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaArrayCount(self.brokerIds.count, compact: flexible)
-            for item in self.brokerIds { w.writeInteger(item) }
+            for item in self.brokerIds { w.writeKafkaInteger(item) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }

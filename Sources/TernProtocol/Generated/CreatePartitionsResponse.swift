@@ -40,9 +40,9 @@ public struct CreatePartitionsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.results.count, compact: flexible)
         for item in self.results { item.encode(to: &w, version: version) }
         if flexible {
@@ -84,10 +84,10 @@ extension CreatePartitionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.name, compact: flexible)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: flexible)
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -46,11 +46,11 @@ public struct CreateTopicsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 5
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
-        w.writeInteger(self.timeoutMs)
+        w.writeKafkaInteger(self.timeoutMs)
         if version >= 1 {
             w.writeKafkaBool(self.validateOnly)
         }
@@ -115,11 +115,11 @@ extension CreateTopicsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
             w.writeKafkaString(self.name, compact: flexible)
-            w.writeInteger(self.numPartitions)
-            w.writeInteger(self.replicationFactor)
+            w.writeKafkaInteger(self.numPartitions)
+            w.writeKafkaInteger(self.replicationFactor)
             w.writeKafkaArrayCount(self.assignments.count, compact: flexible)
             for item in self.assignments { item.encode(to: &w, version: version) }
             w.writeKafkaArrayCount(self.configs.count, compact: flexible)
@@ -167,11 +167,11 @@ extension CreateTopicsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
-            w.writeInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionIndex)
             w.writeKafkaArrayCount(self.brokerIds.count, compact: flexible)
-            for item in self.brokerIds { w.writeInteger(item) }
+            for item in self.brokerIds { w.writeKafkaInteger(item) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }
@@ -208,7 +208,7 @@ extension CreateTopicsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaNullableString(self.value, compact: flexible)

@@ -42,10 +42,10 @@ public struct CreateTopicsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 5
         if version >= 2 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -128,21 +128,21 @@ extension CreateTopicsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
             w.writeKafkaString(self.name, compact: flexible)
             if version >= 7 {
                 w.writeKafkaUUID(self.topicId)
             }
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             if version >= 1 {
                 w.writeKafkaNullableString(self.errorMessage, compact: flexible)
             }
             if version >= 5 {
-                w.writeInteger(self.numPartitions)
+                w.writeKafkaInteger(self.numPartitions)
             }
             if version >= 5 {
-                w.writeInteger(self.replicationFactor)
+                w.writeKafkaInteger(self.replicationFactor)
             }
             if version >= 5 {
                 if let items = self.configs {
@@ -158,10 +158,10 @@ extension CreateTopicsResponse {
                 w.writeUnsignedVarint(taggedCount)
                 if version >= 5 && self.topicConfigErrorCode != 0 {
                     var field = ByteBuffer()
-                    field.writeInteger(self.topicConfigErrorCode)
+                    field.writeKafkaInteger(self.topicConfigErrorCode)
                     w.writeUnsignedVarint(0)
                     w.writeUnsignedVarint(UInt32(field.readableBytes))
-                    w.writeBuffer(&field)
+                    w.appendKafkaRaw(field)
                 }
             }
         }
@@ -219,7 +219,7 @@ extension CreateTopicsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
             if version >= 5 {
                 w.writeKafkaString(self.name, compact: flexible)
@@ -231,7 +231,7 @@ extension CreateTopicsResponse {
                 w.writeKafkaBool(self.readOnly)
             }
             if version >= 5 {
-                w.writeInteger(self.configSource)
+                w.writeKafkaInteger(self.configSource)
             }
             if version >= 5 {
                 w.writeKafkaBool(self.isSensitive)

@@ -34,7 +34,7 @@ public struct DefaultPrincipalData: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaString(self.type, compact: true)
         w.writeKafkaString(self.name, compact: true)
         w.writeKafkaBool(self.tokenAuthenticated)

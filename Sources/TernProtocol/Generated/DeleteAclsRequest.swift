@@ -36,7 +36,7 @@ public struct DeleteAclsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaArrayCount(self.filters.count, compact: flexible)
         for item in self.filters { item.encode(to: &w, version: version) }
@@ -97,17 +97,17 @@ extension DeleteAclsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.resourceTypeFilter)
+            w.writeKafkaInteger(self.resourceTypeFilter)
             w.writeKafkaNullableString(self.resourceNameFilter, compact: flexible)
             if version >= 1 {
-                w.writeInteger(self.patternTypeFilter)
+                w.writeKafkaInteger(self.patternTypeFilter)
             }
             w.writeKafkaNullableString(self.principalFilter, compact: flexible)
             w.writeKafkaNullableString(self.hostFilter, compact: flexible)
-            w.writeInteger(self.operation)
-            w.writeInteger(self.permissionType)
+            w.writeKafkaInteger(self.operation)
+            w.writeKafkaInteger(self.permissionType)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

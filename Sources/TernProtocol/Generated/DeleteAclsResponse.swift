@@ -40,9 +40,9 @@ public struct DeleteAclsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.filterResults.count, compact: flexible)
         for item in self.filterResults { item.encode(to: &w, version: version) }
         if flexible {
@@ -91,9 +91,9 @@ extension DeleteAclsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: flexible)
             w.writeKafkaArrayCount(self.matchingAcls.count, compact: flexible)
             for item in self.matchingAcls { item.encode(to: &w, version: version) }
@@ -163,19 +163,19 @@ extension DeleteAclsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: flexible)
-            w.writeInteger(self.resourceType)
+            w.writeKafkaInteger(self.resourceType)
             w.writeKafkaString(self.resourceName, compact: flexible)
             if version >= 1 {
-                w.writeInteger(self.patternType)
+                w.writeKafkaInteger(self.patternType)
             }
             w.writeKafkaString(self.principal, compact: flexible)
             w.writeKafkaString(self.host, compact: flexible)
-            w.writeInteger(self.operation)
-            w.writeInteger(self.permissionType)
+            w.writeKafkaInteger(self.operation)
+            w.writeKafkaInteger(self.permissionType)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -36,7 +36,7 @@ public struct DeleteGroupsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaArrayCount(self.groupsNames.count, compact: flexible)
         for item in self.groupsNames { w.writeKafkaString(item, compact: flexible) }

@@ -40,11 +40,11 @@ public struct DeleteRecordsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
-        w.writeInteger(self.timeoutMs)
+        w.writeKafkaInteger(self.timeoutMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }
@@ -87,7 +87,7 @@ extension DeleteRecordsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -128,10 +128,10 @@ extension DeleteRecordsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.offset)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.offset)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

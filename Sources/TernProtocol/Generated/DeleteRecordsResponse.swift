@@ -40,9 +40,9 @@ public struct DeleteRecordsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
         if flexible {
@@ -87,7 +87,7 @@ extension DeleteRecordsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -132,11 +132,11 @@ extension DeleteRecordsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.lowWatermark)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.lowWatermark)
+            w.writeKafkaInteger(self.errorCode)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -33,7 +33,7 @@ public struct DeleteShareGroupStateResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.results.count, compact: true)
         for item in self.results { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -73,7 +73,7 @@ extension DeleteShareGroupStateResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -112,9 +112,9 @@ extension DeleteShareGroupStateResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partition)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partition)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
             w.writeUnsignedVarint(0)
         }

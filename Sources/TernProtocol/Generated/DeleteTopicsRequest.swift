@@ -55,7 +55,7 @@ public struct DeleteTopicsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         if version >= 6 {
             w.writeKafkaArrayCount(self.topics.count, compact: flexible)
@@ -65,7 +65,7 @@ public struct DeleteTopicsRequest: KafkaMessage {
             w.writeKafkaArrayCount(self.topicNames.count, compact: flexible)
             for item in self.topicNames { w.writeKafkaString(item, compact: flexible) }
         }
-        w.writeInteger(self.timeoutMs)
+        w.writeKafkaInteger(self.timeoutMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }
@@ -105,7 +105,7 @@ extension DeleteTopicsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version >= 6 {
                 w.writeKafkaNullableString(self.name, compact: flexible)

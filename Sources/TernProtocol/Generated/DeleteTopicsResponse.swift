@@ -42,10 +42,10 @@ public struct DeleteTopicsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         w.writeKafkaArrayCount(self.responses.count, compact: flexible)
         for item in self.responses { item.encode(to: &w, version: version) }
@@ -96,13 +96,13 @@ extension DeleteTopicsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             w.writeKafkaNullableString(self.name, compact: flexible)
             if version >= 6 {
                 w.writeKafkaUUID(self.topicId)
             }
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             if version >= 5 {
                 w.writeKafkaNullableString(self.errorMessage, compact: flexible)
             }

@@ -48,10 +48,10 @@ public struct DescribeAclsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: flexible)
         w.writeKafkaArrayCount(self.resources.count, compact: flexible)
         for item in self.resources { item.encode(to: &w, version: version) }
@@ -107,12 +107,12 @@ extension DescribeAclsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.resourceType)
+            w.writeKafkaInteger(self.resourceType)
             w.writeKafkaString(self.resourceName, compact: flexible)
             if version >= 1 {
-                w.writeInteger(self.patternType)
+                w.writeKafkaInteger(self.patternType)
             }
             w.writeKafkaArrayCount(self.acls.count, compact: flexible)
             for item in self.acls { item.encode(to: &w, version: version) }
@@ -160,12 +160,12 @@ extension DescribeAclsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.principal, compact: flexible)
             w.writeKafkaString(self.host, compact: flexible)
-            w.writeInteger(self.operation)
-            w.writeInteger(self.permissionType)
+            w.writeKafkaInteger(self.operation)
+            w.writeKafkaInteger(self.permissionType)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -40,7 +40,7 @@ public struct DescribeClientQuotasRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
         w.writeKafkaArrayCount(self.components.count, compact: flexible)
         for item in self.components { item.encode(to: &w, version: version) }
@@ -84,10 +84,10 @@ extension DescribeClientQuotasRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.entityType, compact: flexible)
-            w.writeInteger(self.matchType)
+            w.writeKafkaInteger(self.matchType)
             w.writeKafkaNullableString(self.match, compact: flexible)
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -48,10 +48,10 @@ public struct DescribeClientQuotasResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: flexible)
         if let items = self.entries {
             w.writeKafkaArrayCount(items.count, compact: flexible)
@@ -108,7 +108,7 @@ extension DescribeClientQuotasResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaArrayCount(self.entity.count, compact: flexible)
             for item in self.entity { item.encode(to: &w, version: version) }
@@ -150,7 +150,7 @@ extension DescribeClientQuotasResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.entityType, compact: flexible)
             w.writeKafkaNullableString(self.entityName, compact: flexible)
@@ -190,7 +190,7 @@ extension DescribeClientQuotasResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.key, compact: flexible)
             w.writeKafkaFloat64(self.value)

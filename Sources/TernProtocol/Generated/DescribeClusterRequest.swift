@@ -32,10 +32,10 @@ public struct DescribeClusterRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaBool(self.includeClusterAuthorizedOperations)
         if version >= 1 {
-            w.writeInteger(self.endpointType)
+            w.writeKafkaInteger(self.endpointType)
         }
         w.writeUnsignedVarint(0)
     }

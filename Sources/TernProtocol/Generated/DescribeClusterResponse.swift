@@ -63,18 +63,18 @@ public struct DescribeClusterResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: true)
         if version >= 1 {
-            w.writeInteger(self.endpointType)
+            w.writeKafkaInteger(self.endpointType)
         }
         w.writeKafkaString(self.clusterId, compact: true)
-        w.writeInteger(self.controllerId)
+        w.writeKafkaInteger(self.controllerId)
         w.writeKafkaArrayCount(self.brokers.count, compact: true)
         for item in self.brokers { item.encode(to: &w, version: version) }
-        w.writeInteger(self.clusterAuthorizedOperations)
+        w.writeKafkaInteger(self.clusterAuthorizedOperations)
         w.writeUnsignedVarint(0)
     }
 }
@@ -113,10 +113,10 @@ extension DescribeClusterResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.brokerId)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.brokerId)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             w.writeKafkaNullableString(self.rack, compact: true)
             w.writeUnsignedVarint(0)
         }

@@ -48,7 +48,7 @@ public struct DescribeConfigsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         w.writeKafkaArrayCount(self.resources.count, compact: flexible)
         for item in self.resources { item.encode(to: &w, version: version) }
@@ -104,9 +104,9 @@ extension DescribeConfigsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
-            w.writeInteger(self.resourceType)
+            w.writeKafkaInteger(self.resourceType)
             w.writeKafkaString(self.resourceName, compact: flexible)
             if let items = self.configurationKeys {
                 w.writeKafkaArrayCount(items.count, compact: flexible)

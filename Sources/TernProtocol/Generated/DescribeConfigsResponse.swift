@@ -40,9 +40,9 @@ public struct DescribeConfigsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.results.count, compact: flexible)
         for item in self.results { item.encode(to: &w, version: version) }
         if flexible {
@@ -99,11 +99,11 @@ extension DescribeConfigsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: flexible)
-            w.writeInteger(self.resourceType)
+            w.writeKafkaInteger(self.resourceType)
             w.writeKafkaString(self.resourceName, compact: flexible)
             w.writeKafkaArrayCount(self.configs.count, compact: flexible)
             for item in self.configs { item.encode(to: &w, version: version) }
@@ -188,7 +188,7 @@ extension DescribeConfigsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaNullableString(self.value, compact: flexible)
@@ -197,7 +197,7 @@ extension DescribeConfigsResponse {
                 w.writeKafkaBool(self.isDefault)
             }
             if version >= 1 {
-                w.writeInteger(self.configSource)
+                w.writeKafkaInteger(self.configSource)
             }
             w.writeKafkaBool(self.isSensitive)
             if version >= 1 {
@@ -205,7 +205,7 @@ extension DescribeConfigsResponse {
                 for item in self.synonyms { item.encode(to: &w, version: version) }
             }
             if version >= 3 {
-                w.writeInteger(self.configType)
+                w.writeKafkaInteger(self.configType)
             }
             if version >= 3 {
                 w.writeKafkaNullableString(self.documentation, compact: flexible)
@@ -256,7 +256,7 @@ extension DescribeConfigsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version >= 1 {
                 w.writeKafkaString(self.name, compact: flexible)
@@ -265,7 +265,7 @@ extension DescribeConfigsResponse {
                 w.writeKafkaNullableString(self.value, compact: flexible)
             }
             if version >= 1 {
-                w.writeInteger(self.source)
+                w.writeKafkaInteger(self.source)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

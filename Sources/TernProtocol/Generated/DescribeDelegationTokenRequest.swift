@@ -36,7 +36,7 @@ public struct DescribeDelegationTokenRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         if let items = self.owners {
             w.writeKafkaArrayCount(items.count, compact: flexible)
@@ -79,7 +79,7 @@ extension DescribeDelegationTokenRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.principalType, compact: flexible)
             w.writeKafkaString(self.principalName, compact: flexible)

@@ -44,12 +44,12 @@ public struct DescribeDelegationTokenResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.tokens.count, compact: flexible)
         for item in self.tokens { item.encode(to: &w, version: version) }
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }
@@ -128,7 +128,7 @@ extension DescribeDelegationTokenResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.principalType, compact: flexible)
             w.writeKafkaString(self.principalName, compact: flexible)
@@ -138,9 +138,9 @@ extension DescribeDelegationTokenResponse {
             if version >= 3 {
                 w.writeKafkaString(self.tokenRequesterPrincipalName, compact: flexible)
             }
-            w.writeInteger(self.issueTimestamp)
-            w.writeInteger(self.expiryTimestamp)
-            w.writeInteger(self.maxTimestamp)
+            w.writeKafkaInteger(self.issueTimestamp)
+            w.writeKafkaInteger(self.expiryTimestamp)
+            w.writeKafkaInteger(self.maxTimestamp)
             w.writeKafkaString(self.tokenId, compact: flexible)
             w.writeKafkaBytes(self.hmac, compact: flexible)
             w.writeKafkaArrayCount(self.renewers.count, compact: flexible)
@@ -181,7 +181,7 @@ extension DescribeDelegationTokenResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.principalType, compact: flexible)
             w.writeKafkaString(self.principalName, compact: flexible)

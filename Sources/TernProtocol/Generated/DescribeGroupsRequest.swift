@@ -42,7 +42,7 @@ public struct DescribeGroupsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 5
         w.writeKafkaArrayCount(self.groups.count, compact: flexible)
         for item in self.groups { w.writeKafkaString(item, compact: flexible) }

@@ -42,10 +42,10 @@ public struct DescribeGroupsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 5
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         w.writeKafkaArrayCount(self.groups.count, compact: flexible)
         for item in self.groups { item.encode(to: &w, version: version) }
@@ -113,9 +113,9 @@ extension DescribeGroupsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaString(self.groupId, compact: flexible)
             w.writeKafkaString(self.groupState, compact: flexible)
             w.writeKafkaString(self.protocolType, compact: flexible)
@@ -123,7 +123,7 @@ extension DescribeGroupsResponse {
             w.writeKafkaArrayCount(self.members.count, compact: flexible)
             for item in self.members { item.encode(to: &w, version: version) }
             if version >= 3 {
-                w.writeInteger(self.authorizedOperations)
+                w.writeKafkaInteger(self.authorizedOperations)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -179,7 +179,7 @@ extension DescribeGroupsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
             w.writeKafkaString(self.memberId, compact: flexible)
             if version >= 4 {

@@ -36,7 +36,7 @@ public struct DescribeLogDirsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         if let items = self.topics {
             w.writeKafkaArrayCount(items.count, compact: flexible)
@@ -86,11 +86,11 @@ extension DescribeLogDirsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.topic, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }

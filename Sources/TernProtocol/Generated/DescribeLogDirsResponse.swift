@@ -46,11 +46,11 @@ public struct DescribeLogDirsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         if version >= 3 {
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
         }
         w.writeKafkaArrayCount(self.results.count, compact: flexible)
         for item in self.results { item.encode(to: &w, version: version) }
@@ -112,17 +112,17 @@ extension DescribeLogDirsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaString(self.logDir, compact: flexible)
             w.writeKafkaArrayCount(self.topics.count, compact: flexible)
             for item in self.topics { item.encode(to: &w, version: version) }
             if version >= 4 {
-                w.writeInteger(self.totalBytes)
+                w.writeKafkaInteger(self.totalBytes)
             }
             if version >= 4 {
-                w.writeInteger(self.usableBytes)
+                w.writeKafkaInteger(self.usableBytes)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -167,7 +167,7 @@ extension DescribeLogDirsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -216,11 +216,11 @@ extension DescribeLogDirsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.partitionSize)
-            w.writeInteger(self.offsetLag)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionSize)
+            w.writeKafkaInteger(self.offsetLag)
             w.writeKafkaBool(self.isFutureKey)
             if flexible {
                 w.writeUnsignedVarint(0)

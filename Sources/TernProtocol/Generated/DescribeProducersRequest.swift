@@ -33,7 +33,7 @@ public struct DescribeProducersRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -73,10 +73,10 @@ extension DescribeProducersRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitionIndexes.count, compact: true)
-            for item in self.partitionIndexes { w.writeInteger(item) }
+            for item in self.partitionIndexes { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

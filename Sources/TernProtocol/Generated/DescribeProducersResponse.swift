@@ -37,8 +37,8 @@ public struct DescribeProducersResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -78,7 +78,7 @@ extension DescribeProducersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -128,9 +128,9 @@ extension DescribeProducersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
             w.writeKafkaArrayCount(self.activeProducers.count, compact: true)
             for item in self.activeProducers { item.encode(to: &w, version: version) }
@@ -181,13 +181,13 @@ extension DescribeProducersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.producerId)
-            w.writeInteger(self.producerEpoch)
-            w.writeInteger(self.lastSequence)
-            w.writeInteger(self.lastTimestamp)
-            w.writeInteger(self.coordinatorEpoch)
-            w.writeInteger(self.currentTxnStartOffset)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.producerId)
+            w.writeKafkaInteger(self.producerEpoch)
+            w.writeKafkaInteger(self.lastSequence)
+            w.writeKafkaInteger(self.lastTimestamp)
+            w.writeKafkaInteger(self.coordinatorEpoch)
+            w.writeKafkaInteger(self.currentTxnStartOffset)
             w.writeUnsignedVarint(0)
         }
     }

@@ -33,7 +33,7 @@ public struct DescribeQuorumRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -73,7 +73,7 @@ extension DescribeQuorumRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topicName, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -104,8 +104,8 @@ extension DescribeQuorumRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
             w.writeUnsignedVarint(0)
         }
     }

@@ -56,8 +56,8 @@ public struct DescribeQuorumResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.errorCode)
         if version >= 2 {
             w.writeKafkaNullableString(self.errorMessage, compact: true)
         }
@@ -104,7 +104,7 @@ extension DescribeQuorumResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topicName, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -150,9 +150,9 @@ extension DescribeQuorumResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version >= 2 {
-                w.writeInteger(self.nodeId)
+                w.writeKafkaInteger(self.nodeId)
             }
             if version >= 2 {
                 w.writeKafkaArrayCount(self.listeners.count, compact: true)
@@ -229,15 +229,15 @@ extension DescribeQuorumResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             if version >= 2 {
                 w.writeKafkaNullableString(self.errorMessage, compact: true)
             }
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
-            w.writeInteger(self.highWatermark)
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.highWatermark)
             w.writeKafkaArrayCount(self.currentVoters.count, compact: true)
             for item in self.currentVoters { item.encode(to: &w, version: version) }
             w.writeKafkaArrayCount(self.observers.count, compact: true)
@@ -283,7 +283,7 @@ extension DescribeQuorumResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version >= 2 {
                 w.writeKafkaString(self.name, compact: true)
             }
@@ -291,7 +291,7 @@ extension DescribeQuorumResponse {
                 w.writeKafkaString(self.host, compact: true)
             }
             if version >= 2 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             w.writeUnsignedVarint(0)
         }
@@ -342,17 +342,17 @@ extension DescribeQuorumResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.replicaId)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.replicaId)
             if version >= 2 {
                 w.writeKafkaUUID(self.replicaDirectoryId)
             }
-            w.writeInteger(self.logEndOffset)
+            w.writeKafkaInteger(self.logEndOffset)
             if version >= 1 {
-                w.writeInteger(self.lastFetchTimestamp)
+                w.writeKafkaInteger(self.lastFetchTimestamp)
             }
             if version >= 1 {
-                w.writeInteger(self.lastCaughtUpTimestamp)
+                w.writeKafkaInteger(self.lastCaughtUpTimestamp)
             }
             w.writeUnsignedVarint(0)
         }

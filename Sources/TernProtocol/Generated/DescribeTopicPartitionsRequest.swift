@@ -45,15 +45,15 @@ public struct DescribeTopicPartitionsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
-        w.writeInteger(self.responsePartitionLimit)
+        w.writeKafkaInteger(self.responsePartitionLimit)
         if let item = self.cursor {
-            w.writeInteger(1 as Int8)
+            w.writeKafkaInteger(1 as Int8)
             item.encode(to: &w, version: version)
         } else {
-            w.writeInteger(-1 as Int8)
+            w.writeKafkaInteger(-1 as Int8)
         }
         w.writeUnsignedVarint(0)
     }
@@ -81,7 +81,7 @@ extension DescribeTopicPartitionsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeUnsignedVarint(0)
         }
@@ -114,9 +114,9 @@ extension DescribeTopicPartitionsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topicName, compact: true)
-            w.writeInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionIndex)
             w.writeUnsignedVarint(0)
         }
     }

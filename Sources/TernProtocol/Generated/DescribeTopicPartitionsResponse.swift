@@ -45,15 +45,15 @@ public struct DescribeTopicPartitionsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         if let item = self.nextCursor {
-            w.writeInteger(1 as Int8)
+            w.writeKafkaInteger(1 as Int8)
             item.encode(to: &w, version: version)
         } else {
-            w.writeInteger(-1 as Int8)
+            w.writeKafkaInteger(-1 as Int8)
         }
         w.writeUnsignedVarint(0)
     }
@@ -108,14 +108,14 @@ extension DescribeTopicPartitionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.name, compact: true)
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaBool(self.isInternal)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
-            w.writeInteger(self.topicAuthorizedOperations)
+            w.writeKafkaInteger(self.topicAuthorizedOperations)
             w.writeUnsignedVarint(0)
         }
     }
@@ -147,9 +147,9 @@ extension DescribeTopicPartitionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topicName, compact: true)
-            w.writeInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionIndex)
             w.writeUnsignedVarint(0)
         }
     }
@@ -244,29 +244,29 @@ extension DescribeTopicPartitionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeKafkaArrayCount(self.replicaNodes.count, compact: true)
-            for item in self.replicaNodes { w.writeInteger(item) }
+            for item in self.replicaNodes { w.writeKafkaInteger(item) }
             w.writeKafkaArrayCount(self.isrNodes.count, compact: true)
-            for item in self.isrNodes { w.writeInteger(item) }
+            for item in self.isrNodes { w.writeKafkaInteger(item) }
             if let items = self.eligibleLeaderReplicas {
                 w.writeKafkaArrayCount(items.count, compact: true)
-                for item in items { w.writeInteger(item) }
+                for item in items { w.writeKafkaInteger(item) }
             } else {
                 w.writeKafkaArrayCount(nil, compact: true)
             }
             if let items = self.lastKnownElr {
                 w.writeKafkaArrayCount(items.count, compact: true)
-                for item in items { w.writeInteger(item) }
+                for item in items { w.writeKafkaInteger(item) }
             } else {
                 w.writeKafkaArrayCount(nil, compact: true)
             }
             w.writeKafkaArrayCount(self.offlineReplicas.count, compact: true)
-            for item in self.offlineReplicas { w.writeInteger(item) }
+            for item in self.offlineReplicas { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

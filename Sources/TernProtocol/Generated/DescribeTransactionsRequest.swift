@@ -33,7 +33,7 @@ public struct DescribeTransactionsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.transactionalIds.count, compact: true)
         for item in self.transactionalIds { w.writeKafkaString(item, compact: true) }
         w.writeUnsignedVarint(0)

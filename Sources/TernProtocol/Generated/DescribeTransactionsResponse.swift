@@ -37,8 +37,8 @@ public struct DescribeTransactionsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.transactionStates.count, compact: true)
         for item in self.transactionStates { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -102,14 +102,14 @@ extension DescribeTransactionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaString(self.transactionalId, compact: true)
             w.writeKafkaString(self.transactionState, compact: true)
-            w.writeInteger(self.transactionTimeoutMs)
-            w.writeInteger(self.transactionStartTimeMs)
-            w.writeInteger(self.producerId)
-            w.writeInteger(self.producerEpoch)
+            w.writeKafkaInteger(self.transactionTimeoutMs)
+            w.writeKafkaInteger(self.transactionStartTimeMs)
+            w.writeKafkaInteger(self.producerId)
+            w.writeKafkaInteger(self.producerEpoch)
             w.writeKafkaArrayCount(self.topics.count, compact: true)
             for item in self.topics { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -150,10 +150,10 @@ extension DescribeTransactionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topic, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

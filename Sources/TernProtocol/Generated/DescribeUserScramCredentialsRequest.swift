@@ -33,7 +33,7 @@ public struct DescribeUserScramCredentialsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         if let items = self.users {
             w.writeKafkaArrayCount(items.count, compact: true)
             for item in items { item.encode(to: &w, version: version) }
@@ -66,7 +66,7 @@ extension DescribeUserScramCredentialsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeUnsignedVarint(0)
         }

@@ -45,9 +45,9 @@ public struct DescribeUserScramCredentialsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: true)
         w.writeKafkaArrayCount(self.results.count, compact: true)
         for item in self.results { item.encode(to: &w, version: version) }
@@ -96,9 +96,9 @@ extension DescribeUserScramCredentialsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.user, compact: true)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
             w.writeKafkaArrayCount(self.credentialInfos.count, compact: true)
             for item in self.credentialInfos { item.encode(to: &w, version: version) }
@@ -133,9 +133,9 @@ extension DescribeUserScramCredentialsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.mechanism)
-            w.writeInteger(self.iterations)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.mechanism)
+            w.writeKafkaInteger(self.iterations)
             w.writeUnsignedVarint(0)
         }
     }

@@ -46,10 +46,10 @@ public struct ElectLeadersRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         if version >= 1 {
-            w.writeInteger(self.electionType)
+            w.writeKafkaInteger(self.electionType)
         }
         if let items = self.topicPartitions {
             w.writeKafkaArrayCount(items.count, compact: flexible)
@@ -57,7 +57,7 @@ public struct ElectLeadersRequest: KafkaMessage {
         } else {
             w.writeKafkaArrayCount(nil, compact: flexible)
         }
-        w.writeInteger(self.timeoutMs)
+        w.writeKafkaInteger(self.timeoutMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }
@@ -100,11 +100,11 @@ extension ElectLeadersRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.topic, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }

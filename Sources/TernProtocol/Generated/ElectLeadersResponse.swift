@@ -46,11 +46,11 @@ public struct ElectLeadersResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         if version >= 1 {
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
         }
         w.writeKafkaArrayCount(self.replicaElectionResults.count, compact: flexible)
         for item in self.replicaElectionResults { item.encode(to: &w, version: version) }
@@ -96,7 +96,7 @@ extension ElectLeadersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.topic, compact: flexible)
             w.writeKafkaArrayCount(self.partitionResult.count, compact: flexible)
@@ -141,10 +141,10 @@ extension ElectLeadersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
-            w.writeInteger(self.partitionId)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionId)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: flexible)
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -53,7 +53,7 @@ public struct EndQuorumEpochRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
         w.writeKafkaNullableString(self.clusterId, compact: flexible)
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
@@ -104,7 +104,7 @@ extension EndQuorumEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.topicName, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -155,7 +155,7 @@ extension EndQuorumEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             if version >= 1 {
                 w.writeKafkaString(self.name, compact: flexible)
@@ -164,7 +164,7 @@ extension EndQuorumEpochRequest {
                 w.writeKafkaString(self.host, compact: flexible)
             }
             if version >= 1 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -232,14 +232,14 @@ extension EndQuorumEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             if version <= 0 {
                 w.writeKafkaArrayCount(self.preferredSuccessors.count, compact: flexible)
-                for item in self.preferredSuccessors { w.writeInteger(item) }
+                for item in self.preferredSuccessors { w.writeKafkaInteger(item) }
             }
             if version >= 1 {
                 w.writeKafkaArrayCount(self.preferredCandidates.count, compact: flexible)
@@ -285,10 +285,10 @@ extension EndQuorumEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             if version >= 1 {
-                w.writeInteger(self.candidateId)
+                w.writeKafkaInteger(self.candidateId)
             }
             if version >= 1 {
                 w.writeKafkaUUID(self.candidateDirectoryId)

@@ -54,9 +54,9 @@ public struct EndQuorumEpochResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
         if flexible {
@@ -69,7 +69,7 @@ public struct EndQuorumEpochResponse: KafkaMessage {
                 for item in self.nodeEndpoints { item.encode(to: &field, version: version) }
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -111,7 +111,7 @@ extension EndQuorumEpochResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.topicName, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -162,16 +162,16 @@ extension EndQuorumEpochResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             if version >= 1 {
-                w.writeInteger(self.nodeId)
+                w.writeKafkaInteger(self.nodeId)
             }
             if version >= 1 {
                 w.writeKafkaString(self.host, compact: flexible)
             }
             if version >= 1 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -217,12 +217,12 @@ extension EndQuorumEpochResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

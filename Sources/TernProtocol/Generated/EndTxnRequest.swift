@@ -41,11 +41,11 @@ public struct EndTxnRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         w.writeKafkaString(self.transactionalId, compact: flexible)
-        w.writeInteger(self.producerId)
-        w.writeInteger(self.producerEpoch)
+        w.writeKafkaInteger(self.producerId)
+        w.writeKafkaInteger(self.producerEpoch)
         w.writeKafkaBool(self.committed)
         if flexible {
             w.writeUnsignedVarint(0)

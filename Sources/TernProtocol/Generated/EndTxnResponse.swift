@@ -45,15 +45,15 @@ public struct EndTxnResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         if version >= 5 {
-            w.writeInteger(self.producerId)
+            w.writeKafkaInteger(self.producerId)
         }
         if version >= 5 {
-            w.writeInteger(self.producerEpoch)
+            w.writeKafkaInteger(self.producerEpoch)
         }
         if flexible {
             w.writeUnsignedVarint(0)

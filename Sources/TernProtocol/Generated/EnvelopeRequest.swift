@@ -34,7 +34,7 @@ public struct EnvelopeRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaBytes(self.requestData, compact: true)
         w.writeKafkaNullableBytes(self.requestPrincipal, compact: true)
         w.writeKafkaBytes(self.clientHostAddress, compact: true)

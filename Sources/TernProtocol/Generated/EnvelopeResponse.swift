@@ -30,9 +30,9 @@ public struct EnvelopeResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaNullableBytes(self.responseData, compact: true)
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeUnsignedVarint(0)
     }
 }

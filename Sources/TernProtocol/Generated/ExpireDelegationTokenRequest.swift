@@ -33,10 +33,10 @@ public struct ExpireDelegationTokenRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaBytes(self.hmac, compact: flexible)
-        w.writeInteger(self.expiryTimePeriodMs)
+        w.writeKafkaInteger(self.expiryTimePeriodMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }

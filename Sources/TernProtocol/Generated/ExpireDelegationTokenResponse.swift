@@ -37,11 +37,11 @@ public struct ExpireDelegationTokenResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.errorCode)
-        w.writeInteger(self.expiryTimestampMs)
-        w.writeInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
+        w.writeKafkaInteger(self.expiryTimestampMs)
+        w.writeKafkaInteger(self.throttleTimeMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }

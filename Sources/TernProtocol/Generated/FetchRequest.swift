@@ -105,24 +105,24 @@ public struct FetchRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 12
         if version <= 14 {
-            w.writeInteger(self.replicaId)
+            w.writeKafkaInteger(self.replicaId)
         }
-        w.writeInteger(self.maxWaitMs)
-        w.writeInteger(self.minBytes)
+        w.writeKafkaInteger(self.maxWaitMs)
+        w.writeKafkaInteger(self.minBytes)
         if version >= 3 {
-            w.writeInteger(self.maxBytes)
+            w.writeKafkaInteger(self.maxBytes)
         }
         if version >= 4 {
-            w.writeInteger(self.isolationLevel)
+            w.writeKafkaInteger(self.isolationLevel)
         }
         if version >= 7 {
-            w.writeInteger(self.sessionId)
+            w.writeKafkaInteger(self.sessionId)
         }
         if version >= 7 {
-            w.writeInteger(self.sessionEpoch)
+            w.writeKafkaInteger(self.sessionEpoch)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -143,14 +143,14 @@ public struct FetchRequest: KafkaMessage {
                 field.writeKafkaNullableString(self.clusterId, compact: true)
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
             if version >= 15 && self.replicaState != ReplicaState() {
                 var field = ByteBuffer()
                 self.replicaState.encode(to: &field, version: version)
                 w.writeUnsignedVarint(1)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -189,13 +189,13 @@ extension FetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version >= 15 {
-                w.writeInteger(self.replicaId)
+                w.writeKafkaInteger(self.replicaId)
             }
             if version >= 15 {
-                w.writeInteger(self.replicaEpoch)
+                w.writeKafkaInteger(self.replicaEpoch)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -248,7 +248,7 @@ extension FetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version <= 12 {
                 w.writeKafkaString(self.topic, compact: flexible)
@@ -311,7 +311,7 @@ extension FetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version >= 7 && version <= 12 {
                 w.writeKafkaString(self.topic, compact: flexible)
@@ -321,7 +321,7 @@ extension FetchRequest {
             }
             if version >= 7 {
                 w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
-                for item in self.partitions { w.writeInteger(item) }
+                for item in self.partitions { w.writeKafkaInteger(item) }
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -388,20 +388,20 @@ extension FetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
-            w.writeInteger(self.partition)
+            w.writeKafkaInteger(self.partition)
             if version >= 9 {
-                w.writeInteger(self.currentLeaderEpoch)
+                w.writeKafkaInteger(self.currentLeaderEpoch)
             }
-            w.writeInteger(self.fetchOffset)
+            w.writeKafkaInteger(self.fetchOffset)
             if version >= 12 {
-                w.writeInteger(self.lastFetchedEpoch)
+                w.writeKafkaInteger(self.lastFetchedEpoch)
             }
             if version >= 5 {
-                w.writeInteger(self.logStartOffset)
+                w.writeKafkaInteger(self.logStartOffset)
             }
-            w.writeInteger(self.partitionMaxBytes)
+            w.writeKafkaInteger(self.partitionMaxBytes)
             if flexible {
                 var taggedCount: UInt32 = 0
                 if version >= 17 && self.replicaDirectoryId != .zero { taggedCount += 1 }
@@ -411,7 +411,7 @@ extension FetchRequest {
                     field.writeKafkaUUID(self.replicaDirectoryId)
                     w.writeUnsignedVarint(0)
                     w.writeUnsignedVarint(UInt32(field.readableBytes))
-                    w.writeBuffer(&field)
+                    w.appendKafkaRaw(field)
                 }
             }
         }

@@ -68,16 +68,16 @@ public struct FetchResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 12
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         if version >= 7 {
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
         }
         if version >= 7 {
-            w.writeInteger(self.sessionId)
+            w.writeKafkaInteger(self.sessionId)
         }
         w.writeKafkaArrayCount(self.responses.count, compact: flexible)
         for item in self.responses { item.encode(to: &w, version: version) }
@@ -91,7 +91,7 @@ public struct FetchResponse: KafkaMessage {
                 for item in self.nodeEndpoints { item.encode(to: &field, version: version) }
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -141,7 +141,7 @@ extension FetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version <= 12 {
                 w.writeKafkaString(self.topic, compact: flexible)
@@ -203,16 +203,16 @@ extension FetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version >= 16 {
-                w.writeInteger(self.nodeId)
+                w.writeKafkaInteger(self.nodeId)
             }
             if version >= 16 {
                 w.writeKafkaString(self.host, compact: flexible)
             }
             if version >= 16 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             if version >= 16 {
                 w.writeKafkaNullableString(self.rack, compact: flexible)
@@ -236,7 +236,7 @@ extension FetchResponse {
         public var snapshotId: SnapshotId = SnapshotId()
         public var abortedTransactions: [AbortedTransaction]? = []
         public var preferredReadReplica: Int32 = -1
-        public var records: ByteBuffer? = ByteBuffer()
+        public var records: KafkaRecords? = .empty
         public init() {}
         public init(
             partitionIndex: Int32 = 0,
@@ -249,7 +249,7 @@ extension FetchResponse {
             snapshotId: SnapshotId = SnapshotId(),
             abortedTransactions: [AbortedTransaction]? = [],
             preferredReadReplica: Int32 = -1,
-            records: ByteBuffer? = ByteBuffer()
+            records: KafkaRecords? = .empty
         ) {
             self.partitionIndex = partitionIndex
             self.errorCode = errorCode
@@ -289,7 +289,7 @@ extension FetchResponse {
             if version >= 11 {
                 self.preferredReadReplica = try r.readKafka(Int32.self)
             }
-            self.records = try r.readKafkaNullableBytes(compact: flexible)
+            self.records = try r.readKafkaNullableRecords(compact: flexible)
             if flexible {
                 let taggedCount = try r.readUnsignedVarint()
                 for _ in 0..<taggedCount {
@@ -309,16 +309,16 @@ extension FetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.highWatermark)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.highWatermark)
             if version >= 4 {
-                w.writeInteger(self.lastStableOffset)
+                w.writeKafkaInteger(self.lastStableOffset)
             }
             if version >= 5 {
-                w.writeInteger(self.logStartOffset)
+                w.writeKafkaInteger(self.logStartOffset)
             }
             if version >= 4 {
                 if let items = self.abortedTransactions {
@@ -329,9 +329,9 @@ extension FetchResponse {
                 }
             }
             if version >= 11 {
-                w.writeInteger(self.preferredReadReplica)
+                w.writeKafkaInteger(self.preferredReadReplica)
             }
-            w.writeKafkaNullableBytes(self.records, compact: flexible)
+            w.writeKafkaNullableRecords(self.records, compact: flexible)
             if flexible {
                 var taggedCount: UInt32 = 0
                 if version >= 12 && self.divergingEpoch != EpochEndOffset() { taggedCount += 1 }
@@ -343,21 +343,21 @@ extension FetchResponse {
                     self.divergingEpoch.encode(to: &field, version: version)
                     w.writeUnsignedVarint(0)
                     w.writeUnsignedVarint(UInt32(field.readableBytes))
-                    w.writeBuffer(&field)
+                    w.appendKafkaRaw(field)
                 }
                 if version >= 12 && self.currentLeader != LeaderIdAndEpoch() {
                     var field = ByteBuffer()
                     self.currentLeader.encode(to: &field, version: version)
                     w.writeUnsignedVarint(1)
                     w.writeUnsignedVarint(UInt32(field.readableBytes))
-                    w.writeBuffer(&field)
+                    w.appendKafkaRaw(field)
                 }
                 if version >= 12 && self.snapshotId != SnapshotId() {
                     var field = ByteBuffer()
                     self.snapshotId.encode(to: &field, version: version)
                     w.writeUnsignedVarint(2)
                     w.writeUnsignedVarint(UInt32(field.readableBytes))
-                    w.writeBuffer(&field)
+                    w.appendKafkaRaw(field)
                 }
             }
         }
@@ -397,13 +397,13 @@ extension FetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version >= 12 {
-                w.writeInteger(self.epoch)
+                w.writeKafkaInteger(self.epoch)
             }
             if version >= 12 {
-                w.writeInteger(self.endOffset)
+                w.writeKafkaInteger(self.endOffset)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -445,13 +445,13 @@ extension FetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version >= 12 {
-                w.writeInteger(self.leaderId)
+                w.writeKafkaInteger(self.leaderId)
             }
             if version >= 12 {
-                w.writeInteger(self.leaderEpoch)
+                w.writeKafkaInteger(self.leaderEpoch)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -489,10 +489,10 @@ extension FetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
-            w.writeInteger(self.endOffset)
-            w.writeInteger(self.epoch)
+            w.writeKafkaInteger(self.endOffset)
+            w.writeKafkaInteger(self.epoch)
             if flexible {
                 w.writeUnsignedVarint(0)
             }
@@ -533,13 +533,13 @@ extension FetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 12
             if version >= 4 {
-                w.writeInteger(self.producerId)
+                w.writeKafkaInteger(self.producerId)
             }
             if version >= 4 {
-                w.writeInteger(self.firstOffset)
+                w.writeKafkaInteger(self.firstOffset)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -48,9 +48,9 @@ public struct FetchSnapshotRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.replicaId)
-        w.writeInteger(self.maxBytes)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.replicaId)
+        w.writeKafkaInteger(self.maxBytes)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         var taggedCount: UInt32 = 0
@@ -61,7 +61,7 @@ public struct FetchSnapshotRequest: KafkaMessage {
             field.writeKafkaNullableString(self.clusterId, compact: true)
             w.writeUnsignedVarint(0)
             w.writeUnsignedVarint(UInt32(field.readableBytes))
-            w.writeBuffer(&field)
+            w.appendKafkaRaw(field)
         }
     }
 }
@@ -99,7 +99,7 @@ extension FetchSnapshotRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -149,11 +149,11 @@ extension FetchSnapshotRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partition)
-            w.writeInteger(self.currentLeaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partition)
+            w.writeKafkaInteger(self.currentLeaderEpoch)
             self.snapshotId.encode(to: &w, version: version)
-            w.writeInteger(self.position)
+            w.writeKafkaInteger(self.position)
             var taggedCount: UInt32 = 0
             if version >= 1 && self.replicaDirectoryId != .zero { taggedCount += 1 }
             w.writeUnsignedVarint(taggedCount)
@@ -162,7 +162,7 @@ extension FetchSnapshotRequest {
                 field.writeKafkaUUID(self.replicaDirectoryId)
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -194,9 +194,9 @@ extension FetchSnapshotRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.endOffset)
-            w.writeInteger(self.epoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.endOffset)
+            w.writeKafkaInteger(self.epoch)
             w.writeUnsignedVarint(0)
         }
     }

@@ -55,9 +55,9 @@ public struct FetchSnapshotResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         var taggedCount: UInt32 = 0
@@ -69,7 +69,7 @@ public struct FetchSnapshotResponse: KafkaMessage {
             for item in self.nodeEndpoints { item.encode(to: &field, version: version) }
             w.writeUnsignedVarint(0)
             w.writeUnsignedVarint(UInt32(field.readableBytes))
-            w.writeBuffer(&field)
+            w.appendKafkaRaw(field)
         }
     }
 }
@@ -107,7 +107,7 @@ extension FetchSnapshotResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -152,15 +152,15 @@ extension FetchSnapshotResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version >= 1 {
-                w.writeInteger(self.nodeId)
+                w.writeKafkaInteger(self.nodeId)
             }
             if version >= 1 {
                 w.writeKafkaString(self.host, compact: true)
             }
             if version >= 1 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             w.writeUnsignedVarint(0)
         }
@@ -175,7 +175,7 @@ extension FetchSnapshotResponse {
         public var currentLeader: LeaderIdAndEpoch = LeaderIdAndEpoch()
         public var size: Int64 = 0
         public var position: Int64 = 0
-        public var unalignedRecords: ByteBuffer = ByteBuffer()
+        public var unalignedRecords: KafkaRecords = .empty
         public init() {}
         public init(
             index: Int32 = 0,
@@ -184,7 +184,7 @@ extension FetchSnapshotResponse {
             currentLeader: LeaderIdAndEpoch = LeaderIdAndEpoch(),
             size: Int64 = 0,
             position: Int64 = 0,
-            unalignedRecords: ByteBuffer = ByteBuffer()
+            unalignedRecords: KafkaRecords = .empty
         ) {
             self.index = index
             self.errorCode = errorCode
@@ -202,7 +202,7 @@ extension FetchSnapshotResponse {
             self.snapshotId = try SnapshotId(from: &r, version: version)
             self.size = try r.readKafka(Int64.self)
             self.position = try r.readKafka(Int64.self)
-            self.unalignedRecords = try r.readKafkaBytes(compact: true)
+            self.unalignedRecords = try r.readKafkaRecords(compact: true)
             let taggedCount = try r.readUnsignedVarint()
             for _ in 0..<taggedCount {
                 let tag = try r.readUnsignedVarint()
@@ -216,13 +216,13 @@ extension FetchSnapshotResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.index)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.index)
+            w.writeKafkaInteger(self.errorCode)
             self.snapshotId.encode(to: &w, version: version)
-            w.writeInteger(self.size)
-            w.writeInteger(self.position)
-            w.writeKafkaBytes(self.unalignedRecords, compact: true)
+            w.writeKafkaInteger(self.size)
+            w.writeKafkaInteger(self.position)
+            w.writeKafkaRecords(self.unalignedRecords, compact: true)
             var taggedCount: UInt32 = 0
             if self.currentLeader != LeaderIdAndEpoch() { taggedCount += 1 }
             w.writeUnsignedVarint(taggedCount)
@@ -231,7 +231,7 @@ extension FetchSnapshotResponse {
                 self.currentLeader.encode(to: &field, version: version)
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -263,9 +263,9 @@ extension FetchSnapshotResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.endOffset)
-            w.writeInteger(self.epoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.endOffset)
+            w.writeKafkaInteger(self.epoch)
             w.writeUnsignedVarint(0)
         }
     }
@@ -297,9 +297,9 @@ extension FetchSnapshotResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeUnsignedVarint(0)
         }
     }

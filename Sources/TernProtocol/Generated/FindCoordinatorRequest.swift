@@ -50,13 +50,13 @@ public struct FindCoordinatorRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         if version <= 3 {
             w.writeKafkaString(self.key, compact: flexible)
         }
         if version >= 1 {
-            w.writeInteger(self.keyType)
+            w.writeKafkaInteger(self.keyType)
         }
         if version >= 4 {
             w.writeKafkaArrayCount(self.coordinatorKeys.count, compact: flexible)

@@ -74,25 +74,25 @@ public struct FindCoordinatorResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         if version <= 3 {
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
         }
         if version >= 1 && version <= 3 {
             w.writeKafkaNullableString(self.errorMessage, compact: flexible)
         }
         if version <= 3 {
-            w.writeInteger(self.nodeId)
+            w.writeKafkaInteger(self.nodeId)
         }
         if version <= 3 {
             w.writeKafkaString(self.host, compact: flexible)
         }
         if version <= 3 {
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
         }
         if version >= 4 {
             w.writeKafkaArrayCount(self.coordinators.count, compact: flexible)
@@ -161,22 +161,22 @@ extension FindCoordinatorResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             if version >= 4 {
                 w.writeKafkaString(self.key, compact: flexible)
             }
             if version >= 4 {
-                w.writeInteger(self.nodeId)
+                w.writeKafkaInteger(self.nodeId)
             }
             if version >= 4 {
                 w.writeKafkaString(self.host, compact: flexible)
             }
             if version >= 4 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             if version >= 4 {
-                w.writeInteger(self.errorCode)
+                w.writeKafkaInteger(self.errorCode)
             }
             if version >= 4 {
                 w.writeKafkaNullableString(self.errorMessage, compact: flexible)

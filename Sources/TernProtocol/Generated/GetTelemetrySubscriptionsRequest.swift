@@ -26,7 +26,7 @@ public struct GetTelemetrySubscriptionsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaUUID(self.clientInstanceId)
         w.writeUnsignedVarint(0)
     }

@@ -72,15 +72,15 @@ public struct GetTelemetrySubscriptionsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaUUID(self.clientInstanceId)
-        w.writeInteger(self.subscriptionId)
+        w.writeKafkaInteger(self.subscriptionId)
         w.writeKafkaArrayCount(self.acceptedCompressionTypes.count, compact: true)
-        for item in self.acceptedCompressionTypes { w.writeInteger(item) }
-        w.writeInteger(self.pushIntervalMs)
-        w.writeInteger(self.telemetryMaxBytes)
+        for item in self.acceptedCompressionTypes { w.writeKafkaInteger(item) }
+        w.writeKafkaInteger(self.pushIntervalMs)
+        w.writeKafkaInteger(self.telemetryMaxBytes)
         w.writeKafkaBool(self.deltaTemporality)
         w.writeKafkaArrayCount(self.requestedMetrics.count, compact: true)
         for item in self.requestedMetrics { w.writeKafkaString(item, compact: true) }

@@ -35,12 +35,12 @@ public struct HeartbeatResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         if flexible {
             w.writeUnsignedVarint(0)
         }

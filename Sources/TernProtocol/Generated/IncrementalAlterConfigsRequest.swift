@@ -40,7 +40,7 @@ public struct IncrementalAlterConfigsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
         w.writeKafkaArrayCount(self.resources.count, compact: flexible)
         for item in self.resources { item.encode(to: &w, version: version) }
@@ -91,9 +91,9 @@ extension IncrementalAlterConfigsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.resourceType)
+            w.writeKafkaInteger(self.resourceType)
             w.writeKafkaString(self.resourceName, compact: flexible)
             w.writeKafkaArrayCount(self.configs.count, compact: flexible)
             for item in self.configs { item.encode(to: &w, version: version) }
@@ -137,10 +137,10 @@ extension IncrementalAlterConfigsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.name, compact: flexible)
-            w.writeInteger(self.configOperation)
+            w.writeKafkaInteger(self.configOperation)
             w.writeKafkaNullableString(self.value, compact: flexible)
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -45,15 +45,15 @@ public struct InitProducerIdRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaNullableString(self.transactionalId, compact: flexible)
-        w.writeInteger(self.transactionTimeoutMs)
+        w.writeKafkaInteger(self.transactionTimeoutMs)
         if version >= 3 {
-            w.writeInteger(self.producerId)
+            w.writeKafkaInteger(self.producerId)
         }
         if version >= 3 {
-            w.writeInteger(self.producerEpoch)
+            w.writeKafkaInteger(self.producerEpoch)
         }
         if flexible {
             w.writeUnsignedVarint(0)

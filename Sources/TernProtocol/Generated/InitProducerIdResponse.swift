@@ -41,12 +41,12 @@ public struct InitProducerIdResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
-        w.writeInteger(self.producerId)
-        w.writeInteger(self.producerEpoch)
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
+        w.writeKafkaInteger(self.producerId)
+        w.writeKafkaInteger(self.producerEpoch)
         if flexible {
             w.writeUnsignedVarint(0)
         }

@@ -37,7 +37,7 @@ public struct InitializeShareGroupStateRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaString(self.groupId, compact: true)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -78,7 +78,7 @@ extension InitializeShareGroupStateRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -117,10 +117,10 @@ extension InitializeShareGroupStateRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partition)
-            w.writeInteger(self.stateEpoch)
-            w.writeInteger(self.startOffset)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partition)
+            w.writeKafkaInteger(self.stateEpoch)
+            w.writeKafkaInteger(self.startOffset)
             w.writeUnsignedVarint(0)
         }
     }

@@ -70,12 +70,12 @@ public struct JoinGroupRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
         w.writeKafkaString(self.groupId, compact: flexible)
-        w.writeInteger(self.sessionTimeoutMs)
+        w.writeKafkaInteger(self.sessionTimeoutMs)
         if version >= 1 {
-            w.writeInteger(self.rebalanceTimeoutMs)
+            w.writeKafkaInteger(self.rebalanceTimeoutMs)
         }
         w.writeKafkaString(self.memberId, compact: flexible)
         if version >= 5 {
@@ -122,7 +122,7 @@ extension JoinGroupRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaBytes(self.metadata, compact: flexible)

@@ -74,13 +74,13 @@ public struct JoinGroupResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
         if version >= 2 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
-        w.writeInteger(self.errorCode)
-        w.writeInteger(self.generationId)
+        w.writeKafkaInteger(self.errorCode)
+        w.writeKafkaInteger(self.generationId)
         if version >= 7 {
             w.writeKafkaNullableString(self.protocolType, compact: flexible)
         }
@@ -133,7 +133,7 @@ extension JoinGroupResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             w.writeKafkaString(self.memberId, compact: flexible)
             if version >= 5 {

@@ -30,9 +30,9 @@ public struct KRaftVersionRecord: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.version)
-        w.writeInteger(self.kRaftVersion)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.version)
+        w.writeKafkaInteger(self.kRaftVersion)
         w.writeUnsignedVarint(0)
     }
 }

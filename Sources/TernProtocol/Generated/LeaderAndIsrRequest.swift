@@ -88,18 +88,18 @@ public struct LeaderAndIsrRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
-        w.writeInteger(self.controllerId)
+        w.writeKafkaInteger(self.controllerId)
         if version >= 7 {
             w.writeKafkaBool(self.isKRaftController)
         }
-        w.writeInteger(self.controllerEpoch)
+        w.writeKafkaInteger(self.controllerEpoch)
         if version >= 2 {
-            w.writeInteger(self.brokerEpoch)
+            w.writeKafkaInteger(self.brokerEpoch)
         }
         if version >= 5 {
-            w.writeInteger(self.type)
+            w.writeKafkaInteger(self.type)
         }
         if version <= 1 {
             w.writeKafkaArrayCount(self.ungroupedPartitionStates.count, compact: flexible)
@@ -224,33 +224,33 @@ extension LeaderAndIsrRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version <= 1 {
                 w.writeKafkaString(self.topicName, compact: flexible)
             }
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.controllerEpoch)
-            w.writeInteger(self.leader)
-            w.writeInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.controllerEpoch)
+            w.writeKafkaInteger(self.leader)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeKafkaArrayCount(self.isr.count, compact: flexible)
-            for item in self.isr { w.writeInteger(item) }
-            w.writeInteger(self.partitionEpoch)
+            for item in self.isr { w.writeKafkaInteger(item) }
+            w.writeKafkaInteger(self.partitionEpoch)
             w.writeKafkaArrayCount(self.replicas.count, compact: flexible)
-            for item in self.replicas { w.writeInteger(item) }
+            for item in self.replicas { w.writeKafkaInteger(item) }
             if version >= 3 {
                 w.writeKafkaArrayCount(self.addingReplicas.count, compact: flexible)
-                for item in self.addingReplicas { w.writeInteger(item) }
+                for item in self.addingReplicas { w.writeKafkaInteger(item) }
             }
             if version >= 3 {
                 w.writeKafkaArrayCount(self.removingReplicas.count, compact: flexible)
-                for item in self.removingReplicas { w.writeInteger(item) }
+                for item in self.removingReplicas { w.writeKafkaInteger(item) }
             }
             if version >= 1 {
                 w.writeKafkaBool(self.isNew)
             }
             if version >= 6 {
-                w.writeInteger(self.leaderRecoveryState)
+                w.writeKafkaInteger(self.leaderRecoveryState)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -305,7 +305,7 @@ extension LeaderAndIsrRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version >= 2 {
                 w.writeKafkaString(self.topicName, compact: flexible)
@@ -357,11 +357,11 @@ extension LeaderAndIsrRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
-            w.writeInteger(self.brokerId)
+            w.writeKafkaInteger(self.brokerId)
             w.writeKafkaString(self.hostName, compact: flexible)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

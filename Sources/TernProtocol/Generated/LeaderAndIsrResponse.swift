@@ -55,9 +55,9 @@ public struct LeaderAndIsrResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         if version <= 4 {
             w.writeKafkaArrayCount(self.partitionErrors.count, compact: flexible)
             for item in self.partitionErrors { item.encode(to: &w, version: version) }
@@ -107,13 +107,13 @@ extension LeaderAndIsrResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version <= 4 {
                 w.writeKafkaString(self.topicName, compact: flexible)
             }
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             if flexible {
                 w.writeUnsignedVarint(0)
             }
@@ -161,7 +161,7 @@ extension LeaderAndIsrResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version >= 5 {
                 w.writeKafkaUUID(self.topicId)

@@ -52,9 +52,9 @@ public struct LeaderChangeMessage: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.version)
-        w.writeInteger(self.leaderId)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.version)
+        w.writeKafkaInteger(self.leaderId)
         w.writeKafkaArrayCount(self.voters.count, compact: true)
         for item in self.voters { item.encode(to: &w, version: version) }
         w.writeKafkaArrayCount(self.grantingVoters.count, compact: true)
@@ -91,8 +91,8 @@ extension LeaderChangeMessage {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.voterId)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.voterId)
             if version >= 1 {
                 w.writeKafkaUUID(self.voterDirectoryId)
             }

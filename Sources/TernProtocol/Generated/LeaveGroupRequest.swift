@@ -48,7 +48,7 @@ public struct LeaveGroupRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         w.writeKafkaString(self.groupId, compact: flexible)
         if version <= 2 {
@@ -103,7 +103,7 @@ extension LeaveGroupRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version >= 3 {
                 w.writeKafkaString(self.memberId, compact: flexible)

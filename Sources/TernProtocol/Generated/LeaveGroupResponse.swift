@@ -48,12 +48,12 @@ public struct LeaveGroupResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         if version >= 3 {
             w.writeKafkaArrayCount(self.members.count, compact: flexible)
             for item in self.members { item.encode(to: &w, version: version) }
@@ -103,7 +103,7 @@ extension LeaveGroupResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             if version >= 3 {
                 w.writeKafkaString(self.memberId, compact: flexible)
@@ -112,7 +112,7 @@ extension LeaveGroupResponse {
                 w.writeKafkaNullableString(self.groupInstanceId, compact: flexible)
             }
             if version >= 3 {
-                w.writeInteger(self.errorCode)
+                w.writeKafkaInteger(self.errorCode)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -19,7 +19,7 @@ public struct ListClientMetricsResourcesRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeUnsignedVarint(0)
     }
 }

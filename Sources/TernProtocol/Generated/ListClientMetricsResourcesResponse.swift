@@ -41,9 +41,9 @@ public struct ListClientMetricsResourcesResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.clientMetricsResources.count, compact: true)
         for item in self.clientMetricsResources { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -72,7 +72,7 @@ extension ListClientMetricsResourcesResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeUnsignedVarint(0)
         }

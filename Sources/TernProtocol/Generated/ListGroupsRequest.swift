@@ -51,7 +51,7 @@ public struct ListGroupsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         if version >= 4 {
             w.writeKafkaArrayCount(self.statesFilter.count, compact: flexible)

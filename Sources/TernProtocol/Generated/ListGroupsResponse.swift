@@ -46,12 +46,12 @@ public struct ListGroupsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.groups.count, compact: flexible)
         for item in self.groups { item.encode(to: &w, version: version) }
         if flexible {
@@ -101,7 +101,7 @@ extension ListGroupsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             w.writeKafkaString(self.groupId, compact: flexible)
             w.writeKafkaString(self.protocolType, compact: flexible)

@@ -52,16 +52,16 @@ public struct ListOffsetsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
-        w.writeInteger(self.replicaId)
+        w.writeKafkaInteger(self.replicaId)
         if version >= 2 {
-            w.writeInteger(self.isolationLevel)
+            w.writeKafkaInteger(self.isolationLevel)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
         if version >= 10 {
-            w.writeInteger(self.timeoutMs)
+            w.writeKafkaInteger(self.timeoutMs)
         }
         if flexible {
             w.writeUnsignedVarint(0)
@@ -105,7 +105,7 @@ extension ListOffsetsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -158,15 +158,15 @@ extension ListOffsetsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
-            w.writeInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionIndex)
             if version >= 4 {
-                w.writeInteger(self.currentLeaderEpoch)
+                w.writeKafkaInteger(self.currentLeaderEpoch)
             }
-            w.writeInteger(self.timestamp)
+            w.writeKafkaInteger(self.timestamp)
             if version <= 0 {
-                w.writeInteger(self.maxNumOffsets)
+                w.writeKafkaInteger(self.maxNumOffsets)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -42,10 +42,10 @@ public struct ListOffsetsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
         if version >= 2 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -91,7 +91,7 @@ extension ListOffsetsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -163,22 +163,22 @@ extension ListOffsetsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             if version <= 0 {
                 w.writeKafkaArrayCount(self.oldStyleOffsets.count, compact: flexible)
-                for item in self.oldStyleOffsets { w.writeInteger(item) }
+                for item in self.oldStyleOffsets { w.writeKafkaInteger(item) }
             }
             if version >= 1 {
-                w.writeInteger(self.timestamp)
+                w.writeKafkaInteger(self.timestamp)
             }
             if version >= 1 {
-                w.writeInteger(self.offset)
+                w.writeKafkaInteger(self.offset)
             }
             if version >= 4 {
-                w.writeInteger(self.leaderEpoch)
+                w.writeKafkaInteger(self.leaderEpoch)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -37,8 +37,8 @@ public struct ListPartitionReassignmentsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.timeoutMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.timeoutMs)
         if let items = self.topics {
             w.writeKafkaArrayCount(items.count, compact: true)
             for item in items { item.encode(to: &w, version: version) }
@@ -82,10 +82,10 @@ extension ListPartitionReassignmentsRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitionIndexes.count, compact: true)
-            for item in self.partitionIndexes { w.writeInteger(item) }
+            for item in self.partitionIndexes { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

@@ -45,9 +45,9 @@ public struct ListPartitionReassignmentsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: true)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -88,7 +88,7 @@ extension ListPartitionReassignmentsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -152,14 +152,14 @@ extension ListPartitionReassignmentsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
             w.writeKafkaArrayCount(self.replicas.count, compact: true)
-            for item in self.replicas { w.writeInteger(item) }
+            for item in self.replicas { w.writeKafkaInteger(item) }
             w.writeKafkaArrayCount(self.addingReplicas.count, compact: true)
-            for item in self.addingReplicas { w.writeInteger(item) }
+            for item in self.addingReplicas { w.writeKafkaInteger(item) }
             w.writeKafkaArrayCount(self.removingReplicas.count, compact: true)
-            for item in self.removingReplicas { w.writeInteger(item) }
+            for item in self.removingReplicas { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

@@ -50,13 +50,13 @@ public struct ListTransactionsRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.stateFilters.count, compact: true)
         for item in self.stateFilters { w.writeKafkaString(item, compact: true) }
         w.writeKafkaArrayCount(self.producerIdFilters.count, compact: true)
-        for item in self.producerIdFilters { w.writeInteger(item) }
+        for item in self.producerIdFilters { w.writeKafkaInteger(item) }
         if version >= 1 {
-            w.writeInteger(self.durationFilter)
+            w.writeKafkaInteger(self.durationFilter)
         }
         w.writeUnsignedVarint(0)
     }

@@ -52,9 +52,9 @@ public struct ListTransactionsResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.unknownStateFilters.count, compact: true)
         for item in self.unknownStateFilters { w.writeKafkaString(item, compact: true) }
         w.writeKafkaArrayCount(self.transactionStates.count, compact: true)
@@ -93,9 +93,9 @@ extension ListTransactionsResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.transactionalId, compact: true)
-            w.writeInteger(self.producerId)
+            w.writeKafkaInteger(self.producerId)
             w.writeKafkaString(self.transactionState, compact: true)
             w.writeUnsignedVarint(0)
         }

@@ -54,7 +54,7 @@ public struct MetadataRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 9
         if let items = self.topics {
             w.writeKafkaArrayCount(items.count, compact: flexible)
@@ -108,7 +108,7 @@ extension MetadataRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
             if version >= 10 {
                 w.writeKafkaUUID(self.topicId)

@@ -71,10 +71,10 @@ public struct MetadataResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 9
         if version >= 3 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         w.writeKafkaArrayCount(self.brokers.count, compact: flexible)
         for item in self.brokers { item.encode(to: &w, version: version) }
@@ -82,12 +82,12 @@ public struct MetadataResponse: KafkaMessage {
             w.writeKafkaNullableString(self.clusterId, compact: flexible)
         }
         if version >= 1 {
-            w.writeInteger(self.controllerId)
+            w.writeKafkaInteger(self.controllerId)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
         if version >= 8 && version <= 10 {
-            w.writeInteger(self.clusterAuthorizedOperations)
+            w.writeKafkaInteger(self.clusterAuthorizedOperations)
         }
         if flexible {
             w.writeUnsignedVarint(0)
@@ -134,11 +134,11 @@ extension MetadataResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
-            w.writeInteger(self.nodeId)
+            w.writeKafkaInteger(self.nodeId)
             w.writeKafkaString(self.host, compact: flexible)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             if version >= 1 {
                 w.writeKafkaNullableString(self.rack, compact: flexible)
             }
@@ -207,9 +207,9 @@ extension MetadataResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.name, compact: flexible)
             if version >= 10 {
                 w.writeKafkaUUID(self.topicId)
@@ -220,7 +220,7 @@ extension MetadataResponse {
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
             for item in self.partitions { item.encode(to: &w, version: version) }
             if version >= 8 {
-                w.writeInteger(self.topicAuthorizedOperations)
+                w.writeKafkaInteger(self.topicAuthorizedOperations)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -303,21 +303,21 @@ extension MetadataResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.leaderId)
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.leaderId)
             if version >= 7 {
-                w.writeInteger(self.leaderEpoch)
+                w.writeKafkaInteger(self.leaderEpoch)
             }
             w.writeKafkaArrayCount(self.replicaNodes.count, compact: flexible)
-            for item in self.replicaNodes { w.writeInteger(item) }
+            for item in self.replicaNodes { w.writeKafkaInteger(item) }
             w.writeKafkaArrayCount(self.isrNodes.count, compact: flexible)
-            for item in self.isrNodes { w.writeInteger(item) }
+            for item in self.isrNodes { w.writeKafkaInteger(item) }
             if version >= 5 {
                 w.writeKafkaArrayCount(self.offlineReplicas.count, compact: flexible)
-                for item in self.offlineReplicas { w.writeInteger(item) }
+                for item in self.offlineReplicas { w.writeKafkaInteger(item) }
             }
             if flexible {
                 w.writeUnsignedVarint(0)

@@ -64,11 +64,11 @@ public struct OffsetCommitRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 8
         w.writeKafkaString(self.groupId, compact: flexible)
         if version >= 1 {
-            w.writeInteger(self.generationIdOrMemberEpoch)
+            w.writeKafkaInteger(self.generationIdOrMemberEpoch)
         }
         if version >= 1 {
             w.writeKafkaString(self.memberId, compact: flexible)
@@ -77,7 +77,7 @@ public struct OffsetCommitRequest: KafkaMessage {
             w.writeKafkaNullableString(self.groupInstanceId, compact: flexible)
         }
         if version >= 2 && version <= 4 {
-            w.writeInteger(self.retentionTimeMs)
+            w.writeKafkaInteger(self.retentionTimeMs)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -123,7 +123,7 @@ extension OffsetCommitRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 8
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -180,15 +180,15 @@ extension OffsetCommitRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 8
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.committedOffset)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.committedOffset)
             if version >= 6 {
-                w.writeInteger(self.committedLeaderEpoch)
+                w.writeKafkaInteger(self.committedLeaderEpoch)
             }
             if version >= 1 && version <= 1 {
-                w.writeInteger(self.commitTimestamp)
+                w.writeKafkaInteger(self.commitTimestamp)
             }
             w.writeKafkaNullableString(self.committedMetadata, compact: flexible)
             if flexible {

@@ -42,10 +42,10 @@ public struct OffsetCommitResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 8
         if version >= 3 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -91,7 +91,7 @@ extension OffsetCommitResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 8
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -132,10 +132,10 @@ extension OffsetCommitResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 8
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -30,7 +30,7 @@ public struct OffsetDeleteRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaString(self.groupId, compact: false)
         w.writeKafkaArrayCount(self.topics.count, compact: false)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -63,7 +63,7 @@ extension OffsetDeleteRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: false)
             w.writeKafkaArrayCount(self.partitions.count, compact: false)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -86,8 +86,8 @@ extension OffsetDeleteRequest {
             self.partitionIndex = try r.readKafka(Int32.self)
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
         }
     }
 }

@@ -34,9 +34,9 @@ public struct OffsetDeleteResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.errorCode)
-        w.writeInteger(self.throttleTimeMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.errorCode)
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.topics.count, compact: false)
         for item in self.topics { item.encode(to: &w, version: version) }
     }
@@ -68,7 +68,7 @@ extension OffsetDeleteResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: false)
             w.writeKafkaArrayCount(self.partitions.count, compact: false)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -95,9 +95,9 @@ extension OffsetDeleteResponse {
             self.errorCode = try r.readKafka(Int16.self)
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
         }
     }
 }

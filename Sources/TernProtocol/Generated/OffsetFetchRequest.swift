@@ -63,7 +63,7 @@ public struct OffsetFetchRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
         if version <= 7 {
             w.writeKafkaString(self.groupId, compact: flexible)
@@ -129,14 +129,14 @@ extension OffsetFetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version <= 7 {
                 w.writeKafkaString(self.name, compact: flexible)
             }
             if version <= 7 {
                 w.writeKafkaArrayCount(self.partitionIndexes.count, compact: flexible)
-                for item in self.partitionIndexes { w.writeInteger(item) }
+                for item in self.partitionIndexes { w.writeKafkaInteger(item) }
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -197,7 +197,7 @@ extension OffsetFetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version >= 8 {
                 w.writeKafkaString(self.groupId, compact: flexible)
@@ -206,7 +206,7 @@ extension OffsetFetchRequest {
                 w.writeKafkaNullableString(self.memberId, compact: flexible)
             }
             if version >= 9 {
-                w.writeInteger(self.memberEpoch)
+                w.writeKafkaInteger(self.memberEpoch)
             }
             if version >= 8 {
                 if let items = self.topics {
@@ -263,14 +263,14 @@ extension OffsetFetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version >= 8 {
                 w.writeKafkaString(self.name, compact: flexible)
             }
             if version >= 8 {
                 w.writeKafkaArrayCount(self.partitionIndexes.count, compact: flexible)
-                for item in self.partitionIndexes { w.writeInteger(item) }
+                for item in self.partitionIndexes { w.writeKafkaInteger(item) }
             }
             if flexible {
                 w.writeUnsignedVarint(0)

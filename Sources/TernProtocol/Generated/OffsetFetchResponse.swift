@@ -63,17 +63,17 @@ public struct OffsetFetchResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
         if version >= 3 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         if version <= 7 {
             w.writeKafkaArrayCount(self.topics.count, compact: flexible)
             for item in self.topics { item.encode(to: &w, version: version) }
         }
         if version >= 2 && version <= 7 {
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.errorCode)
         }
         if version >= 8 {
             w.writeKafkaArrayCount(self.groups.count, compact: flexible)
@@ -125,7 +125,7 @@ extension OffsetFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version <= 7 {
                 w.writeKafkaString(self.name, compact: flexible)
@@ -187,7 +187,7 @@ extension OffsetFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version >= 8 {
                 w.writeKafkaString(self.groupId, compact: flexible)
@@ -197,7 +197,7 @@ extension OffsetFetchResponse {
                 for item in self.topics { item.encode(to: &w, version: version) }
             }
             if version >= 8 {
-                w.writeInteger(self.errorCode)
+                w.writeKafkaInteger(self.errorCode)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -257,22 +257,22 @@ extension OffsetFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version <= 7 {
-                w.writeInteger(self.partitionIndex)
+                w.writeKafkaInteger(self.partitionIndex)
             }
             if version <= 7 {
-                w.writeInteger(self.committedOffset)
+                w.writeKafkaInteger(self.committedOffset)
             }
             if version >= 5 && version <= 7 {
-                w.writeInteger(self.committedLeaderEpoch)
+                w.writeKafkaInteger(self.committedLeaderEpoch)
             }
             if version <= 7 {
                 w.writeKafkaNullableString(self.metadata, compact: flexible)
             }
             if version <= 7 {
-                w.writeInteger(self.errorCode)
+                w.writeKafkaInteger(self.errorCode)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -321,7 +321,7 @@ extension OffsetFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version >= 8 {
                 w.writeKafkaString(self.name, compact: flexible)
@@ -388,22 +388,22 @@ extension OffsetFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version >= 8 {
-                w.writeInteger(self.partitionIndex)
+                w.writeKafkaInteger(self.partitionIndex)
             }
             if version >= 8 {
-                w.writeInteger(self.committedOffset)
+                w.writeKafkaInteger(self.committedOffset)
             }
             if version >= 8 {
-                w.writeInteger(self.committedLeaderEpoch)
+                w.writeKafkaInteger(self.committedLeaderEpoch)
             }
             if version >= 8 {
                 w.writeKafkaNullableString(self.metadata, compact: flexible)
             }
             if version >= 8 {
-                w.writeInteger(self.errorCode)
+                w.writeKafkaInteger(self.errorCode)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

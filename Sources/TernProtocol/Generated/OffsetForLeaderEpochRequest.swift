@@ -42,10 +42,10 @@ public struct OffsetForLeaderEpochRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         if version >= 3 {
-            w.writeInteger(self.replicaId)
+            w.writeKafkaInteger(self.replicaId)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -91,7 +91,7 @@ extension OffsetForLeaderEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             w.writeKafkaString(self.topic, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -138,13 +138,13 @@ extension OffsetForLeaderEpochRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
-            w.writeInteger(self.partition)
+            w.writeKafkaInteger(self.partition)
             if version >= 2 {
-                w.writeInteger(self.currentLeaderEpoch)
+                w.writeKafkaInteger(self.currentLeaderEpoch)
             }
-            w.writeInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.leaderEpoch)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -42,10 +42,10 @@ public struct OffsetForLeaderEpochResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         if version >= 2 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: flexible)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -91,7 +91,7 @@ extension OffsetForLeaderEpochResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             w.writeKafkaString(self.topic, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -142,14 +142,14 @@ extension OffsetForLeaderEpochResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.partition)
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.partition)
             if version >= 1 {
-                w.writeInteger(self.leaderEpoch)
+                w.writeKafkaInteger(self.leaderEpoch)
             }
-            w.writeInteger(self.endOffset)
+            w.writeKafkaInteger(self.endOffset)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -50,13 +50,13 @@ public struct ProduceRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 9
         if version >= 3 {
             w.writeKafkaNullableString(self.transactionalId, compact: flexible)
         }
-        w.writeInteger(self.acks)
-        w.writeInteger(self.timeoutMs)
+        w.writeKafkaInteger(self.acks)
+        w.writeKafkaInteger(self.timeoutMs)
         w.writeKafkaArrayCount(self.topicData.count, compact: flexible)
         for item in self.topicData { item.encode(to: &w, version: version) }
         if flexible {
@@ -101,7 +101,7 @@ extension ProduceRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitionData.count, compact: flexible)
@@ -116,11 +116,11 @@ extension ProduceRequest {
 extension ProduceRequest {
     public struct PartitionProduceData: KafkaVersionedStruct {
         public var index: Int32 = 0
-        public var records: ByteBuffer? = ByteBuffer()
+        public var records: KafkaRecords? = .empty
         public init() {}
         public init(
             index: Int32 = 0,
-            records: ByteBuffer? = ByteBuffer()
+            records: KafkaRecords? = .empty
         ) {
             self.index = index
             self.records = records
@@ -130,7 +130,7 @@ extension ProduceRequest {
             self.init()
             let flexible = version >= 9
             self.index = try r.readKafka(Int32.self)
-            self.records = try r.readKafkaNullableBytes(compact: flexible)
+            self.records = try r.readKafkaNullableRecords(compact: flexible)
             if flexible {
                 let taggedCount = try r.readUnsignedVarint()
                 for _ in 0..<taggedCount {
@@ -142,10 +142,10 @@ extension ProduceRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
-            w.writeInteger(self.index)
-            w.writeKafkaNullableBytes(self.records, compact: flexible)
+            w.writeKafkaInteger(self.index)
+            w.writeKafkaNullableRecords(self.records, compact: flexible)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

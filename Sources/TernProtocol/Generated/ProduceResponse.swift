@@ -56,12 +56,12 @@ public struct ProduceResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 9
         w.writeKafkaArrayCount(self.responses.count, compact: flexible)
         for item in self.responses { item.encode(to: &w, version: version) }
         if version >= 1 {
-            w.writeInteger(self.throttleTimeMs)
+            w.writeKafkaInteger(self.throttleTimeMs)
         }
         if flexible {
             var taggedCount: UInt32 = 0
@@ -73,7 +73,7 @@ public struct ProduceResponse: KafkaMessage {
                 for item in self.nodeEndpoints { item.encode(to: &field, version: version) }
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -115,7 +115,7 @@ extension ProduceResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitionResponses.count, compact: flexible)
@@ -172,16 +172,16 @@ extension ProduceResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
             if version >= 10 {
-                w.writeInteger(self.nodeId)
+                w.writeKafkaInteger(self.nodeId)
             }
             if version >= 10 {
                 w.writeKafkaString(self.host, compact: flexible)
             }
             if version >= 10 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             if version >= 10 {
                 w.writeKafkaNullableString(self.rack, compact: flexible)
@@ -264,16 +264,16 @@ extension ProduceResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
-            w.writeInteger(self.index)
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.baseOffset)
+            w.writeKafkaInteger(self.index)
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.baseOffset)
             if version >= 2 {
-                w.writeInteger(self.logAppendTimeMs)
+                w.writeKafkaInteger(self.logAppendTimeMs)
             }
             if version >= 5 {
-                w.writeInteger(self.logStartOffset)
+                w.writeKafkaInteger(self.logStartOffset)
             }
             if version >= 8 {
                 w.writeKafkaArrayCount(self.recordErrors.count, compact: flexible)
@@ -291,7 +291,7 @@ extension ProduceResponse {
                     self.currentLeader.encode(to: &field, version: version)
                     w.writeUnsignedVarint(0)
                     w.writeUnsignedVarint(UInt32(field.readableBytes))
-                    w.writeBuffer(&field)
+                    w.appendKafkaRaw(field)
                 }
             }
         }
@@ -331,10 +331,10 @@ extension ProduceResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
             if version >= 8 {
-                w.writeInteger(self.batchIndex)
+                w.writeKafkaInteger(self.batchIndex)
             }
             if version >= 8 {
                 w.writeKafkaNullableString(self.batchIndexErrorMessage, compact: flexible)
@@ -379,13 +379,13 @@ extension ProduceResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
             if version >= 10 {
-                w.writeInteger(self.leaderId)
+                w.writeKafkaInteger(self.leaderId)
             }
             if version >= 10 {
-                w.writeInteger(self.leaderEpoch)
+                w.writeKafkaInteger(self.leaderEpoch)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

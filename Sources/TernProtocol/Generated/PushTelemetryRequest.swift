@@ -42,11 +42,11 @@ public struct PushTelemetryRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaUUID(self.clientInstanceId)
-        w.writeInteger(self.subscriptionId)
+        w.writeKafkaInteger(self.subscriptionId)
         w.writeKafkaBool(self.terminating)
-        w.writeInteger(self.compressionType)
+        w.writeKafkaInteger(self.compressionType)
         w.writeKafkaBytes(self.metrics, compact: true)
         w.writeUnsignedVarint(0)
     }

@@ -33,7 +33,7 @@ public struct ReadShareGroupStateResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.results.count, compact: true)
         for item in self.results { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -73,7 +73,7 @@ extension ReadShareGroupStateResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -131,12 +131,12 @@ extension ReadShareGroupStateResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partition)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partition)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
-            w.writeInteger(self.stateEpoch)
-            w.writeInteger(self.startOffset)
+            w.writeKafkaInteger(self.stateEpoch)
+            w.writeKafkaInteger(self.startOffset)
             w.writeKafkaArrayCount(self.stateBatches.count, compact: true)
             for item in self.stateBatches { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -178,11 +178,11 @@ extension ReadShareGroupStateResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.firstOffset)
-            w.writeInteger(self.lastOffset)
-            w.writeInteger(self.deliveryState)
-            w.writeInteger(self.deliveryCount)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.firstOffset)
+            w.writeKafkaInteger(self.lastOffset)
+            w.writeKafkaInteger(self.deliveryState)
+            w.writeKafkaInteger(self.deliveryCount)
             w.writeUnsignedVarint(0)
         }
     }

@@ -34,9 +34,9 @@ public struct RemoveRaftVoterRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaNullableString(self.clusterId, compact: true)
-        w.writeInteger(self.voterId)
+        w.writeKafkaInteger(self.voterId)
         w.writeKafkaUUID(self.voterDirectoryId)
         w.writeUnsignedVarint(0)
     }

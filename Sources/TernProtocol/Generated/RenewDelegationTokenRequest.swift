@@ -33,10 +33,10 @@ public struct RenewDelegationTokenRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaBytes(self.hmac, compact: flexible)
-        w.writeInteger(self.renewPeriodMs)
+        w.writeKafkaInteger(self.renewPeriodMs)
         if flexible {
             w.writeUnsignedVarint(0)
         }

@@ -43,11 +43,11 @@ public struct RequestHeader: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.requestApiKey)
-        w.writeInteger(self.requestApiVersion)
-        w.writeInteger(self.correlationId)
+        w.writeKafkaInteger(self.requestApiKey)
+        w.writeKafkaInteger(self.requestApiVersion)
+        w.writeKafkaInteger(self.correlationId)
         if version >= 1 {
             w.writeKafkaNullableString(self.clientId, compact: false)
         }

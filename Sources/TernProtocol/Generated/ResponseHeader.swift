@@ -29,9 +29,9 @@ public struct ResponseHeader: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
-        w.writeInteger(self.correlationId)
+        w.writeKafkaInteger(self.correlationId)
         if flexible {
             w.writeUnsignedVarint(0)
         }

@@ -29,7 +29,7 @@ public struct SaslAuthenticateRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
         w.writeKafkaBytes(self.authBytes, compact: flexible)
         if flexible {

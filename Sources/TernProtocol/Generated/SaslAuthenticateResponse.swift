@@ -43,13 +43,13 @@ public struct SaslAuthenticateResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: flexible)
         w.writeKafkaBytes(self.authBytes, compact: flexible)
         if version >= 1 {
-            w.writeInteger(self.sessionLifetimeMs)
+            w.writeKafkaInteger(self.sessionLifetimeMs)
         }
         if flexible {
             w.writeUnsignedVarint(0)

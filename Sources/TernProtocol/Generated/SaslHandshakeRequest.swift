@@ -19,7 +19,7 @@ public struct SaslHandshakeRequest: KafkaMessage {
         self.mechanism = try r.readKafkaString(compact: false)
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaString(self.mechanism, compact: false)
     }
 }

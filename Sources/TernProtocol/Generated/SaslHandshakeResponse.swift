@@ -30,8 +30,8 @@ public struct SaslHandshakeResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.mechanisms.count, compact: false)
         for item in self.mechanisms { w.writeKafkaString(item, compact: false) }
     }

@@ -45,10 +45,10 @@ public struct ShareAcknowledgeRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaNullableString(self.groupId, compact: true)
         w.writeKafkaNullableString(self.memberId, compact: true)
-        w.writeInteger(self.shareSessionEpoch)
+        w.writeKafkaInteger(self.shareSessionEpoch)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -88,7 +88,7 @@ extension ShareAcknowledgeRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -130,8 +130,8 @@ extension ShareAcknowledgeRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
             w.writeKafkaArrayCount(self.acknowledgementBatches.count, compact: true)
             for item in self.acknowledgementBatches { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -176,11 +176,11 @@ extension ShareAcknowledgeRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.firstOffset)
-            w.writeInteger(self.lastOffset)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.firstOffset)
+            w.writeKafkaInteger(self.lastOffset)
             w.writeKafkaArrayCount(self.acknowledgeTypes.count, compact: true)
-            for item in self.acknowledgeTypes { w.writeInteger(item) }
+            for item in self.acknowledgeTypes { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

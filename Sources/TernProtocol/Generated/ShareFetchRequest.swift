@@ -68,13 +68,13 @@ public struct ShareFetchRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaNullableString(self.groupId, compact: true)
         w.writeKafkaNullableString(self.memberId, compact: true)
-        w.writeInteger(self.shareSessionEpoch)
-        w.writeInteger(self.maxWaitMs)
-        w.writeInteger(self.minBytes)
-        w.writeInteger(self.maxBytes)
+        w.writeKafkaInteger(self.shareSessionEpoch)
+        w.writeKafkaInteger(self.maxWaitMs)
+        w.writeKafkaInteger(self.minBytes)
+        w.writeKafkaInteger(self.maxBytes)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         w.writeKafkaArrayCount(self.forgottenTopicsData.count, compact: true)
@@ -116,7 +116,7 @@ extension ShareFetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -158,10 +158,10 @@ extension ShareFetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }
@@ -204,9 +204,9 @@ extension ShareFetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.partitionMaxBytes)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.partitionMaxBytes)
             w.writeKafkaArrayCount(self.acknowledgementBatches.count, compact: true)
             for item in self.acknowledgementBatches { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -251,11 +251,11 @@ extension ShareFetchRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.firstOffset)
-            w.writeInteger(self.lastOffset)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.firstOffset)
+            w.writeKafkaInteger(self.lastOffset)
             w.writeKafkaArrayCount(self.acknowledgeTypes.count, compact: true)
-            for item in self.acknowledgeTypes { w.writeInteger(item) }
+            for item in self.acknowledgeTypes { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

@@ -56,9 +56,9 @@ public struct ShareFetchResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: true)
         w.writeKafkaArrayCount(self.responses.count, compact: true)
         for item in self.responses { item.encode(to: &w, version: version) }
@@ -101,7 +101,7 @@ extension ShareFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -144,10 +144,10 @@ extension ShareFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.nodeId)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.nodeId)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             w.writeKafkaNullableString(self.rack, compact: true)
             w.writeUnsignedVarint(0)
         }
@@ -162,7 +162,7 @@ extension ShareFetchResponse {
         public var acknowledgeErrorCode: Int16 = 0
         public var acknowledgeErrorMessage: String? = nil
         public var currentLeader: LeaderIdAndEpoch = LeaderIdAndEpoch()
-        public var records: ByteBuffer? = ByteBuffer()
+        public var records: KafkaRecords? = .empty
         public var acquiredRecords: [AcquiredRecords] = []
         public init() {}
         public init(
@@ -172,7 +172,7 @@ extension ShareFetchResponse {
             acknowledgeErrorCode: Int16 = 0,
             acknowledgeErrorMessage: String? = nil,
             currentLeader: LeaderIdAndEpoch = LeaderIdAndEpoch(),
-            records: ByteBuffer? = ByteBuffer(),
+            records: KafkaRecords? = .empty,
             acquiredRecords: [AcquiredRecords] = []
         ) {
             self.partitionIndex = partitionIndex
@@ -193,7 +193,7 @@ extension ShareFetchResponse {
             self.acknowledgeErrorCode = try r.readKafka(Int16.self)
             self.acknowledgeErrorMessage = try r.readKafkaNullableString(compact: true)
             self.currentLeader = try LeaderIdAndEpoch(from: &r, version: version)
-            self.records = try r.readKafkaNullableBytes(compact: true)
+            self.records = try r.readKafkaNullableRecords(compact: true)
             if let count = try r.readKafkaArrayCount(compact: true) {
                 var items: [AcquiredRecords] = []
                 items.reserveCapacity(Swift.min(count, r.readableBytes))
@@ -211,14 +211,14 @@ extension ShareFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
-            w.writeInteger(self.acknowledgeErrorCode)
+            w.writeKafkaInteger(self.acknowledgeErrorCode)
             w.writeKafkaNullableString(self.acknowledgeErrorMessage, compact: true)
             self.currentLeader.encode(to: &w, version: version)
-            w.writeKafkaNullableBytes(self.records, compact: true)
+            w.writeKafkaNullableRecords(self.records, compact: true)
             w.writeKafkaArrayCount(self.acquiredRecords.count, compact: true)
             for item in self.acquiredRecords { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -252,9 +252,9 @@ extension ShareFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeUnsignedVarint(0)
         }
     }
@@ -290,10 +290,10 @@ extension ShareFetchResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.firstOffset)
-            w.writeInteger(self.lastOffset)
-            w.writeInteger(self.deliveryCount)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.firstOffset)
+            w.writeKafkaInteger(self.lastOffset)
+            w.writeKafkaInteger(self.deliveryCount)
             w.writeUnsignedVarint(0)
         }
     }

@@ -37,7 +37,7 @@ public struct ShareGroupDescribeRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaArrayCount(self.groupIds.count, compact: true)
         for item in self.groupIds { w.writeKafkaString(item, compact: true) }
         w.writeKafkaBool(self.includeAuthorizedOperations)

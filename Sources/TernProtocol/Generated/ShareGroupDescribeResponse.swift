@@ -37,8 +37,8 @@ public struct ShareGroupDescribeResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
         w.writeKafkaArrayCount(self.groups.count, compact: true)
         for item in self.groups { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -106,17 +106,17 @@ extension ShareGroupDescribeResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.errorCode)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.errorCode)
             w.writeKafkaNullableString(self.errorMessage, compact: true)
             w.writeKafkaString(self.groupId, compact: true)
             w.writeKafkaString(self.groupState, compact: true)
-            w.writeInteger(self.groupEpoch)
-            w.writeInteger(self.assignmentEpoch)
+            w.writeKafkaInteger(self.groupEpoch)
+            w.writeKafkaInteger(self.assignmentEpoch)
             w.writeKafkaString(self.assignorName, compact: true)
             w.writeKafkaArrayCount(self.members.count, compact: true)
             for item in self.members { item.encode(to: &w, version: version) }
-            w.writeInteger(self.authorizedOperations)
+            w.writeKafkaInteger(self.authorizedOperations)
             w.writeUnsignedVarint(0)
         }
     }
@@ -175,10 +175,10 @@ extension ShareGroupDescribeResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.memberId, compact: true)
             w.writeKafkaNullableString(self.rackId, compact: true)
-            w.writeInteger(self.memberEpoch)
+            w.writeKafkaInteger(self.memberEpoch)
             w.writeKafkaString(self.clientId, compact: true)
             w.writeKafkaString(self.clientHost, compact: true)
             w.writeKafkaArrayCount(self.subscribedTopicNames.count, compact: true)
@@ -218,7 +218,7 @@ extension ShareGroupDescribeResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaArrayCount(self.topicPartitions.count, compact: true)
             for item in self.topicPartitions { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -263,11 +263,11 @@ extension ShareGroupDescribeResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaString(self.topicName, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

@@ -49,10 +49,10 @@ public struct ShareGroupHeartbeatRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaString(self.groupId, compact: true)
         w.writeKafkaString(self.memberId, compact: true)
-        w.writeInteger(self.memberEpoch)
+        w.writeKafkaInteger(self.memberEpoch)
         w.writeKafkaNullableString(self.rackId, compact: true)
         if let items = self.subscribedTopicNames {
             w.writeKafkaArrayCount(items.count, compact: true)

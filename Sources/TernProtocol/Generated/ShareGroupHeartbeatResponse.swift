@@ -54,18 +54,18 @@ public struct ShareGroupHeartbeatResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaNullableString(self.errorMessage, compact: true)
         w.writeKafkaNullableString(self.memberId, compact: true)
-        w.writeInteger(self.memberEpoch)
-        w.writeInteger(self.heartbeatIntervalMs)
+        w.writeKafkaInteger(self.memberEpoch)
+        w.writeKafkaInteger(self.heartbeatIntervalMs)
         if let item = self.assignment {
-            w.writeInteger(1 as Int8)
+            w.writeKafkaInteger(1 as Int8)
             item.encode(to: &w, version: version)
         } else {
-            w.writeInteger(-1 as Int8)
+            w.writeKafkaInteger(-1 as Int8)
         }
         w.writeUnsignedVarint(0)
     }
@@ -100,7 +100,7 @@ extension ShareGroupHeartbeatResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaArrayCount(self.topicPartitions.count, compact: true)
             for item in self.topicPartitions { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -141,10 +141,10 @@ extension ShareGroupHeartbeatResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
-            for item in self.partitions { w.writeInteger(item) }
+            for item in self.partitions { w.writeKafkaInteger(item) }
             w.writeUnsignedVarint(0)
         }
     }

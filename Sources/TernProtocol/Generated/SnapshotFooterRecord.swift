@@ -26,8 +26,8 @@ public struct SnapshotFooterRecord: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.version)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.version)
         w.writeUnsignedVarint(0)
     }
 }

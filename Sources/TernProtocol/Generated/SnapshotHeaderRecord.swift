@@ -30,9 +30,9 @@ public struct SnapshotHeaderRecord: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.version)
-        w.writeInteger(self.lastContainedLogTimestamp)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.version)
+        w.writeKafkaInteger(self.lastContainedLogTimestamp)
         w.writeUnsignedVarint(0)
     }
 }

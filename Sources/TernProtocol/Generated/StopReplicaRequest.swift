@@ -90,15 +90,15 @@ public struct StopReplicaRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.controllerId)
+        w.writeKafkaInteger(self.controllerId)
         if version >= 4 {
             w.writeKafkaBool(self.isKRaftController)
         }
-        w.writeInteger(self.controllerEpoch)
+        w.writeKafkaInteger(self.controllerEpoch)
         if version >= 1 {
-            w.writeInteger(self.brokerEpoch)
+            w.writeKafkaInteger(self.brokerEpoch)
         }
         if version <= 2 {
             w.writeKafkaBool(self.deletePartitions)
@@ -154,13 +154,13 @@ extension StopReplicaRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             if version <= 0 {
                 w.writeKafkaString(self.topicName, compact: flexible)
             }
             if version <= 0 {
-                w.writeInteger(self.partitionIndex)
+                w.writeKafkaInteger(self.partitionIndex)
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -209,14 +209,14 @@ extension StopReplicaRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             if version >= 1 && version <= 2 {
                 w.writeKafkaString(self.name, compact: flexible)
             }
             if version >= 1 && version <= 2 {
                 w.writeKafkaArrayCount(self.partitionIndexes.count, compact: flexible)
-                for item in self.partitionIndexes { w.writeInteger(item) }
+                for item in self.partitionIndexes { w.writeKafkaInteger(item) }
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -265,7 +265,7 @@ extension StopReplicaRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             if version >= 3 {
                 w.writeKafkaString(self.topicName, compact: flexible)
@@ -320,13 +320,13 @@ extension StopReplicaRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             if version >= 3 {
-                w.writeInteger(self.partitionIndex)
+                w.writeKafkaInteger(self.partitionIndex)
             }
             if version >= 3 {
-                w.writeInteger(self.leaderEpoch)
+                w.writeKafkaInteger(self.leaderEpoch)
             }
             if version >= 3 {
                 w.writeKafkaBool(self.deletePartition)

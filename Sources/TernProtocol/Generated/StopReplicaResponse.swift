@@ -40,9 +40,9 @@ public struct StopReplicaResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 2
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.partitionErrors.count, compact: flexible)
         for item in self.partitionErrors { item.encode(to: &w, version: version) }
         if flexible {
@@ -84,11 +84,11 @@ extension StopReplicaResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 2
             w.writeKafkaString(self.topicName, compact: flexible)
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -66,10 +66,10 @@ public struct SyncGroupRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 4
         w.writeKafkaString(self.groupId, compact: flexible)
-        w.writeInteger(self.generationId)
+        w.writeKafkaInteger(self.generationId)
         w.writeKafkaString(self.memberId, compact: flexible)
         if version >= 3 {
             w.writeKafkaNullableString(self.groupInstanceId, compact: flexible)
@@ -117,7 +117,7 @@ extension SyncGroupRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
             w.writeKafkaString(self.memberId, compact: flexible)
             w.writeKafkaBytes(self.assignment, compact: flexible)

@@ -70,14 +70,14 @@ public struct TxnOffsetCommitRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 3
         w.writeKafkaString(self.transactionalId, compact: flexible)
         w.writeKafkaString(self.groupId, compact: flexible)
-        w.writeInteger(self.producerId)
-        w.writeInteger(self.producerEpoch)
+        w.writeKafkaInteger(self.producerId)
+        w.writeKafkaInteger(self.producerEpoch)
         if version >= 3 {
-            w.writeInteger(self.generationId)
+            w.writeKafkaInteger(self.generationId)
         }
         if version >= 3 {
             w.writeKafkaString(self.memberId, compact: flexible)
@@ -129,7 +129,7 @@ extension TxnOffsetCommitRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -180,12 +180,12 @@ extension TxnOffsetCommitRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 3
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.committedOffset)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.committedOffset)
             if version >= 2 {
-                w.writeInteger(self.committedLeaderEpoch)
+                w.writeKafkaInteger(self.committedLeaderEpoch)
             }
             w.writeKafkaNullableString(self.committedMetadata, compact: flexible)
             if flexible {

@@ -26,8 +26,8 @@ public struct UnregisterBrokerRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.brokerId)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.brokerId)
         w.writeUnsignedVarint(0)
     }
 }

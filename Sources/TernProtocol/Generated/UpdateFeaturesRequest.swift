@@ -43,8 +43,8 @@ public struct UpdateFeaturesRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.timeoutMs)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.timeoutMs)
         w.writeKafkaArrayCount(self.featureUpdates.count, compact: true)
         for item in self.featureUpdates { item.encode(to: &w, version: version) }
         if version >= 1 {
@@ -92,14 +92,14 @@ extension UpdateFeaturesRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.feature, compact: true)
-            w.writeInteger(self.maxVersionLevel)
+            w.writeKafkaInteger(self.maxVersionLevel)
             if version <= 0 {
                 w.writeKafkaBool(self.allowDowngrade)
             }
             if version >= 1 {
-                w.writeInteger(self.upgradeType)
+                w.writeKafkaInteger(self.upgradeType)
             }
             w.writeUnsignedVarint(0)
         }

@@ -89,15 +89,15 @@ public struct UpdateMetadataRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
-        w.writeInteger(self.controllerId)
+        w.writeKafkaInteger(self.controllerId)
         if version >= 8 {
             w.writeKafkaBool(self.isKRaftController)
         }
-        w.writeInteger(self.controllerEpoch)
+        w.writeKafkaInteger(self.controllerEpoch)
         if version >= 5 {
-            w.writeInteger(self.brokerEpoch)
+            w.writeKafkaInteger(self.brokerEpoch)
         }
         if version <= 4 {
             w.writeKafkaArrayCount(self.ungroupedPartitionStates.count, compact: flexible)
@@ -115,10 +115,10 @@ public struct UpdateMetadataRequest: KafkaMessage {
             w.writeUnsignedVarint(taggedCount)
             if version >= 8 && self.type != 0 {
                 var field = ByteBuffer()
-                field.writeInteger(self.type)
+                field.writeKafkaInteger(self.type)
                 w.writeUnsignedVarint(0)
                 w.writeUnsignedVarint(UInt32(field.readableBytes))
-                w.writeBuffer(&field)
+                w.appendKafkaRaw(field)
             }
         }
     }
@@ -206,23 +206,23 @@ extension UpdateMetadataRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version <= 4 {
                 w.writeKafkaString(self.topicName, compact: flexible)
             }
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.controllerEpoch)
-            w.writeInteger(self.leader)
-            w.writeInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.controllerEpoch)
+            w.writeKafkaInteger(self.leader)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeKafkaArrayCount(self.isr.count, compact: flexible)
-            for item in self.isr { w.writeInteger(item) }
-            w.writeInteger(self.zkVersion)
+            for item in self.isr { w.writeKafkaInteger(item) }
+            w.writeKafkaInteger(self.zkVersion)
             w.writeKafkaArrayCount(self.replicas.count, compact: flexible)
-            for item in self.replicas { w.writeInteger(item) }
+            for item in self.replicas { w.writeKafkaInteger(item) }
             if version >= 4 {
                 w.writeKafkaArrayCount(self.offlineReplicas.count, compact: flexible)
-                for item in self.offlineReplicas { w.writeInteger(item) }
+                for item in self.offlineReplicas { w.writeKafkaInteger(item) }
             }
             if flexible {
                 w.writeUnsignedVarint(0)
@@ -277,7 +277,7 @@ extension UpdateMetadataRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version >= 5 {
                 w.writeKafkaString(self.topicName, compact: flexible)
@@ -352,14 +352,14 @@ extension UpdateMetadataRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
-            w.writeInteger(self.id)
+            w.writeKafkaInteger(self.id)
             if version <= 0 {
                 w.writeKafkaString(self.v0Host, compact: flexible)
             }
             if version <= 0 {
-                w.writeInteger(self.v0Port)
+                w.writeKafkaInteger(self.v0Port)
             }
             if version >= 1 {
                 w.writeKafkaArrayCount(self.endpoints.count, compact: flexible)
@@ -420,10 +420,10 @@ extension UpdateMetadataRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 6
             if version >= 1 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             if version >= 1 {
                 w.writeKafkaString(self.host, compact: flexible)
@@ -432,7 +432,7 @@ extension UpdateMetadataRequest {
                 w.writeKafkaString(self.listener, compact: flexible)
             }
             if version >= 1 {
-                w.writeInteger(self.securityProtocol)
+                w.writeKafkaInteger(self.securityProtocol)
             }
             if flexible {
                 w.writeUnsignedVarint(0)

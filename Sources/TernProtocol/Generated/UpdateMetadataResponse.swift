@@ -29,9 +29,9 @@ public struct UpdateMetadataResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 6
-        w.writeInteger(self.errorCode)
+        w.writeKafkaInteger(self.errorCode)
         if flexible {
             w.writeUnsignedVarint(0)
         }

@@ -53,10 +53,10 @@ public struct UpdateRaftVoterRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaNullableString(self.clusterId, compact: true)
-        w.writeInteger(self.currentLeaderEpoch)
-        w.writeInteger(self.voterId)
+        w.writeKafkaInteger(self.currentLeaderEpoch)
+        w.writeKafkaInteger(self.voterId)
         w.writeKafkaUUID(self.voterDirectoryId)
         w.writeKafkaArrayCount(self.listeners.count, compact: true)
         for item in self.listeners { item.encode(to: &w, version: version) }
@@ -95,10 +95,10 @@ extension UpdateRaftVoterRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             w.writeUnsignedVarint(0)
         }
     }
@@ -130,9 +130,9 @@ extension UpdateRaftVoterRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.minSupportedVersion)
-            w.writeInteger(self.maxSupportedVersion)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.minSupportedVersion)
+            w.writeKafkaInteger(self.maxSupportedVersion)
             w.writeUnsignedVarint(0)
         }
     }

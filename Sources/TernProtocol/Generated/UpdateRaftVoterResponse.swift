@@ -37,9 +37,9 @@ public struct UpdateRaftVoterResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.throttleTimeMs)
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.throttleTimeMs)
+        w.writeKafkaInteger(self.errorCode)
         var taggedCount: UInt32 = 0
         if self.currentLeader != CurrentLeader() { taggedCount += 1 }
         w.writeUnsignedVarint(taggedCount)
@@ -48,7 +48,7 @@ public struct UpdateRaftVoterResponse: KafkaMessage {
             self.currentLeader.encode(to: &field, version: version)
             w.writeUnsignedVarint(0)
             w.writeUnsignedVarint(UInt32(field.readableBytes))
-            w.writeBuffer(&field)
+            w.appendKafkaRaw(field)
         }
     }
 }
@@ -87,11 +87,11 @@ extension UpdateRaftVoterResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             w.writeUnsignedVarint(0)
         }
     }

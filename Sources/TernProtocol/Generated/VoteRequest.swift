@@ -43,10 +43,10 @@ public struct VoteRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaNullableString(self.clusterId, compact: true)
         if version >= 1 {
-            w.writeInteger(self.voterId)
+            w.writeKafkaInteger(self.voterId)
         }
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -87,7 +87,7 @@ extension VoteRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topicName, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -146,18 +146,18 @@ extension VoteRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.candidateEpoch)
-            w.writeInteger(self.candidateId)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.candidateEpoch)
+            w.writeKafkaInteger(self.candidateId)
             if version >= 1 {
                 w.writeKafkaUUID(self.candidateDirectoryId)
             }
             if version >= 1 {
                 w.writeKafkaUUID(self.voterDirectoryId)
             }
-            w.writeInteger(self.lastOffsetEpoch)
-            w.writeInteger(self.lastOffset)
+            w.writeKafkaInteger(self.lastOffsetEpoch)
+            w.writeKafkaInteger(self.lastOffset)
             w.writeUnsignedVarint(0)
         }
     }

@@ -51,8 +51,8 @@ public struct VoteResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.errorCode)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.errorCode)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
         var taggedCount: UInt32 = 0
@@ -64,7 +64,7 @@ public struct VoteResponse: KafkaMessage {
             for item in self.nodeEndpoints { item.encode(to: &field, version: version) }
             w.writeUnsignedVarint(0)
             w.writeUnsignedVarint(UInt32(field.readableBytes))
-            w.writeBuffer(&field)
+            w.appendKafkaRaw(field)
         }
     }
 }
@@ -102,7 +102,7 @@ extension VoteResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.topicName, compact: true)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -147,15 +147,15 @@ extension VoteResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             if version >= 1 {
-                w.writeInteger(self.nodeId)
+                w.writeKafkaInteger(self.nodeId)
             }
             if version >= 1 {
                 w.writeKafkaString(self.host, compact: true)
             }
             if version >= 1 {
-                w.writeInteger(self.port)
+                w.writeKafkaInteger(self.port)
             }
             w.writeUnsignedVarint(0)
         }
@@ -200,11 +200,11 @@ extension VoteResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
-            w.writeInteger(self.leaderId)
-            w.writeInteger(self.leaderEpoch)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
+            w.writeKafkaInteger(self.leaderId)
+            w.writeKafkaInteger(self.leaderEpoch)
             w.writeKafkaBool(self.voteGranted)
             w.writeUnsignedVarint(0)
         }

@@ -37,8 +37,8 @@ public struct VotersRecord: KafkaVersionedStruct {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
-        w.writeInteger(self.version)
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+        w.writeKafkaInteger(self.version)
         w.writeKafkaArrayCount(self.voters.count, compact: true)
         for item in self.voters { item.encode(to: &w, version: version) }
         w.writeUnsignedVarint(0)
@@ -86,8 +86,8 @@ extension VotersRecord {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.voterId)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.voterId)
             w.writeKafkaUUID(self.voterDirectoryId)
             w.writeKafkaArrayCount(self.endpoints.count, compact: true)
             for item in self.endpoints { item.encode(to: &w, version: version) }
@@ -127,10 +127,10 @@ extension VotersRecord {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaString(self.name, compact: true)
             w.writeKafkaString(self.host, compact: true)
-            w.writeInteger(self.port)
+            w.writeKafkaInteger(self.port)
             w.writeUnsignedVarint(0)
         }
     }
@@ -162,9 +162,9 @@ extension VotersRecord {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.minSupportedVersion)
-            w.writeInteger(self.maxSupportedVersion)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.minSupportedVersion)
+            w.writeKafkaInteger(self.maxSupportedVersion)
             w.writeUnsignedVarint(0)
         }
     }

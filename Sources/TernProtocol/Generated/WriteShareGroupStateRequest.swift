@@ -37,7 +37,7 @@ public struct WriteShareGroupStateRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         w.writeKafkaString(self.groupId, compact: true)
         w.writeKafkaArrayCount(self.topics.count, compact: true)
         for item in self.topics { item.encode(to: &w, version: version) }
@@ -78,7 +78,7 @@ extension WriteShareGroupStateRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             w.writeKafkaUUID(self.topicId)
             w.writeKafkaArrayCount(self.partitions.count, compact: true)
             for item in self.partitions { item.encode(to: &w, version: version) }
@@ -132,11 +132,11 @@ extension WriteShareGroupStateRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.partition)
-            w.writeInteger(self.stateEpoch)
-            w.writeInteger(self.leaderEpoch)
-            w.writeInteger(self.startOffset)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.partition)
+            w.writeKafkaInteger(self.stateEpoch)
+            w.writeKafkaInteger(self.leaderEpoch)
+            w.writeKafkaInteger(self.startOffset)
             w.writeKafkaArrayCount(self.stateBatches.count, compact: true)
             for item in self.stateBatches { item.encode(to: &w, version: version) }
             w.writeUnsignedVarint(0)
@@ -178,11 +178,11 @@ extension WriteShareGroupStateRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
-            w.writeInteger(self.firstOffset)
-            w.writeInteger(self.lastOffset)
-            w.writeInteger(self.deliveryState)
-            w.writeInteger(self.deliveryCount)
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
+            w.writeKafkaInteger(self.firstOffset)
+            w.writeKafkaInteger(self.lastOffset)
+            w.writeKafkaInteger(self.deliveryState)
+            w.writeKafkaInteger(self.deliveryCount)
             w.writeUnsignedVarint(0)
         }
     }

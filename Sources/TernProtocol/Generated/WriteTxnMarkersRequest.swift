@@ -36,7 +36,7 @@ public struct WriteTxnMarkersRequest: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
         w.writeKafkaArrayCount(self.markers.count, compact: flexible)
         for item in self.markers { item.encode(to: &w, version: version) }
@@ -94,14 +94,14 @@ extension WriteTxnMarkersRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.producerId)
-            w.writeInteger(self.producerEpoch)
+            w.writeKafkaInteger(self.producerId)
+            w.writeKafkaInteger(self.producerEpoch)
             w.writeKafkaBool(self.transactionResult)
             w.writeKafkaArrayCount(self.topics.count, compact: flexible)
             for item in self.topics { item.encode(to: &w, version: version) }
-            w.writeInteger(self.coordinatorEpoch)
+            w.writeKafkaInteger(self.coordinatorEpoch)
             if flexible {
                 w.writeUnsignedVarint(0)
             }
@@ -145,11 +145,11 @@ extension WriteTxnMarkersRequest {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitionIndexes.count, compact: flexible)
-            for item in self.partitionIndexes { w.writeInteger(item) }
+            for item in self.partitionIndexes { w.writeKafkaInteger(item) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }

@@ -36,7 +36,7 @@ public struct WriteTxnMarkersResponse: KafkaMessage {
         }
     }
 
-    public func encode(to w: inout ByteBuffer, version: Int16) {
+    public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
         let flexible = version >= 1
         w.writeKafkaArrayCount(self.markers.count, compact: flexible)
         for item in self.markers { item.encode(to: &w, version: version) }
@@ -82,9 +82,9 @@ extension WriteTxnMarkersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.producerId)
+            w.writeKafkaInteger(self.producerId)
             w.writeKafkaArrayCount(self.topics.count, compact: flexible)
             for item in self.topics { item.encode(to: &w, version: version) }
             if flexible {
@@ -130,7 +130,7 @@ extension WriteTxnMarkersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
             w.writeKafkaString(self.name, compact: flexible)
             w.writeKafkaArrayCount(self.partitions.count, compact: flexible)
@@ -171,10 +171,10 @@ extension WriteTxnMarkersResponse {
             }
         }
 
-        public func encode(to w: inout ByteBuffer, version: Int16) {
+        public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 1
-            w.writeInteger(self.partitionIndex)
-            w.writeInteger(self.errorCode)
+            w.writeKafkaInteger(self.partitionIndex)
+            w.writeKafkaInteger(self.errorCode)
             if flexible {
                 w.writeUnsignedVarint(0)
             }

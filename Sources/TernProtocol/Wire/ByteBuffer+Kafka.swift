@@ -11,19 +11,10 @@ extension ByteBuffer {
 
     public mutating func readKafkaBool() throws -> Bool { try readKafka(Int8.self) != 0 }
 
-    public mutating func writeKafkaBool(_ v: Bool) { writeInteger(v ? 1 : 0 as Int8) }
-
     public mutating func readKafkaFloat64() throws -> Double { Double(bitPattern: try readKafka(UInt64.self)) }
-
-    public mutating func writeKafkaFloat64(_ v: Double) { writeInteger(v.bitPattern) }
 
     public mutating func readKafkaUUID() throws -> KafkaUUID {
         KafkaUUID(high: try readKafka(UInt64.self), low: try readKafka(UInt64.self))
-    }
-
-    public mutating func writeKafkaUUID(_ v: KafkaUUID) {
-        writeInteger(v.high)
-        writeInteger(v.low)
     }
 
     // MARK: varints
@@ -41,25 +32,10 @@ extension ByteBuffer {
         }
     }
 
-    public mutating func writeUnsignedVarint(_ value: UInt32) {
-        var v = value
-        while v >= 0x80 {
-            writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        writeInteger(UInt8(v))
-    }
-
-    public mutating func writeUnsignedVarint(_ value: Int) { writeUnsignedVarint(UInt32(value)) }
-
     /// Zigzag varint (record fields).
     public mutating func readVarint() throws -> Int32 {
         let raw = try readUnsignedVarint()
         return Int32(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
-    }
-
-    public mutating func writeVarint(_ value: Int32) {
-        writeUnsignedVarint(UInt32(bitPattern: (value << 1) ^ (value >> 31)))
     }
 
     /// Zigzag varlong (record timestamps).
@@ -74,15 +50,6 @@ extension ByteBuffer {
             shift += 7
         }
         return Int64(bitPattern: (raw >> 1) ^ (0 &- (raw & 1)))
-    }
-
-    public mutating func writeVarlong(_ value: Int64) {
-        var v = UInt64(bitPattern: (value << 1) ^ (value >> 63))
-        while v >= 0x80 {
-            writeInteger(UInt8(truncatingIfNeeded: v) | 0x80)
-            v >>= 7
-        }
-        writeInteger(UInt8(v))
     }
 
     // MARK: lengths
@@ -101,16 +68,6 @@ extension ByteBuffer {
         if n == -1 { return nil }
         guard n >= 0 else { throw KafkaDecodeError.invalidLength(n) }
         return n
-    }
-
-    private mutating func writeKafkaLength(_ n: Int?, compact: Bool, wide: Bool) {
-        if compact {
-            writeUnsignedVarint(UInt32((n ?? -1) + 1))
-        } else if wide {
-            writeInteger(Int32(n ?? -1))
-        } else {
-            writeInteger(Int16(n ?? -1))
-        }
     }
 
     public mutating func readKafkaSlice(length: Int) throws -> ByteBuffer {
@@ -137,19 +94,6 @@ extension ByteBuffer {
         try readKafkaNullableString(compact: compact) ?? ""
     }
 
-    public mutating func writeKafkaNullableString(_ s: String?, compact: Bool) {
-        guard let s else {
-            writeKafkaLength(nil, compact: compact, wide: false)
-            return
-        }
-        writeKafkaLength(s.utf8.count, compact: compact, wide: false)
-        writeString(s)
-    }
-
-    public mutating func writeKafkaString(_ s: String, compact: Bool) {
-        writeKafkaNullableString(s, compact: compact)
-    }
-
     // MARK: bytes
 
     /// Reads bytes as a slice of this buffer: no copy.
@@ -162,17 +106,12 @@ extension ByteBuffer {
         try readKafkaNullableBytes(compact: compact) ?? ByteBuffer()
     }
 
-    public mutating func writeKafkaNullableBytes(_ b: ByteBuffer?, compact: Bool) {
-        guard var b else {
-            writeKafkaLength(nil, compact: compact, wide: true)
-            return
-        }
-        writeKafkaLength(b.readableBytes, compact: compact, wide: true)
-        writeBuffer(&b)
+    public mutating func readKafkaNullableRecords(compact: Bool) throws -> KafkaRecords? {
+        try readKafkaNullableBytes(compact: compact).map(KafkaRecords.bytes)
     }
 
-    public mutating func writeKafkaBytes(_ b: ByteBuffer, compact: Bool) {
-        writeKafkaNullableBytes(b, compact: compact)
+    public mutating func readKafkaRecords(compact: Bool) throws -> KafkaRecords {
+        try readKafkaNullableRecords(compact: compact) ?? .empty
     }
 
     // MARK: arrays
@@ -183,9 +122,5 @@ extension ByteBuffer {
         guard let n = try readKafkaLength(compact: compact, wide: true) else { return nil }
         guard n <= readableBytes else { throw KafkaDecodeError.invalidLength(n) }
         return n
-    }
-
-    public mutating func writeKafkaArrayCount(_ n: Int?, compact: Bool) {
-        writeKafkaLength(n, compact: compact, wide: true)
     }
 }

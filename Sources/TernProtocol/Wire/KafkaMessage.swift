@@ -4,7 +4,7 @@ import NIOCore
 public protocol KafkaVersionedStruct: Sendable, Equatable {
     init()
     init(from buffer: inout ByteBuffer, version: Int16) throws
-    func encode(to buffer: inout ByteBuffer, version: Int16)
+    func encode<W: KafkaWriter>(to writer: inout W, version: Int16)
 }
 
 /// A request or response body of one Kafka API.

@@ -48,7 +48,7 @@ extension FetchResponse.PartitionData {
         if version >= 12 { s.snapshotId = FetchResponse.SnapshotId.sample(version: version) }
         if version >= 4 { s.abortedTransactions = [FetchResponse.AbortedTransaction.sample(version: version)] }
         if version >= 11 { s.preferredReadReplica = 7 }
-        s.records = ByteBuffer(bytes: [1, 2, 3])
+        s.records = .bytes(ByteBuffer(bytes: [1, 2, 3]))
         return s
     }
 }

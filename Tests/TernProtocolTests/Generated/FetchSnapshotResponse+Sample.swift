@@ -41,7 +41,7 @@ extension FetchSnapshotResponse.PartitionSnapshot {
         s.currentLeader = FetchSnapshotResponse.LeaderIdAndEpoch.sample(version: version)
         s.size = 7
         s.position = 7
-        s.unalignedRecords = ByteBuffer(bytes: [1, 2, 3])
+        s.unalignedRecords = .bytes(ByteBuffer(bytes: [1, 2, 3]))
         return s
     }
 }

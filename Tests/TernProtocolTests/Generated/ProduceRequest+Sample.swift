@@ -26,7 +26,7 @@ extension ProduceRequest.PartitionProduceData {
     static func sample(version: Int16) -> Self {
         var s = Self()
         s.index = 7
-        s.records = ByteBuffer(bytes: [1, 2, 3])
+        s.records = .bytes(ByteBuffer(bytes: [1, 2, 3]))
         return s
     }
 }

@@ -43,7 +43,7 @@ extension ShareFetchResponse.PartitionData {
         s.acknowledgeErrorCode = 7
         s.acknowledgeErrorMessage = "s"
         s.currentLeader = ShareFetchResponse.LeaderIdAndEpoch.sample(version: version)
-        s.records = ByteBuffer(bytes: [1, 2, 3])
+        s.records = .bytes(ByteBuffer(bytes: [1, 2, 3]))
         s.acquiredRecords = [ShareFetchResponse.AcquiredRecords.sample(version: version)]
         return s
     }
