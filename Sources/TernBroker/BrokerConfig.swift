@@ -20,8 +20,12 @@ public struct BrokerConfig: Sendable {
     public var messageMaxBytes: Int = 1_048_588
     /// `socket.request.max.bytes`: largest request frame; bigger frames close the connection.
     public var socketRequestMaxBytes: Int = 104_857_600
-    /// Segment, index and flush settings for every partition log.
+    /// Segment, index, flush and retention defaults for every partition log.
     public var log = LogConfig()
+    /// `log.retention.check.interval.ms`: how often retention and the cleaner run.
+    public var retentionCheckIntervalMs: Int64 = 300_000
+    /// `compression.type`: broker default for topics without their own.
+    public var compression: TopicCompression = .producer
 
     public init() {}
 

@@ -1,4 +1,5 @@
 import Foundation
+import TernLog
 
 /// Reads Kafka-style `server.properties` settings into a `BrokerConfig`.
 public enum BrokerProperties {
@@ -34,6 +35,16 @@ public enum BrokerProperties {
             guard let v = T(value), v >= 0 else { throw ParseError.badValue(key, value) }
             return v
         }
+        func positive<T: FixedWidthInteger>(_: T.Type) throws -> T {
+            let v = try int(T.self)
+            guard v > 0 else { throw ParseError.badValue(key, value) }
+            return v
+        }
+        // -1 disables a retention limit; otherwise a count of `unit`s.
+        func retention(_ unit: Int64 = 1) throws -> Int64 {
+            guard let v = Int64(value), v >= -1 else { throw ParseError.badValue(key, value) }
+            return v == -1 ? -1 : v * unit
+        }
         switch key {
         case "node.id", "broker.id": config.nodeId = try int(Int32.self)
         case "log.dirs", "log.dir":
@@ -61,6 +72,20 @@ public enum BrokerProperties {
             config.log.flushIntervalMessages = try int(Int64.self)
             guard config.log.flushIntervalMessages > 0 else { throw ParseError.badValue(key, value) }
         case "log.flush.interval.ms": config.log.flushIntervalMs = try int(Int64.self)
+        case "log.roll.ms": config.log.rollMs = try positive(Int64.self)
+        case "log.roll.hours": config.log.rollMs = try positive(Int64.self) * 3_600_000
+        case "log.retention.ms": config.log.retentionMs = try retention()
+        case "log.retention.minutes": config.log.retentionMs = try retention(60_000)
+        case "log.retention.hours": config.log.retentionMs = try retention(3_600_000)
+        case "log.retention.bytes": config.log.retentionBytes = try retention()
+        case "log.retention.check.interval.ms": config.retentionCheckIntervalMs = try positive(Int64.self)
+        case "log.cleanup.policy":
+            guard let p = LogConfig.CleanupPolicy(kafka: value) else { throw ParseError.badValue(key, value) }
+            config.log.cleanupPolicy = p
+        case "log.cleaner.delete.retention.ms": config.log.deleteRetentionMs = try int(Int64.self)
+        case "compression.type":
+            guard let c = TopicCompression(rawValue: value) else { throw ParseError.badValue(key, value) }
+            config.compression = c
         case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
         case "socket.request.max.bytes": config.socketRequestMaxBytes = try int(Int.self)
         default: throw ParseError.unknownKey(key)

@@ -71,6 +71,8 @@ public struct RequestDispatcher: Sendable {
                 return respond(broker.deleteTopics(try decode(DeleteTopicsRequest.self, &body, version), version: version))
             case .findCoordinator:
                 return respond(broker.findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version))
+            case .deleteRecords:
+                return respond(broker.deleteRecords(try decode(DeleteRecordsRequest.self, &body, version), version: version))
             case .initProducerId:
                 return respond(broker.initProducerId(try decode(InitProducerIdRequest.self, &body, version), version: version))
             default:

@@ -22,6 +22,7 @@ public enum SupportedApis {
         .createTopics: Range(advertised: 0...7, handled: 0...7),
         .deleteTopics: Range(advertised: 0...6, handled: 0...6),
         .initProducerId: Range(advertised: 0...4, handled: 0...4),
+        .deleteRecords: Range(advertised: 0...2, handled: 0...2),
     ]
 
     public static func handles(_ key: ApiKey, version: Int16) -> Bool {

@@ -64,10 +64,33 @@ public final class TopicRegistry: @unchecked Sendable {
     static func logConfig(base: LogConfig, overrides: [String: String]) -> LogConfig {
         var c = base
         if let v = overrides["segment.bytes"].flatMap(Int.init) { c.segmentBytes = v }
+        if let v = overrides["segment.ms"].flatMap(Int64.init) { c.rollMs = v }
         if let v = overrides["index.interval.bytes"].flatMap(Int.init) { c.indexIntervalBytes = v }
         if let v = overrides["flush.messages"].flatMap(Int64.init) { c.flushIntervalMessages = v }
         if let v = overrides["flush.ms"].flatMap(Int64.init) { c.flushIntervalMs = v }
+        if let v = overrides["retention.ms"].flatMap(Int64.init) { c.retentionMs = v }
+        if let v = overrides["retention.bytes"].flatMap(Int64.init) { c.retentionBytes = v }
+        if let v = overrides["delete.retention.ms"].flatMap(Int64.init) { c.deleteRetentionMs = v }
+        if let v = overrides["cleanup.policy"].flatMap(LogConfig.CleanupPolicy.init(kafka:)) { c.cleanupPolicy = v }
         return c
+    }
+
+    /// Topic configs Tern understands, with what a valid value looks like.
+    static func validate(configs: [String: String]) throws {
+        for (key, value) in configs {
+            switch key {
+            case "segment.bytes", "segment.ms", "index.interval.bytes", "flush.messages", "flush.ms", "delete.retention.ms":
+                guard let v = Int64(value), v > 0 else { throw KafkaError.invalidConfig }
+            case "retention.ms", "retention.bytes":
+                guard let v = Int64(value), v >= -1 else { throw KafkaError.invalidConfig }
+            case "cleanup.policy":
+                guard LogConfig.CleanupPolicy(kafka: value) != nil else { throw KafkaError.invalidConfig }
+            case "compression.type":
+                guard TopicCompression(rawValue: value) != nil else { throw KafkaError.invalidConfig }
+            default:
+                throw KafkaError.invalidConfig
+            }
+        }
     }
 
     private func persist() throws {
@@ -85,9 +108,7 @@ public final class TopicRegistry: @unchecked Sendable {
     public func createTopic(name: String, partitions: Int32, configs: [String: String] = [:], validateOnly: Bool = false) throws -> TopicMetadata {
         guard TopicName.isValid(name) else { throw KafkaError.invalidTopic }
         guard partitions > 0, partitions <= 100_000 else { throw KafkaError.invalidPartitions }
-        for key in ["segment.bytes", "index.interval.bytes", "flush.messages", "flush.ms"] {
-            if let v = configs[key], Int64(v) == nil || Int64(v)! <= 0 { throw KafkaError.invalidConfig }
-        }
+        try Self.validate(configs: configs)
         return try lock.withLock {
             guard topics[name] == nil else { throw KafkaError.topicAlreadyExists }
             let meta = TopicMetadata(name: name, id: KafkaUUID.random().description, partitions: partitions, configs: configs)
@@ -106,6 +127,24 @@ public final class TopicRegistry: @unchecked Sendable {
             try persist()
             topic.partitions.forEach { $0.delete() }
             logger.info("deleted topic", metadata: ["topic": "\(name)"])
+        }
+    }
+
+    /// Applies retention to every log (the `log.retention.check.interval.ms` task).
+    public func enforceRetention() {
+        for topic in allTopics {
+            for log in topic.partitions {
+                do { try log.enforceRetention() } catch { logger.error("retention failed: \(error)") }
+            }
+        }
+    }
+
+    /// Runs the cleaner over every log whose topic has `cleanup.policy` including compact.
+    public func compactLogs() {
+        for topic in allTopics {
+            for log in topic.partitions {
+                do { try log.compact() } catch { logger.error("compaction failed: \(error)") }
+            }
         }
     }
 

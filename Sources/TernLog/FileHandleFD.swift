@@ -51,6 +51,18 @@ enum PosixFile {
         return Array(bytes[0..<done])
     }
 
+    /// Replaces `path` with `bytes` so a crash leaves either the old or the new contents.
+    static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+        let tmp = path + ".tmp"
+        let fd = try open(tmp)
+        defer { close(fd) }
+        try truncate(fd, to: 0)
+        try pwriteAll(fd, bytes, at: 0)
+        if fsync(fd) != 0 { throw LogError.io("fsync \(tmp)", errno) }
+        if rename(tmp, path) != 0 { throw LogError.io("rename \(tmp)", errno) }
+        fsyncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]))
+    }
+
     static func fsyncDirectory(_ path: String) {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
         if fd >= 0 {

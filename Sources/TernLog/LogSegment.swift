@@ -18,6 +18,8 @@ final class LogSegment {
     private(set) var size: Int64 = 0
     private(set) var nextOffset: Int64
     private(set) var maxTimestamp: Int64 = -1
+    /// Timestamp of the first batch, which `segment.ms` rolling counts from (-1 while empty).
+    private(set) var firstTimestamp: Int64 = -1
     private var index: OffsetIndex
     private var timeIndex: TimeIndex
     private var bytesSinceIndexEntry = 0
@@ -49,6 +51,7 @@ final class LogSegment {
             _ = try recover(io: io, config: config, logger: logger)
             return
         }
+        if size > 0 { firstTimestamp = try readHeader(io: io, at: 0).baseTimestamp }
         // Walk from the last index entry to find the end offset and max timestamp cheaply.
         var position = Int64(index.entries.last?.position ?? 0)
         maxTimestamp = timeIndex.entries.last?.timestamp ?? -1
@@ -69,6 +72,7 @@ final class LogSegment {
         bytesSinceIndexEntry = 0
         nextOffset = baseOffset
         maxTimestamp = -1
+        firstTimestamp = -1
         var position: Int64 = 0
         let chunkSize = 4 << 20
         var chunk = ByteBuffer()
@@ -123,6 +127,7 @@ final class LogSegment {
     }
 
     private func indexBatch(_ header: RecordBatchHeader, at position: Int64, config: LogConfig) throws {
+        if position == 0 { firstTimestamp = header.baseTimestamp }
         if bytesSinceIndexEntry >= config.indexIntervalBytes {
             try index.append(relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(position))
             bytesSinceIndexEntry = 0
@@ -200,6 +205,12 @@ final class LogSegment {
         index.close()
         timeIndex.close()
         _ = Glibc.close(fd)
+    }
+
+    /// Closes the segment and removes its index files (the log file stays).
+    func deleteIndexFiles() {
+        close()
+        for ext in [".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
     }
 
     func deleteFiles() {

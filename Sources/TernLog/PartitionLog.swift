@@ -15,19 +15,20 @@ import TernProtocol
 /// contiguous in offsets; `logStartOffset <= logEndOffset`; only the last segment is written.
 public final class PartitionLog: @unchecked Sendable {
     public let directory: String
-    private let lock = NIOLock()
-    private let io: DiskIO
-    private let logger: Logger
-    private var config: LogConfig
-    private var segments: [LogSegment] = []
+    let lock = NIOLock()
+    let io: DiskIO
+    let logger: Logger
+    let config: LogConfig
+    var segments: [LogSegment] = []
     private var startOffset: Int64 = 0
     private var unflushedMessages: Int64 = 0
     /// Appends prepared but not yet completed, and where the next one goes.
     private var inFlight = 0
+    var inFlightAppends: Int { inFlight }
     private var reservedPosition: Int64 = 0
     private var reservedNextOffset: Int64 = 0
     private var lastFlushNanos: UInt64 = DispatchTime.now().uptimeNanoseconds
-    private var isClosed = false
+    var isClosed = false
 
     public struct AppendResult: Equatable, Sendable {
         public var baseOffset: Int64
@@ -53,7 +54,10 @@ public final class PartitionLog: @unchecked Sendable {
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         startOffset = Self.readLogStartOffset(directory) ?? 0
-        let bases = try FileManager.default.contentsOfDirectory(atPath: directory)
+        let files = try FileManager.default.contentsOfDirectory(atPath: directory)
+        // A cleaner interrupted before its swap leaves a `.cleaned` file: the original is intact.
+        for f in files where f.hasSuffix(".cleaned") { try? FileManager.default.removeItem(atPath: "\(directory)/\(f)") }
+        let bases = files
             .filter { $0.hasSuffix(".log") }
             .compactMap { Int64($0.dropLast(4)) }
             .sorted()
@@ -103,7 +107,8 @@ public final class PartitionLog: @unchecked Sendable {
             var position = inFlight > 0 ? reservedPosition : active.size
             let first = inFlight > 0 ? reservedNextOffset : active.nextOffset
             let total = headers.reduce(0) { $0 + $1.totalSize }
-            if position > 0 && position + Int64(total) > Int64(config.segmentBytes) {
+            let tooOld = active.firstTimestamp >= 0 && Self.nowMs() - active.firstTimestamp >= config.rollMs
+            if position > 0 && (position + Int64(total) > Int64(config.segmentBytes) || tooOld) {
                 if inFlight > 0 { return .afterInFlightWrites }
                 active = try roll(at: first)
                 position = 0
@@ -221,6 +226,66 @@ public final class PartitionLog: @unchecked Sendable {
             }
             return nil
         }
+    }
+
+    // MARK: retention
+
+    /// Deletes whole sealed segments past `retention.ms` (by their newest record's timestamp) or
+    /// beyond `retention.bytes`, oldest first, and moves the log start offset past them. The
+    /// active segment is never deleted; `segment.ms` rolls it so it can age out.
+    @discardableResult
+    public func enforceRetention(nowMs: Int64 = PartitionLog.nowMs()) throws -> Int {
+        try lock.withLock {
+            guard !isClosed, config.cleanupPolicy.contains(.delete) else { return 0 }
+            var total = segments.reduce(0) { $0 + $1.size }
+            var deleted = 0
+            while segments.count > 1 {
+                let oldest = segments[0]
+                let expired = config.retentionMs >= 0 && oldest.maxTimestamp >= 0 && nowMs - oldest.maxTimestamp > config.retentionMs
+                let oversize = config.retentionBytes >= 0 && total - oldest.size >= config.retentionBytes
+                guard expired || oversize || oldest.size == 0 else { break }
+                segments.removeFirst()
+                oldest.deleteFiles()
+                total -= oldest.size
+                deleted += 1
+            }
+            if deleted > 0 {
+                try advanceStart(to: segments[0].baseOffset)
+                logger.info("retention deleted segments", metadata: ["count": "\(deleted)", "logStartOffset": "\(startOffset)"])
+            }
+            return deleted
+        }
+    }
+
+    /// DeleteRecords: makes `offset` the log start offset (-1 = the high watermark) and deletes
+    /// segments entirely below it. Returns the new log start offset.
+    public func deleteRecords(before offset: Int64) throws -> Int64 {
+        try lock.withLock {
+            guard !isClosed else { throw LogError.closed }
+            let end = segments[segments.count - 1].nextOffset
+            let target = offset == -1 ? end : offset
+            guard target >= 0, target <= end else {
+                throw LogError.offsetOutOfRange(requested: offset, logStart: startOffset, logEnd: end)
+            }
+            while segments.count > 1 && segments[1].baseOffset <= target {
+                segments.removeFirst().deleteFiles()
+            }
+            try advanceStart(to: target)
+            return startOffset
+        }
+    }
+
+    /// Moves the log start offset forward (never back) and persists it before returning.
+    private func advanceStart(to offset: Int64) throws {
+        guard offset > startOffset else { return }
+        startOffset = offset
+        try PosixFile.writeAtomically("\(directory)/log-start-offset", Array("\(offset)\n".utf8))
+    }
+
+    public static func nowMs() -> Int64 {
+        var ts = timespec()
+        clock_gettime(CLOCK_REALTIME, &ts)
+        return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
     }
 
     private func segmentIndex(for offset: Int64) -> Int {

@@ -55,10 +55,12 @@ struct BrokerCommand: AsyncParsableCommand {
         let broker = try Broker(config: brokerConfig, logger: logger)
         let server = try await KafkaServer(broker: broker, logger: logger)
         let flusher = startFlushTimer(broker)
+        let maintenance = startRetentionAndCleaner(broker)
 
         await waitForTerminationSignal()
         logger.info("shutting down")
         flusher.cancel()
+        maintenance.cancel()
         await server.shutdown()
         broker.shutdown()
         logger.info("stopped")
@@ -99,6 +101,19 @@ struct BrokerCommand: AsyncParsableCommand {
                 try? await Task.sleep(for: .milliseconds(tick))
                 broker.topics.flushDueLogs()
             }
+        }
+    }
+}
+
+/// Retention and compaction every `log.retention.check.interval.ms`.
+private func startRetentionAndCleaner(_ broker: Broker) -> Task<Void, Never> {
+    let interval = broker.config.retentionCheckIntervalMs
+    return Task.detached {
+        while !Task.isCancelled {
+            try? await Task.sleep(for: .milliseconds(interval))
+            if Task.isCancelled { break }
+            broker.topics.enforceRetention()
+            broker.topics.compactLogs()
         }
     }
 }

@@ -17,10 +17,13 @@ extension Broker {
                 }
                 guard acksValid else { return failed(KafkaError.invalidRequiredAcks) }
                 guard let log = topic?.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
-                let records = partitionData.records?.bytes ?? ByteBuffer()
-                let headers: [RecordBatchHeader]
+                var records = partitionData.records?.bytes ?? ByteBuffer()
+                var headers: [RecordBatchHeader]
                 do {
                     headers = try validate(records, version: version)
+                    if compression(of: topic) == .lz4 {
+                        (records, headers) = try recompressLZ4(records, headers)
+                    }
                 } catch {
                     return failed(error)
                 }
@@ -44,6 +47,29 @@ extension Broker {
             .map { results in
                 ProduceResponse(responses: zip(names, results).map { .init(name: $0, partitionResponses: $1) })
             }
+    }
+
+    private func compression(of topic: Topic?) -> TopicCompression {
+        topic?.metadata.configs["compression.type"].flatMap(TopicCompression.init(rawValue:)) ?? config.compression
+    }
+
+    /// Topic `compression.type=lz4`: uncompressed batches are re-encoded with LZ4 (through the C
+    /// core), keeping offsets deltas, timestamps and producer fields. Batches already compressed
+    /// are stored as sent: gzip, snappy and zstd are not decoded by the broker.
+    private func recompressLZ4(_ records: ByteBuffer, _ headers: [RecordBatchHeader]) throws -> (ByteBuffer, [RecordBatchHeader]) {
+        guard headers.contains(where: { $0.compression == CompressionCodec.none && !$0.isControl }) else { return (records, headers) }
+        var input = records
+        var out = ByteBuffer()
+        for h in headers {
+            if h.compression == CompressionCodec.none && !h.isControl {
+                var batch = try RecordBatch.read(from: &input)
+                batch.attributes = (batch.attributes & ~0x7) | CompressionCodec.lz4.rawValue
+                try batch.encode(to: &out)
+            } else {
+                out.writeImmutableBuffer(try input.readKafkaSlice(length: h.totalSize))
+            }
+        }
+        return (out, try RecordBatchHeader.validateAll(out))
     }
 
     /// Checks what the broker must before storing: whole v2 batches with valid CRCs, a codec this

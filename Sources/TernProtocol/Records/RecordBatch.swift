@@ -13,6 +13,10 @@ public struct RecordBatch: Equatable, Sendable {
     public var producerEpoch: Int16 = -1
     public var baseSequence: Int32 = -1
     public var records: [Record] = []
+    /// Set when the records carry their own offsets (a batch read back from a log, possibly with
+    /// records removed by compaction): encoding then keeps each record's offset and the batch's
+    /// last offset delta instead of numbering the records 0, 1, 2, …
+    public var preservedLastOffsetDelta: Int32?
 
     public init(records: [Record], compression: CompressionCodec = .none) {
         self.records = records
@@ -43,6 +47,7 @@ public struct RecordBatch: Equatable, Sendable {
         batch.producerId = header.producerId
         batch.producerEpoch = header.producerEpoch
         batch.baseSequence = header.baseSequence
+        batch.preservedLastOffsetDelta = header.lastOffsetDelta
         batch.records.reserveCapacity(Int(min(header.recordsCount, Int32(body.readableBytes))))
         for _ in 0..<header.recordsCount {
             batch.records.append(try Record.read(from: &body, baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp))
@@ -54,7 +59,8 @@ public struct RecordBatch: Equatable, Sendable {
     public func encode(to out: inout ByteBuffer) throws {
         var body = ByteBuffer()
         for (i, r) in records.enumerated() {
-            r.write(to: &body, offsetDelta: Int32(i), timestampDelta: r.timestamp - baseTimestamp)
+            let delta = preservedLastOffsetDelta == nil ? Int32(i) : Int32(r.offset - baseOffset)
+            r.write(to: &body, offsetDelta: delta, timestampDelta: r.timestamp - baseTimestamp)
         }
         switch compression {
         case .none?: break
@@ -68,7 +74,7 @@ public struct RecordBatch: Equatable, Sendable {
         out.writeInteger(2 as Int8)
         out.writeInteger(0 as UInt32)  // CRC, patched below
         out.writeInteger(attributes)
-        out.writeInteger(Int32(max(records.count - 1, 0)))
+        out.writeInteger(preservedLastOffsetDelta ?? Int32(max(records.count - 1, 0)))
         out.writeInteger(baseTimestamp)
         out.writeInteger(maxTimestamp)
         out.writeInteger(producerId)

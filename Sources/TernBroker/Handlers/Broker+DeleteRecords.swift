@@ -1,0 +1,29 @@
+import TernLog
+import TernProtocol
+
+extension Broker {
+    /// Moves each partition's log start offset to the requested offset (-1 = high watermark),
+    /// deleting the segments entirely below it.
+    func deleteRecords(_ request: DeleteRecordsRequest, version: Int16) -> DeleteRecordsResponse {
+        var response = DeleteRecordsResponse()
+        for t in request.topics {
+            let topic = topics.topic(t.name)
+            var result = DeleteRecordsResponse.DeleteRecordsTopicResult(name: t.name)
+            for p in t.partitions {
+                var r = DeleteRecordsResponse.DeleteRecordsPartitionResult(partitionIndex: p.partitionIndex, lowWatermark: -1)
+                if let log = topic?.partition(p.partitionIndex) {
+                    do {
+                        r.lowWatermark = try log.deleteRecords(before: p.offset)
+                    } catch {
+                        r.errorCode = KafkaError(error).rawValue
+                    }
+                } else {
+                    r.errorCode = KafkaError.unknownTopicOrPartition.rawValue
+                }
+                result.partitions.append(r)
+            }
+            response.topics.append(result)
+        }
+        return response
+    }
+}

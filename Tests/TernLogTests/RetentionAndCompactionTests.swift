@@ -1,0 +1,127 @@
+import Foundation
+import NIOCore
+import TernProtocol
+import XCTest
+
+@testable import TernLog
+
+final class RetentionAndCompactionTests: XCTestCase {
+    var dir: TempDir!
+    let io = DiskIO(logger: testLogger)
+
+    override func setUp() { dir = TempDir() }
+    override func tearDown() { dir.cleanup() }
+
+    private func open(_ config: LogConfig, _ name: String = "r-0") throws -> PartitionLog {
+        try PartitionLog(directory: dir.path + "/" + name, config: config, io: io, logger: testLogger)
+    }
+
+    func testRetentionBytesDeletesOldestSegmentsAndPersistsStartOffset() throws {
+        var config = LogConfig()
+        config.segmentBytes = 1024
+        config.retentionBytes = 3000
+        let log = try open(config)
+        for i in 0..<60 { try log.appendBatch(try makeBatch(count: 2, tag: "\(i)")) }
+        let before = log.segmentCount
+        XCTAssertGreaterThan(try log.enforceRetention(), 0)
+        XCTAssertLessThan(log.segmentCount, before)
+        XCTAssertLessThanOrEqual(log.sizeInBytes, 3000 + 1024)
+        let start = log.logStartOffset
+        XCTAssertGreaterThan(start, 0)
+        XCTAssertThrowsError(try log.read(from: 0, maxBytes: 100))
+        XCTAssertEqual(try log.readAllRecords(from: start).first?.offset, start)
+        log.close()
+        let reopened = try open(config)
+        XCTAssertEqual(reopened.logStartOffset, start)
+        XCTAssertEqual(reopened.logEndOffset, 120)
+        reopened.close()
+    }
+
+    func testRetentionMsUsesNewestTimestampOfEachSegment() throws {
+        var config = LogConfig()
+        config.segmentBytes = 600
+        config.retentionMs = 60_000
+        let log = try open(config)
+        let now = PartitionLog.nowMs()
+        for i in 0..<10 { try log.appendBatch(try makeBatch(count: 2, timestamp: now - 3_600_000, tag: "old\(i)")) }
+        for i in 0..<10 { try log.appendBatch(try makeBatch(count: 2, timestamp: now, tag: "new\(i)")) }
+        try log.enforceRetention(nowMs: now)
+        let records = try log.readAllRecords(from: log.logStartOffset)
+        XCTAssertTrue(records.allSatisfy { $0.timestamp >= now - 3_600_000 })
+        XCTAssertTrue(records.contains { $0.timestamp == now })
+        XCTAssertGreaterThan(log.logStartOffset, 0)
+        XCTAssertLessThanOrEqual(log.logStartOffset, 20, "no new record may be deleted")
+        log.close()
+    }
+
+    func testSegmentMsRollsByFirstTimestamp() throws {
+        var config = LogConfig()
+        config.rollMs = 1000
+        let log = try open(config)
+        let now = PartitionLog.nowMs()
+        try log.appendBatch(try makeBatch(count: 1, timestamp: now - 5000))
+        try log.appendBatch(try makeBatch(count: 1, timestamp: now))
+        XCTAssertEqual(log.segmentCount, 2)
+        log.close()
+    }
+
+    func testDeleteRecordsMovesStartOffset() throws {
+        var config = LogConfig()
+        config.segmentBytes = 1024
+        let log = try open(config)
+        for i in 0..<40 { try log.appendBatch(try makeBatch(count: 2, tag: "\(i)")) }
+        let segments = log.segmentCount
+        XCTAssertEqual(try log.deleteRecords(before: 50), 50)
+        XCTAssertLessThan(log.segmentCount, segments)
+        XCTAssertEqual(try log.readAllRecords(from: 50).first?.offset, 50)
+        XCTAssertThrowsError(try log.deleteRecords(before: 81))
+        XCTAssertEqual(try log.deleteRecords(before: -1), 80)
+        log.close()
+    }
+
+    func testCompactionKeepsNewestValuePerKeyWithOffsets() throws {
+        var config = LogConfig()
+        config.segmentBytes = 800
+        config.cleanupPolicy = .compact
+        config.deleteRetentionMs = 1000
+        let log = try open(config, "c-0")
+        let now = PartitionLog.nowMs()
+        var newest: [String: (Int64, String?)] = [:]
+        for round in 0..<12 {
+            for k in 0..<5 {
+                // Key 3's last write is a tombstone, old enough to be dropped.
+                let tombstone = k == 3 && round == 11
+                let value = tombstone ? nil : "v\(round)-\(k)"
+                var bytes = ByteBuffer()
+                try RecordBatch(records: [Record(
+                    timestamp: tombstone ? now - 10_000 : now, key: ByteBuffer(string: "k\(k)"),
+                    value: value.map { ByteBuffer(string: $0) })]).encode(to: &bytes)
+                let offset = try log.appendBatch(bytes).baseOffset
+                newest["k\(k)"] = (offset, value)
+            }
+        }
+        // Writes after the tombstone land in the active segment, so the tombstone is cleanable.
+        for i in 0..<8 { try log.appendBatch(try makeBatch(count: 1, tag: "tail\(i)")) }
+        let end = log.logEndOffset
+        let stats = try log.compact(nowMs: now)
+        XCTAssertGreaterThan(stats.recordsRemoved, 40)
+        XCTAssertEqual(log.logEndOffset, end)
+        let records = try log.readAllRecords(from: 0)
+        var seen: [String: (Int64, String?)] = [:]
+        for r in records {
+            let key = String(buffer: r.key!)
+            XCTAssertNil(seen[key], "key \(key) appears twice")
+            seen[key] = (r.offset, r.value.map { String(buffer: $0) })
+        }
+        for k in [0, 1, 2, 4] {
+            XCTAssertEqual(seen["k\(k)"]?.0, newest["k\(k)"]!.0)
+            XCTAssertEqual(seen["k\(k)"]?.1, newest["k\(k)"]!.1)
+        }
+        XCTAssertNil(seen["k3"], "an expired tombstone and everything before it are gone")
+        log.close()
+        // The compacted log reopens with the same content.
+        let reopened = try open(config, "c-0")
+        XCTAssertEqual(try reopened.readAllRecords(from: 0).count, records.count)
+        reopened.close()
+    }
+}
