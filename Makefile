@@ -8,7 +8,7 @@ PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy z
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
-.PHONY: run build deps test-deps test unit-test interop-test generate clean
+.PHONY: run build deps test-deps test unit-test interop-test generate clean bench
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -45,3 +45,12 @@ generate:
 
 clean:
 	rm -rf .build
+
+# Log append/fetch benchmarks (ordo-one/benchmark, own package in Benchmarks/), preceded by dd on
+# the same directory so results can be read as ratios of the disk's bandwidth in the same run.
+bench: deps
+	mkdir -p Benchmarks/.bench-data
+	@echo "== dd baseline (2 GiB, 1 MiB blocks, fdatasync) =="
+	dd if=/dev/zero of=Benchmarks/.bench-data/dd.bin bs=1M count=2048 conv=fdatasync 2>&1 | tail -1
+	rm -f Benchmarks/.bench-data/dd.bin
+	cd Benchmarks && TERN_BENCH_DIR=$(CURDIR)/Benchmarks/.bench-data swift package --allow-writing-to-package-directory benchmark

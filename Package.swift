@@ -7,6 +7,7 @@ let package = Package(
     products: [
         .executable(name: "tern", targets: ["tern"]),
         .library(name: "TernProtocol", targets: ["TernProtocol"]),
+        .library(name: "TernLog", targets: ["TernLog"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
