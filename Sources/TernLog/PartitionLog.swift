@@ -107,7 +107,10 @@ public final class PartitionLog: @unchecked Sendable {
             var position = inFlight > 0 ? reservedPosition : active.size
             let first = inFlight > 0 ? reservedNextOffset : active.nextOffset
             let total = headers.reduce(0) { $0 + $1.totalSize }
-            let tooOld = active.firstTimestamp >= 0 && Self.nowMs() - active.firstTimestamp >= config.rollMs
+            // Kafka's rule for segment.ms: compare the incoming batch's timestamp (not the wall
+            // clock) with the segment's first, so replayed old data does not roll on every append.
+            let newest = headers.map(\.maxTimestamp).max() ?? -1
+            let tooOld = active.firstTimestamp >= 0 && newest - active.firstTimestamp > config.rollMs
             if position > 0 && (position + Int64(total) > Int64(config.segmentBytes) || tooOld) {
                 if inFlight > 0 { return .afterInFlightWrites }
                 active = try roll(at: first)
