@@ -38,9 +38,18 @@ let package = Package(
             ]
         ),
         .target(
-            name: "TernBroker",
+            name: "TernGroups",
             dependencies: [
                 "TernProtocol", "TernLog",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .target(
+            name: "TernBroker",
+            dependencies: [
+                "TernProtocol", "TernLog", "TernGroups",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

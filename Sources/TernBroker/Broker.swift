@@ -1,6 +1,7 @@
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
+import TernGroups
 import TernLog
 import TernProtocol
 
@@ -14,12 +15,25 @@ public final class Broker: Sendable {
     /// The group-commit writer every produce goes through.
     public let appender: LogAppender
     private let nextProducerId: NIOLockedValueBox<Int64>
+    /// Consumer groups and committed offsets.
+    public let groups: GroupCoordinator
+    /// The internal, compacted topic holding committed offsets.
+    public static let offsetsTopic = "__consumer_offsets"
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
         self.topics = try TopicRegistry(config: config, logger: logger)
         self.appender = LogAppender(io: topics.io, logger: logger)
+        if topics.topic(Self.offsetsTopic) == nil {
+            try topics.createTopic(
+                name: Self.offsetsTopic, partitions: 1,
+                configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
+        }
+        let registry = topics
+        self.groups = try GroupCoordinator(
+            config: config.groups, offsetsLog: topics.topic(Self.offsetsTopic)!.partitions[0], appender: appender,
+            logger: logger, partitionExists: { registry.topic($0)?.partition($1) != nil })
         // Producer ids must not repeat across restarts; until producer state is persisted
         // (idempotence issue) start from the wall clock in milliseconds.
         let now = Int64(clock_gettime_ms())
@@ -49,6 +63,7 @@ public final class Broker: Sendable {
 
     /// Finishes queued appends, then flushes and closes every log.
     public func shutdown() {
+        groups.shutdown()
         appender.shutdown()
         topics.close()
     }

@@ -1,3 +1,4 @@
+import TernGroups
 import TernLog
 
 /// Broker settings, named after Kafka's `server.properties` keys where one exists.
@@ -24,6 +25,8 @@ public struct BrokerConfig: Sendable {
     public var log = LogConfig()
     /// `log.retention.check.interval.ms`: how often retention and the cleaner run.
     public var retentionCheckIntervalMs: Int64 = 300_000
+    /// Group coordinator settings (`group.*`).
+    public var groups = GroupConfig()
     /// `compression.type`: broker default for topics without their own.
     public var compression: TopicCompression = .producer
 

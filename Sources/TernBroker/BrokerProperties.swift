@@ -86,6 +86,9 @@ public enum BrokerProperties {
         case "compression.type":
             guard let c = TopicCompression(rawValue: value) else { throw ParseError.badValue(key, value) }
             config.compression = c
+        case "group.initial.rebalance.delay.ms": config.groups.initialRebalanceDelayMs = try int(Int64.self)
+        case "group.min.session.timeout.ms": config.groups.minSessionTimeoutMs = try int(Int32.self)
+        case "group.max.session.timeout.ms": config.groups.maxSessionTimeoutMs = try int(Int32.self)
         case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
         case "socket.request.max.bytes": config.socketRequestMaxBytes = try int(Int.self)
         default: throw ParseError.unknownKey(key)

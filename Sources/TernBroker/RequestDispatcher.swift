@@ -19,7 +19,8 @@ public struct RequestDispatcher: Sendable {
 
     public init(broker: Broker) { self.broker = broker }
 
-    public func dispatch(_ frame: ByteBuffer, on eventLoop: EventLoop) -> DispatchOutcome {
+    /// `clientHost` is the peer's address, shown by DescribeGroups.
+    public func dispatch(_ frame: ByteBuffer, on eventLoop: EventLoop, clientHost: String = "") -> DispatchOutcome {
         var body = frame
         // Request header v1 prefix is common to every version: key, version, correlation id, client id
         // (always a classic int16 string, so ApiVersions of any version can be read).
@@ -30,7 +31,7 @@ public struct RequestDispatcher: Sendable {
             return .close(reason: "unknown api key \(apiKeyRaw)")
         }
         do {
-            _ = try body.readKafkaNullableString(compact: false)  // client id
+            let clientId = try body.readKafkaNullableString(compact: false) ?? ""
             if apiKey == .apiVersions && !supported.handled.contains(version) {
                 // KIP-511: answer an unknown ApiVersions version with a v0 body listing what we support.
                 return .respond(eventLoop.makeSucceededFuture(
@@ -46,6 +47,10 @@ public struct RequestDispatcher: Sendable {
             func respond<M: KafkaMessage>(_ message: M) -> DispatchOutcome {
                 .respond(eventLoop.makeSucceededFuture(Self.frame(message, version: version, correlationId: correlationId, flexibleHeader: flexibleResponseHeader)))
             }
+            func respond<M: KafkaMessage>(_ future: EventLoopFuture<M>) -> DispatchOutcome {
+                .respond(future.map { Self.frame($0, version: version, correlationId: correlationId, flexibleHeader: flexibleResponseHeader) })
+            }
+            let groups = broker.groups
             switch apiKey {
             case .apiVersions:
                 return respond(broker.apiVersions(try decode(ApiVersionsRequest.self, &body, version), version: version))
@@ -73,6 +78,26 @@ public struct RequestDispatcher: Sendable {
                 return respond(broker.findCoordinator(try decode(FindCoordinatorRequest.self, &body, version), version: version))
             case .deleteRecords:
                 return respond(broker.deleteRecords(try decode(DeleteRecordsRequest.self, &body, version), version: version))
+            case .joinGroup:
+                return respond(groups.joinGroup(try decode(JoinGroupRequest.self, &body, version), version: version, clientId: clientId, clientHost: clientHost))
+            case .syncGroup:
+                return respond(groups.syncGroup(try decode(SyncGroupRequest.self, &body, version), version: version))
+            case .heartbeat:
+                return respond(groups.heartbeat(try decode(HeartbeatRequest.self, &body, version), version: version))
+            case .leaveGroup:
+                return respond(groups.leaveGroup(try decode(LeaveGroupRequest.self, &body, version), version: version))
+            case .offsetCommit:
+                return respond(groups.offsetCommit(try decode(OffsetCommitRequest.self, &body, version), version: version))
+            case .offsetFetch:
+                return respond(groups.offsetFetch(try decode(OffsetFetchRequest.self, &body, version), version: version))
+            case .offsetDelete:
+                return respond(groups.offsetDelete(try decode(OffsetDeleteRequest.self, &body, version), version: version))
+            case .describeGroups:
+                return respond(groups.describeGroups(try decode(DescribeGroupsRequest.self, &body, version), version: version))
+            case .listGroups:
+                return respond(groups.listGroups(try decode(ListGroupsRequest.self, &body, version), version: version))
+            case .deleteGroups:
+                return respond(groups.deleteGroups(try decode(DeleteGroupsRequest.self, &body, version), version: version))
             case .initProducerId:
                 return respond(broker.initProducerId(try decode(InitProducerIdRequest.self, &body, version), version: version))
             default:

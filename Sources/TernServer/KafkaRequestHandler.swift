@@ -32,7 +32,8 @@ final class KafkaRequestHandler: ChannelInboundHandler {
         let frame = unwrapInboundIn(data)
         let sequence = nextRequest
         nextRequest += 1
-        switch dispatcher.dispatch(frame, on: context.eventLoop) {
+        let host = context.remoteAddress?.ipAddress.map { "/\($0)" } ?? ""
+        switch dispatcher.dispatch(frame, on: context.eventLoop, clientHost: host) {
         case .noResponse:
             complete(sequence, nil, context: context)
         case .respond(let future):

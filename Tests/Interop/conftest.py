@@ -36,7 +36,7 @@ class BrokerProcess:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [TERN_BIN, "broker", "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}", "--log-dirs", self.data_dir,
-             "--num-partitions", "3", *self.extra_args],
+             "--num-partitions", "3", "--set", "group.initial.rebalance.delay.ms=300", *self.extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:

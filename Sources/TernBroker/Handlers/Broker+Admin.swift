@@ -36,7 +36,9 @@ extension Broker {
         for (name, id) in targets {
             var result = DeleteTopicsResponse.DeletableTopicResult(name: name, topicId: id)
             let topic = name.flatMap { topics.topic($0) } ?? (id != .zero ? topics.topic(id: id) : nil)
-            if let topic {
+            if topic?.metadata.name == Self.offsetsTopic {
+                result.errorCode = KafkaError.invalidTopic.rawValue  // internal topics cannot be deleted
+            } else if let topic {
                 do {
                     try topics.deleteTopic(topic.metadata.name)
                     result.name = topic.metadata.name
@@ -52,17 +54,23 @@ extension Broker {
         return response
     }
 
-    /// Group and transaction coordination arrive with the consumer-group and transactions issues;
-    /// until then every key answers COORDINATOR_NOT_AVAILABLE, which clients retry.
+    /// This broker coordinates every group. Transactional ids answer COORDINATOR_NOT_AVAILABLE
+    /// until the transaction coordinator exists, which clients retry.
     func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
-        let code = KafkaError.coordinatorNotAvailable.rawValue
-        var response = FindCoordinatorResponse(errorCode: code, errorMessage: "coordinator not available", nodeId: -1, host: "", port: -1)
-        if version >= 4 {
-            response.coordinators = request.coordinatorKeys.map {
-                .init(key: $0, nodeId: -1, host: "", port: -1, errorCode: code, errorMessage: "coordinator not available")
-            }
+        let (host, port) = config.advertised
+        func answer(_ keyType: Int8) -> (Int16, String?, Int32, String, Int32) {
+            keyType == 0
+                ? (0, nil, config.nodeId, host, Int32(port))
+                : (KafkaError.coordinatorNotAvailable.rawValue, "no transaction coordinator", -1, "", -1)
         }
-        return response
+        if version >= 4 {
+            return FindCoordinatorResponse(coordinators: request.coordinatorKeys.map { key in
+                let (code, message, node, h, p) = answer(request.keyType)
+                return .init(key: key, nodeId: node, host: h, port: p, errorCode: code, errorMessage: message)
+            })
+        }
+        let (code, message, node, h, p) = answer(version >= 1 ? request.keyType : 0)
+        return FindCoordinatorResponse(errorCode: code, errorMessage: message, nodeId: node, host: h, port: p)
     }
 
     /// Idempotent producers get a fresh producer id; transactional ids need the coordinator.

@@ -1,0 +1,32 @@
+/// Group coordinator settings, with Kafka's broker config names.
+public struct GroupConfig: Sendable {
+    /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
+    public var minSessionTimeoutMs: Int32 = 6000
+    public var maxSessionTimeoutMs: Int32 = 1_800_000
+    /// `group.initial.rebalance.delay.ms`: how long a new (empty) group waits for more members
+    /// before its first rebalance completes.
+    public var initialRebalanceDelayMs: Int64 = 3000
+    /// `offset.metadata.max.bytes`.
+    public var offsetMetadataMaxBytes: Int = 4096
+
+    public init() {}
+}
+
+/// Error codes the coordinator answers with (a subset of Kafka's).
+enum GroupError: Int16 {
+    case none = 0
+    case unknownTopicOrPartition = 3
+    case offsetMetadataTooLarge = 12
+    case coordinatorNotAvailable = 15
+    case illegalGeneration = 22
+    case inconsistentGroupProtocol = 23
+    case invalidGroupId = 24
+    case unknownMemberId = 25
+    case invalidSessionTimeout = 26
+    case rebalanceInProgress = 27
+    case nonEmptyGroup = 68
+    case groupIdNotFound = 69
+    case memberIdRequired = 79
+    case fencedInstanceId = 82
+    case groupSubscribedToTopic = 86
+}

@@ -1,0 +1,62 @@
+import NIOCore
+import TernProtocol
+
+extension GroupCoordinator {
+    public func describeGroups(_ req: DescribeGroupsRequest, version: Int16) -> EventLoopFuture<DescribeGroupsResponse> {
+        loop.submit { [self] in
+            DescribeGroupsResponse(groups: req.groups.map { id in
+                guard let g = group(id, create: false) else {
+                    // Kafka describes an unknown group as Dead (v6+ adds GROUP_ID_NOT_FOUND).
+                    return .init(errorCode: version >= 6 ? GroupError.groupIdNotFound.rawValue : 0, groupId: id, groupState: GroupState.dead.rawValue)
+                }
+                let showMembers = g.state == .stable || g.state == .completingRebalance || g.state == .preparingRebalance
+                return .init(
+                    groupId: id, groupState: g.state.rawValue, protocolType: g.protocolType ?? "",
+                    protocolData: g.state == .stable ? (g.protocolName ?? "") : "",
+                    members: showMembers ? g.orderedMembers.map { m in
+                        .init(memberId: m.memberId, groupInstanceId: m.instanceId, clientId: m.clientId, clientHost: m.clientHost,
+                              memberMetadata: m.metadata(for: g.protocolName ?? ""), memberAssignment: m.assignment)
+                    } : [])
+            })
+        }
+    }
+
+    public func listGroups(_ req: ListGroupsRequest, version: Int16) -> EventLoopFuture<ListGroupsResponse> {
+        loop.submit { [self] in
+            // Groups that only hold offsets are listed too (Empty), as Kafka does.
+            var ids = Set(groups.keys)
+            ids.formUnion(store.offsets.keys)
+            let states = Set(req.statesFilter.map { $0.lowercased() })
+            let types = Set(req.typesFilter.map { $0.lowercased() })
+            let listed: [ListGroupsResponse.ListedGroup] = ids.sorted().compactMap { id in
+                let g = groups[id]
+                let state = g?.state ?? .empty
+                guard states.isEmpty || states.contains(state.rawValue.lowercased()) else { return nil }
+                guard types.isEmpty || types.contains("classic") else { return nil }
+                return .init(groupId: id, protocolType: g?.protocolType ?? "", groupState: state.rawValue, groupType: "classic")
+            }
+            return ListGroupsResponse(groups: listed)
+        }
+    }
+
+    public func deleteGroups(_ req: DeleteGroupsRequest, version: Int16) -> EventLoopFuture<DeleteGroupsResponse> {
+        loop.flatSubmit { [self] in
+            var results: [EventLoopFuture<DeleteGroupsResponse.DeletableGroupResult>] = []
+            for id in req.groupsNames {
+                let g = groups[id]
+                if g == nil && store.offsets[id] == nil {
+                    results.append(loop.makeSucceededFuture(.init(groupId: id, errorCode: GroupError.groupIdNotFound.rawValue)))
+                } else if let g, !g.members.isEmpty {
+                    results.append(loop.makeSucceededFuture(.init(groupId: id, errorCode: GroupError.nonEmptyGroup.rawValue)))
+                } else {
+                    let tombstones = (store.offsets[id] ?? [:]).keys.map { ($0, CommittedOffset?.none) }
+                    results.append(persist(group: id, tombstones).map { [self] ok in
+                        if ok { groups[id] = nil }
+                        return .init(groupId: id, errorCode: (ok ? GroupError.none : .coordinatorNotAvailable).rawValue)
+                    })
+                }
+            }
+            return EventLoopFuture.whenAllSucceed(results, on: loop).map { DeleteGroupsResponse(results: $0) }
+        }
+    }
+}

@@ -1,0 +1,237 @@
+import NIOCore
+import TernProtocol
+
+extension GroupCoordinator {
+    public func joinGroup(_ req: JoinGroupRequest, version: Int16, clientId: String, clientHost: String) -> EventLoopFuture<JoinGroupResponse> {
+        loop.flatSubmit { [self] in
+            join(req, version: version, clientId: clientId, clientHost: clientHost).map { r in
+                JoinGroupResponse(
+                    errorCode: r.error.rawValue, generationId: r.generationId, protocolType: r.protocolType,
+                    protocolName: r.protocolName, leader: r.leaderId, memberId: r.memberId,
+                    members: r.members.map { .init(memberId: $0.memberId, groupInstanceId: $0.instanceId, metadata: $0.metadata) })
+            }
+        }
+    }
+
+    private func join(_ req: JoinGroupRequest, version: Int16, clientId: String, clientHost: String) -> EventLoopFuture<JoinResult> {
+        func fail(_ e: GroupError, memberId: String? = nil) -> EventLoopFuture<JoinResult> {
+            loop.makeSucceededFuture(JoinResult(error: e, memberId: memberId ?? req.memberId))
+        }
+        guard !req.groupId.isEmpty else { return fail(.invalidGroupId) }
+        guard req.sessionTimeoutMs >= config.minSessionTimeoutMs, req.sessionTimeoutMs <= config.maxSessionTimeoutMs else {
+            return fail(.invalidSessionTimeout)
+        }
+        guard !req.protocolType.isEmpty, !req.protocols.isEmpty else { return fail(.inconsistentGroupProtocol) }
+        let g = group(req.groupId, create: true)!
+        let protocols = req.protocols.map { (name: $0.name, metadata: $0.metadata) }
+        // A member must speak the group's protocol type and share an assignor with everyone.
+        if !g.members.isEmpty {
+            let names = Set(protocols.map(\.name))
+            if g.protocolType.map({ $0 != req.protocolType }) ?? false || g.commonProtocols.isDisjoint(with: names) {
+                return fail(.inconsistentGroupProtocol)
+            }
+        }
+        // v0 has no rebalance timeout: it equals the session timeout.
+        let rebalanceTimeout = version == 0 || req.rebalanceTimeoutMs <= 0 ? req.sessionTimeoutMs : req.rebalanceTimeoutMs
+        if req.memberId.isEmpty {
+            let newId = Self.newMemberId(clientId: clientId)
+            if let instance = req.groupInstanceId, let oldId = g.staticMembers[instance], let old = g.members[oldId] {
+                return rejoinStatic(g, old: old, newId: newId, protocols: protocols, sessionTimeout: req.sessionTimeoutMs,
+                                    rebalanceTimeout: rebalanceTimeout)
+            }
+            if req.groupInstanceId == nil && version >= 4 {
+                // KIP-394: hand out the id first; the member rejoins with it.
+                let memberId = newId
+                g.pendingMembers[memberId] = loop.scheduleTask(in: .milliseconds(Int64(req.sessionTimeoutMs))) { [self] in
+                    g.pendingMembers[memberId] = nil
+                    checkJoinComplete(g)
+                }
+                return fail(.memberIdRequired, memberId: memberId)
+            }
+            let member = GroupMember(
+                memberId: newId, instanceId: req.groupInstanceId, clientId: clientId, clientHost: clientHost,
+                sessionTimeoutMs: req.sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeout,
+                protocolType: req.protocolType, protocols: protocols)
+            g.add(member)
+            let promise = loop.makePromise(of: JoinResult.self)
+            member.joinPromise = promise
+            prepareRebalance(g, reason: "new member \(newId)")
+            return promise.futureResult
+        }
+
+        if let pending = g.pendingMembers.removeValue(forKey: req.memberId) {
+            pending.cancel()
+            let member = GroupMember(
+                memberId: req.memberId, instanceId: req.groupInstanceId, clientId: clientId, clientHost: clientHost,
+                sessionTimeoutMs: req.sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeout,
+                protocolType: req.protocolType, protocols: protocols)
+            g.add(member)
+            let promise = loop.makePromise(of: JoinResult.self)
+            member.joinPromise = promise
+            if g.state == .preparingRebalance { checkJoinComplete(g) } else { prepareRebalance(g, reason: "new member \(req.memberId)") }
+            return promise.futureResult
+        }
+
+        guard let member = g.members[req.memberId] else { return fail(.unknownMemberId) }
+        if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId { return fail(.fencedInstanceId) }
+        let changed = !member.sameProtocols(as: protocols)
+        member.protocols = protocols
+        member.sessionTimeoutMs = req.sessionTimeoutMs
+        member.rebalanceTimeoutMs = rebalanceTimeout
+        switch g.state {
+        case .preparingRebalance:
+            member.joinPromise?.succeed(JoinResult(error: .unknownMemberId, memberId: member.memberId))
+            let promise = loop.makePromise(of: JoinResult.self)
+            member.joinPromise = promise
+            member.sessionTimer?.cancel()
+            checkJoinComplete(g)
+            return promise.futureResult
+        case .completingRebalance, .stable:
+            if changed || member.memberId == g.leaderId || g.state == .completingRebalance {
+                let promise = loop.makePromise(of: JoinResult.self)
+                member.joinPromise = promise
+                member.sessionTimer?.cancel()
+                prepareRebalance(g, reason: "member \(member.memberId) rejoined")
+                return promise.futureResult
+            }
+            // A follower rejoining a stable group with the same subscription: nothing to redo.
+            scheduleSessionExpiry(g, member)
+            return loop.makeSucceededFuture(currentJoinResult(g, for: member.memberId))
+        case .empty, .dead:
+            return fail(.unknownMemberId)
+        }
+    }
+
+    /// KIP-345: a static member restarting (empty member id, known instance id) takes over its
+    /// old identity. The old member id is fenced; a follower rejoining a stable group with the same
+    /// subscription gets the current generation back without a rebalance.
+    private func rejoinStatic(_ g: ConsumerGroup, old: GroupMember, newId: String, protocols: [(name: String, metadata: ByteBuffer)],
+                              sessionTimeout: Int32, rebalanceTimeout: Int32) -> EventLoopFuture<JoinResult> {
+        let oldId = old.memberId
+        old.joinPromise?.succeed(JoinResult(error: .fencedInstanceId, memberId: oldId))
+        old.joinPromise = nil
+        old.syncPromise?.succeed(SyncResult(error: .fencedInstanceId))
+        old.syncPromise = nil
+        old.sessionTimer?.cancel()
+        let unchanged = old.sameProtocols(as: protocols)
+        g.members[oldId] = nil
+        old.memberId = newId
+        old.protocols = protocols
+        old.sessionTimeoutMs = sessionTimeout
+        old.rebalanceTimeoutMs = rebalanceTimeout
+        g.members[newId] = old
+        if let i = g.joinOrder.firstIndex(of: oldId) { g.joinOrder[i] = newId }
+        if let instance = old.instanceId { g.staticMembers[instance] = newId }
+        let wasLeader = g.leaderId == oldId
+        if wasLeader { g.leaderId = newId }
+        logger.info("static member rejoined", metadata: ["group": "\(g.groupId)", "instance": "\(old.instanceId ?? "")"])
+        if g.state == .stable && unchanged && !wasLeader {
+            scheduleSessionExpiry(g, old)
+            return loop.makeSucceededFuture(currentJoinResult(g, for: newId))
+        }
+        let promise = loop.makePromise(of: JoinResult.self)
+        old.joinPromise = promise
+        if g.state == .preparingRebalance { checkJoinComplete(g) } else { prepareRebalance(g, reason: "static member \(newId) rejoined") }
+        return promise.futureResult
+    }
+
+    private func currentJoinResult(_ g: ConsumerGroup, for memberId: String) -> JoinResult {
+        let protocolName = g.protocolName ?? ""
+        return JoinResult(
+            generationId: g.generationId, protocolType: g.protocolType, protocolName: g.protocolName,
+            leaderId: g.leaderId ?? "", memberId: memberId,
+            members: memberId == g.leaderId ? g.orderedMembers.map { ($0.memberId, $0.instanceId, $0.metadata(for: protocolName)) } : [])
+    }
+
+    public func syncGroup(_ req: SyncGroupRequest, version: Int16) -> EventLoopFuture<SyncGroupResponse> {
+        loop.flatSubmit { [self] in
+            sync(req).map { r in
+                SyncGroupResponse(errorCode: r.error.rawValue, protocolType: r.protocolType, protocolName: r.protocolName, assignment: r.assignment)
+            }
+        }
+    }
+
+    private func sync(_ req: SyncGroupRequest) -> EventLoopFuture<SyncResult> {
+        func fail(_ e: GroupError) -> EventLoopFuture<SyncResult> { loop.makeSucceededFuture(SyncResult(error: e)) }
+        guard let g = group(req.groupId, create: false), let member = g.members[req.memberId] else { return fail(.unknownMemberId) }
+        if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId { return fail(.fencedInstanceId) }
+        guard req.generationId == g.generationId else { return fail(.illegalGeneration) }
+        if let type = req.protocolType, type != g.protocolType { return fail(.inconsistentGroupProtocol) }
+        if let name = req.protocolName, name != g.protocolName { return fail(.inconsistentGroupProtocol) }
+        switch g.state {
+        case .preparingRebalance:
+            return fail(.rebalanceInProgress)
+        case .completingRebalance:
+            let promise = loop.makePromise(of: SyncResult.self)
+            member.syncPromise?.succeed(SyncResult(error: .rebalanceInProgress))
+            member.syncPromise = promise
+            scheduleSessionExpiry(g, member)
+            if member.memberId == g.leaderId {
+                for a in req.assignments { g.members[a.memberId]?.assignment = a.assignment }
+                g.state = .stable
+                g.rebalanceTimer?.cancel()
+                for m in g.members.values {
+                    m.syncPromise?.succeed(SyncResult(protocolType: g.protocolType, protocolName: g.protocolName, assignment: m.assignment))
+                    m.syncPromise = nil
+                }
+            }
+            return promise.futureResult
+        case .stable:
+            scheduleSessionExpiry(g, member)
+            return loop.makeSucceededFuture(SyncResult(protocolType: g.protocolType, protocolName: g.protocolName, assignment: member.assignment))
+        case .empty, .dead:
+            return fail(.unknownMemberId)
+        }
+    }
+
+    public func heartbeat(_ req: HeartbeatRequest, version: Int16) -> EventLoopFuture<HeartbeatResponse> {
+        loop.submit { [self] in
+            let error: GroupError
+            if let g = group(req.groupId, create: false), let member = g.members[req.memberId] {
+                if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId {
+                    error = .fencedInstanceId
+                } else if req.generationId != g.generationId {
+                    error = .illegalGeneration
+                } else {
+                    scheduleSessionExpiry(g, member)
+                    // A rebalance tells members to rejoin through their heartbeats.
+                    error = g.state == .preparingRebalance ? .rebalanceInProgress : .none
+                }
+            } else {
+                error = .unknownMemberId
+            }
+            return HeartbeatResponse(errorCode: error.rawValue)
+        }
+    }
+
+    public func leaveGroup(_ req: LeaveGroupRequest, version: Int16) -> EventLoopFuture<LeaveGroupResponse> {
+        loop.submit { [self] in
+            // v0-2 name one member; v3+ a batch, each by member id and/or instance id.
+            let leaving = version < 3 ? [LeaveGroupRequest.MemberIdentity(memberId: req.memberId)] : req.members
+            guard let g = group(req.groupId, create: false) else {
+                return LeaveGroupResponse(
+                    errorCode: GroupError.unknownMemberId.rawValue,
+                    members: version < 3 ? [] : leaving.map { .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: GroupError.unknownMemberId.rawValue) })
+            }
+            var results: [LeaveGroupResponse.MemberResponse] = []
+            for who in leaving {
+                var error = GroupError.none
+                var target: String? = who.memberId.isEmpty ? nil : who.memberId
+                if let instance = who.groupInstanceId {
+                    let current = g.staticMembers[instance]
+                    if let t = target, current != t { error = .fencedInstanceId } else { target = current }
+                }
+                if error == .none {
+                    if let t = target, g.members[t] != nil {
+                        removeMember(g, t, reason: "member left")
+                    } else {
+                        error = .unknownMemberId
+                    }
+                }
+                results.append(.init(memberId: who.memberId, groupInstanceId: who.groupInstanceId, errorCode: error.rawValue))
+            }
+            if version < 3 { return LeaveGroupResponse(errorCode: results.first?.errorCode ?? 0) }
+            return LeaveGroupResponse(errorCode: 0, members: results)
+        }
+    }
+}

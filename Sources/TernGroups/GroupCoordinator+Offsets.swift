@@ -1,0 +1,155 @@
+import NIOCore
+import TernLog
+import TernProtocol
+
+extension GroupCoordinator {
+    public func offsetCommit(_ req: OffsetCommitRequest, version: Int16) -> EventLoopFuture<OffsetCommitResponse> {
+        loop.flatSubmit { [self] in
+            @Sendable func respond(_ codes: (String, Int32) -> GroupError) -> OffsetCommitResponse {
+                OffsetCommitResponse(topics: req.topics.map { t in
+                    .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: codes(t.name, $0.partitionIndex).rawValue) })
+                })
+            }
+            if let error = validateCommitter(req, version: version) {
+                return loop.makeSucceededFuture(respond { _, _ in error })
+            }
+            let now = PartitionLog.nowMs()
+            var changes: [(TopicPartitionKey, CommittedOffset?)] = []
+            var rejected: [TopicPartitionKey: GroupError] = [:]
+            for t in req.topics {
+                for p in t.partitions {
+                    let tp = TopicPartitionKey(topic: t.name, partition: p.partitionIndex)
+                    if !partitionExists(t.name, p.partitionIndex) {
+                        rejected[tp] = .unknownTopicOrPartition
+                    } else if (p.committedMetadata?.utf8.count ?? 0) > config.offsetMetadataMaxBytes {
+                        rejected[tp] = .offsetMetadataTooLarge
+                    } else {
+                        changes.append((tp, CommittedOffset(
+                            offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata,
+                            commitTimestamp: p.commitTimestamp >= 0 ? p.commitTimestamp : now)))
+                    }
+                }
+            }
+            let refused = rejected
+            return persist(group: req.groupId, changes).map { stored in
+                respond { topic, partition in
+                    let tp = TopicPartitionKey(topic: topic, partition: partition)
+                    return refused[tp] ?? (stored ? .none : .coordinatorNotAvailable)
+                }
+            }
+        }
+    }
+
+    /// Who may commit: a member of the current generation, or anyone when the group has no
+    /// members and the commit carries no generation (a standalone consumer using `assign`).
+    private func validateCommitter(_ req: OffsetCommitRequest, version: Int16) -> GroupError? {
+        guard !req.groupId.isEmpty else { return .invalidGroupId }
+        let g = group(req.groupId, create: true)!
+        if req.generationIdOrMemberEpoch < 0 && req.memberId.isEmpty {
+            return g.members.isEmpty ? nil : .illegalGeneration
+        }
+        guard let member = g.members[req.memberId] else { return .unknownMemberId }
+        if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId { return .fencedInstanceId }
+        guard req.generationIdOrMemberEpoch == g.generationId else { return .illegalGeneration }
+        if g.state == .completingRebalance { return .rebalanceInProgress }
+        scheduleSessionExpiry(g, member)
+        return nil
+    }
+
+    /// Appends the changes to `__consumer_offsets`; the in-memory view changes only once the
+    /// record is written, so a reply never reports an offset that a crash could lose.
+    func persist(group: String, _ changes: [(TopicPartitionKey, CommittedOffset?)]) -> EventLoopFuture<Bool> {
+        guard !changes.isEmpty else { return loop.makeSucceededFuture(true) }
+        let promise = loop.makePromise(of: Bool.self)
+        do {
+            let batch = try OffsetStore.batch(group: group, changes, now: PartitionLog.nowMs())
+            appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: offsetsLog) { [self] result in
+                loop.execute {
+                    switch result {
+                    case .success:
+                        self.store.apply(group: group, changes)
+                        promise.succeed(true)
+                    case .failure(let error):
+                        self.logger.error("offset commit write failed", metadata: ["group": "\(group)", "error": "\(error)"])
+                        promise.succeed(false)
+                    }
+                }
+            }
+        } catch {
+            promise.succeed(false)
+        }
+        return promise.futureResult
+    }
+
+    public func offsetFetch(_ req: OffsetFetchRequest, version: Int16) -> EventLoopFuture<OffsetFetchResponse> {
+        loop.submit { [self] in
+            // v8+ asks for many groups at once; earlier versions for one.
+            if version >= 8 {
+                return OffsetFetchResponse(groups: req.groups.map { g in
+                    let topics = fetched(group: g.groupId, g.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
+                    return .init(groupId: g.groupId, topics: topics.map { t in
+                        .init(name: t.0, partitions: t.1.map { .init(partitionIndex: $0.0, committedOffset: $0.1.offset, committedLeaderEpoch: $0.1.leaderEpoch, metadata: $0.1.metadata) })
+                    })
+                })
+            }
+            let topics = fetched(group: req.groupId, req.topics.map { $0.map { ($0.name, $0.partitionIndexes) } })
+            return OffsetFetchResponse(topics: topics.map { t in
+                .init(name: t.0, partitions: t.1.map { .init(partitionIndex: $0.0, committedOffset: $0.1.offset, committedLeaderEpoch: $0.1.leaderEpoch, metadata: $0.1.metadata) })
+            })
+        }
+    }
+
+    /// Committed offsets for the requested partitions (nil = every partition the group committed);
+    /// partitions without one answer offset -1, as Kafka does.
+    private func fetched(group: String, _ requested: [(String, [Int32])]?) -> [(String, [(Int32, CommittedOffset)])] {
+        let committed = store.offsets[group] ?? [:]
+        let none = CommittedOffset(offset: -1, leaderEpoch: -1, metadata: "", commitTimestamp: -1)
+        if let requested {
+            return requested.map { topic, partitions in
+                (topic, partitions.map { ($0, committed[TopicPartitionKey(topic: topic, partition: $0)] ?? none) })
+            }
+        }
+        let byTopic = Dictionary(grouping: committed, by: { $0.key.topic })
+        return byTopic.keys.sorted().map { topic in
+            (topic, byTopic[topic]!.map { ($0.key.partition, $0.value) }.sorted { $0.0 < $1.0 })
+        }
+    }
+
+    public func offsetDelete(_ req: OffsetDeleteRequest, version: Int16) -> EventLoopFuture<OffsetDeleteResponse> {
+        loop.flatSubmit { [self] in
+            guard let g = group(req.groupId, create: false), store.offsets[req.groupId] != nil || !g.members.isEmpty else {
+                return loop.makeSucceededFuture(OffsetDeleteResponse(errorCode: GroupError.groupIdNotFound.rawValue))
+            }
+            let subscribed = subscribedTopics(g)
+            var changes: [(TopicPartitionKey, CommittedOffset?)] = []
+            var response = OffsetDeleteResponse()
+            for t in req.topics {
+                let busy = subscribed.contains(t.name)
+                response.topics.append(.init(name: t.name, partitions: t.partitions.map { p in
+                    if !busy { changes.append((TopicPartitionKey(topic: t.name, partition: p.partitionIndex), nil)) }
+                    return .init(partitionIndex: p.partitionIndex, errorCode: (busy ? GroupError.groupSubscribedToTopic : .none).rawValue)
+                }))
+            }
+            let answer = response
+            return persist(group: req.groupId, changes).map { ok in
+                ok ? answer : OffsetDeleteResponse(errorCode: GroupError.coordinatorNotAvailable.rawValue)
+            }
+        }
+    }
+
+    /// Topics the group's consumers subscribe to, read from their "consumer" protocol metadata.
+    func subscribedTopics(_ g: ConsumerGroup) -> Set<String> {
+        guard g.protocolType == "consumer" else { return [] }
+        var topics: Set<String> = []
+        for m in g.members.values {
+            for p in m.protocols {
+                var meta = p.metadata
+                guard let version = meta.readInteger(as: Int16.self),
+                    let sub = try? ConsumerProtocolSubscription(from: &meta, version: min(version, 3))
+                else { continue }
+                topics.formUnion(sub.topics)
+            }
+        }
+        return topics
+    }
+}
