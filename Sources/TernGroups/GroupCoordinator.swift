@@ -56,6 +56,11 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     /// Moves the group to PreparingRebalance and arms the timer that completes the join phase.
     func prepareRebalance(_ g: ConsumerGroup, reason: String) {
+        // Already gathering members: keep the running timer (initial delay or rebalance timeout).
+        if g.state == .preparingRebalance {
+            checkJoinComplete(g)
+            return
+        }
         if g.state == .completingRebalance {
             for m in g.members.values {
                 m.syncPromise?.succeed(SyncResult(error: .rebalanceInProgress))
