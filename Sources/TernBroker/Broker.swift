@@ -31,9 +31,14 @@ public final class Broker: Sendable {
                 configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
         }
         let registry = topics
+        let catalog = TopicCatalog(
+            partitions: { registry.topic($0)?.metadata.partitions },
+            id: { registry.topic($0)?.metadata.topicId },
+            name: { registry.topic(id: $0)?.metadata.name },
+            names: { registry.allTopics.map(\.metadata.name).filter { $0 != Self.offsetsTopic } })
         self.groups = try GroupCoordinator(
             config: config.groups, offsetsLog: topics.topic(Self.offsetsTopic)!.partitions[0], appender: appender,
-            logger: logger, partitionExists: { registry.topic($0)?.partition($1) != nil })
+            logger: logger, topics: catalog)
         // Producer ids must not repeat across restarts; until producer state is persisted
         // (idempotence issue) start from the wall clock in milliseconds.
         let now = Int64(clock_gettime_ms())

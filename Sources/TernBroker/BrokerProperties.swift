@@ -87,6 +87,8 @@ public enum BrokerProperties {
             guard let c = TopicCompression(rawValue: value) else { throw ParseError.badValue(key, value) }
             config.compression = c
         case "group.initial.rebalance.delay.ms": config.groups.initialRebalanceDelayMs = try int(Int64.self)
+        case "group.consumer.heartbeat.interval.ms": config.groups.consumerHeartbeatIntervalMs = try positive(Int32.self)
+        case "group.consumer.session.timeout.ms": config.groups.consumerSessionTimeoutMs = try positive(Int32.self)
         case "group.min.session.timeout.ms": config.groups.minSessionTimeoutMs = try int(Int32.self)
         case "group.max.session.timeout.ms": config.groups.maxSessionTimeoutMs = try int(Int32.self)
         case "message.max.bytes": config.messageMaxBytes = try int(Int.self)

@@ -98,6 +98,9 @@ public struct RequestDispatcher: Sendable {
                 return respond(groups.listGroups(try decode(ListGroupsRequest.self, &body, version), version: version))
             case .deleteGroups:
                 return respond(groups.deleteGroups(try decode(DeleteGroupsRequest.self, &body, version), version: version))
+            case .consumerGroupHeartbeat:
+                return respond(groups.consumerGroupHeartbeat(
+                    try decode(ConsumerGroupHeartbeatRequest.self, &body, version), version: version, clientId: clientId, clientHost: clientHost))
             case .initProducerId:
                 return respond(broker.initProducerId(try decode(InitProducerIdRequest.self, &body, version), version: version))
             default:

@@ -28,6 +28,8 @@ public enum SupportedApis {
         .listGroups: Range(advertised: 0...5, handled: 0...5),
         .deleteGroups: Range(advertised: 0...2, handled: 0...2),
         .offsetDelete: Range(advertised: 0...0, handled: 0...0),
+        // KIP-848; librdkafka's group.protocol=consumer needs exactly v1.
+        .consumerGroupHeartbeat: Range(advertised: 0...1, handled: 0...1),
         .apiVersions: Range(advertised: 0...4, handled: 0...4),
         .createTopics: Range(advertised: 0...7, handled: 0...7),
         .deleteTopics: Range(advertised: 0...6, handled: 0...6),

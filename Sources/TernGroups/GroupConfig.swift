@@ -1,3 +1,5 @@
+import TernProtocol
+
 /// Group coordinator settings, with Kafka's broker config names.
 public struct GroupConfig: Sendable {
     /// `group.min.session.timeout.ms` / `group.max.session.timeout.ms`.
@@ -6,6 +8,10 @@ public struct GroupConfig: Sendable {
     /// `group.initial.rebalance.delay.ms`: how long a new (empty) group waits for more members
     /// before its first rebalance completes.
     public var initialRebalanceDelayMs: Int64 = 3000
+    /// `group.consumer.heartbeat.interval.ms`: told to KIP-848 consumers.
+    public var consumerHeartbeatIntervalMs: Int32 = 5000
+    /// `group.consumer.session.timeout.ms`.
+    public var consumerSessionTimeoutMs: Int32 = 45000
     /// `offset.metadata.max.bytes`.
     public var offsetMetadataMaxBytes: Int = 4096
 
@@ -29,4 +35,23 @@ enum GroupError: Int16 {
     case memberIdRequired = 79
     case fencedInstanceId = 82
     case groupSubscribedToTopic = 86
+    case fencedMemberEpoch = 110
+    case unsupportedAssignor = 112
+    case staleMemberEpoch = 113
+}
+
+/// What the coordinator needs to know about topics (the broker owns them).
+public struct TopicCatalog: Sendable {
+    public var partitions: @Sendable (String) -> Int32?
+    public var id: @Sendable (String) -> KafkaUUID?
+    public var name: @Sendable (KafkaUUID) -> String?
+    public var names: @Sendable () -> [String]
+
+    public init(partitions: @escaping @Sendable (String) -> Int32?, id: @escaping @Sendable (String) -> KafkaUUID?,
+                name: @escaping @Sendable (KafkaUUID) -> String?, names: @escaping @Sendable () -> [String]) {
+        self.partitions = partitions
+        self.id = id
+        self.name = name
+        self.names = names
+    }
 }

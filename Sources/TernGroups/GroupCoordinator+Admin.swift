@@ -26,9 +26,15 @@ extension GroupCoordinator {
             // Groups that only hold offsets are listed too (Empty), as Kafka does.
             var ids = Set(groups.keys)
             ids.formUnion(store.offsets.keys)
+            ids.formUnion(modernGroups.filter { !$0.value.members.isEmpty }.keys)
             let states = Set(req.statesFilter.map { $0.lowercased() })
             let types = Set(req.typesFilter.map { $0.lowercased() })
             let listed: [ListGroupsResponse.ListedGroup] = ids.sorted().compactMap { id in
+                if let modern = modernGroups[id], !modern.members.isEmpty {
+                    guard states.isEmpty || states.contains(modern.state.lowercased()) else { return nil }
+                    guard types.isEmpty || types.contains("consumer") else { return nil }
+                    return .init(groupId: id, protocolType: "consumer", groupState: modern.state, groupType: "consumer")
+                }
                 let g = groups[id]
                 let state = g?.state ?? .empty
                 guard states.isEmpty || states.contains(state.rawValue.lowercased()) else { return nil }

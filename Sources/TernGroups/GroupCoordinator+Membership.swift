@@ -22,6 +22,7 @@ extension GroupCoordinator {
             return fail(.invalidSessionTimeout)
         }
         guard !req.protocolType.isEmpty, !req.protocols.isEmpty else { return fail(.inconsistentGroupProtocol) }
+        if let modern = modernGroups[req.groupId], !modern.members.isEmpty { return fail(.inconsistentGroupProtocol) }
         let g = group(req.groupId, create: true)!
         let protocols = req.protocols.map { (name: $0.name, metadata: $0.metadata) }
         // A member must speak the group's protocol type and share an assignor with everyone.

@@ -19,7 +19,7 @@ extension GroupCoordinator {
             for t in req.topics {
                 for p in t.partitions {
                     let tp = TopicPartitionKey(topic: t.name, partition: p.partitionIndex)
-                    if !partitionExists(t.name, p.partitionIndex) {
+                    if (topicCatalog.partitions(t.name) ?? 0) <= p.partitionIndex || p.partitionIndex < 0 {
                         rejected[tp] = .unknownTopicOrPartition
                     } else if (p.committedMetadata?.utf8.count ?? 0) > config.offsetMetadataMaxBytes {
                         rejected[tp] = .offsetMetadataTooLarge
@@ -44,6 +44,12 @@ extension GroupCoordinator {
     /// members and the commit carries no generation (a standalone consumer using `assign`).
     private func validateCommitter(_ req: OffsetCommitRequest, version: Int16) -> GroupError? {
         guard !req.groupId.isEmpty else { return .invalidGroupId }
+        // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
+        if let modern = modernGroups[req.groupId], !modern.members.isEmpty {
+            if req.generationIdOrMemberEpoch < 0 && req.memberId.isEmpty { return .illegalGeneration }
+            guard let member = modern.members[req.memberId] else { return .unknownMemberId }
+            return req.generationIdOrMemberEpoch == member.epoch ? nil : .staleMemberEpoch
+        }
         let g = group(req.groupId, create: true)!
         if req.generationIdOrMemberEpoch < 0 && req.memberId.isEmpty {
             return g.members.isEmpty ? nil : .illegalGeneration

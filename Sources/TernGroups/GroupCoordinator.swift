@@ -18,21 +18,20 @@ public final class GroupCoordinator: @unchecked Sendable {
     let logger: Logger
     let offsetsLog: PartitionLog
     let appender: LogAppender
-    /// Whether a topic partition exists (commits to unknown partitions are refused).
-    let partitionExists: @Sendable (String, Int32) -> Bool
+    let topicCatalog: TopicCatalog
     // Confined to `loop`.
     var groups: [String: ConsumerGroup] = [:]
+    var modernGroups: [String: ConsumerProtocolGroup] = [:]
     var store = OffsetStore()
 
-    public init(config: GroupConfig, offsetsLog: PartitionLog, appender: LogAppender, logger: Logger,
-                partitionExists: @escaping @Sendable (String, Int32) -> Bool) throws {
+    public init(config: GroupConfig, offsetsLog: PartitionLog, appender: LogAppender, logger: Logger, topics: TopicCatalog) throws {
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.config = config
         self.logger = logger
         self.offsetsLog = offsetsLog
         self.appender = appender
-        self.partitionExists = partitionExists
+        self.topicCatalog = topics
         try store.load(from: offsetsLog, logger: logger)
     }
 

@@ -280,3 +280,74 @@ def test_admin_list_describe_delete_groups(broker):
     time.sleep(0.5)
     admin.delete_consumer_groups(["adm-group"])["adm-group"].result(timeout=10)
     assert "adm-group" not in [g.group_id for g in admin.list_consumer_groups().result(timeout=10).valid]
+
+
+def test_kip848_consumer_protocol(broker):
+    """librdkafka's group.protocol=consumer: the broker assigns partitions (ConsumerGroupHeartbeat)."""
+    broker.stop()
+    broker.extra_args = ["--set", "group.consumer.heartbeat.interval.ms=300"]
+    broker.start()
+    create(broker.bootstrap, "k848", 4)
+    produce(broker.bootstrap, "k848", 100, prefix="a")
+    owned = {0: set(), 1: set()}
+    consumed = []
+    lock = threading.Lock()
+    stop = threading.Event()
+    started = {0: threading.Event(), 1: threading.Event()}
+
+    def run(n):
+        started[n].wait()  # librdkafka heartbeats from its own thread: join only when told to
+        if stop.is_set():
+            return
+        c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g848", "group.protocol": "consumer",
+                      "auto.offset.reset": "earliest", "enable.auto.commit": False})
+
+        def assign(_, ps):
+            with lock:
+                owned[n] |= {p.partition for p in ps}
+
+        def revoke(_, ps):
+            with lock:
+                owned[n] -= {p.partition for p in ps}
+        c.subscribe(["k848"], on_assign=assign, on_revoke=revoke)
+        while not stop.is_set():
+            m = c.poll(0.2)
+            if m is not None and not m.error():
+                with lock:
+                    consumed.append((m.partition(), m.offset()))
+                c.commit(message=m, asynchronous=False)
+        c.close()
+
+    threads = [threading.Thread(target=run, args=(n,), daemon=True) for n in range(2)]
+    for t in threads:
+        t.start()
+    try:
+        check_kip848(consumed, owned, lock, started, broker)
+    finally:
+        stop.set()
+        for e in started.values():
+            e.set()
+        for t in threads:
+            t.join(timeout=30)
+    assert len(consumed) == len(set(consumed)) == 200
+
+
+def check_kip848(consumed, owned, lock, started, broker):
+    started[0].set()
+    deadline = time.time() + 30
+    while time.time() < deadline and len(consumed) < 100:
+        time.sleep(0.2)
+    assert len(consumed) == 100 and owned[0] == {0, 1, 2, 3}, (len(consumed), owned)
+    started[1].set()  # the second member joins: the broker moves half the partitions to it
+    deadline = time.time() + 30
+    while time.time() < deadline:
+        with lock:
+            if owned[0] and owned[1] and not (owned[0] & owned[1]) and owned[0] | owned[1] == {0, 1, 2, 3}:
+                break
+        time.sleep(0.2)
+    with lock:
+        assert len(owned[0]) == 2 and len(owned[1]) == 2 and not owned[0] & owned[1], owned
+    produce(broker.bootstrap, "k848", 100, prefix="b")
+    deadline = time.time() + 30
+    while time.time() < deadline and len(consumed) < 200:
+        time.sleep(0.2)
