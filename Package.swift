@@ -90,6 +90,10 @@ let package = Package(
             ]
         ),
         .testTarget(
+            name: "TernGroupsTests",
+            dependencies: ["TernGroups", .product(name: "NIOCore", package: "swift-nio")]
+        ),
+        .testTarget(
             name: "TernServerTests",
             dependencies: [
                 "TernServer", "TernBroker", "TernProtocol",
