@@ -101,6 +101,10 @@ public struct RequestDispatcher: Sendable {
             case .consumerGroupHeartbeat:
                 return respond(groups.consumerGroupHeartbeat(
                     try decode(ConsumerGroupHeartbeatRequest.self, &body, version), version: version, clientId: clientId, clientHost: clientHost))
+            case .describeConfigs:
+                return respond(broker.describeConfigs(try decode(DescribeConfigsRequest.self, &body, version), version: version))
+            case .incrementalAlterConfigs:
+                return respond(broker.incrementalAlterConfigs(try decode(IncrementalAlterConfigsRequest.self, &body, version), version: version))
             case .initProducerId:
                 return respond(broker.initProducerId(try decode(InitProducerIdRequest.self, &body, version), version: version))
             default:

@@ -35,6 +35,8 @@ public enum SupportedApis {
         .deleteTopics: Range(advertised: 0...6, handled: 0...6),
         .initProducerId: Range(advertised: 0...4, handled: 0...4),
         .deleteRecords: Range(advertised: 0...2, handled: 0...2),
+        .describeConfigs: Range(advertised: 0...4, handled: 0...4),
+        .incrementalAlterConfigs: Range(advertised: 0...1, handled: 0...1),
     ]
 
     public static func handles(_ key: ApiKey, version: Int16) -> Bool {

@@ -121,6 +121,26 @@ public final class TopicRegistry: @unchecked Sendable {
         }
     }
 
+    /// Sets and removes topic configs (IncrementalAlterConfigs), persists them and applies them to
+    /// the live logs.
+    public func alterConfigs(_ name: String, set: [String: String], delete: [String], validateOnly: Bool = false) throws {
+        try lock.withLock {
+            guard let topic = topics[name] else { throw KafkaError.unknownTopicOrPartition }
+            var configs = topic.metadata.configs
+            for key in delete { configs[key] = nil }
+            for (k, v) in set { configs[k] = v }
+            try Self.validate(configs: configs)
+            if validateOnly { return }
+            var meta = topic.metadata
+            meta.configs = configs
+            topics[name] = Topic(metadata: meta, partitions: topic.partitions)
+            try persist()
+            let logConfig = Self.logConfig(base: config.log, overrides: configs)
+            topic.partitions.forEach { $0.update(config: logConfig) }
+            logger.info("altered topic configs", metadata: ["topic": "\(name)", "configs": "\(configs)"])
+        }
+    }
+
     public func deleteTopic(_ name: String) throws {
         try lock.withLock {
             guard let topic = topics.removeValue(forKey: name) else { throw KafkaError.unknownTopicOrPartition }

@@ -18,7 +18,7 @@ public final class PartitionLog: @unchecked Sendable {
     let lock = NIOLock()
     let io: DiskIO
     let logger: Logger
-    let config: LogConfig
+    var config: LogConfig
     var segments: [LogSegment] = []
     private var startOffset: Int64 = 0
     private var unflushedMessages: Int64 = 0
@@ -75,6 +75,9 @@ public final class PartitionLog: @unchecked Sendable {
         }
         startOffset = max(startOffset, segments[0].baseOffset)
     }
+
+    /// Applies new settings (topic config change); they take effect from the next append/check.
+    public func update(config: LogConfig) { lock.withLock { self.config = config } }
 
     public var logEndOffset: Int64 { lock.withLock { segments[segments.count - 1].nextOffset } }
     public var logStartOffset: Int64 { lock.withLock { startOffset } }

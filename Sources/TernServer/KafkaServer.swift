@@ -2,6 +2,7 @@ import Logging
 import NIOCore
 import NIOPosix
 import TernBroker
+import TernProtocol
 
 /// The TCP listener: framing, then per-connection ordered dispatch to the broker.
 public final class KafkaServer: Sendable {

@@ -3,6 +3,7 @@ import NIOEmbedded
 import XCTest
 
 @testable import TernServer
+import TernProtocol
 
 final class KafkaFrameDecoderTests: XCTestCase {
     private func frame(_ payload: [UInt8]) -> ByteBuffer {

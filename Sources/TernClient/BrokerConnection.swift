@@ -1,0 +1,184 @@
+import Foundation
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TernProtocol
+
+/// Errors of the native client.
+public enum ClientError: Error, CustomStringConvertible, Sendable {
+    case connectionClosed
+    case unsupportedApi(ApiKey)
+    case kafka(code: Int16, context: String)
+    case noBrokers
+    case unknownTopic(String)
+    case timedOut(String)
+    case invalidResponse(String)
+
+    public var description: String {
+        switch self {
+        case .connectionClosed: return "connection closed"
+        case .unsupportedApi(let k): return "broker does not support \(k)"
+        case .kafka(let code, let context): return "\(context): Kafka error \(code) (\(KafkaErrorNames.name(code)))"
+        case .noBrokers: return "no broker reachable"
+        case .unknownTopic(let t): return "unknown topic \(t)"
+        case .timedOut(let what): return "timed out: \(what)"
+        case .invalidResponse(let s): return "invalid response: \(s)"
+        }
+    }
+}
+
+/// One TCP connection to one broker: requests are pipelined, responses matched by correlation id.
+/// API versions are negotiated once (ApiVersions v0, which every broker answers).
+public final class BrokerConnection: Sendable {
+    private let channel: Channel
+    private let handler: NIOLoopBound<ResponseRouter>
+    private let nextCorrelationId = NIOLockedValueBox<Int32>(1)
+    private let brokerVersions: NIOLockedValueBox<[Int16: ClosedRange<Int16>]>
+    let clientId: String
+    public let host: String
+    public let port: Int
+
+    private init(channel: Channel, handler: NIOLoopBound<ResponseRouter>, clientId: String, host: String, port: Int) {
+        self.channel = channel
+        self.handler = handler
+        self.clientId = clientId
+        self.host = host
+        self.port = port
+        self.brokerVersions = NIOLockedValueBox([:])
+    }
+
+    public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup) async throws -> BrokerConnection {
+        let channel = try await ClientBootstrap(group: group)
+            .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            .connectTimeout(.seconds(10))
+            .channelInitializer { channel in
+                channel.eventLoop.makeCompletedFuture {
+                    try channel.pipeline.syncOperations.addHandler(
+                        ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: 1 << 30, minFrameSize: 4)))
+                    try channel.pipeline.syncOperations.addHandler(ResponseRouter())
+                }
+            }
+            .connect(host: host, port: port).get()
+        let router = try await channel.pipeline.handler(type: ResponseRouter.self).map { NIOLoopBound($0, eventLoop: channel.eventLoop) }.get()
+        let connection = BrokerConnection(channel: channel, handler: router, clientId: clientId, host: host, port: port)
+        let versions = try await connection.send(ApiVersionsRequest(), version: 0, as: ApiVersionsResponse.self)
+        guard versions.errorCode == 0 else { throw ClientError.kafka(code: versions.errorCode, context: "ApiVersions") }
+        connection.brokerVersions.withLockedValue { map in
+            for v in versions.apiKeys { map[v.apiKey] = v.minVersion...v.maxVersion }
+        }
+        return connection
+    }
+
+    /// The highest version both sides support, capped at `max` (the newest this client speaks).
+    public func version(_ api: ApiKey, max ourMax: Int16) throws -> Int16 {
+        guard let range = brokerVersions.withLockedValue({ $0[api.rawValue] }), range.lowerBound <= ourMax else {
+            throw ClientError.unsupportedApi(api)
+        }
+        return min(range.upperBound, ourMax)
+    }
+
+    /// Sends a request and awaits its response.
+    public func send<Request: KafkaMessage, Response: KafkaMessage>(
+        _ request: Request, version: Int16, as: Response.Type
+    ) async throws -> Response {
+        var payload = try await sendRaw(request, version: version, expectResponse: true)!
+        // Response header v1 (tagged fields) for flexible versions, except ApiVersions (always v0).
+        if Request.isFlexible(version) && Request.apiKey != ApiKey.apiVersions.rawValue {
+            let count = try payload.readUnsignedVarint()
+            for _ in 0..<count {
+                _ = try payload.readUnsignedVarint()
+                try payload.skipKafkaBytes(Int(try payload.readUnsignedVarint()))
+            }
+        }
+        return try Response(from: &payload, version: version)
+    }
+
+    /// Sends a request that gets no response (Produce with acks=0).
+    public func sendWithoutResponse<Request: KafkaMessage>(_ request: Request, version: Int16) async throws {
+        _ = try await sendRaw(request, version: version, expectResponse: false)
+    }
+
+    private func sendRaw<Request: KafkaMessage>(_ request: Request, version: Int16, expectResponse: Bool) async throws -> ByteBuffer? {
+        let correlationId = nextCorrelationId.withLockedValue { id in
+            defer { id = id == Int32.max ? 1 : id + 1 }
+            return id
+        }
+        var frame = ByteBuffer()
+        frame.writeInteger(0 as Int32)
+        RequestHeader(requestApiKey: Request.apiKey, requestApiVersion: version, correlationId: correlationId, clientId: clientId)
+            .encode(to: &frame, version: Request.isFlexible(version) ? 2 : 1)
+        request.encode(to: &frame, version: version)
+        frame.setInteger(Int32(frame.readableBytes - 4), at: 0)
+        let promise = channel.eventLoop.makePromise(of: ByteBuffer?.self)
+        let frameToSend = frame
+        channel.eventLoop.execute { [handler, channel] in
+            if expectResponse {
+                handler.value.expect(correlationId, promise)
+            } else {
+                promise.succeed(nil)
+            }
+            channel.writeAndFlush(frameToSend).whenFailure { error in
+                if expectResponse { handler.value.fail(correlationId, error) }
+            }
+        }
+        return try await promise.futureResult.get()
+    }
+
+    public func close() async {
+        try? await channel.close()
+    }
+
+    public var isActive: Bool { channel.isActive }
+}
+
+/// Matches response frames to waiting requests by correlation id; fails them all on close.
+final class ResponseRouter: ChannelInboundHandler {
+    typealias InboundIn = ByteBuffer
+    private var waiting: [Int32: EventLoopPromise<ByteBuffer?>] = [:]
+    private var closed = false
+
+    func expect(_ correlationId: Int32, _ promise: EventLoopPromise<ByteBuffer?>) {
+        if closed {
+            promise.fail(ClientError.connectionClosed)
+        } else {
+            waiting[correlationId] = promise
+        }
+    }
+
+    func fail(_ correlationId: Int32, _ error: Error) {
+        waiting.removeValue(forKey: correlationId)?.fail(error)
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        var frame = unwrapInboundIn(data)
+        guard let correlationId = frame.readInteger(as: Int32.self), let promise = waiting.removeValue(forKey: correlationId) else { return }
+        promise.succeed(frame)
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        closed = true
+        let pending = waiting
+        waiting.removeAll()
+        for p in pending.values { p.fail(ClientError.connectionClosed) }
+        context.fireChannelInactive()
+    }
+
+    func errorCaught(context: ChannelHandlerContext, error: Error) {
+        context.close(promise: nil)
+    }
+}
+
+/// Names for the error codes a command-line user may see.
+public enum KafkaErrorNames {
+    static let names: [Int16: String] = [
+        -1: "UNKNOWN_SERVER_ERROR", 1: "OFFSET_OUT_OF_RANGE", 2: "CORRUPT_MESSAGE", 3: "UNKNOWN_TOPIC_OR_PARTITION",
+        5: "LEADER_NOT_AVAILABLE", 6: "NOT_LEADER_OR_FOLLOWER", 7: "REQUEST_TIMED_OUT", 10: "MESSAGE_TOO_LARGE",
+        15: "COORDINATOR_NOT_AVAILABLE", 16: "NOT_COORDINATOR", 17: "INVALID_TOPIC_EXCEPTION", 22: "ILLEGAL_GENERATION",
+        25: "UNKNOWN_MEMBER_ID", 27: "REBALANCE_IN_PROGRESS", 35: "UNSUPPORTED_VERSION", 36: "TOPIC_ALREADY_EXISTS",
+        37: "INVALID_PARTITIONS", 38: "INVALID_REPLICATION_FACTOR", 40: "INVALID_CONFIG", 42: "INVALID_REQUEST",
+        68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND", 76: "UNSUPPORTED_COMPRESSION_TYPE", 79: "MEMBER_ID_REQUIRED",
+        87: "INVALID_RECORD",
+    ]
+
+    public static func name(_ code: Int16) -> String { names[code] ?? "error \(code)" }
+}
