@@ -42,7 +42,7 @@ public final class Producer: Sendable {
     }
 
     struct State: Sendable {
-        var open: [String: [Int32: PendingBatch]] = [:]
+        var open: [TopicPartition: PendingBatch] = [:]
         var ready: [PendingBatch] = []
         var sticky: [String: Int32] = [:]
         var inFlight = 0
@@ -102,18 +102,20 @@ public final class Producer: Sendable {
                 p = s.sticky[topic] ?? Int32.random(in: 0..<count)
                 s.sticky[topic] = p
             }
-            var batch = s.open[topic]?[p] ?? PendingBatch(topic: topic, partition: p)
-            batch.builder.append(timestamp: ts, key: key, value: value, headers: headers)
-            batch.sendTimes.append(now)
-            if let completion { batch.completions.append((batch.builder.count - 1, completion)) }
+            let tp = TopicPartition(topic: topic, partition: p)
+            // Mutate the open batch in place: copying it out would copy its buffer on every record.
+            let full: Bool = {
+                if s.open[tp] == nil { s.open[tp] = PendingBatch(topic: topic, partition: p) }
+                s.open[tp]!.builder.append(timestamp: ts, key: key, value: value, headers: headers)
+                s.open[tp]!.sendTimes.append(now)
+                if let completion { s.open[tp]!.completions.append((s.open[tp]!.builder.count - 1, completion)) }
+                return s.open[tp]!.builder.byteCount >= config.batchSize
+            }()
             s.outstanding += 1
-            if batch.builder.byteCount >= config.batchSize {
-                s.ready.append(batch)
-                s.open[topic]?[p] = nil
+            if full {
+                s.ready.append(s.open.removeValue(forKey: tp)!)
                 if partition == nil && key == nil { s.sticky[topic] = Int32.random(in: 0..<count) }
                 sealed = true
-            } else {
-                s.open[topic, default: [:]][p] = batch
             }
         }
         if sealed { wake.yield() }
@@ -122,7 +124,7 @@ public final class Producer: Sendable {
     /// Waits until every queued record is acknowledged or failed.
     public func flush() async {
         state.withLockedValue { s in
-            for (_, parts) in s.open { s.ready.append(contentsOf: parts.values) }
+            s.ready.append(contentsOf: s.open.values)
             s.open.removeAll()
         }
         wake.yield()
@@ -154,12 +156,9 @@ public final class Producer: Sendable {
                 let batches: [PendingBatch] = state.withLockedValue { s in
                     let now = DispatchTime.now().uptimeNanoseconds
                     // Seal batches that waited long enough.
-                    for (topic, parts) in s.open {
-                        for (p, b) in parts where now >= b.createdNanos &+ lingerNanos {
-                            s.ready.append(b)
-                            s.open[topic]?[p] = nil
-                            if s.sticky[topic] == p { s.sticky[topic] = nil }
-                        }
+                    for (tp, b) in s.open where now >= b.createdNanos &+ lingerNanos {
+                        s.ready.append(s.open.removeValue(forKey: tp)!)
+                        if s.sticky[tp.topic] == tp.partition { s.sticky[tp.topic] = nil }
                     }
                     guard s.inFlight < config.maxInFlight, !s.ready.isEmpty else { return [] }
                     s.inFlight += 1
