@@ -12,6 +12,8 @@ public final class Broker: Sendable {
     public let topics: TopicRegistry
     let logger: Logger
     let fetchWaiters = FetchWaiters()
+    let metrics = BrokerMetrics()
+    private let connectionCount = NIOLockedValueBox(0)
     /// The group-commit writer every produce goes through.
     public let appender: LogAppender
     private let nextProducerId: NIOLockedValueBox<Int64>
@@ -64,6 +66,18 @@ public final class Broker: Sendable {
             return nil
         }
         return topics.topic(name)
+    }
+
+    /// Connection accounting for the `tern_connections_active` gauge.
+    public func connectionOpened() { metrics.connections.record(connectionCount.withLockedValue { $0 += 1; return $0 }) }
+    public func connectionClosed() { metrics.connections.record(connectionCount.withLockedValue { $0 -= 1; return $0 }) }
+
+    /// Refreshes the gauges that are cheaper to sample than to track (log sizes, group count).
+    public func sampleGauges() {
+        for topic in topics.allTopics {
+            metrics.logSize(topic: topic.metadata.name).record(topic.partitions.reduce(Int64(0)) { $0 + $1.sizeInBytes })
+        }
+        groups.groupCount { [metrics] n in metrics.groups.record(n) }
     }
 
     /// Finishes queued appends, then flushes and closes every log.

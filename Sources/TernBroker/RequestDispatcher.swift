@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOCore
 import TernProtocol
@@ -21,6 +22,19 @@ public struct RequestDispatcher: Sendable {
 
     /// `clientHost` is the peer's address, shown by DescribeGroups.
     public func dispatch(_ frame: ByteBuffer, on eventLoop: EventLoop, clientHost: String = "") -> DispatchOutcome {
+        let started = DispatchTime.now().uptimeNanoseconds
+        let outcome = route(frame, on: eventLoop, clientHost: clientHost)
+        // Request latency per API, from decode to the response being ready (long polls included).
+        if case .respond(let future) = outcome, let key = frame.getInteger(at: frame.readerIndex, as: Int16.self),
+            let api = ApiKey(rawValue: key)
+        {
+            let timer = broker.metrics.requestTimer(api: key, name: "\(api)")
+            future.whenSuccess { _ in timer.recordNanoseconds(Int64(DispatchTime.now().uptimeNanoseconds - started)) }
+        }
+        return outcome
+    }
+
+    private func route(_ frame: ByteBuffer, on eventLoop: EventLoop, clientHost: String) -> DispatchOutcome {
         var body = frame
         // Request header v1 prefix is common to every version: key, version, correlation id, client id
         // (always a classic int16 string, so ApiVersions of any version can be read).

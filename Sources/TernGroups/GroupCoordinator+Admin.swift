@@ -66,3 +66,15 @@ extension GroupCoordinator {
         }
     }
 }
+
+extension GroupCoordinator {
+    /// Calls back with the number of groups (classic and consumer protocol) with members or offsets.
+    public func groupCount(_ report: @escaping @Sendable (Int) -> Void) {
+        loop.execute { [self] in
+            var ids = Set(groups.keys)
+            ids.formUnion(store.offsets.keys)
+            ids.formUnion(modernGroups.filter { !$0.value.members.isEmpty }.keys)
+            report(ids.count)
+        }
+    }
+}

@@ -27,6 +27,16 @@ final class KafkaRequestHandler: ChannelInboundHandler {
         self.logger = logger
     }
 
+    func channelActive(context: ChannelHandlerContext) {
+        dispatcher.broker.connectionOpened()
+        context.fireChannelActive()
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        dispatcher.broker.connectionClosed()
+        context.fireChannelInactive()
+    }
+
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closing else { return }
         let frame = unwrapInboundIn(data)

@@ -2,6 +2,8 @@ import ArgumentParser
 import Dispatch
 import Foundation
 import Logging
+import Metrics
+import Prometheus
 import TernBroker
 import TernServer
 
@@ -39,6 +41,9 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .customLong("set"), help: "Any setting as key=value; repeatable.")
     var overrides: [String] = []
 
+    @Option(name: .customLong("metrics-listener"), help: "host:port for Prometheus /metrics (\"off\" to disable).")
+    var metricsListener: String = "127.0.0.1:9644"
+
     @Option(name: .customLong("log-level"), help: "trace, debug, info, notice, warning, error, critical.")
     var logLevel: String = "info"
 
@@ -52,16 +57,27 @@ struct BrokerCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
         let brokerConfig = try makeConfig()
+        let registry = PrometheusCollectorRegistry()
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let broker = try Broker(config: brokerConfig, logger: logger)
         let server = try await KafkaServer(broker: broker, logger: logger)
+        let metricsServer = try await startMetrics(registry, logger: logger)
         let flusher = startFlushTimer(broker)
         let maintenance = startRetentionAndCleaner(broker)
+        let sampler = Task.detached {
+            while !Task.isCancelled {
+                broker.sampleGauges()
+                try? await Task.sleep(for: .seconds(5))
+            }
+        }
 
         await waitForTerminationSignal()
         logger.info("shutting down")
         flusher.cancel()
         maintenance.cancel()
+        sampler.cancel()
         await server.shutdown()
+        await metricsServer?.shutdown()
         broker.shutdown()
         logger.info("stopped")
     }
@@ -89,6 +105,20 @@ struct BrokerCommand: AsyncParsableCommand {
             }
         }
         return config
+    }
+
+    /// The metrics endpoint is optional: failing to bind it (port taken) is logged, not fatal.
+    private func startMetrics(_ registry: PrometheusCollectorRegistry, logger: Logger) async throws -> MetricsServer? {
+        guard metricsListener != "off" else { return nil }
+        guard let colon = metricsListener.lastIndex(of: ":"), let port = Int(metricsListener[metricsListener.index(after: colon)...]) else {
+            throw ValidationError("--metrics-listener expects host:port")
+        }
+        do {
+            return try await MetricsServer(host: String(metricsListener[..<colon]), port: port, registry: registry, logger: logger)
+        } catch {
+            logger.warning("metrics endpoint not started", metadata: ["listener": "\(metricsListener)", "error": "\(error)"])
+            return nil
+        }
     }
 
     /// Applies `log.flush.interval.ms` in the background.

@@ -24,6 +24,7 @@ class BrokerProcess:
     def __init__(self, data_dir, extra_args=()):
         self.data_dir = data_dir
         self.port = free_port()
+        self.metrics_port = free_port()
         self.extra_args = list(extra_args)
         self.proc = None
         self.log_path = os.path.join(os.path.dirname(data_dir), f"broker-{self.port}.log")
@@ -36,7 +37,8 @@ class BrokerProcess:
         self.log = open(self.log_path, "ab")
         self.proc = subprocess.Popen(
             [TERN_BIN, "broker", "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}", "--log-dirs", self.data_dir,
-             "--num-partitions", "3", "--set", "group.initial.rebalance.delay.ms=300", *self.extra_args],
+             "--num-partitions", "3", "--set", "group.initial.rebalance.delay.ms=300",
+             "--metrics-listener", f"127.0.0.1:{self.metrics_port}", *self.extra_args],
             stdout=self.log, stderr=subprocess.STDOUT)
         deadline = time.time() + 30
         while time.time() < deadline:

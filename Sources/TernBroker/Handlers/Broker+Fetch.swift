@@ -8,6 +8,7 @@ extension Broker {
     func fetch(_ request: FetchRequest, version: Int16, on eventLoop: EventLoop) -> EventLoopFuture<FetchResponse> {
         let (first, bytes, logs) = fetchOnce(request, version: version)
         if bytes >= Int(request.minBytes) || request.maxWaitMs <= 0 || logs.isEmpty {
+            countOut(first)
             return eventLoop.makeSucceededFuture(first)
         }
         let promise = eventLoop.makePromise(of: FetchResponse.self)
@@ -19,11 +20,19 @@ extension Broker {
             wait.done = true
             wait.timeout?.cancel()
             if let id = wait.registration { fetchWaiters.unregister(id, logs) }
+            countOut(response)
             promise.succeed(response)
         }
         wait.registration = fetchWaiters.register(logs) { eventLoop.execute { complete(false) } }
         wait.timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(request.maxWaitMs))) { complete(true) }
         return promise.futureResult
+    }
+
+    private func countOut(_ response: FetchResponse) {
+        for t in response.responses {
+            let bytes = t.partitions.reduce(0) { $0 + ($1.records?.byteCount ?? 0) }
+            if bytes > 0 { metrics.topic(t.topic).bytesOut.increment(by: bytes) }
+        }
     }
 
     /// One pass over the requested partitions. Returns the response, the record bytes in it, and

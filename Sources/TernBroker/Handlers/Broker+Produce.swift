@@ -29,9 +29,13 @@ extension Broker {
                     return failed(error)
                 }
                 let promise = eventLoop.makePromise(of: ProduceResponse.PartitionProduceResponse.self)
+                let counters = metrics.topic(topicData.name)
+                let (bytes, count) = (records.readableBytes, headers.reduce(0) { $0 + Int($1.recordsCount) })
                 appender.append(records, headers: headers, to: log) { [fetchWaiters, logger] result in
                     switch result {
                     case .success(let appended):
+                        counters.bytesIn.increment(by: bytes)
+                        counters.recordsIn.increment(by: count)
                         fetchWaiters.notify(log)
                         promise.succeed(.init(index: partitionData.index, baseOffset: appended.baseOffset, logStartOffset: appended.logStartOffset))
                     case .failure(let error):

@@ -1,0 +1,36 @@
+import Metrics
+import NIOConcurrencyHelpers
+
+/// The broker's metrics, through swift-metrics (the `tern broker` command exports them in the
+/// Prometheus format). Per-topic handles are created once and cached: creating one takes a lock
+/// in the metrics backend, recording does not.
+final class BrokerMetrics: @unchecked Sendable {
+    private let lock = NIOLock()
+    private var topicCounters: [String: (bytesIn: Counter, recordsIn: Counter, bytesOut: Counter)] = [:]
+    private var apiTimers: [Int16: Timer] = [:]
+
+    func topic(_ name: String) -> (bytesIn: Counter, recordsIn: Counter, bytesOut: Counter) {
+        lock.withLock {
+            if let c = topicCounters[name] { return c }
+            let dims = [("topic", name)]
+            let c = (Counter(label: "tern_bytes_in_total", dimensions: dims), Counter(label: "tern_records_in_total", dimensions: dims),
+                     Counter(label: "tern_bytes_out_total", dimensions: dims))
+            topicCounters[name] = c
+            return c
+        }
+    }
+
+    let connections = Gauge(label: "tern_connections_active")
+    let groups = Gauge(label: "tern_groups")
+
+    func logSize(topic: String) -> Gauge { Gauge(label: "tern_log_size_bytes", dimensions: [("topic", topic)]) }
+
+    func requestTimer(api: Int16, name: String) -> Timer {
+        lock.withLock {
+            if let t = apiTimers[api] { return t }
+            let t = Timer(label: "tern_request_duration_seconds", dimensions: [("api", name)], preferredDisplayUnit: .seconds)
+            apiTimers[api] = t
+            return t
+        }
+    }
+}
