@@ -50,6 +50,8 @@ public final class BrokerConnection: Sendable {
     public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup) async throws -> BrokerConnection {
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
+            // Fetch responses are megabytes: read them in large chunks rather than NIO's 64 KiB default.
+            .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 1 << 20, maximum: 8 << 20))
             .connectTimeout(.seconds(10))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {

@@ -24,6 +24,9 @@ public final class Producer: Sendable {
         public var compression: CompressionCodec = .none
         public var maxInFlight: Int = 5
         public var timeoutMs: Int32 = 30_000
+        /// Largest Produce request; ready batches beyond it go in further requests (brokers refuse
+        /// frames above `socket.request.max.bytes`, 100 MiB by default).
+        public var maxRequestBytes: Int = 16 << 20
         public init() {}
     }
 
@@ -184,8 +187,24 @@ public final class Producer: Sendable {
             let leader = (try? await client.topic(b.topic))?.partitions[b.partition] ?? -1
             byLeader[leader, default: []].append(b)
         }
+        // Split each leader's batches into requests of at most `maxRequestBytes`.
+        var requests: [(Int32, [PendingBatch])] = []
+        for (leader, batches) in byLeader {
+            var current: [PendingBatch] = []
+            var size = 0
+            for b in batches {
+                if !current.isEmpty && size + b.builder.byteCount > config.maxRequestBytes {
+                    requests.append((leader, current))
+                    current = []
+                    size = 0
+                }
+                current.append(b)
+                size += b.builder.byteCount
+            }
+            if !current.isEmpty { requests.append((leader, current)) }
+        }
         await withTaskGroup(of: Void.self) { group in
-            for (leader, batches) in byLeader {
+            for (leader, batches) in requests {
                 group.addTask {
                     do {
                         let connection = try await client.connection(to: leader)
