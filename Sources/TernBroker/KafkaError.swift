@@ -20,6 +20,8 @@ public enum KafkaError: Int16, Error, Sendable {
     case invalidReplicaAssignment = 39
     case invalidConfig = 40
     case invalidRequest = 42
+    case outOfOrderSequenceNumber = 45
+    case invalidProducerEpoch = 47
     case unsupportedForMessageFormat = 43
     case kafkaStorageError = 56
     case unsupportedCompressionType = 76
@@ -34,6 +36,8 @@ public enum KafkaError: Int16, Error, Sendable {
         case LogError.offsetOutOfRange: self = .offsetOutOfRange
         case LogError.io, LogError.closed: self = .kafkaStorageError
         case LogError.corruptBatch: self = .corruptMessage
+        case LogError.outOfOrderSequence: self = .outOfOrderSequenceNumber
+        case LogError.invalidProducerEpoch: self = .invalidProducerEpoch
         case RecordBatchError.crcMismatch, RecordBatchError.truncated, RecordBatchError.invalidLength: self = .corruptMessage
         case RecordBatchError.unsupportedMagic: self = .unsupportedForMessageFormat
         case RecordBatchError.unsupportedCompression: self = .unsupportedCompressionType

@@ -105,6 +105,8 @@ public final class LogAppender: @unchecked Sendable {
                 case .afterInFlightWrites:
                     waitingLogs.insert(id)
                     retry.append(request)
+                case .duplicate(let result):
+                    request.completion(.success(result))
                 }
             } catch {
                 request.completion(.failure(error))

@@ -5,4 +5,8 @@ public enum LogError: Error, Equatable, Sendable {
     case offsetOutOfRange(requested: Int64, logStart: Int64, logEnd: Int64)
     case corruptBatch(String)
     case closed
+    /// Idempotent producer: a sequence that does not follow the last one written.
+    case outOfOrderSequence
+    /// Idempotent producer: an epoch older than the producer's current one.
+    case invalidProducerEpoch
 }

@@ -29,6 +29,8 @@ public final class PartitionLog: @unchecked Sendable {
     private var reservedNextOffset: Int64 = 0
     private var lastFlushNanos: UInt64 = DispatchTime.now().uptimeNanoseconds
     var isClosed = false
+    /// Idempotent producers' sequences; includes prepared, not yet completed, appends.
+    var producerState = ProducerStateTable()
 
     public struct AppendResult: Equatable, Sendable {
         public var baseOffset: Int64
@@ -74,6 +76,29 @@ public final class PartitionLog: @unchecked Sendable {
             segments.append(try LogSegment(directory: directory, baseOffset: startOffset))
         }
         startOffset = max(startOffset, segments[0].baseOffset)
+        try rebuildProducerState()
+    }
+
+    /// Loads the last producer-state snapshot and replays the batch headers written after it, so a
+    /// retried idempotent batch is still recognised after a restart (clean or not).
+    private func rebuildProducerState() throws {
+        let end = segments[segments.count - 1].nextOffset
+        var from = startOffset
+        if let snapshot = ProducerStateSnapshot.load(directory), snapshot.offset <= end, snapshot.offset >= startOffset {
+            producerState = snapshot.table
+            from = snapshot.offset
+        }
+        var i = segmentIndex(for: from)
+        while i < segments.count && from < end {
+            if var (position, _) = try segments[i].position(of: from, io: io) {
+                while position < segments[i].size {
+                    let h = try segments[i].readHeader(io: io, at: position)
+                    if h.producerId >= 0 && h.lastOffset >= from { producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset) }
+                    position += Int64(h.totalSize)
+                }
+            }
+            i += 1
+        }
     }
 
     /// Applies new settings (topic config change); they take effect from the next append/check.
@@ -88,6 +113,8 @@ public final class PartitionLog: @unchecked Sendable {
     public struct PreparedAppend {
         fileprivate let segment: LogSegment
         fileprivate let headers: [RecordBatchHeader]
+        /// Producer state to put back if the write fails.
+        fileprivate let producerUndo: [(Int64, ProducerStateTable.Entry?)]
         public var write: DiskIO.Write
         public let result: AppendResult
     }
@@ -97,6 +124,8 @@ public final class PartitionLog: @unchecked Sendable {
         /// The append needs a new segment while writes to the current one are still in flight:
         /// retry once they complete.
         case afterInFlightWrites
+        /// A retried idempotent batch already in the log: its original offsets, nothing written.
+        case duplicate(AppendResult)
     }
 
     /// Reserves offsets and file space for already validated batches and builds their write.
@@ -106,6 +135,13 @@ public final class PartitionLog: @unchecked Sendable {
     public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> Preparation {
         try lock.withLock {
             guard !isClosed else { throw LogError.closed }
+            // Idempotence: a retried batch is answered with its original offsets.
+            if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0]) {
+                return .duplicate(AppendResult(baseOffset: d.firstOffset, lastOffset: d.lastOffset, logStartOffset: startOffset))
+            }
+            for h in headers.dropFirst() where h.producerId >= 0 {
+                if case .duplicate = try producerState.check(h) { throw LogError.outOfOrderSequence }
+            }
             var active = segments[segments.count - 1]
             var position = inFlight > 0 ? reservedPosition : active.size
             let first = inFlight > 0 ? reservedNextOffset : active.nextOffset
@@ -139,6 +175,11 @@ public final class PartitionLog: @unchecked Sendable {
                 next = h.lastOffset + 1
                 at += h.totalSize
             }
+            var undo: [(Int64, ProducerStateTable.Entry?)] = []
+            for h in assigned where h.producerId >= 0 {
+                undo.append((h.producerId, producerState.producers[h.producerId]))
+                producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset)
+            }
             unflushedMessages += next - first
             let sync = unflushedMessages >= config.flushIntervalMessages
             if sync { unflushedMessages = 0 }
@@ -146,7 +187,7 @@ public final class PartitionLog: @unchecked Sendable {
             reservedPosition = position + Int64(total)
             reservedNextOffset = next
             return .ready(PreparedAppend(
-                segment: active, headers: assigned,
+                segment: active, headers: assigned, producerUndo: undo,
                 write: DiskIO.Write(fd: active.fd, buffers: buffers, offset: position, sync: sync, linkNext: false),
                 result: AppendResult(baseOffset: first, lastOffset: next - 1, logStartOffset: startOffset)))
         }
@@ -161,6 +202,7 @@ public final class PartitionLog: @unchecked Sendable {
             let segment = prepared.segment
             guard error == nil, !isClosed, prepared.write.offset == segment.size else {
                 if !isClosed { segment.discardUncommitted() }
+                for (pid, entry) in prepared.producerUndo.reversed() { producerState.restore(pid, entry) }
                 reservedPosition = segment.size
                 reservedNextOffset = segment.nextOffset
                 throw error ?? LogError.io("an earlier append to this log failed", EIO)
@@ -176,15 +218,17 @@ public final class PartitionLog: @unchecked Sendable {
     /// Appends and waits for the write: the unbatched path (tests, tools). The broker goes through
     /// `LogAppender`, which submits many logs' appends at once.
     public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> AppendResult {
-        guard case .ready(let prepared) = try prepareAppend(records, headers: headers, leaderEpoch: leaderEpoch) else {
-            throw LogError.io("append raced with a group commit", EBUSY)
+        switch try prepareAppend(records, headers: headers, leaderEpoch: leaderEpoch) {
+        case .ready(let prepared): return try completeAppend(prepared, error: io.submit([prepared.write])[0])
+        case .duplicate(let result): return result
+        case .afterInFlightWrites: throw LogError.io("append raced with a group commit", EBUSY)
         }
-        return try completeAppend(prepared, error: io.submit([prepared.write])[0])
     }
 
     /// Seals the active segment (flushed, so recovery only ever scans the newest one) and starts a new one.
     private func roll(at offset: Int64) throws -> LogSegment {
         try segments[segments.count - 1].flush(io: io)
+        try ProducerStateSnapshot(offset: offset, table: producerState).save(directory)
         let segment = try LogSegment(directory: directory, baseOffset: offset)
         segments.append(segment)
         PosixFile.fsyncDirectory(directory)
@@ -332,6 +376,9 @@ public final class PartitionLog: @unchecked Sendable {
         lock.withLock {
             guard !isClosed else { return }
             do { try segments[segments.count - 1].flush(io: io) } catch { logger.error("flush on close failed: \(error)") }
+            if inFlight == 0 {
+                try? ProducerStateSnapshot(offset: segments[segments.count - 1].nextOffset, table: producerState).save(directory)
+            }
             segments.forEach { $0.close() }
             isClosed = true
         }

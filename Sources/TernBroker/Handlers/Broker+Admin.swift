@@ -78,6 +78,10 @@ extension Broker {
         if let tid = request.transactionalId, !tid.isEmpty {
             return InitProducerIdResponse(errorCode: KafkaError.coordinatorNotAvailable.rawValue)
         }
+        // KIP-360 (v3+): a producer that knows its id asks for an epoch bump to reset its sequences.
+        if version >= 3 && request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < Int16.max {
+            return InitProducerIdResponse(errorCode: 0, producerId: request.producerId, producerEpoch: request.producerEpoch + 1)
+        }
         return InitProducerIdResponse(errorCode: 0, producerId: allocateProducerId(), producerEpoch: 0)
     }
 }

@@ -1,0 +1,83 @@
+import Foundation
+import TernProtocol
+
+/// Idempotent-producer state of one partition: per producer id, its epoch and the last five
+/// batches it wrote (sequence range → offsets), which is what Kafka keeps to answer retries.
+///
+/// Rules (Kafka's): a batch from an older epoch is fenced; a new epoch must start at sequence 0;
+/// a batch equal to one of the last five is a duplicate and gets that batch's offsets back without
+/// being written again; otherwise its first sequence must follow the last one (wrapping at
+/// Int32.max), or it is out of order.
+struct ProducerStateTable: Codable {
+    struct CachedBatch: Codable, Equatable {
+        var firstSequence: Int32
+        var lastSequence: Int32
+        var firstOffset: Int64
+        var lastOffset: Int64
+    }
+
+    struct Entry: Codable, Equatable {
+        var epoch: Int16
+        var batches: [CachedBatch]
+    }
+
+    enum Verdict: Equatable {
+        case append
+        case duplicate(CachedBatch)
+    }
+
+    static let cachedBatches = 5
+    private(set) var producers: [Int64: Entry] = [:]
+
+    func check(_ h: RecordBatchHeader) throws -> Verdict {
+        guard h.producerId >= 0, let entry = producers[h.producerId] else { return .append }
+        let lastSequence = Self.lastSequence(h)
+        if h.producerEpoch < entry.epoch { throw LogError.invalidProducerEpoch }
+        if h.producerEpoch > entry.epoch {
+            guard h.baseSequence == 0 else { throw LogError.outOfOrderSequence }
+            return .append
+        }
+        if let dup = entry.batches.first(where: { $0.firstSequence == h.baseSequence && $0.lastSequence == lastSequence }) {
+            return .duplicate(dup)
+        }
+        guard let last = entry.batches.last else { return .append }
+        let expected = last.lastSequence == Int32.max ? 0 : last.lastSequence + 1
+        guard h.baseSequence == expected else { throw LogError.outOfOrderSequence }
+        return .append
+    }
+
+    /// Records a batch written at `firstOffset...lastOffset`.
+    mutating func record(_ h: RecordBatchHeader, firstOffset: Int64, lastOffset: Int64) {
+        guard h.producerId >= 0 else { return }
+        var entry = producers[h.producerId] ?? Entry(epoch: h.producerEpoch, batches: [])
+        if h.producerEpoch != entry.epoch { entry = Entry(epoch: h.producerEpoch, batches: []) }
+        entry.batches.append(CachedBatch(firstSequence: h.baseSequence, lastSequence: Self.lastSequence(h), firstOffset: firstOffset, lastOffset: lastOffset))
+        if entry.batches.count > Self.cachedBatches { entry.batches.removeFirst(entry.batches.count - Self.cachedBatches) }
+        producers[h.producerId] = entry
+    }
+
+    mutating func restore(_ producerId: Int64, _ entry: Entry?) { producers[producerId] = entry }
+
+    static func lastSequence(_ h: RecordBatchHeader) -> Int32 {
+        let last = Int64(h.baseSequence) + Int64(h.lastOffsetDelta)
+        return Int32(truncatingIfNeeded: last > Int64(Int32.max) ? last - Int64(Int32.max) - 1 : last)
+    }
+}
+
+/// The table on disk: written at clean shutdown and segment roll, so startup only replays the
+/// batches after it.
+struct ProducerStateSnapshot: Codable {
+    var offset: Int64
+    var table: ProducerStateTable
+
+    static func path(_ directory: String) -> String { "\(directory)/producer-state.json" }
+
+    static func load(_ directory: String) -> ProducerStateSnapshot? {
+        guard let data = FileManager.default.contents(atPath: path(directory)) else { return nil }
+        return try? JSONDecoder().decode(ProducerStateSnapshot.self, from: data)
+    }
+
+    func save(_ directory: String) throws {
+        try PosixFile.writeAtomically(Self.path(directory), Array(try JSONEncoder().encode(self)))
+    }
+}
