@@ -19,12 +19,19 @@ public final class Broker: Sendable {
     private let nextProducerId: NIOLockedValueBox<Int64>
     /// Consumer groups and committed offsets.
     public let groups: GroupCoordinator
+    /// Transactional ids, open transactions, markers.
+    let transactions: TransactionCoordinator
     /// The internal, compacted topic holding committed offsets.
     public static let offsetsTopic = "__consumer_offsets"
+    /// Internal topics: not produced to, deleted or altered by clients.
+    public static let internalTopics: Set<String> = [offsetsTopic, "__transaction_state"]
 
     public init(config: BrokerConfig, logger: Logger) throws {
         self.config = config
         self.logger = logger
+        // Producer ids must never repeat (partitions remember them for deduplication): counting
+        // up from the wall clock in milliseconds keeps them increasing across restarts.
+        self.nextProducerId = NIOLockedValueBox(Int64(clock_gettime_ms()))
         self.topics = try TopicRegistry(config: config, logger: logger)
         self.appender = LogAppender(io: topics.io, logger: logger)
         if topics.topic(Self.offsetsTopic) == nil {
@@ -32,19 +39,30 @@ public final class Broker: Sendable {
                 name: Self.offsetsTopic, partitions: 1,
                 configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
         }
+        if topics.topic(TransactionCoordinator.stateTopic) == nil {
+            try topics.createTopic(
+                name: TransactionCoordinator.stateTopic, partitions: 1,
+                configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"])
+        }
         let registry = topics
         let catalog = TopicCatalog(
             partitions: { registry.topic($0)?.metadata.partitions },
             id: { registry.topic($0)?.metadata.topicId },
             name: { registry.topic(id: $0)?.metadata.name },
-            names: { registry.allTopics.map(\.metadata.name).filter { $0 != Self.offsetsTopic } })
+            names: { registry.allTopics.map(\.metadata.name).filter { !Self.internalTopics.contains($0) } })
         self.groups = try GroupCoordinator(
             config: config.groups, offsetsLog: topics.topic(Self.offsetsTopic)!.partitions[0], appender: appender,
             logger: logger, topics: catalog)
-        // Producer ids must not repeat across restarts; until producer state is persisted
-        // (idempotence issue) start from the wall clock in milliseconds.
-        let now = Int64(clock_gettime_ms())
-        self.nextProducerId = NIOLockedValueBox(now)
+        let producerIds = nextProducerId
+        self.transactions = try TransactionCoordinator(
+            topics: topics, appender: appender, groups: groups, fetchWaiters: fetchWaiters,
+            allocateProducerId: {
+                producerIds.withLockedValue { id in
+                    id += 1
+                    return id
+                }
+            },
+            stateLog: topics.topic(TransactionCoordinator.stateTopic)!.partitions[0], logger: logger)
     }
 
     func allocateProducerId() -> Int64 {
@@ -79,6 +97,9 @@ public final class Broker: Sendable {
         }
         groups.groupCount { [metrics] n in metrics.groups.record(n) }
     }
+
+    /// Aborts transactions past their timeout (run periodically).
+    public func abortExpiredTransactions() { transactions.abortExpired() }
 
     /// Finishes queued appends, then flushes and closes every log.
     public func shutdown() {

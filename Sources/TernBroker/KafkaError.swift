@@ -22,6 +22,11 @@ public enum KafkaError: Int16, Error, Sendable {
     case invalidRequest = 42
     case outOfOrderSequenceNumber = 45
     case invalidProducerEpoch = 47
+    case invalidTxnState = 48
+    case invalidProducerIdMapping = 49
+    case invalidTransactionTimeout = 50
+    case concurrentTransactions = 51
+    case transactionalIdNotFound = 105
     case unsupportedForMessageFormat = 43
     case kafkaStorageError = 56
     case unsupportedCompressionType = 76

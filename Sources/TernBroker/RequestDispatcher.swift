@@ -120,7 +120,23 @@ public struct RequestDispatcher: Sendable {
             case .incrementalAlterConfigs:
                 return respond(broker.incrementalAlterConfigs(try decode(IncrementalAlterConfigsRequest.self, &body, version), version: version))
             case .initProducerId:
-                return respond(broker.initProducerId(try decode(InitProducerIdRequest.self, &body, version), version: version))
+                let request = try decode(InitProducerIdRequest.self, &body, version)
+                if let tid = request.transactionalId, !tid.isEmpty {
+                    return respond(broker.initProducerIdTransactional(request, version: version, transactionalId: tid, on: eventLoop))
+                }
+                return respond(broker.initProducerId(request, version: version))
+            case .addPartitionsToTxn:
+                return respond(broker.addPartitionsToTxn(try decode(AddPartitionsToTxnRequest.self, &body, version), version: version))
+            case .addOffsetsToTxn:
+                return respond(broker.addOffsetsToTxn(try decode(AddOffsetsToTxnRequest.self, &body, version), version: version))
+            case .txnOffsetCommit:
+                return respond(broker.txnOffsetCommit(try decode(TxnOffsetCommitRequest.self, &body, version), version: version))
+            case .endTxn:
+                return respond(broker.endTxn(try decode(EndTxnRequest.self, &body, version), version: version))
+            case .describeTransactions:
+                return respond(broker.describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version), version: version))
+            case .listTransactions:
+                return respond(broker.listTransactions(try decode(ListTransactionsRequest.self, &body, version), version: version))
             default:
                 return .close(reason: "unhandled api \(apiKey)")
             }

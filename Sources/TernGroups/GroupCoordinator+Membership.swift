@@ -114,7 +114,10 @@ extension GroupCoordinator {
         old.syncPromise?.succeed(SyncResult(error: .fencedInstanceId))
         old.syncPromise = nil
         old.sessionTimer?.cancel()
-        let unchanged = old.sameProtocols(as: protocols)
+        // As Kafka does: the rejoin needs no rebalance if the member still supports the protocol
+        // the group chose (its metadata bytes may differ: clients put generation and owned
+        // partitions in there).
+        let unchanged = g.protocolName.map { name in protocols.contains { $0.name == name } } ?? false
         g.members[oldId] = nil
         old.memberId = newId
         old.protocols = protocols

@@ -159,3 +159,22 @@ extension GroupCoordinator {
         return topics
     }
 }
+
+extension GroupCoordinator {
+    public var eventLoop: EventLoop { loop }
+
+    /// Offsets committed by a transaction (TxnOffsetCommit + EndTxn commit): written without
+    /// membership checks, as the transaction coordinator already validated the producer.
+    public func commitTransactionalOffsets(group: String, _ offsets: [(String, Int32, Int64, Int32, String?)]) -> EventLoopFuture<Void> {
+        loop.flatSubmit { [self] in
+            let now = PartitionLog.nowMs()
+            let changes = offsets.map { (TopicPartitionKey(topic: $0.0, partition: $0.1),
+                                         Optional(CommittedOffset(offset: $0.2, leaderEpoch: $0.3, metadata: $0.4, commitTimestamp: now))) }
+            return persist(group: group, changes).flatMapThrowing { ok in
+                if !ok { throw GroupCoordinatorError.offsetWriteFailed }
+            }
+        }
+    }
+}
+
+public enum GroupCoordinatorError: Error { case offsetWriteFailed }

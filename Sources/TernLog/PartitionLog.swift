@@ -31,6 +31,7 @@ public final class PartitionLog: @unchecked Sendable {
     var isClosed = false
     /// Idempotent producers' sequences; includes prepared, not yet completed, appends.
     var producerState = ProducerStateTable()
+    var transactions = TransactionIndex()
 
     public struct AppendResult: Equatable, Sendable {
         public var baseOffset: Int64
@@ -44,6 +45,9 @@ public final class PartitionLog: @unchecked Sendable {
         public var records: KafkaRecords
         public var highWatermark: Int64
         public var logStartOffset: Int64
+        public var lastStableOffset: Int64 = -1
+        /// read_committed: aborted transactions (producer id, first offset) in the returned range.
+        public var abortedTransactions: [(producerId: Int64, firstOffset: Int64)] = []
     }
 
     /// Opens (creating if needed) the log in `directory`, recovering the active segment.
@@ -86,6 +90,7 @@ public final class PartitionLog: @unchecked Sendable {
         var from = startOffset
         if let snapshot = ProducerStateSnapshot.load(directory), snapshot.offset <= end, snapshot.offset >= startOffset {
             producerState = snapshot.table
+            transactions = snapshot.transactions ?? TransactionIndex()
             from = snapshot.offset
         }
         var i = segmentIndex(for: from)
@@ -93,7 +98,11 @@ public final class PartitionLog: @unchecked Sendable {
             if var (position, _) = try segments[i].position(of: from, io: io) {
                 while position < segments[i].size {
                     let h = try segments[i].readHeader(io: io, at: position)
-                    if h.producerId >= 0 && h.lastOffset >= from { producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset) }
+                    if h.producerId >= 0 && h.lastOffset >= from {
+                        producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset)
+                        let marker = h.isControl ? TransactionIndex.markerType(try segments[i].read(io: io, at: position, count: h.totalSize)) : nil
+                        transactions.observe(h, marker: marker)
+                    }
                     position += Int64(h.totalSize)
                 }
             }
@@ -208,6 +217,15 @@ public final class PartitionLog: @unchecked Sendable {
                 throw error ?? LogError.io("an earlier append to this log failed", EIO)
             }
             try segment.commit(headers: prepared.headers, at: prepared.write.offset, byteCount: prepared.write.byteCount, config: config)
+            for h in prepared.headers where h.isTransactional {
+                var marker: Int16?
+                if h.isControl {
+                    var whole = ByteBuffer()
+                    for b in prepared.write.buffers { whole.writeImmutableBuffer(b) }
+                    marker = TransactionIndex.markerType(whole)
+                }
+                transactions.observe(h, marker: marker)
+            }
             if prepared.write.sync { lastFlushNanos = DispatchTime.now().uptimeNanoseconds }
             var result = prepared.result
             result.logStartOffset = startOffset
@@ -228,7 +246,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// Seals the active segment (flushed, so recovery only ever scans the newest one) and starts a new one.
     private func roll(at offset: Int64) throws -> LogSegment {
         try segments[segments.count - 1].flush(io: io)
-        try ProducerStateSnapshot(offset: offset, table: producerState).save(directory)
+        try ProducerStateSnapshot(offset: offset, table: producerState, transactions: transactions).save(directory)
         let segment = try LogSegment(directory: directory, baseOffset: offset)
         segments.append(segment)
         PosixFile.fsyncDirectory(directory)
@@ -238,25 +256,41 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Reads from the first batch containing `offset`, up to `maxBytes`, but always at least one whole
     /// batch so a consumer can make progress past a batch larger than its limit (KIP-74).
-    public func read(from offset: Int64, maxBytes: Int) throws -> ReadResult {
+    /// With `readCommitted`, nothing at or past the last stable offset (the first offset of a
+    /// still-open transaction) is returned, and the aborted transactions in range are listed.
+    public func read(from offset: Int64, maxBytes: Int, readCommitted: Bool = false) throws -> ReadResult {
         try lock.withLock {
             let end = segments[segments.count - 1].nextOffset
             guard offset >= startOffset, offset <= end else {
                 throw LogError.offsetOutOfRange(requested: offset, logStart: startOffset, logEnd: end)
             }
-            var result = ReadResult(records: .empty, highWatermark: end, logStartOffset: startOffset)
-            guard offset < end else { return result }
+            let stable = transactions.lastStableOffset(logEnd: end)
+            var result = ReadResult(records: .empty, highWatermark: end, logStartOffset: startOffset, lastStableOffset: stable)
+            let upTo = readCommitted ? stable : end
+            guard offset < upTo else { return result }
             var i = segmentIndex(for: offset)
             while i < segments.count {
                 if let (position, header) = try segments[i].position(of: offset, io: io) {
-                    let count = max(maxBytes, header.totalSize)
+                    var count = max(maxBytes, header.totalSize)
+                    if readCommitted, stable < end, let (stablePosition, _) = try segments[i].position(of: stable, io: io) {
+                        count = min(count, Int(stablePosition - position))
+                    }
+                    guard count > 0 else { return result }
                     result.records = .file(try segments[i].slice(at: position, count: count))
+                    if readCommitted {
+                        result.abortedTransactions = transactions.aborted(from: offset, to: upTo).map { ($0.producerId, $0.firstOffset) }
+                    }
                     return result
                 }
                 i += 1
             }
             return result
         }
+    }
+
+    /// First offset of the oldest open transaction, or the log end offset.
+    public var lastStableOffset: Int64 {
+        lock.withLock { transactions.lastStableOffset(logEnd: segments[segments.count - 1].nextOffset) }
     }
 
     /// Kafka's ListOffsets by timestamp: the first batch whose max timestamp is >= `timestamp`,
@@ -377,7 +411,7 @@ public final class PartitionLog: @unchecked Sendable {
             guard !isClosed else { return }
             do { try segments[segments.count - 1].flush(io: io) } catch { logger.error("flush on close failed: \(error)") }
             if inFlight == 0 {
-                try? ProducerStateSnapshot(offset: segments[segments.count - 1].nextOffset, table: producerState).save(directory)
+                try? ProducerStateSnapshot(offset: segments[segments.count - 1].nextOffset, table: producerState, transactions: transactions).save(directory)
             }
             segments.forEach { $0.close() }
             isClosed = true

@@ -30,7 +30,8 @@ struct ProducerStateTable: Codable {
     private(set) var producers: [Int64: Entry] = [:]
 
     func check(_ h: RecordBatchHeader) throws -> Verdict {
-        guard h.producerId >= 0, let entry = producers[h.producerId] else { return .append }
+        // Control batches (transaction markers) are written by the broker and carry no sequence.
+        guard h.producerId >= 0, !h.isControl, let entry = producers[h.producerId] else { return .append }
         let lastSequence = Self.lastSequence(h)
         if h.producerEpoch < entry.epoch { throw LogError.invalidProducerEpoch }
         if h.producerEpoch > entry.epoch {
@@ -49,6 +50,13 @@ struct ProducerStateTable: Codable {
     /// Records a batch written at `firstOffset...lastOffset`.
     mutating func record(_ h: RecordBatchHeader, firstOffset: Int64, lastOffset: Int64) {
         guard h.producerId >= 0 else { return }
+        if h.isControl {
+            // A transaction marker written with a bumped epoch fences older producer instances.
+            if h.producerEpoch > producers[h.producerId]?.epoch ?? Int16.min {
+                producers[h.producerId] = Entry(epoch: h.producerEpoch, batches: [])
+            }
+            return
+        }
         var entry = producers[h.producerId] ?? Entry(epoch: h.producerEpoch, batches: [])
         if h.producerEpoch != entry.epoch { entry = Entry(epoch: h.producerEpoch, batches: []) }
         entry.batches.append(CachedBatch(firstSequence: h.baseSequence, lastSequence: Self.lastSequence(h), firstOffset: firstOffset, lastOffset: lastOffset))
@@ -69,6 +77,7 @@ struct ProducerStateTable: Codable {
 struct ProducerStateSnapshot: Codable {
     var offset: Int64
     var table: ProducerStateTable
+    var transactions: TransactionIndex?
 
     static func path(_ directory: String) -> String { "\(directory)/producer-state.json" }
 
@@ -78,6 +87,8 @@ struct ProducerStateSnapshot: Codable {
     }
 
     func save(_ directory: String) throws {
-        try PosixFile.writeAtomically(Self.path(directory), Array(try JSONEncoder().encode(self)))
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        try PosixFile.writeAtomically(Self.path(directory), Array(try encoder.encode(self)))
     }
 }

@@ -67,6 +67,7 @@ struct BrokerCommand: AsyncParsableCommand {
         let sampler = Task.detached {
             while !Task.isCancelled {
                 broker.sampleGauges()
+                broker.abortExpiredTransactions()
                 try? await Task.sleep(for: .seconds(5))
             }
         }

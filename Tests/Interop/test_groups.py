@@ -169,6 +169,9 @@ def test_static_member_restart_keeps_partitions_without_rebalance(broker):
     b = make("b")
     b.subscribe(["static"], on_assign=lambda _, ps: assigned.setdefault("b", []).append(sorted(p.partition for p in ps)),
                 on_revoke=lambda _, ps: revoked.__setitem__("b", revoked["b"] + 1))
+    deadline = time.time() + 20
+    while time.time() < deadline and not assigned.get("b"):
+        b.poll(0.1)  # b joins first, so it leads the group
     a = make("a")
     a.subscribe(["static"], on_assign=lambda _, ps: assigned.setdefault("a", []).append(sorted(p.partition for p in ps)))
     deadline = time.time() + 30

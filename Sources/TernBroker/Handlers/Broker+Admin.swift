@@ -36,7 +36,7 @@ extension Broker {
         for (name, id) in targets {
             var result = DeleteTopicsResponse.DeletableTopicResult(name: name, topicId: id)
             let topic = name.flatMap { topics.topic($0) } ?? (id != .zero ? topics.topic(id: id) : nil)
-            if topic?.metadata.name == Self.offsetsTopic {
+            if let name = topic?.metadata.name, Self.internalTopics.contains(name) {
                 result.errorCode = KafkaError.invalidTopic.rawValue  // internal topics cannot be deleted
             } else if let topic {
                 do {
@@ -54,14 +54,14 @@ extension Broker {
         return response
     }
 
-    /// This broker coordinates every group. Transactional ids answer COORDINATOR_NOT_AVAILABLE
-    /// until the transaction coordinator exists, which clients retry.
+    /// This broker coordinates every group and every transactional id.
     func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
         let (host, port) = config.advertised
+        // Group (0) and transaction (1) keys are all coordinated here.
         func answer(_ keyType: Int8) -> (Int16, String?, Int32, String, Int32) {
-            keyType == 0
+            keyType == 0 || keyType == 1
                 ? (0, nil, config.nodeId, host, Int32(port))
-                : (KafkaError.coordinatorNotAvailable.rawValue, "no transaction coordinator", -1, "", -1)
+                : (KafkaError.invalidRequest.rawValue, "unknown key type \(keyType)", -1, "", -1)
         }
         if version >= 4 {
             return FindCoordinatorResponse(coordinators: request.coordinatorKeys.map { key in
@@ -73,11 +73,8 @@ extension Broker {
         return FindCoordinatorResponse(errorCode: code, errorMessage: message, nodeId: node, host: h, port: p)
     }
 
-    /// Idempotent producers get a fresh producer id; transactional ids need the coordinator.
+    /// Idempotent producers get a fresh producer id (transactional ones go to the coordinator).
     func initProducerId(_ request: InitProducerIdRequest, version: Int16) -> InitProducerIdResponse {
-        if let tid = request.transactionalId, !tid.isEmpty {
-            return InitProducerIdResponse(errorCode: KafkaError.coordinatorNotAvailable.rawValue)
-        }
         // KIP-360 (v3+): a producer that knows its id asks for an epoch bump to reset its sequences.
         if version >= 3 && request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < Int16.max {
             return InitProducerIdResponse(errorCode: 0, producerId: request.producerId, producerEpoch: request.producerEpoch + 1)

@@ -10,7 +10,7 @@ extension Broker {
                 errorMessage: nil, resourceType: r.resourceType, resourceName: r.resourceName)
             do {
                 guard r.resourceType == 2 else { throw KafkaError.invalidRequest }
-                guard r.resourceName != Self.offsetsTopic else { throw KafkaError.invalidTopic }
+                guard !Self.internalTopics.contains(r.resourceName) else { throw KafkaError.invalidTopic }
                 var set: [String: String] = [:]
                 var delete: [String] = []
                 for c in r.configs {

@@ -62,16 +62,19 @@ extension Broker {
                     // after that, stop adding data once the response is full.
                     let limit = min(Int(p.partitionMaxBytes), remaining)
                     if limit > 0 || total == 0 {
-                        let read = try log.read(from: p.fetchOffset, maxBytes: max(limit, 0))
+                        let read = try log.read(from: p.fetchOffset, maxBytes: max(limit, 0), readCommitted: request.isolationLevel == 1)
                         data.records = read.records
                         data.highWatermark = read.highWatermark
-                        data.lastStableOffset = read.highWatermark
+                        data.lastStableOffset = read.lastStableOffset
+                        if request.isolationLevel == 1 {
+                            data.abortedTransactions = read.abortedTransactions.map { .init(producerId: $0.producerId, firstOffset: $0.firstOffset) }
+                        }
                         data.logStartOffset = read.logStartOffset
                         total += read.records.byteCount
                         remaining -= read.records.byteCount
                     } else {
                         data.highWatermark = log.logEndOffset
-                        data.lastStableOffset = data.highWatermark
+                        data.lastStableOffset = log.lastStableOffset
                         data.logStartOffset = log.logStartOffset
                     }
                 } catch {

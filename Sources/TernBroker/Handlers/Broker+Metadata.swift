@@ -44,7 +44,7 @@ extension Broker {
             errorCode: 0,
             name: topic.metadata.name,
             topicId: topic.metadata.topicId,
-            isInternal: topic.metadata.name == Self.offsetsTopic,
+            isInternal: Self.internalTopics.contains(topic.metadata.name),
             partitions: (0..<topic.metadata.partitions).map { p in
                 .init(
                     errorCode: 0, partitionIndex: p, leaderId: node, leaderEpoch: 0,

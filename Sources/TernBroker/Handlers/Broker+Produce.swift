@@ -16,7 +16,7 @@ extension Broker {
                     eventLoop.makeSucceededFuture(.init(index: partitionData.index, errorCode: KafkaError(error).rawValue, baseOffset: -1))
                 }
                 guard acksValid else { return failed(KafkaError.invalidRequiredAcks) }
-                guard topicData.name != Self.offsetsTopic else { return failed(KafkaError.invalidTopic) }
+                guard !Self.internalTopics.contains(topicData.name) else { return failed(KafkaError.invalidTopic) }
                 guard let log = topic?.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
                 var records = partitionData.records?.bytes ?? ByteBuffer()
                 var headers: [RecordBatchHeader]

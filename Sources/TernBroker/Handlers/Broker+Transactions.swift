@@ -1,0 +1,68 @@
+import NIOCore
+import TernProtocol
+
+extension Broker {
+    func initProducerIdTransactional(_ request: InitProducerIdRequest, version: Int16, transactionalId: String, on loop: EventLoop)
+        -> EventLoopFuture<InitProducerIdResponse>
+    {
+        guard request.transactionTimeoutMs > 0, request.transactionTimeoutMs <= 900_000 else {
+            return loop.makeSucceededFuture(InitProducerIdResponse(errorCode: KafkaError.invalidTransactionTimeout.rawValue))
+        }
+        return transactions.initProducerId(transactionalId: transactionalId, timeoutMs: request.transactionTimeoutMs)
+            .map { InitProducerIdResponse(errorCode: 0, producerId: $0.0, producerEpoch: $0.1) }
+            .recover { _ in InitProducerIdResponse(errorCode: KafkaError.coordinatorNotAvailable.rawValue) }
+    }
+
+    func addPartitionsToTxn(_ r: AddPartitionsToTxnRequest, version: Int16) -> EventLoopFuture<AddPartitionsToTxnResponse> {
+        // v0-3 (clients): one transaction in the top-level fields.
+        let partitions = r.v3AndBelowTopics.flatMap { t in t.partitions.map { (t.name, $0) } }
+        return transactions.addPartitions(r.v3AndBelowTransactionalId, producerId: r.v3AndBelowProducerId, epoch: r.v3AndBelowProducerEpoch, partitions)
+            .map { error in
+                AddPartitionsToTxnResponse(resultsByTopicV3AndBelow: r.v3AndBelowTopics.map { t in
+                    .init(name: t.name, resultsByPartition: t.partitions.map { .init(partitionIndex: $0, partitionErrorCode: error.rawValue) })
+                })
+            }
+    }
+
+    func addOffsetsToTxn(_ r: AddOffsetsToTxnRequest, version: Int16) -> EventLoopFuture<AddOffsetsToTxnResponse> {
+        transactions.addOffsets(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, group: r.groupId)
+            .map { AddOffsetsToTxnResponse(errorCode: $0.rawValue) }
+    }
+
+    func txnOffsetCommit(_ r: TxnOffsetCommitRequest, version: Int16) -> TxnOffsetCommitResponse {
+        let pending = r.topics.flatMap { t in
+            t.partitions.map {
+                TransactionMetadata.PendingOffset(topic: t.name, partition: $0.partitionIndex, offset: $0.committedOffset,
+                                                  leaderEpoch: $0.committedLeaderEpoch, metadata: $0.committedMetadata)
+            }
+        }
+        let error = transactions.stageOffsets(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, group: r.groupId, pending)
+        return TxnOffsetCommitResponse(topics: r.topics.map { t in
+            .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: error.rawValue) })
+        })
+    }
+
+    func endTxn(_ r: EndTxnRequest, version: Int16) -> EventLoopFuture<EndTxnResponse> {
+        transactions.endTransaction(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, commit: r.committed)
+            .map { EndTxnResponse(errorCode: $0.rawValue) }
+    }
+
+    func describeTransactions(_ r: DescribeTransactionsRequest, version: Int16) -> DescribeTransactionsResponse {
+        DescribeTransactionsResponse(transactionStates: transactions.describe(r.transactionalIds).map { id, meta in
+            guard let m = meta else { return .init(errorCode: KafkaError.transactionalIdNotFound.rawValue, transactionalId: id) }
+            let byTopic = Dictionary(grouping: m.partitions, by: \.topic)
+            return .init(
+                transactionalId: id, transactionState: m.state.rawValue, transactionTimeoutMs: m.timeoutMs,
+                transactionStartTimeMs: m.startedMs, producerId: m.producerId, producerEpoch: m.producerEpoch,
+                topics: byTopic.map { .init(topic: $0.key, partitions: $0.value.map(\.partition).sorted()) })
+        })
+    }
+
+    func listTransactions(_ r: ListTransactionsRequest, version: Int16) -> ListTransactionsResponse {
+        let states = Set(r.stateFilters)
+        let pids = Set(r.producerIdFilters)
+        return ListTransactionsResponse(transactionStates: transactions.all
+            .filter { (states.isEmpty || states.contains($0.state.rawValue)) && (pids.isEmpty || pids.contains($0.producerId)) }
+            .map { .init(transactionalId: $0.transactionalId, producerId: $0.producerId, transactionState: $0.state.rawValue) })
+    }
+}

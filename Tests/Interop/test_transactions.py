@@ -1,0 +1,112 @@
+"""Transactions with confluent-kafka: consume-transform-produce, read_committed vs
+read_uncommitted, fencing by transactional.id, and recovery after a broker restart."""
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaException, OFFSET_BEGINNING, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic
+
+
+def create(bootstrap, name, partitions=1):
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # must outlive the future
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(timeout=30)
+
+
+def read(bootstrap, topic, isolation, partitions=1):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "reader", "isolation.level": isolation,
+                  "enable.partition.eof": True, "enable.auto.commit": False})
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
+    out, eofs = [], set()
+    deadline = time.time() + 30
+    while len(eofs) < partitions and time.time() < deadline:
+        m = c.poll(1)
+        if m is None:
+            continue
+        if m.error():
+            if m.error().code() == -191:
+                eofs.add(m.partition())
+            continue
+        out.append(m.value().decode())
+    c.close()
+    return out
+
+
+def test_consume_transform_produce_commits_visible_aborts_not(broker):
+    create(broker.bootstrap, "tx-in", 2)
+    create(broker.bootstrap, "tx-out", 2)
+    src = Producer({"bootstrap.servers": broker.bootstrap})
+    for i in range(60):
+        src.produce("tx-in", value=f"{i}".encode(), partition=i % 2)
+    src.flush(30)
+
+    consumer = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "transformers", "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    consumer.subscribe(["tx-in"])
+    producer = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "transformer-1"})
+    producer.init_transactions(30)
+    done, rounds, aborted = 0, 0, 0
+    deadline = time.time() + 60
+    while done < 60 and time.time() < deadline:
+        msgs = [m for m in consumer.consume(10, 1.0) if not m.error()]
+        if not msgs:
+            continue
+        producer.begin_transaction()
+        for m in msgs:
+            producer.produce("tx-out", value=f"t{m.value().decode()}".encode(), partition=m.partition())
+        producer.send_offsets_to_transaction(consumer.position(consumer.assignment()), consumer.consumer_group_metadata())
+        rounds += 1
+        if rounds % 3 == 0:
+            producer.flush(30)  # the aborted records really reach the log
+            producer.abort_transaction(30)
+            aborted += len(msgs)
+            # Rewind to the last committed position: the aborted input is processed again.
+            for tp in consumer.committed(consumer.assignment(), timeout=10):
+                consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+        else:
+            producer.commit_transaction(30)
+            done += len(msgs)
+    consumer.close()
+    assert done == 60 and aborted > 0
+
+    committed = read(broker.bootstrap, "tx-out", "read_committed", 2)
+    assert sorted(committed) == sorted(f"t{i}" for i in range(60)), "each input exactly once, no aborted output"
+    uncommitted = read(broker.bootstrap, "tx-out", "read_uncommitted", 2)
+    assert len(uncommitted) == 60 + aborted, "read_uncommitted also sees the aborted records"
+    # The group's offsets were committed with the transactions.
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "transformers"})
+    offsets = c.committed([TopicPartition("tx-in", 0), TopicPartition("tx-in", 1)], timeout=10)
+    assert sum(tp.offset for tp in offsets) == 60
+    c.close()
+
+
+def test_second_producer_with_same_transactional_id_fences_the_first(broker):
+    create(broker.bootstrap, "fence", 1)
+    first = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "shared-id"})
+    first.init_transactions(30)
+    first.begin_transaction()
+    first.produce("fence", value=b"zombie", partition=0)
+    first.flush(30)
+    second = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "shared-id"})
+    second.init_transactions(30)  # aborts the first's open transaction and bumps the epoch
+    second.begin_transaction()
+    second.produce("fence", value=b"winner", partition=0)
+    second.commit_transaction(30)
+    with pytest.raises(KafkaException) as exc:
+        first.produce("fence", value=b"late", partition=0)
+        first.commit_transaction(30)
+    assert exc.value.args[0].fatal() or "fenced" in str(exc.value).lower()
+    assert read(broker.bootstrap, "fence", "read_committed") == ["winner"]
+
+
+def test_open_transaction_is_aborted_after_restart(broker):
+    create(broker.bootstrap, "tx-restart", 1)
+    p = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "crashy"})
+    p.init_transactions(30)
+    p.begin_transaction()
+    p.produce("tx-restart", value=b"never-committed", partition=0)
+    p.flush(30)
+    broker.restart()  # the coordinator finds the open transaction and aborts it
+    plain = Producer({"bootstrap.servers": broker.bootstrap})
+    plain.produce("tx-restart", value=b"after", partition=0)
+    plain.flush(30)
+    assert read(broker.bootstrap, "tx-restart", "read_committed") == ["after"]
