@@ -35,22 +35,6 @@ enum PosixFile {
         }
     }
 
-    static func readAll(_ fd: Int32) throws -> [UInt8] {
-        let size = Int(try self.size(fd))
-        var bytes = [UInt8](repeating: 0, count: size)
-        var done = 0
-        while done < size {
-            let n = bytes.withUnsafeMutableBytes { raw in pread(fd, raw.baseAddress! + done, size - done, off_t(done)) }
-            if n < 0 {
-                if errno == EINTR { continue }
-                throw LogError.io("pread", errno)
-            }
-            if n == 0 { break }
-            done += n
-        }
-        return Array(bytes[0..<done])
-    }
-
     /// Replaces `path` with `bytes` so a crash leaves either the old or the new contents.
     static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
         let tmp = path + ".tmp"

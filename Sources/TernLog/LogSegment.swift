@@ -44,8 +44,8 @@ final class LogSegment {
     /// Opens a sealed (not active) segment: trusts its indexes when they are well formed, otherwise
     /// rebuilds them by scanning. `nextOffset` is taken from the last batch.
     func openSealed(io: DiskIO, config: LogConfig, logger: Logger) throws {
-        let indexOK = try index.load(logSize: size)
-        let timeOK = try timeIndex.load()
+        let indexOK = try index.load(logSize: size, io: io)
+        let timeOK = try timeIndex.load(io: io)
         if !indexOK || !timeOK || (size > 0 && index.entries.isEmpty && size > config.indexIntervalBytes) {
             logger.notice("rebuilding index", metadata: ["segment": "\(logPath)"])
             _ = try recover(io: io, config: config, logger: logger)

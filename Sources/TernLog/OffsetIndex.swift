@@ -19,8 +19,9 @@ struct OffsetIndex {
     }
 
     /// Loads the entries on disk; false when the file is not a valid index for a log of `logSize` bytes.
-    mutating func load(logSize: Int64) throws -> Bool {
-        let bytes = try PosixFile.readAll(fd)
+    /// Reads the file through the C core's io_uring path.
+    mutating func load(logSize: Int64, io: DiskIO) throws -> Bool {
+        let bytes = Array(try io.read(fd: fd, count: Int(try PosixFile.size(fd)), at: 0).readableBytesView)
         guard bytes.count % 8 == 0 else { return false }
         var loaded: [Entry] = []
         loaded.reserveCapacity(bytes.count / 8)

@@ -20,8 +20,9 @@ struct TimeIndex {
         self.fd = try PosixFile.open(path)
     }
 
-    mutating func load() throws -> Bool {
-        let bytes = try PosixFile.readAll(fd)
+    /// Reads the file through the C core's io_uring path.
+    mutating func load(io: DiskIO) throws -> Bool {
+        let bytes = Array(try io.read(fd: fd, count: Int(try PosixFile.size(fd)), at: 0).readableBytesView)
         guard bytes.count % 12 == 0 else { return false }
         var loaded: [Entry] = []
         var i = 0

@@ -18,11 +18,11 @@ final class OffsetIndexTests: XCTestCase {
         index.close()
 
         var reloaded = try OffsetIndex(path: dir.path + "/0.index")
-        XCTAssertTrue(try reloaded.load(logSize: 200_000))
+        XCTAssertTrue(try reloaded.load(logSize: 200_000, io: DiskIO(logger: testLogger)))
         XCTAssertEqual(reloaded.entries.count, 100)
         XCTAssertEqual(reloaded.floor(555)?.position, 55000)
         // An index pointing past the end of its log is rejected (rebuilt by the segment).
-        XCTAssertFalse(try reloaded.load(logSize: 50_000))
+        XCTAssertFalse(try reloaded.load(logSize: 50_000, io: DiskIO(logger: testLogger)))
         reloaded.close()
     }
 
