@@ -64,28 +64,61 @@ extension Record {
 
     /// Writes this record relative to its batch's base offset and timestamp.
     func write(to out: inout ByteBuffer, offsetDelta: Int32, timestampDelta: Int64) {
-        var body = ByteBuffer()
-        body.writeInteger(0 as Int8)
-        body.writeVarlong(timestampDelta)
-        body.writeVarint(offsetDelta)
-        Self.writeVarBytes(key, to: &body)
-        Self.writeVarBytes(value, to: &body)
-        body.writeVarint(Int32(headers.count))
-        for h in headers {
-            body.writeVarint(Int32(h.key.utf8.count))
-            body.writeString(h.key)
-            Self.writeVarBytes(h.value, to: &body)
-        }
-        out.writeVarint(Int32(body.readableBytes))
-        out.writeBuffer(&body)
+        Self.write(to: &out, offsetDelta: offsetDelta, timestampDelta: timestampDelta, key: key, value: value, headers: headers)
     }
 
-    private static func writeVarBytes(_ v: ByteBuffer?, to out: inout ByteBuffer) {
-        guard var v else {
+    /// The v2 record encoding, written straight into the batch: the length prefix is computed
+    /// first, so no per-record buffer is needed (producers call this once per record).
+    static func write(to out: inout ByteBuffer, offsetDelta: Int32, timestampDelta: Int64, key: ByteBuffer?, value: ByteBuffer?,
+                      headers: [RecordHeader]) {
+        var length = 1 + varlongSize(timestampDelta) + varintSize(offsetDelta)
+        length += bytesSize(key) + bytesSize(value) + varintSize(Int32(headers.count))
+        for h in headers { length += varintSize(Int32(h.key.utf8.count)) + h.key.utf8.count + bytesSize(h.value) }
+        out.writeVarint(Int32(length))
+        out.writeInteger(0 as Int8)
+        out.writeVarlong(timestampDelta)
+        out.writeVarint(offsetDelta)
+        writeBytes(key, to: &out)
+        writeBytes(value, to: &out)
+        out.writeVarint(Int32(headers.count))
+        for h in headers {
+            out.writeVarint(Int32(h.key.utf8.count))
+            out.writeString(h.key)
+            writeBytes(h.value, to: &out)
+        }
+    }
+
+    static func varintSize(_ v: Int32) -> Int {
+        var u = UInt32(bitPattern: (v << 1) ^ (v >> 31))
+        var n = 1
+        while u >= 0x80 {
+            u >>= 7
+            n += 1
+        }
+        return n
+    }
+
+    static func varlongSize(_ v: Int64) -> Int {
+        var u = UInt64(bitPattern: (v << 1) ^ (v >> 63))
+        var n = 1
+        while u >= 0x80 {
+            u >>= 7
+            n += 1
+        }
+        return n
+    }
+
+    static func bytesSize(_ b: ByteBuffer?) -> Int {
+        guard let b else { return 1 }
+        return varintSize(Int32(b.readableBytes)) + b.readableBytes
+    }
+
+    static func writeBytes(_ b: ByteBuffer?, to out: inout ByteBuffer) {
+        guard let b else {
             out.writeVarint(-1)
             return
         }
-        out.writeVarint(Int32(v.readableBytes))
-        out.writeBuffer(&v)
+        out.writeVarint(Int32(b.readableBytes))
+        out.writeImmutableBuffer(b)
     }
 }

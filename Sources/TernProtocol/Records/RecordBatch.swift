@@ -67,22 +67,35 @@ public struct RecordBatch: Equatable, Sendable {
         case .lz4?: body = try LZ4Frame.compress(body)
         default: throw RecordBatchError.unsupportedCompression(attributes & 0x7)
         }
+        Self.write(
+            to: &out, baseOffset: baseOffset, partitionLeaderEpoch: partitionLeaderEpoch, attributes: attributes,
+            lastOffsetDelta: preservedLastOffsetDelta ?? Int32(max(records.count - 1, 0)), baseTimestamp: baseTimestamp,
+            maxTimestamp: maxTimestamp, producerId: producerId, producerEpoch: producerEpoch, baseSequence: baseSequence,
+            recordCount: Int32(records.count), records: body)
+    }
+
+    /// Writes a whole batch: the 61-byte header around already encoded (and maybe compressed)
+    /// records, then the CRC-32C over attributes..end.
+    static func write(to out: inout ByteBuffer, baseOffset: Int64, partitionLeaderEpoch: Int32, attributes: Int16, lastOffsetDelta: Int32,
+                      baseTimestamp: Int64, maxTimestamp: Int64, producerId: Int64, producerEpoch: Int16, baseSequence: Int32,
+                      recordCount: Int32, records: ByteBuffer) {
         let start = out.writerIndex
+        out.reserveCapacity(minimumWritableBytes: RecordBatchHeader.size + records.readableBytes)
         out.writeInteger(baseOffset)
-        out.writeInteger(Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + body.readableBytes))
+        out.writeInteger(Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + records.readableBytes))
         out.writeInteger(partitionLeaderEpoch)
         out.writeInteger(2 as Int8)
         out.writeInteger(0 as UInt32)  // CRC, patched below
         out.writeInteger(attributes)
-        out.writeInteger(preservedLastOffsetDelta ?? Int32(max(records.count - 1, 0)))
+        out.writeInteger(lastOffsetDelta)
         out.writeInteger(baseTimestamp)
         out.writeInteger(maxTimestamp)
         out.writeInteger(producerId)
         out.writeInteger(producerEpoch)
         out.writeInteger(baseSequence)
-        out.writeInteger(Int32(records.count))
-        out.writeBuffer(&body)
-        RecordBatch.updateCRC(in: &out, batchAt: start)
+        out.writeInteger(recordCount)
+        out.writeImmutableBuffer(records)
+        updateCRC(in: &out, batchAt: start)
     }
 
     /// Recomputes the CRC-32C of the batch at `index` (after the broker edits covered fields).

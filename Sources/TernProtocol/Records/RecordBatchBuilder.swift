@@ -21,23 +21,7 @@ public struct RecordBatchBuilder: Sendable {
             maxTimestamp = timestamp
         }
         maxTimestamp = max(maxTimestamp, timestamp)
-        let timestampDelta = timestamp - firstTimestamp
-        let offsetDelta = Int32(count)
-        var length = 1 + Self.varlongSize(timestampDelta) + Self.varintSize(offsetDelta)
-        length += Self.bytesSize(key) + Self.bytesSize(value) + Self.varintSize(Int32(headers.count))
-        for h in headers { length += Self.varintSize(Int32(h.key.utf8.count)) + h.key.utf8.count + Self.bytesSize(h.value) }
-        body.writeVarint(Int32(length))
-        body.writeInteger(0 as Int8)
-        body.writeVarlong(timestampDelta)
-        body.writeVarint(offsetDelta)
-        Self.writeBytes(key, to: &body)
-        Self.writeBytes(value, to: &body)
-        body.writeVarint(Int32(headers.count))
-        for h in headers {
-            body.writeVarint(Int32(h.key.utf8.count))
-            body.writeString(h.key)
-            Self.writeBytes(h.value, to: &body)
-        }
+        Record.write(to: &body, offsetDelta: Int32(count), timestampDelta: timestamp - firstTimestamp, key: key, value: value, headers: headers)
         count += 1
     }
 
@@ -51,56 +35,10 @@ public struct RecordBatchBuilder: Sendable {
         default: throw RecordBatchError.unsupportedCompression(compression.rawValue)
         }
         var out = ByteBuffer()
-        out.reserveCapacity(RecordBatchHeader.size + records.readableBytes)
-        out.writeInteger(0 as Int64)
-        out.writeInteger(Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead + records.readableBytes))
-        out.writeInteger(-1 as Int32)
-        out.writeInteger(2 as Int8)
-        out.writeInteger(0 as UInt32)
-        out.writeInteger(compression.rawValue)
-        out.writeInteger(Int32(max(count - 1, 0)))
-        out.writeInteger(firstTimestamp)
-        out.writeInteger(maxTimestamp)
-        out.writeInteger(producerId)
-        out.writeInteger(producerEpoch)
-        out.writeInteger(baseSequence)
-        out.writeInteger(Int32(count))
-        out.writeImmutableBuffer(records)
-        RecordBatch.updateCRC(in: &out, batchAt: 0)
+        RecordBatch.write(
+            to: &out, baseOffset: 0, partitionLeaderEpoch: -1, attributes: compression.rawValue, lastOffsetDelta: Int32(max(count - 1, 0)),
+            baseTimestamp: firstTimestamp, maxTimestamp: maxTimestamp, producerId: producerId, producerEpoch: producerEpoch,
+            baseSequence: baseSequence, recordCount: Int32(count), records: records)
         return out
-    }
-
-    static func varintSize(_ v: Int32) -> Int {
-        var u = UInt32(bitPattern: (v << 1) ^ (v >> 31))
-        var n = 1
-        while u >= 0x80 {
-            u >>= 7
-            n += 1
-        }
-        return n
-    }
-
-    static func varlongSize(_ v: Int64) -> Int {
-        var u = UInt64(bitPattern: (v << 1) ^ (v >> 63))
-        var n = 1
-        while u >= 0x80 {
-            u >>= 7
-            n += 1
-        }
-        return n
-    }
-
-    static func bytesSize(_ b: ByteBuffer?) -> Int {
-        guard let b else { return 1 }
-        return varintSize(Int32(b.readableBytes)) + b.readableBytes
-    }
-
-    static func writeBytes(_ b: ByteBuffer?, to out: inout ByteBuffer) {
-        guard let b else {
-            out.writeVarint(-1)
-            return
-        }
-        out.writeVarint(Int32(b.readableBytes))
-        out.writeImmutableBuffer(b)
     }
 }
