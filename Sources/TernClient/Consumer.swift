@@ -67,6 +67,8 @@ public final class Consumer {
     public func unassignAll() {
         positions.removeAll()
         highWatermarks.removeAll()
+        inFlight.values.forEach { $0.task.cancel() }
+        inFlight.removeAll()
     }
 
     func resolve(_ start: StartOffset, topic: String, partition: Int32) async throws -> Int64 {
@@ -86,6 +88,9 @@ public final class Consumer {
     }
 
     /// One fetch round: long-polls each leader (up to `maxWaitMs`) and returns the new records.
+    ///
+    /// Fetches are prefetched: as soon as a response arrives, the next fetch (from the offsets
+    /// after it) is sent, so the transfer of the next response overlaps decoding this one.
     public func poll() async throws -> [ConsumedRecord] {
         var byLeader: [Int32: [TopicPartition]] = [:]
         for tp in positions.keys.sorted() {
@@ -94,43 +99,87 @@ public final class Consumer {
         }
         var out: [ConsumedRecord] = []
         for (leader, tps) in byLeader {
-            let connection = try await client.connection(to: leader)
-            let version = try connection.version(.fetch, max: 11)
-            let topics = Dictionary(grouping: tps, by: \.topic)
-            let request = FetchRequest(
-                replicaId: -1, maxWaitMs: config.maxWaitMs, minBytes: config.minBytes, maxBytes: config.maxBytes,
-                isolationLevel: config.isolationLevel,
-                topics: topics.keys.sorted().map { t in
-                    .init(topic: t, partitions: topics[t]!.map { .init(partition: $0.partition, fetchOffset: positions[$0]!, partitionMaxBytes: config.partitionMaxBytes) })
-                })
-            let response = try await connection.send(request, version: version, as: FetchResponse.self)
+            let offsets = Dictionary(uniqueKeysWithValues: tps.map { ($0, positions[$0]!) })
+            let pending: InFlightFetch
+            if let prefetched = inFlight[leader], prefetched.offsets == offsets {
+                pending = prefetched
+            } else {
+                pending = try await startFetch(leader: leader, offsets: offsets)
+            }
+            inFlight[leader] = nil
+            let response = try await pending.task.value
             guard response.errorCode == 0 else { throw ClientError.kafka(code: response.errorCode, context: "fetch") }
+            var next = offsets
             for t in response.responses {
                 for p in t.partitions {
                     let tp = TopicPartition(topic: t.topic, partition: p.partitionIndex)
                     guard p.errorCode == 0 else { throw ClientError.kafka(code: p.errorCode, context: "fetch \(t.topic)[\(p.partitionIndex)]") }
                     highWatermarks[tp] = p.highWatermark
-                    guard var bytes = p.records?.bytes, var next = positions[tp] else { continue }
-                    while bytes.readableBytes >= RecordBatchHeader.size {
-                        guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex), bytes.readableBytes >= header.totalSize else {
-                            break  // a partial batch at the end of the response
-                        }
-                        if header.isControl {
-                            bytes.moveReaderIndex(forwardBy: header.totalSize)
-                            next = max(next, header.lastOffset + 1)
-                            continue
-                        }
-                        let batch = try RecordBatch.read(from: &bytes)
-                        for r in batch.records where r.offset >= next {
-                            out.append(ConsumedRecord(topic: t.topic, partition: p.partitionIndex, offset: r.offset, timestamp: r.timestamp,
-                                                      key: r.key, value: r.value, headers: r.headers))
-                        }
-                        next = max(next, header.lastOffset + 1)
-                    }
-                    positions[tp] = next
+                    if let bytes = p.records?.bytes, let from = next[tp] { next[tp] = Self.offsetAfter(bytes, from: from) }
                 }
             }
+            // Ask for what follows before decoding what arrived.
+            inFlight[leader] = try await startFetch(leader: leader, offsets: next)
+            for t in response.responses {
+                for p in t.partitions {
+                    let tp = TopicPartition(topic: t.topic, partition: p.partitionIndex)
+                    guard let bytes = p.records?.bytes, let from = offsets[tp] else { continue }
+                    try Self.decode(bytes, topic: t.topic, partition: p.partitionIndex, from: from, into: &out)
+                }
+            }
+            for (tp, o) in next { positions[tp] = o }
         }
         return out
+    }
+
+    private struct InFlightFetch {
+        let offsets: [TopicPartition: Int64]
+        let task: Task<FetchResponse, Error>
+    }
+
+    private var inFlight: [Int32: InFlightFetch] = [:]
+
+    private func startFetch(leader: Int32, offsets: [TopicPartition: Int64]) async throws -> InFlightFetch {
+        let connection = try await client.connection(to: leader)
+        let version = try connection.version(.fetch, max: 11)
+        let topics = Dictionary(grouping: offsets.keys, by: \.topic)
+        let request = FetchRequest(
+            replicaId: -1, maxWaitMs: config.maxWaitMs, minBytes: config.minBytes, maxBytes: config.maxBytes,
+            isolationLevel: config.isolationLevel,
+            topics: topics.keys.sorted().map { t in
+                .init(topic: t, partitions: topics[t]!.sorted().map { .init(partition: $0.partition, fetchOffset: offsets[$0]!, partitionMaxBytes: config.partitionMaxBytes) })
+            })
+        return InFlightFetch(offsets: offsets, task: Task { try await connection.send(request, version: version, as: FetchResponse.self) })
+    }
+
+    /// The offset after the last whole batch in `bytes` (a trailing partial batch is not counted).
+    static func offsetAfter(_ bytes: ByteBuffer, from: Int64) -> Int64 {
+        var next = from
+        var index = bytes.readerIndex
+        while bytes.writerIndex - index >= RecordBatchHeader.size, let h = try? RecordBatchHeader(from: bytes, at: index),
+            bytes.writerIndex - index >= h.totalSize
+        {
+            next = max(next, h.lastOffset + 1)
+            index += h.totalSize
+        }
+        return next
+    }
+
+    static func decode(_ records: ByteBuffer, topic: String, partition: Int32, from: Int64, into out: inout [ConsumedRecord]) throws {
+        var bytes = records
+        while bytes.readableBytes >= RecordBatchHeader.size {
+            guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex), bytes.readableBytes >= header.totalSize else {
+                break  // a partial batch at the end of the response
+            }
+            if header.isControl {
+                bytes.moveReaderIndex(forwardBy: header.totalSize)
+                continue
+            }
+            let batch = try RecordBatch.read(from: &bytes)
+            for r in batch.records where r.offset >= from {
+                out.append(ConsumedRecord(topic: topic, partition: partition, offset: r.offset, timestamp: r.timestamp,
+                                          key: r.key, value: r.value, headers: r.headers))
+            }
+        }
     }
 }
