@@ -50,17 +50,7 @@ struct OffsetIndex {
 
     /// The last entry whose offset is <= `relativeOffset`, or nil (start of the segment).
     func floor(_ relativeOffset: UInt32) -> Entry? {
-        var lo = 0, hi = entries.count - 1, best: Entry?
-        while lo <= hi {
-            let mid = (lo + hi) / 2
-            if entries[mid].relativeOffset <= relativeOffset {
-                best = entries[mid]
-                lo = mid + 1
-            } else {
-                hi = mid - 1
-            }
-        }
-        return best
+        entries.lastWhere { $0.relativeOffset <= relativeOffset }
     }
 
     func close() { _ = Glibc.close(fd) }

@@ -53,17 +53,7 @@ struct TimeIndex {
     /// The last entry with a timestamp strictly below `timestamp`: everything up to its offset is
     /// older than the target, so a search may start just after it.
     func lastBefore(_ timestamp: Int64) -> Entry? {
-        var lo = 0, hi = entries.count - 1, best: Entry?
-        while lo <= hi {
-            let mid = (lo + hi) / 2
-            if entries[mid].timestamp < timestamp {
-                best = entries[mid]
-                lo = mid + 1
-            } else {
-                hi = mid - 1
-            }
-        }
-        return best
+        entries.lastWhere { $0.timestamp < timestamp }
     }
 
     func close() { _ = Glibc.close(fd) }
