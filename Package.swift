@@ -19,16 +19,22 @@ let package = Package(
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
     ],
     targets: [
-        // Thin C core: io_uring, LZ4 frame, CRC32C. No policy lives here.
+        // Thin C core, in two parts so that clients never link io_uring: the codecs the wire format
+        // needs (CRC32C, LZ4 frame, gzip, snappy, zstd) and the ring the log writes through.
+        .target(
+            name: "CTernCodec",
+            path: "CSources/CTernCodec",
+            linkerSettings: [.linkedLibrary("lz4"), .linkedLibrary("z"), .linkedLibrary("zstd"), .linkedLibrary("snappy")]
+        ),
         .target(
             name: "CTernIO",
             path: "CSources/CTernIO",
-            linkerSettings: [.linkedLibrary("uring"), .linkedLibrary("lz4")]
+            linkerSettings: [.linkedLibrary("uring")]
         ),
         .target(
             name: "TernProtocol",
             dependencies: [
-                "CTernIO",
+                "CTernCodec",
                 .product(name: "NIOCore", package: "swift-nio"),
             ]
         ),
@@ -99,7 +105,7 @@ let package = Package(
         .executableTarget(name: "tern-protocol-gen", dependencies: ["TernProtocolGenerator"]),
         .testTarget(
             name: "TernProtocolTests",
-            dependencies: ["TernProtocol", "TernProtocolGenerator", "CTernIO", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: ["TernProtocol", "TernProtocolGenerator", "CTernCodec", .product(name: "NIOCore", package: "swift-nio")]
         ),
         .testTarget(
             name: "TernLogTests",

@@ -13,7 +13,7 @@ public final class Broker: Sendable {
     let logger: Logger
     let fetchWaiters = FetchWaiters()
     let metrics = BrokerMetrics()
-    private let connectionCount = NIOLockedValueBox(0)
+    private let connectionCountBox = NIOLockedValueBox(0)
     /// The group-commit writer every produce goes through.
     public let appender: LogAppender
     private let nextProducerId: NIOLockedValueBox<Int64>
@@ -86,9 +86,12 @@ public final class Broker: Sendable {
         return topics.topic(name)
     }
 
+    /// Open client connections (for `max.connections` and the `tern_connections_active` gauge).
+    public var connectionCount: Int { connectionCountBox.withLockedValue { $0 } }
+
     /// Connection accounting for the `tern_connections_active` gauge.
-    public func connectionOpened() { metrics.connections.record(connectionCount.withLockedValue { $0 += 1; return $0 }) }
-    public func connectionClosed() { metrics.connections.record(connectionCount.withLockedValue { $0 -= 1; return $0 }) }
+    public func connectionOpened() { metrics.connections.record(connectionCountBox.withLockedValue { $0 += 1; return $0 }) }
+    public func connectionClosed() { metrics.connections.record(connectionCountBox.withLockedValue { $0 -= 1; return $0 }) }
 
     /// Refreshes the gauges that are cheaper to sample than to track (log sizes, group count).
     public func sampleGauges() {

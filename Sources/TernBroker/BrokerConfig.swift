@@ -21,6 +21,26 @@ public struct BrokerConfig: Sendable {
     public var messageMaxBytes: Int = 1_048_588
     /// `socket.request.max.bytes`: largest request frame; bigger frames close the connection.
     public var socketRequestMaxBytes: Int = 104_857_600
+    /// `log.message.timestamp.before.max.ms` / `after.max.ms`: how far a CreateTime timestamp may
+    /// lie behind or ahead of the broker's clock (Kafka's defaults: unlimited).
+    public var timestampBeforeMaxMs: Int64 = .max
+    public var timestampAfterMaxMs: Int64 = .max
+    /// `connections.max.idle.ms`: a connection with no reads or writes this long is closed.
+    public var connectionsMaxIdleMs: Int64 = 600_000
+    /// `max.connections`: connections beyond this are closed as soon as they are accepted.
+    public var maxConnections: Int = Int(Int32.max)
+    /// `queued.max.request.bytes`: request bytes all connections may hold at once, from a frame's
+    /// size prefix until its response is written (-1: unlimited, Kafka's default). Past it,
+    /// connections stop reading — as Kafka mutes them — until memory is released. A single frame
+    /// larger than the budget still proceeds when nothing else is held.
+    public var queuedMaxRequestBytes: Int = 256 << 20
+    /// Requests one connection may have in progress before the broker stops reading from it (Kafka
+    /// handles one at a time per connection; pipelining clients such as librdkafka keep up to a
+    /// few in flight per broker).
+    public var maxInFlightRequestsPerConnection: Int = 64
+    /// `tern.socket.frame.timeout.ms`: a request frame must arrive whole within this time of its
+    /// first byte, so a client trickling bytes cannot hold a buffer (and a connection) forever.
+    public var frameTimeoutMs: Int64 = 30_000
     /// Segment, index, flush and retention defaults for every partition log.
     public var log = LogConfig()
     /// `log.retention.check.interval.ms`: how often retention and the cleaner run.

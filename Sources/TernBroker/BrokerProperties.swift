@@ -7,12 +7,15 @@ public enum BrokerProperties {
         case badLine(Int, String)
         case badValue(String, String)
         case unknownKey(String)
+        case unsupportedListener(String, String)
 
         public var description: String {
             switch self {
             case .badLine(let n, let l): return "line \(n): cannot parse '\(l)'"
             case .badValue(let k, let v): return "\(k): invalid value '\(v)'"
             case .unknownKey(let k): return "unknown setting '\(k)'"
+            case .unsupportedListener(let k, let scheme):
+                return "\(k): \(scheme) listeners are not supported yet (TLS and SASL are not implemented); use PLAINTEXT://host:port"
             }
         }
     }
@@ -65,8 +68,9 @@ public enum BrokerProperties {
             guard let b = Bool(value.lowercased()) else { throw ParseError.badValue(key, value) }
             config.autoCreateTopics = b
         case "log.segment.bytes":
-            config.log.segmentBytes = try int(Int.self)
-            guard config.log.segmentBytes >= 1024 else { throw ParseError.badValue(key, value) }
+            // Kafka: an int, at least the 14-byte overhead of the smallest legacy record.
+            config.log.segmentBytes = Int(try int(Int32.self))
+            guard config.log.segmentBytes >= 14 else { throw ParseError.badValue(key, value) }
         case "log.index.interval.bytes": config.log.indexIntervalBytes = try int(Int.self)
         case "log.flush.interval.messages":
             config.log.flushIntervalMessages = try int(Int64.self)
@@ -93,6 +97,14 @@ public enum BrokerProperties {
         case "group.max.session.timeout.ms": config.groups.maxSessionTimeoutMs = try int(Int32.self)
         case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
         case "socket.request.max.bytes": config.socketRequestMaxBytes = try int(Int.self)
+        case "log.message.timestamp.before.max.ms": config.timestampBeforeMaxMs = try int(Int64.self)
+        case "log.message.timestamp.after.max.ms": config.timestampAfterMaxMs = try int(Int64.self)
+        case "connections.max.idle.ms": config.connectionsMaxIdleMs = try positive(Int64.self)
+        case "max.connections": config.maxConnections = Int(try int(Int32.self))
+        case "queued.max.request.bytes":
+            guard let v = Int(value), v == -1 || v > 0 else { throw ParseError.badValue(key, value) }
+            config.queuedMaxRequestBytes = v
+        case "tern.socket.frame.timeout.ms": config.frameTimeoutMs = try positive(Int64.self)
         default: throw ParseError.unknownKey(key)
         }
     }
@@ -100,7 +112,13 @@ public enum BrokerProperties {
     /// `PLAINTEXT://host:port`, `host:port` or `:port` (first listener only).
     static func listener(_ key: String, _ value: String) throws -> (String, Int) {
         var s = String(value.split(separator: ",").first ?? "")
-        if let r = s.range(of: "://") { s = String(s[r.upperBound...]) }
+        if let r = s.range(of: "://") {
+            // Serving plaintext on a listener the operator declared secure would be worse than not
+            // starting: until TLS and SASL land, only PLAINTEXT listeners are accepted.
+            let scheme = s[..<r.lowerBound].uppercased()
+            guard scheme == "PLAINTEXT" else { throw ParseError.unsupportedListener(key, String(scheme)) }
+            s = String(s[r.upperBound...])
+        }
         guard let colon = s.lastIndex(of: ":"), let port = Int(s[s.index(after: colon)...]), (0...65535).contains(port) else {
             throw ParseError.badValue(key, value)
         }

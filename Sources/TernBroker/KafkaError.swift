@@ -13,6 +13,8 @@ public enum KafkaError: Int16, Error, Sendable {
     case invalidTopic = 17
     case recordListTooLarge = 18
     case invalidRequiredAcks = 21
+    case invalidTimestamp = 32
+    case illegalSaslState = 34
     case unsupportedVersion = 35
     case topicAlreadyExists = 36
     case invalidPartitions = 37
@@ -28,6 +30,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case concurrentTransactions = 51
     case transactionalIdNotFound = 105
     case unsupportedForMessageFormat = 43
+    case securityDisabled = 54
     case kafkaStorageError = 56
     case unsupportedCompressionType = 76
     case invalidRecord = 87
@@ -43,10 +46,14 @@ public enum KafkaError: Int16, Error, Sendable {
         case LogError.corruptBatch: self = .corruptMessage
         case LogError.outOfOrderSequence: self = .outOfOrderSequenceNumber
         case LogError.invalidProducerEpoch: self = .invalidProducerEpoch
-        case RecordBatchError.crcMismatch, RecordBatchError.truncated, RecordBatchError.invalidLength: self = .corruptMessage
-        case RecordBatchError.unsupportedMagic: self = .unsupportedForMessageFormat
+        case RecordBatchError.crcMismatch, RecordBatchError.truncated, RecordBatchError.invalidLength,
+            RecordBatchError.corruptCompression, RecordBatchError.decompressedTooLarge:
+            self = .corruptMessage
+        // Produce v3+ may carry magic v2 batches only (Kafka: INVALID_RECORD).
+        case RecordBatchError.unsupportedMagic, RecordBatchError.invalidRecord: self = .invalidRecord
         case RecordBatchError.unsupportedCompression: self = .unsupportedCompressionType
-        case RecordBatchError.invalidRecord: self = .invalidRecord
+        case RecordBatchError.tooLarge: self = .messageTooLarge
+        case let e as RecordValidationError: self = e.kind == .invalidTimestamp ? .invalidTimestamp : .invalidRecord
         default: self = .unknownServerError
         }
     }

@@ -137,6 +137,16 @@ public struct RequestDispatcher: Sendable {
                 return respond(broker.describeTransactions(try decode(DescribeTransactionsRequest.self, &body, version), version: version))
             case .listTransactions:
                 return respond(broker.listTransactions(try decode(ListTransactionsRequest.self, &body, version), version: version))
+            case .saslHandshake:
+                return respond(broker.saslHandshake(try decode(SaslHandshakeRequest.self, &body, version)))
+            case .saslAuthenticate:
+                return respond(broker.saslAuthenticate(try decode(SaslAuthenticateRequest.self, &body, version)))
+            case .describeAcls:
+                return respond(broker.describeAcls(try decode(DescribeAclsRequest.self, &body, version)))
+            case .createAcls:
+                return respond(broker.createAcls(try decode(CreateAclsRequest.self, &body, version)))
+            case .deleteAcls:
+                return respond(broker.deleteAcls(try decode(DeleteAclsRequest.self, &body, version)))
             default:
                 return .close(reason: "unhandled api \(apiKey)")
             }

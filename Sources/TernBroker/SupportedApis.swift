@@ -43,6 +43,13 @@ public enum SupportedApis {
         .deleteRecords: Range(advertised: 0...2, handled: 0...2),
         .describeConfigs: Range(advertised: 0...4, handled: 0...4),
         .incrementalAlterConfigs: Range(advertised: 0...1, handled: 0...1),
+        // Answered as Kafka does on a PLAINTEXT listener without an authorizer (ILLEGAL_SASL_STATE,
+        // SECURITY_DISABLED). SaslHandshake and SaslAuthenticate are advertised together (client-compat §16).
+        .saslHandshake: Range(advertised: 0...1, handled: 0...1),
+        .saslAuthenticate: Range(advertised: 0...2, handled: 0...2),
+        .describeAcls: Range(advertised: 0...3, handled: 0...3),
+        .createAcls: Range(advertised: 0...3, handled: 0...3),
+        .deleteAcls: Range(advertised: 0...3, handled: 0...3),
     ]
 
     public static func handles(_ key: ApiKey, version: Int16) -> Bool {

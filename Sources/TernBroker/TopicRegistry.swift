@@ -8,10 +8,19 @@ import TernProtocol
 public final class Topic: Sendable {
     public let metadata: TopicMetadata
     public let partitions: [PartitionLog]
+    /// What produced batches are checked against (topic overrides over broker defaults).
+    public let batchPolicy: BatchPolicy
 
-    init(metadata: TopicMetadata, partitions: [PartitionLog]) {
+    init(metadata: TopicMetadata, partitions: [PartitionLog], broker config: BrokerConfig) {
         self.metadata = metadata
         self.partitions = partitions
+        let configs = metadata.configs
+        let cleanup = configs["cleanup.policy"].flatMap(LogConfig.CleanupPolicy.init(kafka:)) ?? config.log.cleanupPolicy
+        self.batchPolicy = BatchPolicy(
+            maxMessageBytes: configs["max.message.bytes"].flatMap(Int.init) ?? config.messageMaxBytes,
+            compacted: cleanup.contains(.compact),
+            timestampBeforeMaxMs: configs["message.timestamp.before.max.ms"].flatMap(Int64.init) ?? config.timestampBeforeMaxMs,
+            timestampAfterMaxMs: configs["message.timestamp.after.max.ms"].flatMap(Int64.init) ?? config.timestampAfterMaxMs)
     }
 
     public func partition(_ index: Int32) -> PartitionLog? {
@@ -39,7 +48,7 @@ public final class TopicRegistry: @unchecked Sendable {
         let contents = try store.load()
         self.clusterId = contents?.clusterId ?? Self.newClusterId()
         for meta in contents?.topics ?? [] {
-            topics[meta.name] = try openTopic(meta)
+            topics[meta.name] = try openTopic(meta, creating: false)
         }
         if contents == nil { try persist() }
         logger.info(
@@ -52,12 +61,21 @@ public final class TopicRegistry: @unchecked Sendable {
         String(KafkaUUID.random().description.prefix(22))
     }
 
-    private func openTopic(_ meta: TopicMetadata) throws -> Topic {
+    private func openTopic(_ meta: TopicMetadata, creating: Bool) throws -> Topic {
         let logConfig = Self.logConfig(base: config.log, overrides: meta.configs)
-        let logs = try (0..<meta.partitions).map { p in
-            try PartitionLog(directory: "\(config.logDir)/\(meta.name)-\(p)", config: logConfig, io: io, logger: logger)
+        var logs: [PartitionLog] = []
+        logs.reserveCapacity(Int(meta.partitions))
+        do {
+            for p in 0..<meta.partitions {
+                logs.append(try PartitionLog(directory: "\(config.logDir)/\(meta.name)-\(p)", config: logConfig, io: io, logger: logger))
+            }
+        } catch {
+            // Leave nothing behind: no open descriptors, no directories of a topic that does not exist.
+            logger.error("opening topic failed", metadata: ["topic": "\(meta.name)", "partitions": "\(logs.count)/\(meta.partitions)", "error": "\(error)"])
+            if creating { logs.forEach { $0.delete() } } else { logs.forEach { $0.close() } }
+            throw error
         }
-        return Topic(metadata: meta, partitions: logs)
+        return Topic(metadata: meta, partitions: logs, broker: config)
     }
 
     /// Topic configs that change how the log behaves, over the broker defaults.
@@ -79,7 +97,14 @@ public final class TopicRegistry: @unchecked Sendable {
     static func validate(configs: [String: String]) throws {
         for (key, value) in configs {
             switch key {
-            case "segment.bytes", "segment.ms", "index.interval.bytes", "flush.messages", "flush.ms", "delete.retention.ms":
+            case "segment.bytes":
+                // Kafka: an int, at least the 14-byte overhead of the smallest legacy record.
+                guard let v = Int32(value), v >= 14 else { throw KafkaError.invalidConfig }
+            case "max.message.bytes":
+                guard let v = Int32(value), v >= 0 else { throw KafkaError.invalidConfig }
+            case "message.timestamp.before.max.ms", "message.timestamp.after.max.ms":
+                guard let v = Int64(value), v >= 0 else { throw KafkaError.invalidConfig }
+            case "segment.ms", "index.interval.bytes", "flush.messages", "flush.ms", "delete.retention.ms":
                 guard let v = Int64(value), v > 0 else { throw KafkaError.invalidConfig }
             case "retention.ms", "retention.bytes":
                 guard let v = Int64(value), v >= -1 else { throw KafkaError.invalidConfig }
@@ -111,9 +136,17 @@ public final class TopicRegistry: @unchecked Sendable {
         try Self.validate(configs: configs)
         return try lock.withLock {
             guard topics[name] == nil else { throw KafkaError.topicAlreadyExists }
+            // Kafka refuses names that differ only in '.' versus '_': their metric names collide.
+            let folded = name.replacingOccurrences(of: ".", with: "_")
+            if name.contains(where: { $0 == "." || $0 == "_" }),
+                let other = topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == folded })
+            {
+                logger.warning("topic name collides with an existing one", metadata: ["topic": "\(name)", "existing": "\(other)"])
+                throw KafkaError.invalidTopic
+            }
             let meta = TopicMetadata(name: name, id: KafkaUUID.random().description, partitions: partitions, configs: configs)
             if validateOnly { return meta }
-            let topic = try openTopic(meta)
+            let topic = try openTopic(meta, creating: true)
             topics[name] = topic
             try persist()
             logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
@@ -133,7 +166,7 @@ public final class TopicRegistry: @unchecked Sendable {
             if validateOnly { return }
             var meta = topic.metadata
             meta.configs = configs
-            topics[name] = Topic(metadata: meta, partitions: topic.partitions)
+            topics[name] = Topic(metadata: meta, partitions: topic.partitions, broker: config)
             try persist()
             let logConfig = Self.logConfig(base: config.log, overrides: configs)
             topic.partitions.forEach { $0.update(config: logConfig) }

@@ -11,8 +11,9 @@ import TernProtocol
 /// are older than `delete.retention.ms`.
 ///
 /// Guarantees: the newest record of every key is never removed (the offset map is built over the
-/// whole log, active segment included); batches the broker cannot decode (gzip, snappy, zstd) and
-/// control batches are kept whole; records without a key are kept. The log's lock is held while
+/// whole log, active segment included); control batches are kept whole, and so is a batch that does
+/// not decode (none is stored since produce validation, but older logs may hold one); records
+/// without a key are kept. The log's lock is held while
 /// cleaning, so a partition does not take appends during its own cleaning pass.
 extension PartitionLog {
     public struct CleanStats: Equatable, Sendable {
@@ -69,16 +70,15 @@ extension PartitionLog {
         }
     }
 
-    /// Calls `body` with each stored batch's bytes and, when the broker can read it (no codec or
-    /// lz4, not a control batch), its decoded form.
+    /// Calls `body` with each stored batch's bytes and, unless it is a control batch or does not
+    /// decode, its decoded form (any codec).
     private func forEachBatch(in segment: LogSegment, _ body: (ByteBuffer, RecordBatch?) throws -> Void) throws {
         var position: Int64 = 0
         while position < segment.size {
             let header = try segment.readHeader(io: io, at: position)
             let raw = try segment.read(io: io, at: position, count: header.totalSize)
             var decoding = raw
-            let readable = !header.isControl && (header.compression == CompressionCodec.none || header.compression == .lz4)
-            try body(raw, readable ? try RecordBatch.read(from: &decoding) : nil)
+            try body(raw, header.isControl ? nil : try? RecordBatch.read(from: &decoding))
             position += Int64(header.totalSize)
         }
     }

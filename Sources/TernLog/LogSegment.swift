@@ -111,6 +111,14 @@ final class LogSegment {
                 problem = "offset \(header.baseOffset) does not follow \(nextOffset - 1)"
                 break
             }
+            // What the appender guarantees: relative offsets and positions fit the 32-bit index
+            // entries, and a batch never claims fewer offsets than it holds records.
+            guard header.lastOffset - baseOffset <= Int64(Int32.max), position <= Int64(UInt32.max),
+                Int64(header.recordsCount) <= Int64(header.lastOffsetDelta) + 1
+            else {
+                problem = "batch at offset \(header.baseOffset) (last offset delta \(header.lastOffsetDelta), \(header.recordsCount) records) does not fit segment \(baseOffset)"
+                break
+            }
             try indexBatch(header, at: position, config: config)
             nextOffset = header.lastOffset + 1
             position += Int64(total)

@@ -159,7 +159,11 @@ public final class PartitionLog: @unchecked Sendable {
             // clock) with the segment's first, so replayed old data does not roll on every append.
             let newest = headers.map(\.maxTimestamp).max() ?? -1
             let tooOld = active.firstTimestamp >= 0 && newest - active.firstTimestamp > config.rollMs
-            if position > 0 && (position + Int64(total) > Int64(config.segmentBytes) || tooOld) {
+            // Index entries hold offsets relative to the segment's base as 32 bits: a batch whose
+            // last offset would not fit starts a new segment, as Kafka rolls on offset overflow.
+            let lastOffset = first + headers.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1
+            let offsetOverflow = lastOffset - active.baseOffset > Int64(Int32.max)
+            if position > 0 && (position + Int64(total) > Int64(config.segmentBytes) || tooOld || offsetOverflow) {
                 if inFlight > 0 { return .afterInFlightWrites }
                 active = try roll(at: first)
                 position = 0
@@ -299,17 +303,26 @@ public final class PartitionLog: @unchecked Sendable {
         try lock.withLock {
             for segment in segments where segment.maxTimestamp >= timestamp {
                 guard let (position, header) = try segment.position(ofTimestamp: timestamp, io: io) else { continue }
-                var bytes = try segment.read(io: io, at: position, count: header.totalSize)
-                // Look inside the batch for the exact record when its codec is readable here.
-                if let batch = try? RecordBatch.read(from: &bytes),
-                    let record = batch.records.first(where: { $0.timestamp >= timestamp })
-                {
-                    return (record.offset, record.timestamp)
-                }
+                let bytes = try segment.read(io: io, at: position, count: header.totalSize)
+                // Look inside the batch for the exact record, without materialising its records.
+                if let found = try? Self.firstRecord(in: bytes, header: header, atOrAfter: timestamp) { return found }
                 return (header.baseOffset, header.maxTimestamp)
             }
             return nil
         }
+    }
+
+    /// The first record of a stored batch whose timestamp is >= `timestamp`, read in place.
+    static func firstRecord(in batch: ByteBuffer, header: RecordBatchHeader, atOrAfter timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
+        guard let codec = header.compression, header.totalSize <= batch.readableBytes else { return nil }
+        let payload = batch.getSlice(at: batch.readerIndex + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)!
+        var reader = RecordReader(body: try RecordCompression.decompress(payload, codec: codec))
+        for _ in 0..<header.recordsCount {
+            let record = try reader.next()
+            let recordTimestamp = header.baseTimestamp &+ record.timestampDelta
+            if recordTimestamp >= timestamp { return (header.baseOffset + Int64(record.offsetDelta), recordTimestamp) }
+        }
+        return nil
     }
 
     // MARK: retention

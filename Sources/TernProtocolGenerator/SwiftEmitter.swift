@@ -253,9 +253,38 @@ struct SwiftEmitter {
         switch f.type {
         case .string, .bytes, .records:
             let kind = f.type == .string ? "String" : (f.type == .records ? "Records" : "Bytes")
-            line("\(i)\(w).writeKafka\(optional ? "Nullable" : "")\(kind)(\(v), compact: \(compact))")
+            let nullCond = optional ? f.nullableVersions.condition(within: f.versions.intersection(valid)) : "false"
+            if nullCond == "true" {
+                line("\(i)\(w).writeKafkaNullable\(kind)(\(v), compact: \(compact))")
+            } else if optional {
+                // Null only where the schema allows it: elsewhere a nil value goes out as the
+                // type's empty value (Kafka's default), never as a null clients cannot parse.
+                let empty = f.type == .string ? "\"\"" : (f.type == .records ? ".empty" : "ByteBuffer()")
+                if nullCond == "false" {
+                    line("\(i)\(w).writeKafka\(kind)(\(v) ?? \(empty), compact: \(compact))")
+                } else {
+                    line("\(i)if \(nullCond) { \(w).writeKafkaNullable\(kind)(\(v), compact: \(compact)) } else { \(w).writeKafka\(kind)(\(v) ?? \(empty), compact: \(compact)) }")
+                }
+            } else {
+                line("\(i)\(w).writeKafka\(kind)(\(v), compact: \(compact))")
+            }
         case .array(let elem):
-            if optional {
+            let nullCond = optional ? f.nullableVersions.condition(within: f.versions.intersection(valid)) : "false"
+            if optional && nullCond != "true" {
+                // An array that is nullable in other versions only: nil is written as empty here.
+                let items = "(\(v) ?? [])"
+                if nullCond == "false" {
+                    line("\(i)\(w).writeKafkaArrayCount(\(items).count, compact: \(compact))")
+                    line("\(i)for item in \(items) { \(writeElement(elem, value: "item", writer: w, compact: compact)) }")
+                } else {
+                    line("\(i)if let items = \(v) {")
+                    line("\(i)    \(w).writeKafkaArrayCount(items.count, compact: \(compact))")
+                    line("\(i)    for item in items { \(writeElement(elem, value: "item", writer: w, compact: compact)) }")
+                    line("\(i)} else {")
+                    line("\(i)    \(w).writeKafkaArrayCount(\(nullCond) ? nil : 0, compact: \(compact))")
+                    line("\(i)}")
+                }
+            } else if optional {
                 line("\(i)if let items = \(v) {")
                 line("\(i)    \(w).writeKafkaArrayCount(items.count, compact: \(compact))")
                 line("\(i)    for item in items { \(writeElement(elem, value: "item", writer: w, compact: compact)) }")

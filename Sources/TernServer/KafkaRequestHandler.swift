@@ -10,21 +10,60 @@ import TernProtocol
 /// Dispatches each frame to the broker and writes responses strictly in request order, even when
 /// a later request (a Produce) finishes before an earlier one (a long-polling Fetch): clients
 /// pipeline and match responses by order as well as by correlation id.
-final class KafkaRequestHandler: ChannelInboundHandler {
-    typealias InboundIn = ByteBuffer
+///
+/// Backpressure: the handler stops reading from its connection (holds back NIO's `read`) while
+/// `maxInFlight` requests are unanswered or the socket's send buffer is above its high water mark
+/// — a client that pipelines requests and never reads the responses stops being read instead of
+/// growing broker memory. Each frame's pool reservation is released once its response is ready.
+/// Runs on the connection's event loop only.
+final class KafkaRequestHandler: ChannelDuplexHandler {
+    typealias InboundIn = RequestFrame
+    typealias OutboundIn = IOData
     typealias OutboundOut = IOData
 
     private let dispatcher: RequestDispatcher
     private let logger: Logger
+    private let pool: RequestMemoryPool
+    private let maxInFlight: Int
     private var nextRequest: UInt64 = 0
     private var nextToWrite: UInt64 = 0
     /// Finished responses waiting for earlier ones; nil = request needing no response.
     private var ready: [UInt64: OutboundFrame?] = [:]
+    /// Pool bytes held by each unanswered request.
+    private var reservations: [UInt64: Int] = [:]
+    private var readHeldBack = false
     private var closing = false
 
-    init(dispatcher: RequestDispatcher, logger: Logger) {
+    init(dispatcher: RequestDispatcher, logger: Logger, pool: RequestMemoryPool, maxInFlight: Int) {
+        precondition(maxInFlight > 0)
         self.dispatcher = dispatcher
         self.logger = logger
+        self.pool = pool
+        self.maxInFlight = maxInFlight
+    }
+
+    private func mustPause(_ context: ChannelHandlerContext) -> Bool {
+        reservations.count >= maxInFlight || !context.channel.isWritable
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if mustPause(context) {
+            readHeldBack = true
+        } else {
+            context.read()
+        }
+    }
+
+    private func resumeIfPossible(_ context: ChannelHandlerContext) {
+        if readHeldBack && !closing && !mustPause(context) {
+            readHeldBack = false
+            context.read()
+        }
+    }
+
+    func channelWritabilityChanged(context: ChannelHandlerContext) {
+        resumeIfPossible(context)
+        context.fireChannelWritabilityChanged()
     }
 
     func channelActive(context: ChannelHandlerContext) {
@@ -33,15 +72,19 @@ final class KafkaRequestHandler: ChannelInboundHandler {
     }
 
     func channelInactive(context: ChannelHandlerContext) {
+        for bytes in reservations.values { pool.release(bytes) }
+        reservations = [:]
         dispatcher.broker.connectionClosed()
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
-        guard !closing else { return }
-        let frame = unwrapInboundIn(data)
+        let request = unwrapInboundIn(data)
+        guard !closing else { return pool.release(request.reservedBytes) }
+        let frame = request.bytes
         let sequence = nextRequest
         nextRequest += 1
+        reservations[sequence] = request.reservedBytes
         let host = context.remoteAddress?.ipAddress.map { "/\($0)" } ?? ""
         switch dispatcher.dispatch(frame, on: context.eventLoop, clientHost: host) {
         case .noResponse:
@@ -61,6 +104,9 @@ final class KafkaRequestHandler: ChannelInboundHandler {
     }
 
     private func complete(_ sequence: UInt64, _ response: OutboundFrame?, context: ChannelHandlerContext) {
+        // The request's bytes are no longer needed once its response exists (the response holds
+        // what it needs from them).
+        if let bytes = reservations.removeValue(forKey: sequence) { pool.release(bytes) }
         guard !closing else { return }
         ready[sequence] = .some(response)
         var wrote = false
@@ -72,6 +118,7 @@ final class KafkaRequestHandler: ChannelInboundHandler {
             nextToWrite += 1
         }
         if wrote { context.flush() }
+        resumeIfPossible(context)
     }
 
     /// Byte parts are written as buffers; file slices as `FileRegion`s, which NIO sends with

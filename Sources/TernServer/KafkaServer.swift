@@ -18,16 +18,34 @@ public final class KafkaServer: Sendable {
         let group = MultiThreadedEventLoopGroup(numberOfThreads: threads)
         self.group = group
         let dispatcher = RequestDispatcher(broker: broker)
-        let maxFrame = broker.config.socketRequestMaxBytes
+        let config = broker.config
+        let pool = RequestMemoryPool(limit: config.queuedMaxRequestBytes)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
+            // Above 1 MiB of unsent responses a connection stops being read (KafkaRequestHandler).
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    try channel.pipeline.syncOperations.addHandler(ByteToMessageHandler(KafkaFrameDecoder(maxFrameSize: maxFrame)))
-                    try channel.pipeline.syncOperations.addHandler(KafkaRequestHandler(dispatcher: dispatcher, logger: logger))
+                    guard broker.connectionCount < config.maxConnections else {
+                        logger.warning("refusing connection: max.connections reached", metadata: [
+                            "peer": "\(channel.remoteAddress?.description ?? "?")", "max.connections": "\(config.maxConnections)",
+                        ])
+                        channel.close(promise: nil)
+                        return
+                    }
+                    let close: (ChannelHandlerContext, String) -> Void = { context, reason in
+                        logger.warning("closing connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")", "reason": "\(reason)"])
+                        context.close(promise: nil)
+                    }
+                    let sync = channel.pipeline.syncOperations
+                    try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(config.connectionsMaxIdleMs)))
+                    try sync.addHandler(RequestFramer(
+                        maxFrameSize: config.socketRequestMaxBytes, pool: pool, frameTimeout: .milliseconds(config.frameTimeoutMs), onClose: close))
+                    try sync.addHandler(KafkaRequestHandler(
+                        dispatcher: dispatcher, logger: logger, pool: pool, maxInFlight: config.maxInFlightRequestsPerConnection))
                 }
             }
         do {

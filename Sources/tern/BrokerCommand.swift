@@ -57,6 +57,7 @@ struct BrokerCommand: AsyncParsableCommand {
         logger.logLevel = Logger.Level(rawValue: logLevel) ?? .info
 
         let brokerConfig = try makeConfig()
+        FileDescriptorLimit.raiseToHard(logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
         let broker = try Broker(config: brokerConfig, logger: logger)

@@ -98,3 +98,96 @@ class Conn:
 
     def close(self):
         self.sock.close()
+
+
+def nullable_string(s):
+    return string(s)
+
+
+def record(value, key=None, offset_delta=0, ts_delta=0, headers=()):
+    """One v2 record, varint framed."""
+    def var_bytes(b):
+        return varint(-1) if b is None else varint(len(b)) + b
+    body = b"\x00" + varint(ts_delta) + varint(offset_delta) + var_bytes(key) + var_bytes(value) + varint(len(headers))
+    for hk, hv in headers:
+        body += varint(len(hk)) + hk + var_bytes(hv)
+    return varint(len(body)) + body
+
+
+def batch(records_bytes, count, *, last_offset_delta=None, base_offset=0, attributes=0, pid=-1, epoch=-1, seq=-1,
+          base_ts=None, max_ts=None):
+    """A v2 batch around already encoded (and maybe compressed) records, every header field settable,
+    with a correct CRC-32C — so only the broker's deeper validation can refuse it."""
+    ts = int(time.time() * 1000) if base_ts is None else base_ts
+    lod = count - 1 if last_offset_delta is None else last_offset_delta
+    after_crc = struct.pack(">hiqqqhii", attributes, lod, ts, ts if max_ts is None else max_ts, pid, epoch, seq, count)
+    after_crc += records_bytes
+    crc = crc32c.crc32c(after_crc)
+    return struct.pack(">qiibI", base_offset, 4 + 1 + 4 + len(after_crc), -1, 2, crc) + after_crc
+
+
+def produce_v8(topic, partition, records, acks=-1, transactional_id=None):
+    body = string(transactional_id) + struct.pack(">hi", acks, 10000) + struct.pack(">i", 1) + string(topic)
+    body += struct.pack(">i", 1) + struct.pack(">i", partition) + struct.pack(">i", len(records)) + records
+    return body
+
+
+def _read_nullable_string(payload, pos):
+    n, = struct.unpack_from(">h", payload, pos)
+    pos += 2
+    if n < 0:
+        return None, pos
+    return payload[pos:pos + n].decode(), pos + n
+
+
+def parse_produce_v8_response(payload):
+    """→ (correlation id, [(topic, partition, error, base offset, [(batch index, message)], error message)])"""
+    corr, = struct.unpack_from(">i", payload, 0)
+    pos = 4
+    out = []
+    ntopics, = struct.unpack_from(">i", payload, pos)
+    pos += 4
+    for _ in range(ntopics):
+        name, pos = _read_nullable_string(payload, pos)
+        nparts, = struct.unpack_from(">i", payload, pos)
+        pos += 4
+        for _ in range(nparts):
+            idx, err, base, _append_time, _log_start = struct.unpack_from(">ihqqq", payload, pos)
+            pos += 30
+            nerr, = struct.unpack_from(">i", payload, pos)
+            pos += 4
+            record_errors = []
+            for _ in range(max(nerr, 0)):
+                bi, = struct.unpack_from(">i", payload, pos)
+                msg, pos = _read_nullable_string(payload, pos + 4)
+                record_errors.append((bi, msg))
+            message, pos = _read_nullable_string(payload, pos)
+            out.append((name, idx, err, base, record_errors, message))
+    return corr, out
+
+
+def delete_records_v0(topic, partition, offset):
+    return struct.pack(">i", 1) + string(topic) + struct.pack(">iiqi", 1, partition, offset, 10000)
+
+
+def parse_delete_records_v0_response(payload):
+    """→ [(topic, partition, low watermark, error)]"""
+    pos = 8  # correlation id, throttle time
+    ntopics, = struct.unpack_from(">i", payload, pos)
+    pos += 4
+    out = []
+    for _ in range(ntopics):
+        name, pos = _read_nullable_string(payload, pos)
+        nparts, = struct.unpack_from(">i", payload, pos)
+        pos += 4
+        for _ in range(nparts):
+            idx, low, err = struct.unpack_from(">iqh", payload, pos)
+            pos += 14
+            out.append((name, idx, low, err))
+    return out
+
+
+def metadata_v1(topics=None):
+    if topics is None:
+        return struct.pack(">i", -1)
+    return struct.pack(">i", len(topics)) + b"".join(string(t) for t in topics)

@@ -137,4 +137,43 @@ final class PartitionLogTests: XCTestCase {
         XCTAssertEqual(log.logEndOffset, 10)
         log.close()
     }
+
+    /// A batch whose offsets span almost 2^31 (a compacted batch may keep a wide range with few
+    /// records): the next append would overflow the 32-bit relative offsets of the segment's
+    /// indexes, so it rolls a new segment instead of trapping.
+    func testRelativeOffsetOverflowRollsANewSegment() throws {
+        let log = try open()
+        var wide = try makeBatch(count: 1)
+        wide.setInteger(Int32.max - 1, at: wide.readerIndex + 23)  // lastOffsetDelta
+        RecordBatch.updateCRC(in: &wide, batchAt: wide.readerIndex)
+        try log.appendBatch(wide)
+        XCTAssertEqual(log.logEndOffset, Int64(Int32.max))
+        XCTAssertEqual(try log.appendBatch(try makeBatch(count: 3)).baseOffset, Int64(Int32.max))
+        XCTAssertEqual(log.segmentCount, 2)
+        log.close()
+        let reopened = try open()
+        XCTAssertEqual(reopened.logEndOffset, Int64(Int32.max) + 3)
+        XCTAssertEqual(try reopened.readAllRecords(from: Int64(Int32.max)).map(\.offset), [2_147_483_647, 2_147_483_648, 2_147_483_649])
+        reopened.close()
+    }
+
+    /// The crash loop of issue 9: a segment holding a batch whose offsets do not fit it (written by
+    /// an older version) is cut at that batch on recovery, never trapped on.
+    func testRecoveryCutsABatchWhoseOffsetsOverflowTheSegment() throws {
+        let log = try open()
+        try log.appendBatch(try makeBatch(count: 2))
+        log.close()
+        let file = dir.path + "/t-0/00000000000000000000.log"
+        var bad = try makeBatch(count: 1)
+        bad.setInteger(Int64(Int32.max) + 10, at: bad.readerIndex)  // base offset far past the segment's range
+        RecordBatch.updateCRC(in: &bad, batchAt: bad.readerIndex)
+        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: file))
+        handle.seekToEndOfFile()
+        handle.write(Data(bad.readableBytesView))
+        handle.closeFile()
+        let reopened = try open()
+        XCTAssertEqual(reopened.logEndOffset, 2)
+        XCTAssertEqual(try reopened.appendBatch(try makeBatch(count: 1)).baseOffset, 2)
+        reopened.close()
+    }
 }

@@ -37,13 +37,43 @@ final class KafkaRequestHandlerTests: XCTestCase {
     }
 
     /// A thread-safe test channel: produce completions arrive from the appender's thread.
-    private func makeChannel() async throws -> NIOAsyncTestingChannel {
+    private func makeChannel(maxInFlight: Int = 64, pool: RequestMemoryPool = RequestMemoryPool(limit: -1), reads: ReadCounter? = nil)
+        async throws -> NIOAsyncTestingChannel
+    {
         let channel = NIOAsyncTestingChannel()
         let dispatcher = RequestDispatcher(broker: broker)
         try await channel.testingEventLoop.executeInContext {
-            try channel.pipeline.syncOperations.addHandler(KafkaRequestHandler(dispatcher: dispatcher, logger: Logger(label: "test")))
+            if let reads { try channel.pipeline.syncOperations.addHandler(reads) }
+            try channel.pipeline.syncOperations.addHandler(
+                KafkaRequestHandler(dispatcher: dispatcher, logger: Logger(label: "test"), pool: pool, maxInFlight: maxInFlight))
         }
         return channel
+    }
+
+    /// A client that keeps pipelining long polls: once `maxInFlight` are unanswered the handler
+    /// stops asking the socket for more, and asks again when one is answered; each request's
+    /// pool reservation is released with its answer.
+    func testReadsAreHeldBackAtTheInFlightLimit() async throws {
+        try broker.topics.createTopic(name: "p", partitions: 1)
+        let reads = ReadCounter()
+        let pool = RequestMemoryPool(limit: 1 << 20)
+        let channel = try await makeChannel(maxInFlight: 2, pool: pool, reads: reads)
+        let fetch = FetchRequest(
+            maxWaitMs: 500, minBytes: 1,
+            topics: [.init(topic: "p", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])])
+        for id in Int32(1)...2 {
+            let bytes = request(fetch, version: 11, correlationId: id)
+            XCTAssertTrue(pool.tryReserve(bytes.readableBytes))
+            try await channel.writeInbound(RequestFrame(bytes: bytes, reservedBytes: bytes.readableBytes))
+        }
+        XCTAssertGreaterThan(pool.reservedBytes, 0)
+        channel.read()
+        XCTAssertEqual(reads.count, 0, "two long polls in flight: no more reading")
+        await channel.testingEventLoop.advanceTime(by: .milliseconds(500))
+        _ = try await nextFrame(channel)
+        _ = try await nextFrame(channel)
+        XCTAssertEqual(reads.count, 1, "the held-back read goes out once requests are answered")
+        XCTAssertEqual(pool.reservedBytes, 0)
     }
 
     private func correlationId(_ response: ByteBuffer?) -> Int32? {
@@ -77,9 +107,9 @@ final class KafkaRequestHandlerTests: XCTestCase {
         let fetch = FetchRequest(
             maxWaitMs: 500, minBytes: 1,
             topics: [.init(topic: "t", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])])
-        try await channel.writeInbound(request(fetch, version: 11, correlationId: 1))
+        try await channel.writeInbound(RequestFrame(bytes: request(fetch, version: 11, correlationId: 1), reservedBytes: 0))
         // ...so the ApiVersions behind it, though answered at once, must wait too.
-        try await channel.writeInbound(request(ApiVersionsRequest(), version: 0, correlationId: 2))
+        try await channel.writeInbound(RequestFrame(bytes: request(ApiVersionsRequest(), version: 0, correlationId: 2), reservedBytes: 0))
         let nothingYet = try await noFrameYet(channel)
         XCTAssertTrue(nothingYet)
         await channel.testingEventLoop.advanceTime(by: .milliseconds(500))
@@ -99,14 +129,14 @@ final class KafkaRequestHandlerTests: XCTestCase {
         let fetch = FetchRequest(
             maxWaitMs: 30_000, minBytes: 1,
             topics: [.init(topic: "w", partitions: [.init(partition: 0, fetchOffset: 0, partitionMaxBytes: 1 << 20)])])
-        try await channel.writeInbound(request(fetch, version: 4, correlationId: 9))
+        try await channel.writeInbound(RequestFrame(bytes: request(fetch, version: 4, correlationId: 9), reservedBytes: 0))
         let nothingYet = try await noFrameYet(channel)
         XCTAssertTrue(nothingYet)
         var batch = ByteBuffer()
         try RecordBatch(records: [Record(timestamp: 1, key: nil, value: ByteBuffer(string: "wake"))]).encode(to: &batch)
         let produce = ProduceRequest(
             acks: 1, timeoutMs: 1000, topicData: [.init(name: "w", partitionData: [.init(index: 0, records: .bytes(batch))])])
-        try await channel.writeInbound(request(produce, version: 7, correlationId: 10))
+        try await channel.writeInbound(RequestFrame(bytes: request(produce, version: 7, correlationId: 10), reservedBytes: 0))
         // The records come as a file region over the segment: zero-copy.
         var fetchResponse = try await nextFrame(channel, regionFile: dataDir + "/w-0/00000000000000000000.log")
         XCTAssertEqual(correlationId(fetchResponse), 9)
@@ -123,8 +153,8 @@ final class KafkaRequestHandlerTests: XCTestCase {
         var batch = ByteBuffer()
         try RecordBatch(records: [Record(timestamp: 1, key: nil, value: ByteBuffer(string: "x"))]).encode(to: &batch)
         let produce = ProduceRequest(acks: 0, timeoutMs: 1000, topicData: [.init(name: "z", partitionData: [.init(index: 0, records: .bytes(batch))])])
-        try await channel.writeInbound(request(produce, version: 7, correlationId: 1))
-        try await channel.writeInbound(request(ApiVersionsRequest(), version: 0, correlationId: 2))
+        try await channel.writeInbound(RequestFrame(bytes: request(produce, version: 7, correlationId: 1), reservedBytes: 0))
+        try await channel.writeInbound(RequestFrame(bytes: request(ApiVersionsRequest(), version: 0, correlationId: 2), reservedBytes: 0))
         let next2 = try await nextFrame(channel)
         XCTAssertEqual(correlationId(next2), 2)
         let nothingMore = try await noFrameYet(channel)
@@ -140,7 +170,7 @@ final class KafkaRequestHandlerTests: XCTestCase {
         b.writeInteger(Int16(0))
         b.writeInteger(Int32(1))
         b.writeKafkaNullableString(nil, compact: false)
-        try await channel.writeInbound(b)
+        try await channel.writeInbound(RequestFrame(bytes: b, reservedBytes: 0))
         let active = try await channel.testingEventLoop.submit { channel.isActive }.get()
         XCTAssertFalse(active)
     }

@@ -1,6 +1,6 @@
 // CTernIO: the thin C core of Tern.
-// io_uring rings for batched log appends, LZ4 frame codec, CRC32C.
-// No policy lives here: callers own every buffer and decide when to sync.
+// io_uring rings for batched log appends and reads. No policy lives here: callers own every
+// buffer and decide when to sync.
 #ifndef CTERNIO_H
 #define CTERNIO_H
 
@@ -12,13 +12,6 @@
 #ifdef __cplusplus
 extern "C" {
 #endif
-
-// ---- CRC32C (Castagnoli), as used by Kafka record batches v2 ----
-
-/// Extends `crc` (start with 0) over `len` bytes. Uses SSE4.2 when the CPU has it.
-uint32_t tern_crc32c(uint32_t crc, const void *data, size_t len);
-/// 1 when the hardware path is in use (for logs and tests).
-int tern_crc32c_hardware(void);
 
 // ---- io_uring ----
 
@@ -59,16 +52,6 @@ ssize_t tern_ring_read_at(tern_ring *ring, int fd, void *buf, size_t len, uint64
 
 /// fdatasync through the ring.
 int tern_ring_fdatasync(tern_ring *ring, int fd);
-
-// ---- LZ4 frame (Kafka's lz4 codec is the LZ4 frame format) ----
-
-/// Worst-case compressed size for `src_len` bytes.
-size_t tern_lz4f_compress_bound(size_t src_len);
-/// Compresses into dst. Returns compressed size, or a negative value on error.
-ssize_t tern_lz4f_compress(const void *src, size_t src_len, void *dst, size_t dst_cap);
-/// Decompresses a full frame into dst. Returns decompressed size, or a negative value on error
-/// (-2 when dst is too small).
-ssize_t tern_lz4f_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap);
 
 #ifdef __cplusplus
 }

@@ -11,7 +11,11 @@ extension Broker {
             var result = DeleteRecordsResponse.DeleteRecordsTopicResult(name: t.name)
             for p in t.partitions {
                 var r = DeleteRecordsResponse.DeleteRecordsPartitionResult(partitionIndex: p.partitionIndex, lowWatermark: -1)
-                if let log = topic?.partition(p.partitionIndex) {
+                if Self.internalTopics.contains(t.name) {
+                    // Kafka: "Cannot delete records of internal topic" — it would wipe committed
+                    // offsets or transaction state at the next restart.
+                    r.errorCode = KafkaError.invalidTopic.rawValue
+                } else if let log = topic?.partition(p.partitionIndex) {
                     do {
                         r.lowWatermark = try log.deleteRecords(before: p.offset)
                     } catch {

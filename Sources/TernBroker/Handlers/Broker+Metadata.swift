@@ -26,6 +26,9 @@ extension Broker {
                         let code: KafkaError = TopicName.isValid(name) ? .unknownTopicOrPartition : .invalidTopic
                         response.topics.append(.init(errorCode: code.rawValue, name: name))
                     }
+                } else if version < 12 {
+                    // Kafka: topic names cannot be null and topic ids are not supported before v12.
+                    response.topics.append(.init(errorCode: KafkaError.invalidRequest.rawValue, name: ""))
                 } else if let topic = topics.topic(id: t.topicId) {
                     response.topics.append(describe(topic))
                 } else {

@@ -3,35 +3,44 @@ import TernLog
 import TernProtocol
 
 extension Broker {
-    /// Validates each partition's batches and hands them to the group-commit appender. The future
+    /// Validates each partition's batch and hands it to the group-commit appender. The future
     /// completes when every partition's write (and fdatasync, when the flush policy asks) is done.
     /// Returns nil for acks=0, which gets no response at all.
     func produce(_ request: ProduceRequest, version: Int16, on eventLoop: EventLoop) -> EventLoopFuture<ProduceResponse>? {
         let acksValid = request.acks == 0 || request.acks == 1 || request.acks == -1
+        let nowMs = PartitionLog.nowMs()
         var pending: [[EventLoopFuture<ProduceResponse.PartitionProduceResponse>]] = []
         for topicData in request.topicData {
             let topic = topics.topic(topicData.name)
             pending.append(topicData.partitionData.map { partitionData in
                 let failed = { (error: Error) -> EventLoopFuture<ProduceResponse.PartitionProduceResponse> in
-                    eventLoop.makeSucceededFuture(.init(index: partitionData.index, errorCode: KafkaError(error).rawValue, baseOffset: -1))
+                    eventLoop.makeSucceededFuture(Self.produceError(error, partition: partitionData.index))
                 }
                 guard acksValid else { return failed(KafkaError.invalidRequiredAcks) }
+                guard TopicName.isValid(topicData.name) else { return failed(KafkaError.invalidTopic) }
                 guard !Self.internalTopics.contains(topicData.name) else { return failed(KafkaError.invalidTopic) }
-                guard let log = topic?.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
+                guard let topic, let log = topic.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
                 var records = partitionData.records?.bytes ?? ByteBuffer()
-                var headers: [RecordBatchHeader]
+                var header: RecordBatchHeader
                 do {
-                    headers = try validate(records, version: version)
-                    if compression(of: topic) == .lz4 {
-                        (records, headers) = try recompressLZ4(records, headers)
+                    // Produce v3+ carries only magic v2 batches (Kafka refuses the rest as INVALID_RECORD).
+                    header = try ClientBatchValidator.validate(&records, policy: topic.batchPolicy, nowMs: nowMs)
+                    if header.compression == .zstd && version < 7 { throw KafkaError.unsupportedCompressionType }  // KIP-110
+                    if header.isTransactional, let refusal = transactions.refusal(
+                        ofWriteBy: header.producerId, epoch: header.producerEpoch, topic: topicData.name, partition: partitionData.index)
+                    {
+                        throw refusal
+                    }
+                    if compression(of: topic) == .lz4 && header.compression == CompressionCodec.none {
+                        (records, header) = try recompressLZ4(records)
                     }
                 } catch {
                     return failed(error)
                 }
                 let promise = eventLoop.makePromise(of: ProduceResponse.PartitionProduceResponse.self)
                 let counters = metrics.topic(topicData.name)
-                let (bytes, count) = (records.readableBytes, headers.reduce(0) { $0 + Int($1.recordsCount) })
-                appender.append(records, headers: headers, to: log) { [fetchWaiters, logger] result in
+                let (bytes, count) = (records.readableBytes, Int(header.recordsCount))
+                appender.append(records, headers: [header], to: log) { [fetchWaiters, logger] result in
                     switch result {
                     case .success(let appended):
                         counters.bytesIn.increment(by: bytes)
@@ -40,7 +49,7 @@ extension Broker {
                         promise.succeed(.init(index: partitionData.index, baseOffset: appended.baseOffset, logStartOffset: appended.logStartOffset))
                     case .failure(let error):
                         logger.error("produce failed", metadata: ["topic": "\(topicData.name)", "error": "\(error)"])
-                        promise.succeed(.init(index: partitionData.index, errorCode: KafkaError(error).rawValue, baseOffset: -1))
+                        promise.succeed(Self.produceError(error, partition: partitionData.index))
                     }
                 }
                 return promise.futureResult
@@ -54,40 +63,35 @@ extension Broker {
             }
     }
 
+    /// A partition's error reply; Produce v8+ also carries Kafka's message and, when single records
+    /// broke a rule, their indexes (`record_errors`, KIP-467).
+    static func produceError(_ error: Error, partition: Int32) -> ProduceResponse.PartitionProduceResponse {
+        var response = ProduceResponse.PartitionProduceResponse(index: partition, errorCode: KafkaError(error).rawValue, baseOffset: -1)
+        switch error {
+        case let e as RecordValidationError:
+            response.errorMessage = e.message
+            response.recordErrors = e.recordErrors.map { .init(batchIndex: $0.batchIndex, batchIndexErrorMessage: $0.message) }
+        case RecordBatchError.invalidRecord(let message):
+            response.errorMessage = message
+        default:
+            response.errorMessage = "\(error)"
+        }
+        return response
+    }
+
     private func compression(of topic: Topic?) -> TopicCompression {
         topic?.metadata.configs["compression.type"].flatMap(TopicCompression.init(rawValue:)) ?? config.compression
     }
 
-    /// Topic `compression.type=lz4`: uncompressed batches are re-encoded with LZ4 (through the C
-    /// core), keeping offsets deltas, timestamps and producer fields. Batches already compressed
-    /// are stored as sent: gzip, snappy and zstd are not decoded by the broker.
-    private func recompressLZ4(_ records: ByteBuffer, _ headers: [RecordBatchHeader]) throws -> (ByteBuffer, [RecordBatchHeader]) {
-        guard headers.contains(where: { $0.compression == CompressionCodec.none && !$0.isControl }) else { return (records, headers) }
+    /// Topic `compression.type=lz4`: an uncompressed batch is re-encoded with LZ4 (through the C
+    /// core), keeping offset deltas, timestamps and producer fields. Batches already compressed are
+    /// stored as sent.
+    private func recompressLZ4(_ records: ByteBuffer) throws -> (ByteBuffer, RecordBatchHeader) {
         var input = records
+        var batch = try RecordBatch.read(from: &input)
+        batch.attributes = (batch.attributes & ~0x7) | CompressionCodec.lz4.rawValue
         var out = ByteBuffer()
-        for h in headers {
-            if h.compression == CompressionCodec.none && !h.isControl {
-                var batch = try RecordBatch.read(from: &input)
-                batch.attributes = (batch.attributes & ~0x7) | CompressionCodec.lz4.rawValue
-                try batch.encode(to: &out)
-            } else {
-                out.writeImmutableBuffer(try input.readKafkaSlice(length: h.totalSize))
-            }
-        }
-        return (out, try RecordBatchHeader.validateAll(out))
-    }
-
-    /// Checks what the broker must before storing: whole v2 batches with valid CRCs, a codec this
-    /// request version may carry, and no batch over `message.max.bytes`.
-    private func validate(_ records: ByteBuffer, version: Int16) throws -> [RecordBatchHeader] {
-        guard records.readableBytes > 0 else { throw KafkaError.corruptMessage }
-        let headers = try RecordBatchHeader.validateAll(records)
-        for h in headers {
-            if h.totalSize > config.messageMaxBytes { throw KafkaError.messageTooLarge }
-            // zstd needs Produce v7+ (KIP-110); older requests must not carry it.
-            if h.compression == .zstd && version < 7 { throw KafkaError.unsupportedCompressionType }
-            if h.compression == nil { throw KafkaError.unsupportedCompressionType }
-        }
-        return headers
+        try batch.encode(to: &out)
+        return (out, try RecordBatchHeader.validated(in: out, at: out.readerIndex))
     }
 }

@@ -10,7 +10,7 @@ extension Broker {
         }
         return transactions.initProducerId(transactionalId: transactionalId, timeoutMs: request.transactionTimeoutMs)
             .map { InitProducerIdResponse(errorCode: 0, producerId: $0.0, producerEpoch: $0.1) }
-            .recover { _ in InitProducerIdResponse(errorCode: KafkaError.coordinatorNotAvailable.rawValue) }
+            .recover { error in InitProducerIdResponse(errorCode: ((error as? KafkaError) ?? .coordinatorNotAvailable).rawValue) }
     }
 
     func addPartitionsToTxn(_ r: AddPartitionsToTxnRequest, version: Int16) -> EventLoopFuture<AddPartitionsToTxnResponse> {

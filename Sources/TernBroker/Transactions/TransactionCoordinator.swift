@@ -14,6 +14,8 @@ final class TransactionCoordinator: @unchecked Sendable {
 
     private let lock = NIOLock()
     private var transactions: [String: TransactionMetadata] = [:]
+    /// Which transactional id each producer id belongs to, for checking transactional produces.
+    private var transactionalIdByProducer: [Int64: String] = [:]
     private let topics: TopicRegistry
     private let appender: LogAppender
     private let groups: GroupCoordinator
@@ -58,12 +60,16 @@ final class TransactionCoordinator: @unchecked Sendable {
             }
             if !progressed { break }
         }
-        for (id, meta) in transactions {
-            switch meta.state {
-            case .ongoing, .prepareAbort: _ = complete(id, commit: false, bumpEpoch: false)
-            case .prepareCommit: _ = complete(id, commit: true, bumpEpoch: false)
-            default: break
+        for meta in transactions.values { transactionalIdByProducer[meta.producerId] = meta.transactionalId }
+        for id in Array(transactions.keys) {
+            let begun: (TransactionMetadata, Bool)? = lock.withLock {
+                switch transactions[id]!.state {
+                case .ongoing, .prepareAbort: return beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
+                case .prepareCommit: return beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
+                default: return nil
+                }
             }
+            if let (prepared, commit) = begun { _ = finishEnd(prepared, commit: commit) }
         }
         logger.info("loaded transactions", metadata: ["count": "\(transactions.count)"])
     }
@@ -91,16 +97,21 @@ final class TransactionCoordinator: @unchecked Sendable {
     // MARK: requests
 
     func initProducerId(transactionalId: String, timeoutMs: Int32) -> EventLoopFuture<(Int64, Int16)> {
-        let previous: TransactionMetadata? = lock.withLock { transactions[transactionalId] }
         // A new instance of this transactional id: abort what the old one left open, with the
         // bumped epoch on the markers, which fences the old instance on every partition it used.
+        // A transaction already being ended answers CONCURRENT_TRANSACTIONS (the client retries).
+        let begun: Result<TransactionMetadata?, KafkaError> = lock.withLock {
+            switch transactions[transactionalId]?.state {
+            case .ongoing?: return .success(beginEnd(transactionalId, commit: false, bumpEpoch: true))
+            case .prepareAbort?, .prepareCommit?: return .failure(.concurrentTransactions)
+            default: return .success(nil)
+            }
+        }
         let aborted: EventLoopFuture<Void>
-        if let previous, previous.state == .ongoing || previous.state == .prepareAbort {
-            aborted = complete(transactionalId, commit: false, bumpEpoch: true)
-        } else if let previous, previous.state == .prepareCommit {
-            aborted = complete(transactionalId, commit: true, bumpEpoch: false)
-        } else {
-            aborted = groups.eventLoop.makeSucceededVoidFuture()
+        switch begun {
+        case .failure(let error): return groups.eventLoop.makeFailedFuture(error)
+        case .success(let prepared?): aborted = finishEnd(prepared, commit: false)
+        case .success(nil): aborted = groups.eventLoop.makeSucceededVoidFuture()
         }
         return aborted.flatMap { [self] in
             let meta: TransactionMetadata = lock.withLock {
@@ -115,7 +126,7 @@ final class TransactionCoordinator: @unchecked Sendable {
                 m.state = .empty
                 m.partitions = []
                 m.pendingOffsets = [:]
-                transactions[transactionalId] = m
+                store(m)
                 return m
             }
             return persist(meta).map { (meta.producerId, meta.producerEpoch) }
@@ -144,7 +155,7 @@ final class TransactionCoordinator: @unchecked Sendable {
                 m.state = .ongoing
                 m.startedMs = PartitionLog.nowMs()
             }
-            transactions[id] = m
+            store(m)
             return .success(m)
         }
         switch result {
@@ -176,29 +187,58 @@ final class TransactionCoordinator: @unchecked Sendable {
 
     func endTransaction(_ id: String, producerId: Int64, epoch: Int16, commit: Bool) -> EventLoopFuture<KafkaError> {
         let loop = groups.eventLoop
-        let check: KafkaError? = lock.withLock {
-            if let error = validate(id, producerId, epoch) { return error }
-            let state = transactions[id]!.state
+        // Validation and the move to PrepareCommit/Abort happen in one critical section, so a
+        // timeout abort cannot slip in between and end the same transaction a second way.
+        let begun: Result<TransactionMetadata?, KafkaError> = lock.withLock {
+            if let error = validate(id, producerId, epoch) { return .failure(error) }
+            switch transactions[id]!.state {
             // Ending an empty transaction is fine (the client may not have sent anything).
-            if state == .empty || state == .completeCommit || state == .completeAbort { return KafkaError.none }
+            case .empty, .completeCommit, .completeAbort: return .success(nil)
+            default: return .success(beginEnd(id, commit: commit, bumpEpoch: false))
+            }
+        }
+        switch begun {
+        case .failure(let error): return loop.makeSucceededFuture(error)
+        case .success(nil): return loop.makeSucceededFuture(.none)
+        case .success(let prepared?):
+            return finishEnd(prepared, commit: commit).map { KafkaError.none }.recover { [logger] error in
+                logger.error("ending transaction failed", metadata: ["transactionalId": "\(id)", "error": "\(error)"])
+                return .coordinatorNotAvailable
+            }
+        }
+    }
+
+    /// Refuses a transactional batch unless its producer is in an ongoing transaction, with its
+    /// current epoch, that AddPartitionsToTxn extended to this partition (Kafka's
+    /// INVALID_TXN_STATE): otherwise a stray batch would hold the last stable offset back forever.
+    func refusal(ofWriteBy producerId: Int64, epoch: Int16, topic: String, partition: Int32) -> KafkaError? {
+        lock.withLock {
+            guard let id = transactionalIdByProducer[producerId], let m = transactions[id], m.producerId == producerId else {
+                return .invalidTxnState
+            }
+            if epoch < m.producerEpoch { return .invalidProducerEpoch }
+            guard epoch == m.producerEpoch, m.state == .ongoing, m.partitions.contains(.init(topic: topic, partition: partition)) else {
+                return .invalidTxnState
+            }
             return nil
         }
-        if let check { return loop.makeSucceededFuture(check) }
-        return complete(id, commit: commit, bumpEpoch: false).map { KafkaError.none }.recover { [logger] error in
-            logger.error("ending transaction failed", metadata: ["transactionalId": "\(id)", "error": "\(error)"])
-            return .coordinatorNotAvailable
-        }
+    }
+
+    /// Moves a transaction to PrepareCommit/PrepareAbort (bumping the epoch when asked) and returns
+    /// it. The caller holds the lock and has checked the state it expects, in the same section.
+    private func beginEnd(_ id: String, commit: Bool, bumpEpoch: Bool) -> TransactionMetadata? {
+        guard var m = transactions[id] else { return nil }
+        if bumpEpoch { m.producerEpoch += 1 }
+        m.state = commit ? .prepareCommit : .prepareAbort
+        store(m)
+        return m
     }
 
     /// PrepareCommit/Abort (persisted) → markers on every partition (and the staged group offsets
     /// on commit) → CompleteCommit/Abort (persisted).
-    private func complete(_ id: String, commit: Bool, bumpEpoch: Bool) -> EventLoopFuture<Void> {
+    private func finishEnd(_ prepared: TransactionMetadata, commit: Bool) -> EventLoopFuture<Void> {
         let loop = groups.eventLoop
-        guard var m: TransactionMetadata = lock.withLock({ transactions[id] }) else { return loop.makeSucceededVoidFuture() }
-        if bumpEpoch { m.producerEpoch += 1 }
-        m.state = commit ? .prepareCommit : .prepareAbort
-        let prepared = m
-        lock.withLock { transactions[id] = prepared }
+        let id = prepared.transactionalId
         return persist(prepared).flatMap { [self] in
             let markers = prepared.partitions.map { writeMarker(prepared, $0, commit: commit) }
             let offsets = commit
@@ -212,10 +252,19 @@ final class TransactionCoordinator: @unchecked Sendable {
             done.state = commit ? .completeCommit : .completeAbort
             done.partitions = []
             done.pendingOffsets = [:]
-            lock.withLock { transactions[id] = done }
+            lock.withLock { store(done) }
             logger.debug("transaction ended", metadata: ["transactionalId": "\(id)", "committed": "\(commit)"])
             return persist(done)
         }
+    }
+
+    /// Replaces a transaction's metadata and keeps the producer-id index in step. Lock held.
+    private func store(_ m: TransactionMetadata) {
+        if let old = transactions[m.transactionalId], old.producerId != m.producerId {
+            transactionalIdByProducer[old.producerId] = nil
+        }
+        transactions[m.transactionalId] = m
+        transactionalIdByProducer[m.producerId] = m.transactionalId
     }
 
     private func writeMarker(_ m: TransactionMetadata, _ p: TransactionMetadata.Partition, commit: Bool) -> EventLoopFuture<Void> {
@@ -252,12 +301,14 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// Aborts transactions open longer than their `transaction.timeout.ms` (with an epoch bump, so
     /// the hung producer is fenced).
     func abortExpired(nowMs: Int64 = PartitionLog.nowMs()) {
-        let expired: [String] = lock.withLock {
-            transactions.values.filter { $0.state == .ongoing && $0.startedMs >= 0 && nowMs - $0.startedMs > Int64($0.timeoutMs) }.map(\.transactionalId)
+        let expired: [TransactionMetadata] = lock.withLock {
+            transactions.values
+                .filter { $0.state == .ongoing && $0.startedMs >= 0 && nowMs - $0.startedMs > Int64($0.timeoutMs) }
+                .compactMap { beginEnd($0.transactionalId, commit: false, bumpEpoch: true) }
         }
-        for id in expired {
-            logger.info("aborting timed-out transaction", metadata: ["transactionalId": "\(id)"])
-            _ = complete(id, commit: false, bumpEpoch: true)
+        for prepared in expired {
+            logger.info("aborting timed-out transaction", metadata: ["transactionalId": "\(prepared.transactionalId)"])
+            _ = finishEnd(prepared, commit: false)
         }
     }
 

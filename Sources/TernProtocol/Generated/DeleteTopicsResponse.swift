@@ -98,7 +98,7 @@ extension DeleteTopicsResponse {
 
         public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 4
-            w.writeKafkaNullableString(self.name, compact: flexible)
+            if version >= 6 { w.writeKafkaNullableString(self.name, compact: flexible) } else { w.writeKafkaString(self.name ?? "", compact: flexible) }
             if version >= 6 {
                 w.writeKafkaUUID(self.topicId)
             }

@@ -84,7 +84,7 @@ public struct JoinGroupResponse: KafkaMessage {
         if version >= 7 {
             w.writeKafkaNullableString(self.protocolType, compact: flexible)
         }
-        w.writeKafkaNullableString(self.protocolName, compact: flexible)
+        if version >= 7 { w.writeKafkaNullableString(self.protocolName, compact: flexible) } else { w.writeKafkaString(self.protocolName ?? "", compact: flexible) }
         w.writeKafkaString(self.leader, compact: flexible)
         if version >= 9 {
             w.writeKafkaBool(self.skipAssignment)

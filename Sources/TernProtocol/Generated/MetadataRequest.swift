@@ -60,7 +60,7 @@ public struct MetadataRequest: KafkaMessage {
             w.writeKafkaArrayCount(items.count, compact: flexible)
             for item in items { item.encode(to: &w, version: version) }
         } else {
-            w.writeKafkaArrayCount(nil, compact: flexible)
+            w.writeKafkaArrayCount(version >= 1 ? nil : 0, compact: flexible)
         }
         if version >= 4 {
             w.writeKafkaBool(self.allowAutoTopicCreation)
@@ -113,7 +113,7 @@ extension MetadataRequest {
             if version >= 10 {
                 w.writeKafkaUUID(self.topicId)
             }
-            w.writeKafkaNullableString(self.name, compact: flexible)
+            if version >= 10 { w.writeKafkaNullableString(self.name, compact: flexible) } else { w.writeKafkaString(self.name ?? "", compact: flexible) }
             if flexible {
                 w.writeUnsignedVarint(0)
             }

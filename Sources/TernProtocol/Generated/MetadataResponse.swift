@@ -210,7 +210,7 @@ extension MetadataResponse {
         public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 9
             w.writeKafkaInteger(self.errorCode)
-            w.writeKafkaNullableString(self.name, compact: flexible)
+            if version >= 12 { w.writeKafkaNullableString(self.name, compact: flexible) } else { w.writeKafkaString(self.name ?? "", compact: flexible) }
             if version >= 10 {
                 w.writeKafkaUUID(self.topicId)
             }

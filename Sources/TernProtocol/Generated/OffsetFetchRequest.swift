@@ -73,7 +73,7 @@ public struct OffsetFetchRequest: KafkaMessage {
                 w.writeKafkaArrayCount(items.count, compact: flexible)
                 for item in items { item.encode(to: &w, version: version) }
             } else {
-                w.writeKafkaArrayCount(nil, compact: flexible)
+                w.writeKafkaArrayCount(version >= 2 ? nil : 0, compact: flexible)
             }
         }
         if version >= 8 {

@@ -29,37 +29,10 @@ public struct Record: Equatable, Sendable {
 }
 
 extension Record {
-    /// Reads one varint-framed record (all fields zigzag varints).
-    static func read(from buffer: inout ByteBuffer, baseOffset: Int64, baseTimestamp: Int64) throws -> Record {
-        let length = Int(try buffer.readVarint())
-        guard length >= 0 else { throw RecordBatchError.invalidRecord("negative record length") }
-        var body = try buffer.readKafkaSlice(length: length)
-        _ = try body.readKafka(Int8.self)  // attributes: unused
-        let timestampDelta = try body.readVarlong()
-        let offsetDelta = try body.readVarint()
-        let key = try readVarBytes(&body)
-        let value = try readVarBytes(&body)
-        let headerCount = Int(try body.readVarint())
-        guard headerCount >= 0, headerCount <= body.readableBytes else {
-            throw RecordBatchError.invalidRecord("bad header count \(headerCount)")
-        }
-        var headers: [RecordHeader] = []
-        headers.reserveCapacity(headerCount)
-        for _ in 0..<headerCount {
-            guard var k = try readVarBytes(&body), let keyString = k.readString(length: k.readableBytes) else {
-                throw RecordBatchError.invalidRecord("null header key")
-            }
-            headers.append(RecordHeader(key: keyString, value: try readVarBytes(&body)))
-        }
-        return Record(
-            offset: baseOffset + Int64(offsetDelta), timestamp: baseTimestamp + timestampDelta,
-            key: key, value: value, headers: headers)
-    }
-
-    private static func readVarBytes(_ b: inout ByteBuffer) throws -> ByteBuffer? {
-        let n = Int(try b.readVarint())
-        if n < 0 { return nil }
-        return try b.readKafkaSlice(length: n)
+    init(_ view: RecordView, baseOffset: Int64, baseTimestamp: Int64) throws {
+        self.init(
+            offset: baseOffset + Int64(view.offsetDelta), timestamp: baseTimestamp &+ view.timestampDelta,
+            key: view.key, value: view.value, headers: try view.headers())
     }
 
     /// Writes this record relative to its batch's base offset and timestamp.

@@ -1,4 +1,4 @@
-import CTernIO
+import CTernCodec
 import NIOCore
 
 /// A decoded v2 record batch. The broker never needs this on its hot path (it stores batches as
@@ -32,12 +32,8 @@ public struct RecordBatch: Equatable, Sendable {
         let header = try RecordBatchHeader.validated(in: buffer, at: buffer.readerIndex)
         var whole = try buffer.readKafkaSlice(length: header.totalSize)
         whole.moveReaderIndex(forwardBy: RecordBatchHeader.size)
-        var body: ByteBuffer
-        switch header.compression {
-        case .none?: body = whole
-        case .lz4?: body = try LZ4Frame.decompress(whole)
-        default: throw RecordBatchError.unsupportedCompression(header.attributes & 0x7)
-        }
+        guard let codec = header.compression else { throw RecordBatchError.unsupportedCompression(header.attributes & 0x7) }
+        let body = try RecordCompression.decompress(whole, codec: codec)
         var batch = RecordBatch(records: [])
         batch.baseOffset = header.baseOffset
         batch.partitionLeaderEpoch = header.partitionLeaderEpoch
@@ -48,9 +44,13 @@ public struct RecordBatch: Equatable, Sendable {
         batch.producerEpoch = header.producerEpoch
         batch.baseSequence = header.baseSequence
         batch.preservedLastOffsetDelta = header.lastOffsetDelta
-        batch.records.reserveCapacity(Int(min(header.recordsCount, Int32(body.readableBytes))))
-        for _ in 0..<header.recordsCount {
-            batch.records.append(try Record.read(from: &body, baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp))
+        batch.records.reserveCapacity(Int(min(header.recordsCount, Int32(body.readableBytes / 6))))
+        var reader = RecordReader(body: body)
+        for _ in 0..<max(header.recordsCount, 0) {
+            batch.records.append(try Record(reader.next(), baseOffset: header.baseOffset, baseTimestamp: header.baseTimestamp))
+        }
+        guard reader.remainingBytes == 0 else {
+            throw RecordBatchError.invalidRecord("incorrect declared batch size, \(reader.remainingBytes) bytes after the last record")
         }
         return batch
     }
@@ -62,11 +62,8 @@ public struct RecordBatch: Equatable, Sendable {
             let delta = preservedLastOffsetDelta == nil ? Int32(i) : Int32(r.offset - baseOffset)
             r.write(to: &body, offsetDelta: delta, timestampDelta: r.timestamp - baseTimestamp)
         }
-        switch compression {
-        case .none?: break
-        case .lz4?: body = try LZ4Frame.compress(body)
-        default: throw RecordBatchError.unsupportedCompression(attributes & 0x7)
-        }
+        guard let codec = compression else { throw RecordBatchError.unsupportedCompression(attributes & 0x7) }
+        body = try RecordCompression.compress(body, codec: codec)
         Self.write(
             to: &out, baseOffset: baseOffset, partitionLeaderEpoch: partitionLeaderEpoch, attributes: attributes,
             lastOffsetDelta: preservedLastOffsetDelta ?? Int32(max(records.count - 1, 0)), baseTimestamp: baseTimestamp,

@@ -28,12 +28,7 @@ public struct RecordBatchBuilder: Sendable {
     /// The finished batch (base offset 0; the broker assigns offsets).
     public func build(compression: CompressionCodec = .none, producerId: Int64 = -1, producerEpoch: Int16 = -1,
                       baseSequence: Int32 = -1) throws -> ByteBuffer {
-        var records = body
-        switch compression {
-        case .none: break
-        case .lz4: records = try LZ4Frame.compress(body)
-        default: throw RecordBatchError.unsupportedCompression(compression.rawValue)
-        }
+        let records = try RecordCompression.compress(body, codec: compression)
         var out = ByteBuffer()
         RecordBatch.write(
             to: &out, baseOffset: 0, partitionLeaderEpoch: -1, attributes: compression.rawValue, lastOffsetDelta: Int32(max(count - 1, 0)),

@@ -1,4 +1,4 @@
-import CTernIO
+import CTernCodec
 import NIOCore
 
 /// Compression codec in bits 0-2 of a record batch's attributes.
@@ -72,6 +72,13 @@ public enum RecordBatchError: Error, Equatable, Sendable {
     case crcMismatch(expected: UInt32, actual: UInt32)
     case invalidRecord(String)
     case unsupportedCompression(Int16)
+    /// The compressed records do not decode.
+    case corruptCompression(CompressionCodec)
+    /// The records would decompress to more than the broker accepts for one batch.
+    case decompressedTooLarge(limit: Int)
+    case compressionFailed(CompressionCodec)
+    /// Larger than `max.message.bytes`.
+    case tooLarge(size: Int, limit: Int)
 }
 
 extension RecordBatchHeader {

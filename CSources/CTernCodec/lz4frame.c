@@ -1,5 +1,5 @@
 // LZ4 frame codec: Kafka's "lz4" compression is the LZ4 frame format (not raw blocks).
-#include "CTernIO.h"
+#include "CTernCodec.h"
 #include <lz4frame.h>
 #include <string.h>
 

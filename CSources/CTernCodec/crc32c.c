@@ -1,6 +1,6 @@
 // CRC32C (Castagnoli polynomial 0x82F63B78, reflected). SSE4.2 crc32 instructions when available,
 // otherwise a slicing-by-8 table.
-#include "CTernIO.h"
+#include "CTernCodec.h"
 #include <pthread.h>
 
 static uint32_t table[8][256];

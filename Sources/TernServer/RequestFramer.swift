@@ -1,0 +1,159 @@
+import NIOCore
+import TernProtocol
+
+/// One request frame (size prefix removed) and the pool bytes reserved for it, which the request
+/// handler releases once the response is written.
+struct RequestFrame {
+    var bytes: ByteBuffer
+    var reservedBytes: Int
+}
+
+/// Cuts a connection's byte stream into request frames with bounded memory, and is the first
+/// line of defence against slow or hostile clients:
+/// - a size below 8 or above `socket.request.max.bytes` closes the connection before any of the
+///   frame is buffered;
+/// - a frame's size is reserved from the broker-wide `RequestMemoryPool` when its prefix arrives;
+///   while the pool is full this connection stops reading (reads are held back, not dropped);
+/// - a frame must arrive whole within `tern.socket.frame.timeout.ms` of its first byte (slowloris);
+/// - an idle connection (`IdleStateHandler` in front) is closed.
+///
+/// Runs on the connection's event loop only, like every channel handler.
+final class RequestFramer: ChannelDuplexHandler {
+    typealias InboundIn = ByteBuffer
+    typealias InboundOut = RequestFrame
+    typealias OutboundIn = IOData
+    typealias OutboundOut = IOData
+
+    private let maxFrameSize: Int
+    private let pool: RequestMemoryPool
+    private let frameTimeout: TimeAmount
+    private let onClose: (ChannelHandlerContext, String) -> Void
+    private var buffer: ByteBuffer?
+    /// Pool bytes reserved for the frame being assembled (0: none yet).
+    private var reserved = 0
+    private var waitingForMemory = false
+    private var readHeldBack = false
+    private var frameDeadline: Scheduled<Void>?
+    private var memoryRetry: Scheduled<Void>?
+    private var closed = false
+
+    static let minFrameSize = 8
+    /// How often a connection waiting for request memory tries again.
+    static let memoryRetryInterval = TimeAmount.milliseconds(5)
+
+    init(maxFrameSize: Int, pool: RequestMemoryPool, frameTimeout: TimeAmount, onClose: @escaping (ChannelHandlerContext, String) -> Void) {
+        self.maxFrameSize = maxFrameSize
+        self.pool = pool
+        self.frameTimeout = frameTimeout
+        self.onClose = onClose
+    }
+
+    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+        guard !closed else { return }
+        let incoming = unwrapInboundIn(data)
+        if buffer == nil {
+            buffer = incoming
+        } else {
+            buffer!.writeImmutableBuffer(incoming)
+        }
+        deliverFrames(context: context)
+    }
+
+    private func deliverFrames(context: ChannelHandlerContext) {
+        while !closed, var pending = buffer, pending.readableBytes >= 4 {
+            let size = Int(pending.getInteger(at: pending.readerIndex, as: Int32.self)!)
+            guard size >= Self.minFrameSize, size <= maxFrameSize else {
+                return close(context: context, reason: "invalid frame size \(size)")
+            }
+            if reserved == 0 {
+                guard pool.tryReserve(size) else {
+                    waitForMemory(context: context)
+                    break
+                }
+                reserved = size
+            }
+            guard pending.readableBytes >= 4 + size else {
+                armFrameDeadline(context: context)
+                break
+            }
+            pending.moveReaderIndex(forwardBy: 4)
+            let frame = RequestFrame(bytes: pending.readSlice(length: size)!, reservedBytes: reserved)
+            reserved = 0
+            frameDeadline?.cancel()
+            frameDeadline = nil
+            buffer = pending.readableBytes > 0 ? pending : nil
+            context.fireChannelRead(wrapInboundOut(frame))
+        }
+        if let pending = buffer, pending.readableBytes > 0 {
+            armFrameDeadline(context: context)
+        }
+        // Drop consumed bytes so a long-lived connection's buffer does not grow.
+        if buffer != nil, buffer!.readerIndex > 64 * 1024 { buffer!.discardReadBytes() }
+    }
+
+    private func armFrameDeadline(context: ChannelHandlerContext) {
+        guard frameDeadline == nil else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        frameDeadline = context.eventLoop.scheduleTask(in: frameTimeout) {
+            let (framer, context) = loopBound.value
+            framer.frameDeadline = nil
+            framer.close(context: context, reason: "request frame incomplete after \(framer.frameTimeout.nanoseconds / 1_000_000) ms")
+        }
+    }
+
+    private func waitForMemory(context: ChannelHandlerContext) {
+        waitingForMemory = true
+        guard memoryRetry == nil else { return }
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        memoryRetry = context.eventLoop.scheduleTask(in: Self.memoryRetryInterval) {
+            let (framer, context) = loopBound.value
+            framer.memoryRetry = nil
+            framer.waitingForMemory = false
+            framer.deliverFrames(context: context)
+            if !framer.waitingForMemory && framer.readHeldBack {
+                framer.readHeldBack = false
+                context.read()
+            }
+        }
+    }
+
+    func read(context: ChannelHandlerContext) {
+        if waitingForMemory {
+            readHeldBack = true
+        } else {
+            context.read()
+        }
+    }
+
+    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+        if event is IdleStateHandler.IdleStateEvent {
+            close(context: context, reason: "idle for connections.max.idle.ms")
+        } else {
+            context.fireUserInboundEventTriggered(event)
+        }
+    }
+
+    func channelInactive(context: ChannelHandlerContext) {
+        releaseAll()
+        context.fireChannelInactive()
+    }
+
+    func handlerRemoved(context: ChannelHandlerContext) { releaseAll() }
+
+    private func releaseAll() {
+        closed = true
+        frameDeadline?.cancel()
+        memoryRetry?.cancel()
+        frameDeadline = nil
+        memoryRetry = nil
+        pool.release(reserved)
+        reserved = 0
+        buffer = nil
+    }
+
+    private func close(context: ChannelHandlerContext, reason: String) {
+        guard !closed else { return }
+        releaseAll()
+        onClose(context, reason)
+    }
+}

@@ -1,0 +1,35 @@
+import NIOConcurrencyHelpers
+
+/// The broker-wide budget for request bytes (`queued.max.request.bytes`): a connection reserves a
+/// frame's size when its size prefix arrives and releases it once the response is written. A
+/// connection that cannot reserve stops reading until memory is released, so many slow or
+/// hostile clients together cannot make the broker hold more than the budget in request frames.
+final class RequestMemoryPool: Sendable {
+    private let limit: Int
+    private let used = NIOLockedValueBox(0)
+
+    /// `limit` -1: unlimited.
+    init(limit: Int) { self.limit = limit }
+
+    /// Reserves `bytes` if they fit, or if nothing is reserved at all (so one frame larger than the
+    /// whole budget can still be served alone, as Kafka's memory pool allows).
+    func tryReserve(_ bytes: Int) -> Bool {
+        precondition(bytes >= 0)
+        if limit < 0 { return true }
+        return used.withLockedValue { used in
+            guard used == 0 || used + bytes <= limit else { return false }
+            used += bytes
+            return true
+        }
+    }
+
+    func release(_ bytes: Int) {
+        if limit < 0 || bytes == 0 { return }
+        used.withLockedValue { used in
+            used -= bytes
+            assert(used >= 0, "released more request memory than was reserved")
+        }
+    }
+
+    var reservedBytes: Int { used.withLockedValue { $0 } }
+}

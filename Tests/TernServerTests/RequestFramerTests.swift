@@ -1,0 +1,115 @@
+import NIOCore
+import NIOEmbedded
+import XCTest
+
+@testable import TernServer
+
+/// What the framer asked to close for (EmbeddedChannel runs everything on the test's thread).
+private final class CloseLog {
+    var reasons: [String] = []
+}
+
+final class RequestFramerTests: XCTestCase {
+    private func frame(_ size: Int, fill: UInt8 = 1) -> ByteBuffer {
+        var b = ByteBuffer()
+        b.writeInteger(Int32(size))
+        b.writeRepeatingByte(fill, count: size)
+        return b
+    }
+
+    private func makeChannel(pool: RequestMemoryPool, maxFrame: Int = 1 << 20, timeout: TimeAmount = .seconds(30))
+        throws -> (EmbeddedChannel, ReadCounter, () -> [String])
+    {
+        let counter = ReadCounter()
+        let closes = CloseLog()
+        let channel = EmbeddedChannel()
+        try channel.pipeline.syncOperations.addHandler(counter)
+        try channel.pipeline.syncOperations.addHandler(RequestFramer(maxFrameSize: maxFrame, pool: pool, frameTimeout: timeout) { context, reason in
+            closes.reasons.append(reason)
+            context.close(promise: nil)
+        })
+        return (channel, counter, { closes.reasons })
+    }
+
+    func testFramesAreCutAcrossReadsAndCarryTheirReservation() throws {
+        let pool = RequestMemoryPool(limit: 1 << 20)
+        let (channel, _, _) = try makeChannel(pool: pool)
+        var stream = frame(10)
+        let second = frame(300, fill: 7)
+        stream.writeImmutableBuffer(second.getSlice(at: 0, length: 100)!)
+        try channel.writeInbound(stream)
+        let first = try channel.readInbound(as: RequestFrame.self)
+        XCTAssertEqual(first?.bytes.readableBytes, 10)
+        XCTAssertEqual(first?.reservedBytes, 10)
+        XCTAssertNil(try channel.readInbound(as: RequestFrame.self))
+        XCTAssertEqual(pool.reservedBytes, 310, "the partial frame is reserved when its size arrives")
+        try channel.writeInbound(second.getSlice(at: 100, length: second.readableBytes - 100)!)
+        let whole = try channel.readInbound(as: RequestFrame.self)
+        XCTAssertEqual(whole.map { Array($0.bytes.readableBytesView) }, Array(repeating: 7, count: 300))
+        pool.release(10)
+        pool.release(300)
+        XCTAssertEqual(pool.reservedBytes, 0)
+        _ = try channel.finish()
+    }
+
+    func testBadSizesCloseTheConnection() throws {
+        for size: Int32 in [0, 7, -1, Int32.max] {
+            let (channel, _, closes) = try makeChannel(pool: RequestMemoryPool(limit: -1), maxFrame: 1024)
+            var b = ByteBuffer()
+            b.writeInteger(size)
+            try channel.writeInbound(b)
+            XCTAssertEqual(closes().count, 1, "size \(size)")
+        }
+    }
+
+    func testAFullPoolHoldsReadsBackUntilMemoryIsReleased() throws {
+        let pool = RequestMemoryPool(limit: 1000)
+        XCTAssertTrue(pool.tryReserve(900))  // another connection's frame
+        let (channel, counter, _) = try makeChannel(pool: pool)
+        try channel.writeInbound(frame(200).getSlice(at: 0, length: 50)!)
+        XCTAssertEqual(pool.reservedBytes, 900, "200 more would exceed the budget")
+        let before = counter.count
+        channel.read()
+        XCTAssertEqual(counter.count, before, "the read is held back while waiting for memory")
+        pool.release(900)
+        channel.embeddedEventLoop.advanceTime(by: RequestFramer.memoryRetryInterval)
+        XCTAssertEqual(pool.reservedBytes, 200)
+        XCTAssertEqual(counter.count, before + 1, "the held-back read goes out once memory is free")
+        _ = try channel.finish()
+        XCTAssertEqual(pool.reservedBytes, 0, "closing releases the partial frame's reservation")
+    }
+
+    func testAFrameLargerThanTheWholePoolProceedsAlone() throws {
+        let pool = RequestMemoryPool(limit: 100)
+        let (channel, _, _) = try makeChannel(pool: pool)
+        try channel.writeInbound(frame(500))
+        XCTAssertEqual(try channel.readInbound(as: RequestFrame.self)?.reservedBytes, 500)
+        _ = try channel.finish()
+    }
+
+    func testATrickledFrameIsCutOffAtTheDeadline() throws {
+        let (channel, _, closes) = try makeChannel(pool: RequestMemoryPool(limit: -1), timeout: .seconds(2))
+        try channel.writeInbound(frame(100).getSlice(at: 0, length: 20)!)
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        XCTAssertEqual(closes(), [])
+        channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        XCTAssertEqual(closes().count, 1)
+        XCTAssertTrue(closes()[0].contains("incomplete"))
+    }
+
+    func testWholeFramesDoNotArmTheDeadline() throws {
+        let (channel, _, closes) = try makeChannel(pool: RequestMemoryPool(limit: -1), timeout: .seconds(2))
+        for _ in 0..<5 {
+            try channel.writeInbound(frame(100))
+            channel.embeddedEventLoop.advanceTime(by: .seconds(1))
+        }
+        XCTAssertEqual(closes(), [])
+        _ = try channel.finish()
+    }
+
+    func testIdleEventClosesTheConnection() throws {
+        let (channel, _, closes) = try makeChannel(pool: RequestMemoryPool(limit: -1))
+        channel.pipeline.fireUserInboundEventTriggered(IdleStateHandler.IdleStateEvent.all)
+        XCTAssertEqual(closes().count, 1)
+    }
+}
