@@ -1,13 +1,25 @@
 // io_uring wrapper: batched positional writev with optionally linked fdatasync, reads, syncs.
-// Completions are reaped before each call returns, so buffer ownership never outlives a call.
+//
+// Invariant: every call returns with the submission queue empty and every request it submitted
+// reaped, so no SQE ever outlives the buffers it points at. Transient refusals of io_uring_enter
+// (EINTR, EAGAIN, EBUSY) and short submissions are retried; results are per request (the caller
+// fails exactly the affected appends). A refusal that leaves requests the kernel may still run
+// with no way to collect them is a broken ring: the process aborts rather than let the kernel
+// write from or into memory that is about to be freed.
 #include "CTernIO.h"
 #include <errno.h>
 #include <liburing.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <time.h>
 
 struct tern_ring {
     struct io_uring ring;
     unsigned entries;
+    // Test-only fault injection (tern_ring_inject_faults): each counter makes that many upcoming
+    // calls misbehave as the kernel may.
+    tern_ring_faults faults;
 };
 
 tern_ring *tern_ring_create(unsigned entries, int *err) {
@@ -33,71 +45,133 @@ void tern_ring_destroy(tern_ring *r) {
     free(r);
 }
 
-// Waits for `want` completions, storing each result by its user_data index.
-static int reap(tern_ring *r, unsigned want, ssize_t *results) {
-    unsigned got = 0;
-    int first_err = 0;
-    while (got < want) {
-        struct io_uring_cqe *cqe;
-        int rc = io_uring_wait_cqe(&r->ring, &cqe);
-        if (rc == -EINTR) continue;
-        if (rc < 0) return rc;
-        uint64_t idx = io_uring_cqe_get_data64(cqe);
-        if (results) results[idx] = cqe->res;
-        if (cqe->res < 0 && !first_err) first_err = cqe->res;
-        io_uring_cqe_seen(&r->ring, cqe);
-        got++;
-    }
-    return first_err;
+void tern_ring_inject_faults(tern_ring *r, tern_ring_faults faults) { r->faults = faults; }
+
+static void broken_ring(const char *what, int rc) {
+    fprintf(stderr, "tern: io_uring %s failed (%s) with requests in flight; aborting rather than "
+                    "risk the kernel using freed buffers\n", what, strerror(-rc));
+    abort();
 }
 
-static struct io_uring_sqe *next_sqe(tern_ring *r) {
-    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
-    if (!sqe) {
-        io_uring_submit(&r->ring);
-        sqe = io_uring_get_sqe(&r->ring);
+static int transient(int rc) { return rc == -EINTR || rc == -EAGAIN || rc == -EBUSY; }
+
+// Records one completion by its user_data slot.
+static void take(tern_ring *r, struct io_uring_cqe *cqe, ssize_t *results, unsigned *got) {
+    uint64_t slot = io_uring_cqe_get_data64(cqe);
+    if (results) results[slot] = cqe->res;
+    io_uring_cqe_seen(&r->ring, cqe);
+    (*got)++;
+}
+
+// Collects completions already posted without waiting (frees CQ space for a retried submit).
+static void drain_ready(tern_ring *r, ssize_t *results, unsigned *got) {
+    struct io_uring_cqe *cqe;
+    while (io_uring_peek_cqe(&r->ring, &cqe) == 0) take(r, cqe, results, got);
+}
+
+static void wait_for(tern_ring *r, unsigned want, ssize_t *results, unsigned *got) {
+    while (*got < want) {
+        struct io_uring_cqe *cqe;
+        int rc;
+        if (r->faults.wait_errors > 0) {
+            r->faults.wait_errors--;
+            rc = -EINTR;
+        } else {
+            rc = io_uring_wait_cqe(&r->ring, &cqe);
+        }
+        if (rc == 0) {
+            take(r, cqe, results, got);
+        } else if (!transient(rc) && rc != -ETIME) {
+            broken_ring("wait", rc);
+        }
     }
+}
+
+// Submits every prepared SQE, retrying transient refusals, then waits for `want` completions.
+// Returns only when all are reaped. After a short submission the part already submitted is
+// reaped before the rest goes in: a link chain cut by the kernel keeps its order that way (the
+// trailing fdatasync still runs after every write before it), and a failure in the first part
+// fails the appends behind it in PartitionLog, which checks that each append follows the last.
+static void submit_and_reap(tern_ring *r, unsigned want, ssize_t *results) {
+    unsigned got = 0, submitted = 0;
+    while (io_uring_sq_ready(&r->ring) > 0) {
+        int rc;
+        if (r->faults.submit_errors > 0) {
+            r->faults.submit_errors--;
+            rc = r->faults.submit_error;
+        } else if (r->faults.short_submits > 0 && io_uring_sq_ready(&r->ring) > 1) {
+            // A short submission: hand the kernel only the first queued SQE.
+            r->faults.short_submits--;
+            unsigned tail = r->ring.sq.sqe_tail;
+            r->ring.sq.sqe_tail = r->ring.sq.sqe_head + 1;
+            rc = io_uring_submit(&r->ring);
+            r->ring.sq.sqe_tail = tail;
+        } else {
+            rc = io_uring_submit(&r->ring);
+        }
+        if (rc >= 0) {
+            submitted += (unsigned)rc;
+            if (io_uring_sq_ready(&r->ring) > 0) wait_for(r, submitted, results, &got);
+            continue;
+        }
+        if (transient(rc)) {
+            // Out of kernel resources or completion space: collect what is done, pause, retry.
+            drain_ready(r, results, &got);
+            struct timespec pause = {0, 100000};
+            nanosleep(&pause, NULL);
+            continue;
+        }
+        broken_ring("submit", rc);
+    }
+    wait_for(r, want, results, &got);
+}
+
+// The SQ is empty between calls (the invariant above), and callers ask for at most `entries`
+// SQEs, so a missing SQE is a bug, not a load condition.
+static struct io_uring_sqe *sqe_or_abort(tern_ring *r) {
+    struct io_uring_sqe *sqe = io_uring_get_sqe(&r->ring);
+    if (!sqe) broken_ring("get_sqe (submission queue full mid-chain)", -EBUSY);
     return sqe;
 }
 
 int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
-    // Each append needs up to two SQEs and a link chain must not be split across submissions.
+    // Each append needs up to two SQEs and a link chain must never be split across submissions.
     if (count <= 0) return 0;
     if ((unsigned)count * 2 > r->entries) return -EINVAL;
+    if (io_uring_sq_ready(&r->ring) != 0) broken_ring("submit_appends (stale SQEs)", -EINVAL);
     // Two completion slots per append: the write and its (optional) linked sync.
     ssize_t stack_results[64];
     ssize_t *results = count * 2 <= 64 ? stack_results : malloc(sizeof(ssize_t) * (size_t)count * 2);
     if (!results) return -ENOMEM;
     unsigned pending = 0;
     for (int i = 0; i < count; i++) {
-        struct io_uring_sqe *sqe = next_sqe(r);
-        if (!sqe) return -EBUSY;
+        // A write whose completion never arrives would read as success: start each as canceled.
+        results[i * 2] = -ECANCELED;
+        results[i * 2 + 1] = 0;
+        struct io_uring_sqe *sqe = sqe_or_abort(r);
         io_uring_prep_writev(sqe, a[i].fd, a[i].iov, (unsigned)a[i].iovcnt, a[i].offset);
         io_uring_sqe_set_data64(sqe, (uint64_t)i * 2);
         pending++;
-        results[i * 2 + 1] = 0;
         if (a[i].sync) {
             sqe->flags |= IOSQE_IO_LINK;
-            struct io_uring_sqe *s2 = next_sqe(r);
-            if (!s2) return -EBUSY;
+            struct io_uring_sqe *s2 = sqe_or_abort(r);
             io_uring_prep_fsync(s2, a[i].fd, IORING_FSYNC_DATASYNC);
             io_uring_sqe_set_data64(s2, (uint64_t)i * 2 + 1);
+            results[i * 2 + 1] = -ECANCELED;
             if (a[i].link_next && i + 1 < count) s2->flags |= IOSQE_IO_LINK;
             pending++;
         } else if (a[i].link_next && i + 1 < count) {
             sqe->flags |= IOSQE_IO_LINK;
         }
     }
-    int rc = io_uring_submit(&r->ring);
-    if (rc < 0) {
-        if (results != stack_results) free(results);
-        return rc;
-    }
-    rc = reap(r, pending, results);
-    (void)rc; // per-append results carry the errors
+    submit_and_reap(r, pending, results);
     for (int i = 0; i < count; i++) {
         ssize_t w = results[i * 2];
         ssize_t s = results[i * 2 + 1];
+        if (r->faults.write_errors > 0 && w >= 0) {
+            r->faults.write_errors--;
+            w = r->faults.write_error;
+        }
         a[i].result = w < 0 ? w : (s < 0 ? s : w);
     }
     if (results != stack_results) free(results);
@@ -112,25 +186,25 @@ ssize_t tern_ring_writev_at(tern_ring *r, int fd, const struct iovec *iov, int i
 }
 
 ssize_t tern_ring_read_at(tern_ring *r, int fd, void *buf, size_t len, uint64_t offset) {
-    struct io_uring_sqe *sqe = next_sqe(r);
-    if (!sqe) return -EBUSY;
-    io_uring_prep_read(sqe, fd, buf, (unsigned)len, offset);
+    if (io_uring_sq_ready(&r->ring) != 0) broken_ring("read (stale SQEs)", -EINVAL);
+    struct io_uring_sqe *sqe = sqe_or_abort(r);
+    io_uring_prep_read(sqe, fd, buf, (unsigned)(len > (1u << 30) ? (1u << 30) : len), offset);
     io_uring_sqe_set_data64(sqe, 0);
-    int rc = io_uring_submit(&r->ring);
-    if (rc < 0) return rc;
-    ssize_t res = 0;
-    rc = reap(r, 1, &res);
+    ssize_t res = -ECANCELED;
+    submit_and_reap(r, 1, &res);
     return res;
 }
 
 int tern_ring_fdatasync(tern_ring *r, int fd) {
-    struct io_uring_sqe *sqe = next_sqe(r);
-    if (!sqe) return -EBUSY;
+    if (io_uring_sq_ready(&r->ring) != 0) broken_ring("fdatasync (stale SQEs)", -EINVAL);
+    struct io_uring_sqe *sqe = sqe_or_abort(r);
     io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
     io_uring_sqe_set_data64(sqe, 0);
-    int rc = io_uring_submit(&r->ring);
-    if (rc < 0) return rc;
-    ssize_t res = 0;
-    rc = reap(r, 1, &res);
+    ssize_t res = -ECANCELED;
+    submit_and_reap(r, 1, &res);
+    if (r->faults.sync_errors > 0 && res >= 0) {
+        r->faults.sync_errors--;
+        res = r->faults.sync_error;
+    }
     return (int)res;
 }

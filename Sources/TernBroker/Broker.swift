@@ -99,6 +99,7 @@ public final class Broker: Sendable {
             metrics.logSize(topic: topic.metadata.name).record(topic.partitions.reduce(Int64(0)) { $0 + $1.sizeInBytes })
         }
         groups.groupCount { [metrics] n in metrics.groups.record(n) }
+        metrics.appenderQueuedBytes.record(appender.queuedAppends.bytes)
     }
 
     /// Aborts transactions past their timeout (run periodically).

@@ -45,7 +45,7 @@ public final class TopicRegistry: @unchecked Sendable {
         self.io = DiskIO(logger: logger)
         try FileManager.default.createDirectory(atPath: config.logDir, withIntermediateDirectories: true)
         self.store = TopicStore(directory: config.logDir)
-        let contents = try store.load()
+        let contents = try store.load(warn: { logger.critical("\($0)") })
         self.clusterId = contents?.clusterId ?? Self.newClusterId()
         for meta in contents?.topics ?? [] {
             topics[meta.name] = try openTopic(meta, creating: false)

@@ -1,4 +1,8 @@
+#if canImport(Glibc)
+    import Glibc
+#endif
 import Foundation
+import TernLog
 import TernProtocol
 
 /// What the broker knows about a topic, persisted so a restart keeps it.
@@ -11,42 +15,63 @@ public struct TopicMetadata: Codable, Sendable, Equatable {
     public var topicId: KafkaUUID { KafkaUUID(hex: id) ?? .zero }
 }
 
-/// Durable topic metadata: one JSON file in the log directory, replaced atomically
-/// (write temp, fsync, rename, fsync directory) on every change.
+/// Durable topic metadata: one JSON file in the log directory, replaced atomically on every
+/// change, with the previous version kept beside it (`.bak`). A damaged file falls back to the
+/// backup with a loud warning (at worst the last change is lost) instead of stopping the broker.
 struct TopicStore {
     struct Contents: Codable {
         var clusterId: String
         var topics: [TopicMetadata]
     }
 
+    enum LoadError: Error, CustomStringConvertible {
+        case unreadable(path: String, reason: String)
+        var description: String {
+            switch self {
+            case .unreadable(let path, let reason):
+                return "\(path) and its backup are unreadable (\(reason)); restore one of them or move them away to start with no topics"
+            }
+        }
+    }
+
     let path: String
     let directory: String
+    var backupPath: String { path + ".bak" }
 
     init(directory: String) {
         self.directory = directory
         self.path = directory + "/tern-metadata.json"
     }
 
-    func load() throws -> Contents? {
-        guard FileManager.default.fileExists(atPath: path) else { return nil }
-        return try JSONDecoder().decode(Contents.self, from: try Data(contentsOf: URL(fileURLWithPath: path)))
+    /// The stored contents, nil for a fresh directory; `warn` hears about a fallback to the backup.
+    func load(warn: (String) -> Void = { _ in }) throws -> Contents? {
+        guard FileManager.default.fileExists(atPath: path) || FileManager.default.fileExists(atPath: backupPath) else { return nil }
+        do {
+            return try decode(path)
+        } catch {
+            warn("\(path) is unreadable (\(error)); using the previous version from \(backupPath)")
+            do {
+                return try decode(backupPath)
+            } catch let backupError {
+                throw LoadError.unreadable(path: path, reason: "\(error); backup: \(backupError)")
+            }
+        }
+    }
+
+    private func decode(_ file: String) throws -> Contents {
+        try JSONDecoder().decode(Contents.self, from: try Data(contentsOf: URL(fileURLWithPath: file)))
     }
 
     func save(_ contents: Contents) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         let data = try encoder.encode(contents)
-        let tmp = path + ".tmp"
-        guard FileManager.default.createFile(atPath: tmp, contents: data) else { throw CocoaError(.fileWriteUnknown) }
-        let handle = try FileHandle(forWritingTo: URL(fileURLWithPath: tmp))
-        try handle.synchronize()
-        try handle.close()
-        if rename(tmp, path) != 0 { throw CocoaError(.fileWriteUnknown) }
-        let dfd = open(directory, O_RDONLY | O_DIRECTORY)
-        if dfd >= 0 {
-            fsync(dfd)
-            close(dfd)
+        // The current version becomes the backup (a rename: O(1) however many topics there are);
+        // a crash before the new file lands leaves only the backup, which `load` falls back to.
+        if FileManager.default.fileExists(atPath: path) && rename(path, backupPath) != 0 {
+            throw LogError.io("rename \(path)", errno)
         }
+        try PosixFile.writeAtomically(path, Array(data))
     }
 }
 

@@ -30,6 +30,15 @@ public final class DiskIO: @unchecked Sendable {
         if let ring { tern_ring_destroy(ring) }
     }
 
+    /// Test-only: makes the ring misbehave as the kernel may (see `tern_ring_faults`). False when
+    /// io_uring is unavailable here.
+    @discardableResult
+    func injectRingFaults(_ faults: tern_ring_faults) -> Bool {
+        guard let ring else { return false }
+        lock.withLock { tern_ring_inject_faults(ring, faults) }
+        return true
+    }
+
     /// Writes `buffers` back to back at `offset` of `fd`; with `sync`, fdatasync runs after the write
     /// (a linked SQE) and the call returns only once both are done.
     public func write(fd: Int32, buffers: [ByteBuffer], at offset: Int64, sync: Bool) throws {

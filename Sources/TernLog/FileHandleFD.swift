@@ -3,7 +3,7 @@
 #endif
 
 /// Thin POSIX file helpers used by segments and indexes; each throws `LogError.io` with errno.
-enum PosixFile {
+public enum PosixFile {
     static func open(_ path: String, create: Bool = true) throws -> Int32 {
         let flags = O_RDWR | O_CLOEXEC | (create ? O_CREAT : 0)
         let fd = Glibc.open(path, flags, 0o644)
@@ -36,7 +36,7 @@ enum PosixFile {
     }
 
     /// Replaces `path` with `bytes` so a crash leaves either the old or the new contents.
-    static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
         let tmp = path + ".tmp"
         let fd = try open(tmp)
         defer { close(fd) }

@@ -1,3 +1,4 @@
+import DequeModule
 import Foundation
 import Logging
 import NIOConcurrencyHelpers
@@ -6,14 +7,21 @@ import TernProtocol
 
 /// Group commit: the single writer of every partition log on a broker.
 ///
-/// Appends from any thread are queued; one writer thread drains the queue, prepares each append
-/// (offsets and file space reserved under the log's lock), and submits all their writes with one
-/// io_uring_enter. Writes to the same file are linked in order, and a requested fdatasync is moved
-/// to the last write of its file, so one sync covers every batch before it. Completions run on the
-/// writer thread once the whole submission is reaped; callers hop to their own event loop.
+/// Appends from any thread are queued per log; one writer thread drains the queues round-robin —
+/// one append per log per turn — prepares each append (offsets and file space reserved under the
+/// log's lock), and submits all their writes with one io_uring_enter. Writes to the same file are
+/// linked in order, and a requested fdatasync is moved to the last write of its file, so one sync
+/// covers every batch before it. Completions run on the writer thread once the whole submission is
+/// reaped; callers hop to their own event loop.
 ///
-/// Bounds: at most `DiskIO.maxWritesPerSubmit` appends per submission; the queue itself is bounded
-/// by the producers' in-flight requests (each waits for its completion before its response).
+/// Fairness: a submission takes at most `maxWritesPerSubmit` appends and stops adding once it
+/// holds `maxBytesPerSubmit`, and logs take turns, so a partition with a deep backlog delays
+/// another partition's append by at most one submission, not by its whole backlog.
+///
+/// Bounds: every append a client causes holds its request's bytes in the server's request memory
+/// pool (`queued.max.request.bytes`) until it completes, so the queues cannot outgrow that pool
+/// plus the coordinators' small internal appends; `queuedBytes` is exported for metrics.
+/// Concurrency: `condition` guards the queues; only the writer thread prepares, submits and completes.
 public final class LogAppender: @unchecked Sendable {
     public typealias Completion = @Sendable (Result<PartitionLog.AppendResult, Error>) -> Void
 
@@ -24,15 +32,29 @@ public final class LogAppender: @unchecked Sendable {
         let completion: Completion
     }
 
+    /// Stop adding appends to a submission once it holds this many bytes (one append always goes).
+    public static let maxBytesPerSubmit = 8 << 20
+
     private let io: DiskIO
     private let logger: Logger
     private let condition = NSCondition()
-    private var queue: [Request] = []
+    /// Queued appends of each log, in arrival order, and the logs with queued appends in turn order.
+    private var queues: [ObjectIdentifier: Deque<Request>] = [:]
+    private var turns: Deque<ObjectIdentifier> = []
+    private var queued = (appends: 0, bytes: 0)
     private var stopping = false
+    /// Tests hold the writer back to queue a scenario at once.
+    private var paused = false
     private let stopped = DispatchSemaphore(value: 0)
     private let counters = NIOLockedValueBox((submissions: 0, writes: 0))
     /// Submissions made and writes in them, for tests and metrics.
     public var stats: (submissions: Int, writes: Int) { counters.withLockedValue { $0 } }
+    /// Appends waiting for the writer thread and their bytes.
+    public var queuedAppends: (appends: Int, bytes: Int) {
+        condition.lock()
+        defer { condition.unlock() }
+        return queued
+    }
 
     public init(io: DiskIO, logger: Logger) {
         self.io = io
@@ -50,7 +72,7 @@ public final class LogAppender: @unchecked Sendable {
             completion(.failure(LogError.closed))
             return
         }
-        queue.append(Request(log: log, records: records, headers: headers, completion: completion))
+        enqueue(Request(log: log, records: records, headers: headers, completion: completion), atFront: false)
         condition.signal()
         condition.unlock()
     }
@@ -65,23 +87,64 @@ public final class LogAppender: @unchecked Sendable {
         if !already { stopped.wait() }
     }
 
+    /// Holds the writer thread back (queued appends wait) until `resumeForTesting`.
+    func pauseForTesting() {
+        condition.lock()
+        paused = true
+        condition.unlock()
+    }
+
+    func resumeForTesting() {
+        condition.lock()
+        paused = false
+        condition.signal()
+        condition.unlock()
+    }
+
+    /// Caller holds `condition`.
+    private func enqueue(_ request: Request, atFront: Bool) {
+        let id = ObjectIdentifier(request.log)
+        if queues[id] == nil {
+            queues[id] = []
+            if atFront { turns.prepend(id) } else { turns.append(id) }
+        }
+        if atFront { queues[id]!.prepend(request) } else { queues[id]!.append(request) }
+        queued.appends += 1
+        queued.bytes += request.records.readableBytes
+    }
+
+    /// The next submission's appends: logs take turns, one append each per turn. Caller holds `condition`.
+    private func nextSubmission() -> [Request] {
+        var batch: [Request] = []
+        var bytes = 0
+        while batch.count < io.maxWritesPerSubmit, bytes < Self.maxBytesPerSubmit, let id = turns.popFirst() {
+            let request = queues[id]!.removeFirst()
+            if queues[id]!.isEmpty { queues[id] = nil } else { turns.append(id) }
+            batch.append(request)
+            bytes += request.records.readableBytes
+            queued.appends -= 1
+            queued.bytes -= request.records.readableBytes
+        }
+        assert(queued.appends >= 0 && queued.bytes >= 0 && (queued.appends == 0) == turns.isEmpty)
+        return batch
+    }
+
     private func run() {
         while true {
             condition.lock()
-            while queue.isEmpty && !stopping { condition.wait() }
-            if queue.isEmpty && stopping {
+            while (turns.isEmpty || paused) && !stopping { condition.wait() }
+            if turns.isEmpty && stopping {
                 condition.unlock()
                 stopped.signal()
                 return
             }
-            let take = min(queue.count, io.maxWritesPerSubmit)
-            let batch = Array(queue.prefix(take))
-            queue.removeFirst(take)
+            let batch = nextSubmission()
             condition.unlock()
             let retry = commit(batch)
             if !retry.isEmpty {
                 condition.lock()
-                queue.insert(contentsOf: retry, at: 0)
+                // Back in front of their logs' queues, in their original order.
+                for request in retry.reversed() { enqueue(request, atFront: true) }
                 condition.unlock()
             }
         }

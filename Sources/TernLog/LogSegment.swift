@@ -51,16 +51,45 @@ final class LogSegment {
             _ = try recover(io: io, config: config, logger: logger)
             return
         }
-        if size > 0 { firstTimestamp = try readHeader(io: io, at: 0).baseTimestamp }
-        // Walk from the last index entry to find the end offset and max timestamp cheaply.
+        do {
+            try loadEndFromIndexes(io: io)
+        } catch {
+            // Well-formed index files that do not describe this log (copied, stale, damaged):
+            // rebuild them from the log itself rather than serve wrong positions.
+            logger.warning("index does not match its log; rebuilding", metadata: ["segment": "\(logPath)", "error": "\(error)"])
+            _ = try recover(io: io, config: config, logger: logger)
+        }
+    }
+
+    /// Finds the end offset and max timestamp by walking from the last offset-index entry, after
+    /// checking that the first and last entries point at batches with the offsets they claim and
+    /// that the time index stays inside the segment's offsets.
+    private func loadEndFromIndexes(io: DiskIO) throws {
+        for entry in [index.entries.first, index.entries.last].compactMap({ $0 }) {
+            let header = try readHeader(io: io, at: Int64(entry.position))
+            guard header.baseOffset == baseOffset + Int64(entry.relativeOffset) else {
+                throw LogError.corruptBatch("index entry \(entry) points at offset \(header.baseOffset)")
+            }
+        }
+        firstTimestamp = size > 0 ? try readHeader(io: io, at: 0).baseTimestamp : -1
         var position = Int64(index.entries.last?.position ?? 0)
-        maxTimestamp = timeIndex.entries.last?.timestamp ?? -1
+        var end = baseOffset
+        var newest: Int64 = -1
         while position < size {
             let header = try readHeader(io: io, at: position)
-            nextOffset = header.lastOffset + 1
-            maxTimestamp = max(maxTimestamp, header.maxTimestamp)
+            guard header.baseOffset >= end else { throw LogError.corruptBatch("offsets go back at position \(position)") }
+            end = header.lastOffset + 1
+            newest = max(newest, header.maxTimestamp)
             position += Int64(header.totalSize)
         }
+        if let last = timeIndex.entries.last {
+            guard baseOffset + Int64(last.relativeOffset) < max(end, baseOffset + 1) else {
+                throw LogError.corruptBatch("time index entry \(last) is past the segment's last offset \(end - 1)")
+            }
+            newest = max(newest, last.timestamp)
+        }
+        nextOffset = end
+        maxTimestamp = newest
     }
 
     /// Validates every batch from the start (length, magic, CRC, increasing offsets), rebuilds the
@@ -165,9 +194,19 @@ final class LogSegment {
         try? PosixFile.truncate(fd, to: size)
     }
 
+    /// The header of the batch at `position`, checked to be plausible (magic 2, a length that
+    /// fits the segment, offsets inside the segment's range) so that a damaged index or file is
+    /// reported as a corrupt batch, never walked into a loop or a trap.
     func readHeader(io: DiskIO, at position: Int64) throws -> RecordBatchHeader {
         let bytes = try io.read(fd: fd, count: RecordBatchHeader.size, at: position)
-        return try RecordBatchHeader(from: bytes, at: bytes.readerIndex)
+        let header = try RecordBatchHeader(from: bytes, at: bytes.readerIndex)
+        guard header.magic == 2, header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
+            position + Int64(header.totalSize) <= size, header.lastOffsetDelta >= 0, header.baseOffset >= baseOffset,
+            header.lastOffset - baseOffset <= Int64(Int32.max)
+        else {
+            throw LogError.corruptBatch("no valid batch at position \(position) of \(logPath)")
+        }
+        return header
     }
 
     /// Position of the first batch containing an offset >= `offset`, or nil when none in this segment.

@@ -80,6 +80,14 @@ public final class PartitionLog: @unchecked Sendable {
             segments.append(try LogSegment(directory: directory, baseOffset: startOffset))
         }
         startOffset = max(startOffset, segments[0].baseOffset)
+        let end = segments[segments.count - 1].nextOffset
+        if startOffset > end {
+            // A start beyond the end would hide every record, new ones included. The file is
+            // damaged or the log lost its tail: keep what is there readable and say so.
+            logger.error("log start offset beyond the log end; clamping it", metadata: ["logStartOffset": "\(startOffset)", "logEndOffset": "\(end)"])
+            startOffset = end
+            try PosixFile.writeAtomically("\(directory)/log-start-offset", Array("\(end)\n".utf8))
+        }
         try rebuildProducerState()
     }
 
@@ -88,7 +96,7 @@ public final class PartitionLog: @unchecked Sendable {
     private func rebuildProducerState() throws {
         let end = segments[segments.count - 1].nextOffset
         var from = startOffset
-        if let snapshot = ProducerStateSnapshot.load(directory), snapshot.offset <= end, snapshot.offset >= startOffset {
+        if let snapshot = ProducerStateSnapshot.load(directory, logger: logger), snapshot.offset <= end, snapshot.offset >= startOffset {
             producerState = snapshot.table
             transactions = snapshot.transactions ?? TransactionIndex()
             from = snapshot.offset

@@ -1,3 +1,4 @@
+import Logging
 import Foundation
 import TernProtocol
 
@@ -81,9 +82,17 @@ struct ProducerStateSnapshot: Codable {
 
     static func path(_ directory: String) -> String { "\(directory)/producer-state.json" }
 
-    static func load(_ directory: String) -> ProducerStateSnapshot? {
+    /// The snapshot in `directory`, or nil; an unreadable one is reported and ignored (the state is
+    /// then rebuilt from the log, which only costs time).
+    static func load(_ directory: String, logger: Logger) -> ProducerStateSnapshot? {
         guard let data = FileManager.default.contents(atPath: path(directory)) else { return nil }
-        return try? JSONDecoder().decode(ProducerStateSnapshot.self, from: data)
+        do {
+            return try JSONDecoder().decode(ProducerStateSnapshot.self, from: data)
+        } catch {
+            logger.warning("ignoring unreadable producer state snapshot; rebuilding it from the log",
+                           metadata: ["file": "\(path(directory))", "error": "\(error)"])
+            return nil
+        }
     }
 
     func save(_ directory: String) throws {

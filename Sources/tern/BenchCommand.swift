@@ -10,7 +10,7 @@ import TernProtocol
 struct BenchCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "bench", abstract: "Load generator and benchmark (latency histograms, JSON, HTML report).",
-        subcommands: [Produce.self, Consume.self, EndToEnd.self])
+        subcommands: [Produce.self, Consume.self, EndToEnd.self, Noisy.self])
 
     struct Common: ParsableArguments {
         @OptionGroup var client: ClientOptions

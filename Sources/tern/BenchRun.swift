@@ -206,7 +206,8 @@ final class BenchRun: @unchecked Sendable {
         await client.close()
     }
 
-    func finish() throws {
+    @discardableResult
+    func finish() throws -> BenchSummary {
         ticker?.cancel()
         if isTTY && !common.json { FileHandle.standardError.write(Data("\n".utf8)) }
         let elapsed = Double(DispatchTime.now().uptimeNanoseconds - started) / 1e9
@@ -229,6 +230,7 @@ final class BenchRun: @unchecked Sendable {
             try BenchReport.html(summary, histogram: s.total).write(toFile: path, atomically: true, encoding: .utf8)
             if !common.json { print("report: \(path)") }
         }
+        return summary
     }
 }
 

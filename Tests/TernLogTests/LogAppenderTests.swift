@@ -110,6 +110,41 @@ final class LogAppenderTests: XCTestCase {
         wait(for: [failed], timeout: 5)
         log.close()
     }
+
+    /// A partition with a deep backlog does not delay another partition's append by that backlog:
+    /// logs take turns, and a submission stops at `maxBytesPerSubmit`.
+    func testOneLogsBacklogDoesNotDelayAnother() throws {
+        let heavy = try PartitionLog(directory: dir.path + "/heavy-0", config: LogConfig(), io: io, logger: testLogger)
+        let light = try PartitionLog(directory: dir.path + "/light-0", config: LogConfig(), io: io, logger: testLogger)
+        let appender = LogAppender(io: io, logger: testLogger)
+        let big = try makeBatch(count: 1, valueSize: 1 << 20)
+        let small = try makeBatch(count: 1)
+        let order = NIOLockedValueBox<[String]>([])
+        let group = DispatchGroup()
+        appender.pauseForTesting()
+        for i in 0..<40 {
+            group.enter()
+            appender.append(big, headers: try RecordBatchHeader.validateAll(big), to: heavy) { _ in
+                order.withLockedValue { $0.append("heavy\(i)") }
+                group.leave()
+            }
+        }
+        group.enter()
+        appender.append(small, headers: try RecordBatchHeader.validateAll(small), to: light) { _ in
+            order.withLockedValue { $0.append("light") }
+            group.leave()
+        }
+        appender.resumeForTesting()
+        group.wait()
+        let position = try XCTUnwrap(order.withLockedValue { $0.firstIndex(of: "light") })
+        // FIFO would put it last (40); taking turns puts it right after the heavy log's first append.
+        XCTAssertEqual(position, 1, "\(order.withLockedValue { $0 })")
+        XCTAssertGreaterThanOrEqual(appender.stats.submissions, 40 / (LogAppender.maxBytesPerSubmit >> 20), "submissions stop at the byte budget")
+        XCTAssertEqual(appender.queuedAppends.appends, 0)
+        appender.shutdown()
+        heavy.close()
+        light.close()
+    }
 }
 
 final class LogAppenderRollStressTests: XCTestCase {

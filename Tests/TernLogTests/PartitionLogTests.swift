@@ -176,4 +176,39 @@ final class PartitionLogTests: XCTestCase {
         XCTAssertEqual(try reopened.appendBatch(try makeBatch(count: 1)).baseOffset, 2)
         reopened.close()
     }
+
+    /// A sealed segment's index files that are well formed but describe other data (here: shifted
+    /// entries) are detected at open and rebuilt; reads return the right records.
+    func testWellFormedButWrongIndexIsRebuilt() throws {
+        var config = LogConfig()
+        config.indexIntervalBytes = 64
+        config.segmentBytes = 2048
+        let log = try open(config)
+        for i in 0..<40 { try log.appendBatch(try makeBatch(count: 2, tag: "\(i)")) }
+        XCTAssertGreaterThan(log.segmentCount, 2)
+        log.close()
+        let index = dir.path + "/t-0/00000000000000000000.index"
+        var bytes = [UInt8]()
+        for i in 0..<6 { bytes += OffsetIndex.be(UInt32(i * 3 + 1)) + OffsetIndex.be(UInt32(i * 97 + 13)) }
+        try Data(bytes).write(to: URL(fileURLWithPath: index))
+        let reopened = try open(config)
+        XCTAssertEqual(try reopened.readAllRecords(from: 0).map(\.offset), (0..<80).map { Int64($0) })
+        var middle = try reopened.read(from: 7, maxBytes: 1).records.bytes
+        XCTAssertEqual(try RecordBatch.read(from: &middle).baseOffset, 6)
+        reopened.close()
+    }
+
+    /// A persisted log start offset beyond the log's end would hide every record, new ones too: it
+    /// is clamped to the end at open.
+    func testLogStartOffsetBeyondTheEndIsClamped() throws {
+        let log = try open()
+        try log.appendBatch(try makeBatch(count: 5))
+        log.close()
+        try "1000\n".write(toFile: dir.path + "/t-0/log-start-offset", atomically: true, encoding: .utf8)
+        let reopened = try open()
+        XCTAssertEqual(reopened.logStartOffset, 5)
+        XCTAssertEqual(try reopened.appendBatch(try makeBatch(count: 1)).baseOffset, 5)
+        XCTAssertEqual(try reopened.readAllRecords(from: 5).map(\.offset), [5])
+        reopened.close()
+    }
 }

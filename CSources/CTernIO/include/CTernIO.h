@@ -42,10 +42,25 @@ typedef struct tern_append {
     ssize_t result; // out: bytes written, or negative errno (-ECANCELED when an earlier link failed)
 } tern_append;
 
-/// Submits all `count` appends with one io_uring_enter and reaps their completions.
-/// `count * 2` must not exceed the ring's entries (-EINVAL otherwise).
-/// Returns 0 or a negative errno when the submission itself failed.
+/// Submits all `count` appends with one io_uring_enter (retried when the kernel refuses for a
+/// while or takes only part) and reaps every completion before returning. `count * 2` must not
+/// exceed the ring's entries (-EINVAL otherwise). Returns 0 (per-append results in `result`) or a
+/// negative errno when nothing was submitted; aborts if the ring breaks with requests in flight.
 int tern_ring_submit_appends(tern_ring *ring, tern_append *appends, int count);
+
+/// Test-only: makes upcoming calls misbehave as the kernel may, to drive the error paths. Each
+/// counter is how many times; the matching `*_error` is the negative errno to report.
+typedef struct tern_ring_faults {
+    int submit_errors;   // io_uring_enter refusals (submit_error, e.g. -EINTR, -EBUSY, -EAGAIN)
+    int submit_error;
+    int short_submits;   // submissions that take only the first queued SQE
+    int wait_errors;     // io_uring_wait_cqe interrupted (-EINTR)
+    int write_errors;    // successful writes reported as write_error (e.g. -EIO, -ENOSPC)
+    int write_error;
+    int sync_errors;     // standalone fdatasyncs reported as sync_error
+    int sync_error;
+} tern_ring_faults;
+void tern_ring_inject_faults(tern_ring *ring, tern_ring_faults faults);
 
 /// pread through the ring (fallback-free positional read). Returns bytes read or negative errno.
 ssize_t tern_ring_read_at(tern_ring *ring, int fd, void *buf, size_t len, uint64_t offset);

@@ -6,6 +6,8 @@ extension Broker {
     /// Fetch with Kafka's long poll: answers at once when `min_bytes` are available (or on error),
     /// otherwise waits until an append to a fetched partition satisfies it or `max_wait_ms` passes.
     func fetch(_ request: FetchRequest, version: Int16, on eventLoop: EventLoop) -> EventLoopFuture<FetchResponse> {
+        // The wait's state (`FetchWait`) is only touched on the connection's event loop.
+        eventLoop.preconditionInEventLoop()
         let (first, bytes, logs) = fetchOnce(request, version: version)
         if bytes >= Int(request.minBytes) || request.maxWaitMs <= 0 || logs.isEmpty {
             countOut(first)
@@ -25,6 +27,9 @@ extension Broker {
         }
         wait.registration = fetchWaiters.register(logs) { eventLoop.execute { complete(false) } }
         wait.timeout = eventLoop.scheduleTask(in: .milliseconds(Int64(request.maxWaitMs))) { complete(true) }
+        // An append that landed between the first read and the registration notified nobody:
+        // look once more now that any later append will wake us.
+        eventLoop.execute { complete(false) }
         return promise.futureResult
     }
 
