@@ -102,6 +102,16 @@ let package = Package(
                 .product(name: "NIOPosix", package: "swift-nio"),
             ]
         ),
+        // libFuzzer targets (`make fuzz`, built with -sanitize=fuzzer and TERN_FUZZING, where
+        // libFuzzer supplies main); built plainly it replays inputs (`tern-fuzz TARGET FILE...`).
+        .executableTarget(
+            name: "tern-fuzz",
+            dependencies: [
+                "TernServer", "TernLog", "TernProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
+            ]
+        ),
         // Generates Sources/TernProtocol/Generated from Kafka's JSON message schemas.
         .target(name: "TernProtocolGenerator"),
         .executableTarget(name: "tern-protocol-gen", dependencies: ["TernProtocolGenerator"]),

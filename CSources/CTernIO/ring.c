@@ -173,6 +173,7 @@ int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
             w = r->faults.write_error;
         }
         a[i].result = w < 0 ? w : (s < 0 ? s : w);
+        a[i].sync_failed = w >= 0 && s < 0;
     }
     if (results != stack_results) free(results);
     return 0;
@@ -180,19 +181,9 @@ int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
 
 ssize_t tern_ring_writev_at(tern_ring *r, int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
                             int sync) {
-    tern_append a = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .offset = offset, .sync = sync, .link_next = 0, .result = 0};
+    tern_append a = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .offset = offset, .sync = sync, .link_next = 0, .result = 0, .sync_failed = 0};
     int rc = tern_ring_submit_appends(r, &a, 1);
     return rc < 0 ? rc : a.result;
-}
-
-ssize_t tern_ring_read_at(tern_ring *r, int fd, void *buf, size_t len, uint64_t offset) {
-    if (io_uring_sq_ready(&r->ring) != 0) broken_ring("read (stale SQEs)", -EINVAL);
-    struct io_uring_sqe *sqe = sqe_or_abort(r);
-    io_uring_prep_read(sqe, fd, buf, (unsigned)(len > (1u << 30) ? (1u << 30) : len), offset);
-    io_uring_sqe_set_data64(sqe, 0);
-    ssize_t res = -ECANCELED;
-    submit_and_reap(r, 1, &res);
-    return res;
 }
 
 int tern_ring_fdatasync(tern_ring *r, int fd) {

@@ -100,6 +100,7 @@ public final class Broker: Sendable {
         }
         groups.groupCount { [metrics] n in metrics.groups.record(n) }
         metrics.appenderQueuedBytes.record(appender.queuedAppends.bytes)
+        metrics.logDirOffline.record(topics.io.offlineReason == nil ? 0 : 1)
     }
 
     /// Aborts transactions past their timeout (run periodically).

@@ -23,6 +23,7 @@ final class BrokerMetrics: @unchecked Sendable {
     let connections = Gauge(label: "tern_connections_active")
     let groups = Gauge(label: "tern_groups")
     let appenderQueuedBytes = Gauge(label: "tern_appender_queued_bytes")
+    let logDirOffline = Gauge(label: "tern_log_dir_offline")
 
     func logSize(topic: String) -> Gauge { Gauge(label: "tern_log_size_bytes", dimensions: [("topic", topic)]) }
 

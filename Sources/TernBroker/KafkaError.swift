@@ -42,7 +42,7 @@ public enum KafkaError: Int16, Error, Sendable {
         switch error {
         case let e as KafkaError: self = e
         case LogError.offsetOutOfRange: self = .offsetOutOfRange
-        case LogError.io, LogError.closed: self = .kafkaStorageError
+        case LogError.io, LogError.closed, LogError.offline: self = .kafkaStorageError
         case LogError.corruptBatch: self = .corruptMessage
         case LogError.outOfOrderSequence: self = .outOfOrderSequenceNumber
         case LogError.invalidProducerEpoch: self = .invalidProducerEpoch

@@ -15,8 +15,38 @@ public final class DiskIO: @unchecked Sendable {
     private let lock = NIOLock()
     private let ring: OpaquePointer?
     public var usesIOUring: Bool { ring != nil }
+    /// Syncs of sealed segments, off the appender's thread.
+    let background = BackgroundSync()
+    /// Test-only crash simulation (nil in the broker): tracks what is durable.
+    let crashSimulation: CrashSimulation?
 
-    public init(logger: Logger, ringEntries: UInt32 = 1024) {
+    private let logger: Logger
+    private let offline = NIOLockedValueBox<String?>(nil)
+
+    /// Why the log directory is offline, or nil. Like Kafka, a write or sync failure that may have
+    /// lost acknowledged data takes the directory offline: every later append fails with
+    /// KAFKA_STORAGE_ERROR until a restart re-validates the logs; reads go on. A write refused for
+    /// lack of space (ENOSPC, a short write) is not such a failure: the append fails, the file is
+    /// cut back, and writes resume once space is freed.
+    public var offlineReason: String? { offline.withLockedValue { $0 } }
+
+    public func markOffline(_ reason: String) {
+        let first = offline.withLockedValue { current -> Bool in
+            guard current == nil else { return false }
+            current = reason
+            return true
+        }
+        if first { logger.critical("log directory offline: no more writes until restart", metadata: ["reason": "\(reason)"]) }
+    }
+
+    public convenience init(logger: Logger, ringEntries: UInt32 = 1024) {
+        self.init(logger: logger, ringEntries: ringEntries, crashSimulation: nil)
+    }
+
+    init(logger: Logger, ringEntries: UInt32 = 1024, crashSimulation: CrashSimulation?) {
+        self.logger = logger
+        self.crashSimulation = crashSimulation
+        background.crashSimulation = crashSimulation
         var err: Int32 = 0
         maxWritesPerSubmit = Int(ringEntries) / 2
         let r = tern_ring_create(ringEntries, &err)
@@ -85,17 +115,21 @@ public final class DiskIO: @unchecked Sendable {
             }
             appends.append(tern_append(
                 fd: w.fd, iov: UnsafePointer(iovs.baseAddress! + first), iovcnt: Int32(w.buffers.count),
-                offset: UInt64(w.offset), sync: w.sync ? 1 : 0, link_next: w.linkNext ? 1 : 0, result: 0))
+                offset: UInt64(w.offset), sync: w.sync ? 1 : 0, link_next: w.linkNext ? 1 : 0, result: 0, sync_failed: 0))
         }
         defer {
             storages.forEach { $0.release() }
             iovs.deallocate()
         }
         var results = [Int](repeating: 0, count: writes.count)
+        var syncFailed = [Bool](repeating: false, count: writes.count)
         lock.withLock {
             if let ring {
                 let rc = tern_ring_submit_appends(ring, &appends, Int32(appends.count))
-                for i in appends.indices { results[i] = rc < 0 ? Int(rc) : appends[i].result }
+                for i in appends.indices {
+                    results[i] = rc < 0 ? Int(rc) : appends[i].result
+                    syncFailed[i] = rc >= 0 && appends[i].sync_failed != 0
+                }
                 return
             }
             var chainFailed = false
@@ -104,36 +138,59 @@ public final class DiskIO: @unchecked Sendable {
                     results[i] = -Int(ECANCELED)
                 } else {
                     let n = pwritev(a.fd, a.iov, a.iovcnt, off_t(a.offset))
-                    results[i] = n < 0 ? -Int(errno) : ((a.sync != 0 && fdatasync(a.fd) != 0) ? -Int(errno) : n)
+                    if n < 0 {
+                        results[i] = -Int(errno)
+                    } else if a.sync != 0 && fdatasync(a.fd) != 0 {
+                        results[i] = -Int(errno)
+                        syncFailed[i] = true
+                    } else {
+                        results[i] = n
+                    }
                 }
                 chainFailed = a.link_next != 0 && (chainFailed || results[i] < 0)
             }
         }
-        return zip(writes, results).map { w, n in
-            if n < 0 { return LogError.io("write", Int32(-n)) }
-            if n != w.byteCount { return LogError.io("short write \(n)/\(w.byteCount)", ENOSPC) }
-            return nil
+        if let crashSimulation {
+            for i in writes.indices where results[i] >= 0 {
+                crashSimulation.wrote(fd: writes[i].fd)
+                if writes[i].sync { crashSimulation.synced(fd: writes[i].fd) }
+            }
+        }
+        return writes.indices.map { i in
+            let n = results[i]
+            let error: LogError
+            if n >= 0 && n == writes[i].byteCount { return nil }
+            if n >= 0 {
+                error = .io("short write \(n)/\(writes[i].byteCount)", ENOSPC)
+            } else if syncFailed[i] {
+                error = .io("fdatasync", Int32(-n))
+            } else {
+                error = .io("write", Int32(-n))
+            }
+            if case .io(let what, let code) = error, (code != ENOSPC && code != ECANCELED) || what == "fdatasync" {
+                markOffline("\(what) failed: \(String(cString: strerror(code)))")
+            }
+            return error
         }
     }
 
     /// Reads up to `count` bytes at `offset`; fewer only at end of file.
+    ///
+    /// Reads use pread, not the ring: the ring is single-issuer and the appender holds it through
+    /// each group commit (fdatasync included), and a fetch on an event loop must never wait for
+    /// that. Record data itself leaves by sendfile; these reads are headers, index files and the
+    /// occasional batch, almost always from the page cache.
     public func read(fd: Int32, count: Int, at offset: Int64) throws -> ByteBuffer {
         var out = ByteBuffer()
         guard count > 0 else { return out }
-        var failure: Int = 0
+        var failure: Int32 = 0
         out.writeWithUnsafeMutableBytes(minimumWritableBytes: count) { dst in
             var done = 0
             while done < count {
-                let n: Int = lock.withLock {
-                    if let ring {
-                        return tern_ring_read_at(ring, fd, dst.baseAddress! + done, count - done, UInt64(offset) + UInt64(done))
-                    }
-                    let r = pread(fd, dst.baseAddress! + done, count - done, off_t(offset) + off_t(done))
-                    return r < 0 ? -Int(errno) : r
-                }
-                if n == -Int(EINTR) || n == -Int(EAGAIN) { continue }
+                let n = pread(fd, dst.baseAddress! + done, count - done, off_t(offset) + off_t(done))
                 if n < 0 {
-                    failure = n
+                    if errno == EINTR || errno == EAGAIN { continue }
+                    failure = errno
                     return 0
                 }
                 if n == 0 { break }
@@ -141,7 +198,7 @@ public final class DiskIO: @unchecked Sendable {
             }
             return done
         }
-        if failure < 0 { throw LogError.io("read", Int32(-failure)) }
+        if failure != 0 { throw LogError.io("read", failure) }
         return out
     }
 
@@ -150,6 +207,12 @@ public final class DiskIO: @unchecked Sendable {
             if let ring { return tern_ring_fdatasync(ring, fd) }
             return fdatasync(fd) == 0 ? 0 : -errno
         }
-        if rc < 0 { throw LogError.io("fdatasync", -rc) }
+        if rc < 0 {
+            // After a failed fdatasync the page cache may have dropped the dirty pages: what was
+            // written is not known to be on disk, now or after a retry (PostgreSQL's "fsyncgate").
+            markOffline("fdatasync failed: \(String(cString: strerror(-rc)))")
+            throw LogError.io("fdatasync", -rc)
+        }
+        crashSimulation?.synced(fd: fd)
     }
 }

@@ -35,16 +35,18 @@ public enum PosixFile {
         }
     }
 
-    /// Replaces `path` with `bytes` so a crash leaves either the old or the new contents.
-    public static func writeAtomically(_ path: String, _ bytes: [UInt8]) throws {
+    /// Replaces `path` with `bytes` so a crash leaves either the old or the new contents. With
+    /// `durable: false` nothing is fsynced (for files that can be rebuilt): on ext4 an fsync forces
+    /// a journal commit that may wait for every dirty data block of the file system.
+    public static func writeAtomically(_ path: String, _ bytes: [UInt8], durable: Bool = true) throws {
         let tmp = path + ".tmp"
         let fd = try open(tmp)
         defer { close(fd) }
         try truncate(fd, to: 0)
         try pwriteAll(fd, bytes, at: 0)
-        if fsync(fd) != 0 { throw LogError.io("fsync \(tmp)", errno) }
+        if durable && fsync(fd) != 0 { throw LogError.io("fsync \(tmp)", errno) }
         if rename(tmp, path) != 0 { throw LogError.io("rename \(tmp)", errno) }
-        fsyncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)]))
+        if durable { fsyncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])) }
     }
 
     static func fsyncDirectory(_ path: String) {

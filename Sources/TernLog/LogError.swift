@@ -5,6 +5,9 @@ public enum LogError: Error, Equatable, Sendable {
     case offsetOutOfRange(requested: Int64, logStart: Int64, logEnd: Int64)
     case corruptBatch(String)
     case closed
+    /// The log directory is offline after a write or sync failure that may have lost data (EIO,
+    /// a failed fdatasync): no more writes until restart; reads continue.
+    case offline(String)
     /// Idempotent producer: a sequence that does not follow the last one written.
     case outOfOrderSequence
     /// Idempotent producer: an epoch older than the producer's current one.

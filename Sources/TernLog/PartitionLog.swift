@@ -21,6 +21,9 @@ public final class PartitionLog: @unchecked Sendable {
     var config: LogConfig
     var segments: [LogSegment] = []
     private var startOffset: Int64 = 0
+    /// The recovery point last written to disk: segments entirely below it were synced after
+    /// their roll. Its own lock, so the file is written outside the log's lock, in order.
+    private let persistedRecoveryPoint = NIOLockedValueBox<Int64>(0)
     private var unflushedMessages: Int64 = 0
     /// Appends prepared but not yet completed, and where the next one goes.
     private var inFlight = 0
@@ -59,7 +62,7 @@ public final class PartitionLog: @unchecked Sendable {
         logger[metadataKey: "log"] = "\(URL(fileURLWithPath: directory).lastPathComponent)"
         self.logger = logger
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
-        startOffset = Self.readLogStartOffset(directory) ?? 0
+        startOffset = Self.readOffsetFile(directory, "log-start-offset") ?? 0
         let files = try FileManager.default.contentsOfDirectory(atPath: directory)
         // A cleaner interrupted before its swap leaves a `.cleaned` file: the original is intact.
         for f in files where f.hasSuffix(".cleaned") { try? FileManager.default.removeItem(atPath: "\(directory)/\(f)") }
@@ -67,14 +70,30 @@ public final class PartitionLog: @unchecked Sendable {
             .filter { $0.hasSuffix(".log") }
             .compactMap { Int64($0.dropLast(4)) }
             .sorted()
+        // Segments wholly below the recovery point were synced after their roll; the rest (the
+        // active one at least) may have lost or torn bytes in a crash and are re-validated.
+        let recoveryPoint = Self.readOffsetFile(directory, "recovery-point") ?? 0
+        persistedRecoveryPoint.withLockedValue { $0 = recoveryPoint }
         for (i, base) in bases.enumerated() {
             let segment = try LogSegment(directory: directory, baseOffset: base)
-            if i == bases.count - 1 {
-                try segment.recover(io: io, config: config, logger: logger)
-            } else {
+            let isLast = i == bases.count - 1
+            if !isLast && bases[i + 1] <= recoveryPoint {
                 try segment.openSealed(io: io, config: config, logger: logger)
+                segments.append(segment)
+                continue
             }
+            let cut = try segment.recover(io: io, config: config, logger: logger)
             segments.append(segment)
+            if !isLast && (cut > 0 || segment.nextOffset != bases[i + 1]) {
+                // Later segments were written after bytes that did not survive: keeping them would
+                // leave a hole in the offsets. Drop them, as Kafka truncates after a corruption.
+                for later in bases[(i + 1)...] {
+                    for ext in [".log", ".index", ".timeindex"] { unlink("\(directory)/\(LogSegment.fileName(later, ext))") }
+                }
+                logger.warning("dropped segments after an unsynced one that lost data in a crash",
+                               metadata: ["segment": "\(base)", "end": "\(segment.nextOffset)", "dropped": "\(bases.count - i - 1)"])
+                break
+            }
         }
         if segments.isEmpty {
             segments.append(try LogSegment(directory: directory, baseOffset: startOffset))
@@ -152,6 +171,7 @@ public final class PartitionLog: @unchecked Sendable {
     public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> Preparation {
         try lock.withLock {
             guard !isClosed else { throw LogError.closed }
+            if let reason = io.offlineReason { throw LogError.offline(reason) }
             // Idempotence: a retried batch is answered with its original offsets.
             if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0]) {
                 return .duplicate(AppendResult(baseOffset: d.firstOffset, lastOffset: d.lastOffset, logStartOffset: startOffset))
@@ -221,14 +241,23 @@ public final class PartitionLog: @unchecked Sendable {
         try lock.withLock {
             inFlight -= 1
             let segment = prepared.segment
-            guard error == nil, !isClosed, prepared.write.offset == segment.size else {
+            func undo(_ failure: Error) -> Error {
                 if !isClosed { segment.discardUncommitted() }
                 for (pid, entry) in prepared.producerUndo.reversed() { producerState.restore(pid, entry) }
                 reservedPosition = segment.size
                 reservedNextOffset = segment.nextOffset
-                throw error ?? LogError.io("an earlier append to this log failed", EIO)
+                return failure
             }
-            try segment.commit(headers: prepared.headers, at: prepared.write.offset, byteCount: prepared.write.byteCount, config: config)
+            guard error == nil, !isClosed, prepared.write.offset == segment.size else {
+                throw undo(error ?? LogError.io("an earlier append to this log failed", EIO))
+            }
+            do {
+                // Indexing can fail too (ENOSPC on an index file): then the batch is not visible,
+                // its bytes are cut back and the next append takes its place, offsets unchanged.
+                try segment.commit(headers: prepared.headers, at: prepared.write.offset, byteCount: prepared.write.byteCount, config: config)
+            } catch {
+                throw undo(error)
+            }
             for h in prepared.headers where h.isTransactional {
                 var marker: Int16?
                 if h.isControl {
@@ -255,15 +284,54 @@ public final class PartitionLog: @unchecked Sendable {
         }
     }
 
-    /// Seals the active segment (flushed, so recovery only ever scans the newest one) and starts a new one.
+    /// Seals the active segment and starts a new one. The sealed segment is synced in the
+    /// background (inline when the background queue is full); once it is, the recovery point moves
+    /// to `offset`, so a restart re-validates only what may not have reached the disk. Nothing here
+    /// waits for the disk unless the flush policy asks for durability (then the new segment's
+    /// directory entry is synced before any append to it can be acknowledged as durable).
     private func roll(at offset: Int64) throws -> LogSegment {
-        try segments[segments.count - 1].flush(io: io)
-        try ProducerStateSnapshot(offset: offset, table: producerState, transactions: transactions).save(directory)
+        let sealed = segments[segments.count - 1]
+        try ProducerStateSnapshot(offset: offset, table: producerState, transactions: transactions).save(directory, durable: false)
         let segment = try LogSegment(directory: directory, baseOffset: offset)
         segments.append(segment)
-        PosixFile.fsyncDirectory(directory)
-        logger.debug("rolled segment", metadata: ["base": "\(offset)"])
+        let durable = config.flushIntervalMessages != Int64.max || config.flushIntervalMs != Int64.max
+        if durable { PosixFile.fsyncDirectory(directory) }
+        let fd = dup(sealed.fd)
+        let directory = self.directory
+        let queued = fd >= 0 && io.background.enqueue(fd: fd) { [weak self] error in
+            if error == 0 { PosixFile.fsyncDirectory(directory) }
+            self?.sealedSegmentSynced(upTo: offset, error: error)
+        }
+        if !queued {
+            if fd >= 0 { _ = Glibc.close(fd) }
+            try sealed.flush(io: io)
+            PosixFile.fsyncDirectory(directory)
+            try persistRecoveryPoint(offset)
+        }
+        logger.debug("rolled segment", metadata: ["base": "\(offset)", "syncedInline": "\(!queued)"])
         return segment
+    }
+
+    /// Called on the background sync thread once a sealed segment (and the directory) is on disk.
+    private func sealedSegmentSynced(upTo offset: Int64, error: Int32) {
+        // A closed log was drained first (close) or deleted: nothing left to record.
+        guard !lock.withLock({ isClosed }) else { return }
+        if error != 0 {
+            io.markOffline("syncing a sealed segment of \(directory) failed: errno \(error)")
+            return
+        }
+        do { try persistRecoveryPoint(offset) } catch {
+            logger.error("persisting the recovery point failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// Everything below `offset` is on disk. Never moves back, whichever thread calls first.
+    private func persistRecoveryPoint(_ offset: Int64) throws {
+        try persistedRecoveryPoint.withLockedValue { persisted in
+            guard offset > persisted else { return }
+            try PosixFile.writeAtomically("\(directory)/recovery-point", Array("\(offset)\n".utf8))
+            persisted = offset
+        }
     }
 
     /// Reads from the first batch containing `offset`, up to `maxBytes`, but always at least one whole
@@ -428,6 +496,9 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Flushes and closes every segment; later calls fail with `LogError.closed`.
     public func close() {
+        // Background syncs of sealed segments finish first (they take this log's lock to record
+        // the recovery point, so they must not be waited for while holding it).
+        io.background.drain()
         lock.withLock {
             guard !isClosed else { return }
             do { try segments[segments.count - 1].flush(io: io) } catch { logger.error("flush on close failed: \(error)") }
@@ -448,8 +519,8 @@ public final class PartitionLog: @unchecked Sendable {
         }
     }
 
-    private static func readLogStartOffset(_ directory: String) -> Int64? {
-        guard let text = try? String(contentsOfFile: "\(directory)/log-start-offset", encoding: .utf8) else { return nil }
+    private static func readOffsetFile(_ directory: String, _ name: String) -> Int64? {
+        guard let text = try? String(contentsOfFile: "\(directory)/\(name)", encoding: .utf8) else { return nil }
         return Int64(text.trimmingCharacters(in: .whitespacesAndNewlines))
     }
 }

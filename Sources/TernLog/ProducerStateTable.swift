@@ -95,9 +95,10 @@ struct ProducerStateSnapshot: Codable {
         }
     }
 
-    func save(_ directory: String) throws {
+    /// `durable: false` at rolls: a lost snapshot only means replaying more of the log at start.
+    func save(_ directory: String, durable: Bool = true) throws {
         let encoder = JSONEncoder()
         encoder.outputFormatting = .sortedKeys
-        try PosixFile.writeAtomically(Self.path(directory), Array(try encoder.encode(self)))
+        try PosixFile.writeAtomically(Self.path(directory), Array(try encoder.encode(self)), durable: durable)
     }
 }

@@ -50,6 +50,15 @@ public struct ProtocolGenerator {
         out.append("        }")
         out.append("    }")
         out.append("")
+        out.append("    /// The request message of this API (for code that decodes any request, such as fuzzers).")
+        out.append("    public var requestType: any KafkaMessage.Type {")
+        out.append("        switch self {")
+        for r in requests {
+            out.append("        case .\(SwiftNames.lowerCamel(String(r.name.dropLast("Request".count)))): return \(r.name).self")
+        }
+        out.append("        }")
+        out.append("    }")
+        out.append("")
         out.append("    /// First version using compact encodings and tagged fields (KIP-482); Int16.max when none.")
         out.append("    public var firstFlexibleVersion: Int16 {")
         out.append("        switch self {")

@@ -79,3 +79,61 @@ def test_corrupt_producer_state_is_reported_and_rebuilt(broker):
     assert "unreadable producer state" in broker.logs()
     produce_lines(broker, "pstate", [b"y"])
     assert consume_all(broker, "pstate") == [b"x", b"y"]
+
+
+def test_full_disk_refuses_writes_keeps_acknowledged_data_and_recovers(tmp_path):
+    """A small tmpfs as the log directory: produce until the disk is full. The producer sees
+    KAFKA_STORAGE_ERROR, everything acknowledged stays readable, and once space is freed writes
+    resume without a restart."""
+    import subprocess
+    import time
+
+    import pytest
+
+    import wire
+    from conftest import BrokerProcess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "tmpfs", str(mount)], capture_output=True).returncode != 0:
+        pytest.skip("cannot mount a tmpfs here (needs root)")
+    broker = None
+    try:
+        filler = mount / "filler"
+        filler.write_bytes(b"\0" * (6 << 20))
+        broker = BrokerProcess(str(mount / "data"), extra_args=["--set", "log.segment.bytes=4194304"])
+        broker.start()
+        create(broker, "full")
+        conn = wire.Conn(broker.port)
+        acked, errors, value = [], set(), b"v" * 50_000
+        for i in range(1000):
+            payload = b"%06d" % i + value
+            conn.send(wire.request(0, 3, i, wire.produce_v3("full", 0, wire.record_batch([payload]), acks=-1)))
+            _, parts = wire.parse_produce_v3_response(conn.recv_frame())
+            err = parts[0][2]
+            if err == 0:
+                acked.append(payload[:6])
+            else:
+                errors.add(err)
+                if len(errors) and i > len(acked) + 5:
+                    break
+        assert errors == {56}, f"expected KAFKA_STORAGE_ERROR only, got {errors}"
+        assert len(acked) > 50
+        assert broker.alive()
+        read = [line[:6] for line in consume_all(broker, "full")]
+        assert read == acked, "every acknowledged record readable, nothing else"
+        filler.unlink()
+        ok = False
+        for attempt in range(20):
+            conn.send(wire.request(0, 3, 5000 + attempt, wire.produce_v3("full", 0, wire.record_batch([b"after-space-freed"]), acks=-1)))
+            _, parts = wire.parse_produce_v3_response(conn.recv_frame())
+            if parts[0][2] == 0:
+                ok = True
+                break
+            time.sleep(0.2)
+        assert ok, "writes resume once space is freed"
+        assert consume_all(broker, "full")[-1] == b"after-space-freed"
+    finally:
+        if broker:
+            broker.stop()
+        subprocess.run(["umount", "-l", str(mount)], capture_output=True)

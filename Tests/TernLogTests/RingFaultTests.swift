@@ -81,20 +81,39 @@ final class RingFaultTests: XCTestCase {
         try assertComplete(try appendMany(io: io, count: 30, flush: false), count: 30)
     }
 
-    /// EIO on one write fails that append and the appends behind it in the same log (they would
-    /// leave a gap); the log stays readable and takes new appends at the end of its good data.
-    func testFailedWriteFailsItsAppendAndTheLogRecovers() throws {
+    /// A write refused for lack of space fails its append; the file is cut back to the last good
+    /// batch and the log takes new appends once writes succeed again (space freed), no restart.
+    func testNoSpaceFailsTheAppendAndWritesResume() throws {
         let io = DiskIO(logger: testLogger)
         let log = try PartitionLog(directory: dir.path + "/w-0", config: LogConfig(), io: io, logger: testLogger)
         try log.appendBatch(try makeBatch(count: 3))
-        guard io.injectRingFaults(faults { $0.write_errors = 1; $0.write_error = -EIO }) else { throw XCTSkip("no io_uring here") }
+        guard io.injectRingFaults(faults { $0.write_errors = 1; $0.write_error = -ENOSPC }) else { throw XCTSkip("no io_uring here") }
         XCTAssertThrowsError(try log.appendBatch(try makeBatch(count: 2, tag: "lost"))) { error in
-            XCTAssertEqual(error as? LogError, .io("write", EIO))
+            XCTAssertEqual(error as? LogError, .io("write", ENOSPC))
         }
+        XCTAssertNil(io.offlineReason)
         XCTAssertEqual(log.logEndOffset, 3)
         XCTAssertEqual(try log.appendBatch(try makeBatch(count: 1, tag: "after")).baseOffset, 3)
         XCTAssertEqual(try log.readAllRecords(from: 0).map { String(buffer: $0.key!) }, ["k0", "k1", "k2", "kafter0"])
         log.close()
+    }
+
+    /// EIO may have lost data: the directory goes offline (every later append fails with a storage
+    /// error), and what was written before stays readable.
+    func testIOErrorTakesTheDirectoryOffline() throws {
+        let io = DiskIO(logger: testLogger)
+        let log = try PartitionLog(directory: dir.path + "/e-0", config: LogConfig(), io: io, logger: testLogger)
+        let other = try PartitionLog(directory: dir.path + "/e-1", config: LogConfig(), io: io, logger: testLogger)
+        try log.appendBatch(try makeBatch(count: 3))
+        guard io.injectRingFaults(faults { $0.write_errors = 1; $0.write_error = -EIO }) else { throw XCTSkip("no io_uring here") }
+        XCTAssertThrowsError(try log.appendBatch(try makeBatch(count: 2, tag: "lost")))
+        XCTAssertNotNil(io.offlineReason)
+        XCTAssertThrowsError(try other.appendBatch(try makeBatch(count: 1))) { error in
+            guard case LogError.offline = error else { return XCTFail("\(error)") }
+        }
+        XCTAssertEqual(try log.readAllRecords(from: 0).count, 3)
+        log.close()
+        other.close()
     }
 
     func testFailedSyncIsReported() throws {
@@ -105,6 +124,7 @@ final class RingFaultTests: XCTestCase {
         XCTAssertThrowsError(try log.flush()) { error in
             XCTAssertEqual(error as? LogError, .io("fdatasync", EIO))
         }
+        XCTAssertNotNil(io.offlineReason, "after a failed fdatasync nothing written is known to be durable")
         log.close()
     }
 }

@@ -1,5 +1,5 @@
 // CTernIO: the thin C core of Tern.
-// io_uring rings for batched log appends and reads. No policy lives here: callers own every
+// io_uring rings for batched log appends and syncs. No policy lives here: callers own every
 // buffer and decide when to sync.
 #ifndef CTERNIO_H
 #define CTERNIO_H
@@ -40,6 +40,7 @@ typedef struct tern_append {
     /// append to the same file this way so a trailing sync covers all of them.
     int link_next;
     ssize_t result; // out: bytes written, or negative errno (-ECANCELED when an earlier link failed)
+    int sync_failed; // out: non-zero when the write succeeded and its linked fdatasync failed
 } tern_append;
 
 /// Submits all `count` appends with one io_uring_enter (retried when the kernel refuses for a
@@ -61,9 +62,6 @@ typedef struct tern_ring_faults {
     int sync_error;
 } tern_ring_faults;
 void tern_ring_inject_faults(tern_ring *ring, tern_ring_faults faults);
-
-/// pread through the ring (fallback-free positional read). Returns bytes read or negative errno.
-ssize_t tern_ring_read_at(tern_ring *ring, int fd, void *buf, size_t len, uint64_t offset);
 
 /// fdatasync through the ring.
 int tern_ring_fdatasync(tern_ring *ring, int fd);

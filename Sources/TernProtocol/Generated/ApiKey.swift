@@ -185,6 +185,100 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         }
     }
 
+    /// The request message of this API (for code that decodes any request, such as fuzzers).
+    public var requestType: any KafkaMessage.Type {
+        switch self {
+        case .produce: return ProduceRequest.self
+        case .fetch: return FetchRequest.self
+        case .listOffsets: return ListOffsetsRequest.self
+        case .metadata: return MetadataRequest.self
+        case .leaderAndIsr: return LeaderAndIsrRequest.self
+        case .stopReplica: return StopReplicaRequest.self
+        case .updateMetadata: return UpdateMetadataRequest.self
+        case .controlledShutdown: return ControlledShutdownRequest.self
+        case .offsetCommit: return OffsetCommitRequest.self
+        case .offsetFetch: return OffsetFetchRequest.self
+        case .findCoordinator: return FindCoordinatorRequest.self
+        case .joinGroup: return JoinGroupRequest.self
+        case .heartbeat: return HeartbeatRequest.self
+        case .leaveGroup: return LeaveGroupRequest.self
+        case .syncGroup: return SyncGroupRequest.self
+        case .describeGroups: return DescribeGroupsRequest.self
+        case .listGroups: return ListGroupsRequest.self
+        case .saslHandshake: return SaslHandshakeRequest.self
+        case .apiVersions: return ApiVersionsRequest.self
+        case .createTopics: return CreateTopicsRequest.self
+        case .deleteTopics: return DeleteTopicsRequest.self
+        case .deleteRecords: return DeleteRecordsRequest.self
+        case .initProducerId: return InitProducerIdRequest.self
+        case .offsetForLeaderEpoch: return OffsetForLeaderEpochRequest.self
+        case .addPartitionsToTxn: return AddPartitionsToTxnRequest.self
+        case .addOffsetsToTxn: return AddOffsetsToTxnRequest.self
+        case .endTxn: return EndTxnRequest.self
+        case .writeTxnMarkers: return WriteTxnMarkersRequest.self
+        case .txnOffsetCommit: return TxnOffsetCommitRequest.self
+        case .describeAcls: return DescribeAclsRequest.self
+        case .createAcls: return CreateAclsRequest.self
+        case .deleteAcls: return DeleteAclsRequest.self
+        case .describeConfigs: return DescribeConfigsRequest.self
+        case .alterConfigs: return AlterConfigsRequest.self
+        case .alterReplicaLogDirs: return AlterReplicaLogDirsRequest.self
+        case .describeLogDirs: return DescribeLogDirsRequest.self
+        case .saslAuthenticate: return SaslAuthenticateRequest.self
+        case .createPartitions: return CreatePartitionsRequest.self
+        case .createDelegationToken: return CreateDelegationTokenRequest.self
+        case .renewDelegationToken: return RenewDelegationTokenRequest.self
+        case .expireDelegationToken: return ExpireDelegationTokenRequest.self
+        case .describeDelegationToken: return DescribeDelegationTokenRequest.self
+        case .deleteGroups: return DeleteGroupsRequest.self
+        case .electLeaders: return ElectLeadersRequest.self
+        case .incrementalAlterConfigs: return IncrementalAlterConfigsRequest.self
+        case .alterPartitionReassignments: return AlterPartitionReassignmentsRequest.self
+        case .listPartitionReassignments: return ListPartitionReassignmentsRequest.self
+        case .offsetDelete: return OffsetDeleteRequest.self
+        case .describeClientQuotas: return DescribeClientQuotasRequest.self
+        case .alterClientQuotas: return AlterClientQuotasRequest.self
+        case .describeUserScramCredentials: return DescribeUserScramCredentialsRequest.self
+        case .alterUserScramCredentials: return AlterUserScramCredentialsRequest.self
+        case .vote: return VoteRequest.self
+        case .beginQuorumEpoch: return BeginQuorumEpochRequest.self
+        case .endQuorumEpoch: return EndQuorumEpochRequest.self
+        case .describeQuorum: return DescribeQuorumRequest.self
+        case .alterPartition: return AlterPartitionRequest.self
+        case .updateFeatures: return UpdateFeaturesRequest.self
+        case .envelope: return EnvelopeRequest.self
+        case .fetchSnapshot: return FetchSnapshotRequest.self
+        case .describeCluster: return DescribeClusterRequest.self
+        case .describeProducers: return DescribeProducersRequest.self
+        case .brokerRegistration: return BrokerRegistrationRequest.self
+        case .brokerHeartbeat: return BrokerHeartbeatRequest.self
+        case .unregisterBroker: return UnregisterBrokerRequest.self
+        case .describeTransactions: return DescribeTransactionsRequest.self
+        case .listTransactions: return ListTransactionsRequest.self
+        case .allocateProducerIds: return AllocateProducerIdsRequest.self
+        case .consumerGroupHeartbeat: return ConsumerGroupHeartbeatRequest.self
+        case .consumerGroupDescribe: return ConsumerGroupDescribeRequest.self
+        case .controllerRegistration: return ControllerRegistrationRequest.self
+        case .getTelemetrySubscriptions: return GetTelemetrySubscriptionsRequest.self
+        case .pushTelemetry: return PushTelemetryRequest.self
+        case .assignReplicasToDirs: return AssignReplicasToDirsRequest.self
+        case .listClientMetricsResources: return ListClientMetricsResourcesRequest.self
+        case .describeTopicPartitions: return DescribeTopicPartitionsRequest.self
+        case .shareGroupHeartbeat: return ShareGroupHeartbeatRequest.self
+        case .shareGroupDescribe: return ShareGroupDescribeRequest.self
+        case .shareFetch: return ShareFetchRequest.self
+        case .shareAcknowledge: return ShareAcknowledgeRequest.self
+        case .addRaftVoter: return AddRaftVoterRequest.self
+        case .removeRaftVoter: return RemoveRaftVoterRequest.self
+        case .updateRaftVoter: return UpdateRaftVoterRequest.self
+        case .initializeShareGroupState: return InitializeShareGroupStateRequest.self
+        case .readShareGroupState: return ReadShareGroupStateRequest.self
+        case .writeShareGroupState: return WriteShareGroupStateRequest.self
+        case .deleteShareGroupState: return DeleteShareGroupStateRequest.self
+        case .readShareGroupStateSummary: return ReadShareGroupStateSummaryRequest.self
+        }
+    }
+
     /// First version using compact encodings and tagged fields (KIP-482); Int16.max when none.
     public var firstFlexibleVersion: Int16 {
         switch self {

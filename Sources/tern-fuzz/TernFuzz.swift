@@ -1,0 +1,135 @@
+import Foundation
+import NIOCore
+import NIOEmbedded
+import TernLog
+import TernProtocol
+
+@testable import TernServer
+
+/// libFuzzer targets over everything in Tern that parses bytes a peer or a disk controls. Built
+/// with `-sanitize=fuzzer,address` (`make fuzz`); libFuzzer supplies `main`. `TERN_FUZZ_TARGET`
+/// picks one:
+/// - `request`: a connection's byte stream through the broker's `RequestFramer`, then each frame's
+///   header and the generated decoder of its API and version (every request type, every version);
+/// - `batch`: `ClientBatchValidator` on a produced batch; whatever it accepts must decode whole;
+/// - `segment`: the bytes as a log segment on disk, opened (recovery), read back and appended to.
+/// A finding is a crash, a sanitizer report or a broken property (`fatalError`).
+enum Target: String {
+    case request, batch, segment
+}
+
+nonisolated(unsafe) var target = Target(rawValue: ProcessInfo.processInfo.environment["TERN_FUZZ_TARGET"] ?? "request") ?? .request
+
+@_cdecl("LLVMFuzzerTestOneInput")
+public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+    run(ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size)))
+    return 0
+}
+
+func run(_ bytes: ByteBuffer) {
+    switch target {
+    case .request: fuzzRequests(bytes)
+    case .batch: fuzzBatch(bytes)
+    case .segment: fuzzSegment(bytes)
+    }
+}
+
+#if !TERN_FUZZING
+    /// Without libFuzzer: `tern-fuzz TARGET FILE|DIR...` runs the inputs once each (corpus replay,
+    /// a regression check that needs no sanitizer build).
+    @main
+    struct Replay {
+        static func main() {
+            var args = CommandLine.arguments.dropFirst()
+            guard let name = args.popFirst(), let chosen = Target(rawValue: name) else {
+                FileHandle.standardError.write(Data("usage: tern-fuzz request|batch|segment FILE|DIR...\n".utf8))
+                exit(2)
+            }
+            target = chosen
+            var count = 0
+            for path in args {
+                var isDirectory: ObjCBool = false
+                guard FileManager.default.fileExists(atPath: path, isDirectory: &isDirectory) else { continue }
+                let files = isDirectory.boolValue
+                    ? ((try? FileManager.default.contentsOfDirectory(atPath: path)) ?? []).sorted().map { "\(path)/\($0)" } : [path]
+                for file in files {
+                    guard let data = FileManager.default.contents(atPath: file) else { continue }
+                    run(ByteBuffer(bytes: data))
+                    count += 1
+                }
+            }
+            print("replayed \(count) \(name) inputs")
+        }
+    }
+#endif
+
+func fuzzRequests(_ stream: ByteBuffer) {
+    let channel = EmbeddedChannel()
+    let pool = RequestMemoryPool(limit: 1 << 20)
+    try! channel.pipeline.syncOperations.addHandler(
+        RequestFramer(maxFrameSize: 1 << 20, pool: pool, frameTimeout: .seconds(30)) { context, _ in context.close(promise: nil) })
+    _ = try? channel.writeInbound(stream)
+    while let frame = try? channel.readInbound(as: RequestFrame.self) {
+        decodeRequest(frame.bytes)
+        pool.release(frame.reservedBytes)
+    }
+    _ = try? channel.finish()
+}
+
+/// What `RequestDispatcher` does before a handler runs: the header, then the body's decoder.
+func decodeRequest(_ frame: ByteBuffer) {
+    var body = frame
+    guard let key = body.readInteger(as: Int16.self), let version = body.readInteger(as: Int16.self),
+        body.readInteger(as: Int32.self) != nil, let api = ApiKey(rawValue: key), api.schemaVersions.contains(version),
+        (try? body.readKafkaNullableString(compact: false)) != nil
+    else { return }
+    if version >= api.firstFlexibleVersion {
+        guard let count = try? body.readUnsignedVarint() else { return }
+        for _ in 0..<min(count, 64) {
+            guard (try? body.readUnsignedVarint()) != nil, let n = try? body.readUnsignedVarint(), (try? body.skipKafkaBytes(Int(n))) != nil else { return }
+        }
+    }
+    _ = try? api.requestType.init(from: &body, version: version)
+}
+
+let batchPolicy = BatchPolicy(maxMessageBytes: 1 << 20, compacted: false, timestampBeforeMaxMs: 3_600_000, timestampAfterMaxMs: 3_600_000,
+                              decompressedLimit: 8 << 20)
+
+func fuzzBatch(_ input: ByteBuffer) {
+    var records = input
+    guard let header = try? ClientBatchValidator.validate(&records, policy: batchPolicy, nowMs: 1_700_000_000_000) else { return }
+    var copy = records
+    guard let batch = try? RecordBatch.read(from: &copy), batch.records.count == Int(header.recordsCount) else {
+        fatalError("the validator accepted a batch that does not decode whole")
+    }
+    for (i, r) in batch.records.enumerated() where r.offset != Int64(i) { fatalError("accepted record \(i) has offset \(r.offset)") }
+}
+
+let segmentDirectory: String = {
+    let dir = NSTemporaryDirectory() + "tern-fuzz-segment-\(getpid())/p-0"
+    try? FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    return dir
+}()
+let io = DiskIO(logger: .init(label: "fuzz"))
+let appendable: ByteBuffer = {
+    var out = ByteBuffer()
+    try! RecordBatch(records: [Record(timestamp: 1, key: ByteBuffer(string: "k"), value: ByteBuffer(string: "v"))]).encode(to: &out)
+    return out
+}()
+
+func fuzzSegment(_ bytes: ByteBuffer) {
+    for f in (try? FileManager.default.contentsOfDirectory(atPath: segmentDirectory)) ?? [] {
+        try? FileManager.default.removeItem(atPath: "\(segmentDirectory)/\(f)")
+    }
+    _ = FileManager.default.createFile(atPath: "\(segmentDirectory)/00000000000000000000.log", contents: Data(bytes.readableBytesView))
+    guard let log = try? PartitionLog(directory: segmentDirectory, config: LogConfig(), io: io, logger: .init(label: "fuzz")) else { return }
+    defer { log.close() }
+    var next = log.logStartOffset
+    while next < log.logEndOffset, var read = try? log.read(from: next, maxBytes: 1 << 20).records.bytes {
+        guard let batch = try? RecordBatch.read(from: &read) else { break }
+        next = max(next + 1, batch.baseOffset + Int64(batch.preservedLastOffsetDelta ?? 0) + 1)
+    }
+    let end = log.logEndOffset
+    guard let appended = try? log.append(appendable, headers: [try! RecordBatchHeader.validated(in: appendable, at: 0)]) else { return }
+    if appended.baseOffset != end { fatalError("append after recovery went to \(appended.baseOffset), log end was \(end)") }
+}
