@@ -8,7 +8,7 @@ PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy z
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
-.PHONY: run build deps test-deps test unit-test interop-test generate clean bench
+.PHONY: run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -32,12 +32,34 @@ run: build
 unit-test: deps
 	swift build --build-tests
 	swift test --skip-build
+	.build/debug/tern-fuzz request Tests/Fuzz/corpus/request
+	.build/debug/tern-fuzz batch Tests/Fuzz/corpus/batch
+	.build/debug/tern-fuzz segment Tests/Fuzz/corpus/segment
 
 interop-test: test-deps
 	swift build --product tern
 	TERN_BIN=$(CURDIR)/$(TERN_DEBUG) python3 -m pytest -q Tests/Interop
 
 test: test-deps unit-test interop-test
+
+# libFuzzer over request framing + every request decoder, produced-batch validation and log
+# recovery (Sources/tern-fuzz), seeded from Tests/Fuzz/corpus (captured from real clients); each
+# target runs FUZZ_SECONDS. New corpus entries stay in .build-fuzz/work, findings fail the run.
+FUZZ_SECONDS ?= 60
+FUZZ_BIN := .build-fuzz/debug/tern-fuzz
+fuzz-build: deps
+	swift build --product tern-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address \
+	  -Xswiftc -DTERN_FUZZING -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | grep -v "Cannot export local symbol"
+
+fuzz: fuzz-build
+	@for t in request batch segment; do \
+	  mkdir -p .build-fuzz/work/$$t .build-fuzz/findings; \
+	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
+	  TERN_FUZZ_TARGET=$$t $(FUZZ_BIN) .build-fuzz/work/$$t Tests/Fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	    -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 -artifact_prefix=.build-fuzz/findings/$$t- 2>&1 \
+	    | grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" || true; \
+	  if ls .build-fuzz/findings/$$t-* >/dev/null 2>&1; then echo "fuzz $$t: finding in .build-fuzz/findings"; exit 1; fi; \
+	done
 
 # Regenerates the protocol codecs from Kafka's JSON schemas (needs ../shared beside the checkout).
 generate:

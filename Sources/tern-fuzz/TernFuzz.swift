@@ -21,7 +21,7 @@ enum Target: String {
 nonisolated(unsafe) var target = Target(rawValue: ProcessInfo.processInfo.environment["TERN_FUZZ_TARGET"] ?? "request") ?? .request
 
 @_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
+func fuzzOne(_ data: UnsafePointer<UInt8>?, _ size: Int) -> CInt {
     run(ByteBuffer(bytes: UnsafeBufferPointer(start: data, count: size)))
     return 0
 }
@@ -34,13 +34,26 @@ func run(_ bytes: ByteBuffer) {
     }
 }
 
-#if !TERN_FUZZING
-    /// Without libFuzzer: `tern-fuzz TARGET FILE|DIR...` runs the inputs once each (corpus replay,
-    /// a regression check that needs no sanitizer build).
-    @main
-    struct Replay {
-        static func main() {
-            var args = CommandLine.arguments.dropFirst()
+#if TERN_FUZZING
+    /// libFuzzer's driver, from the runtime `-sanitize=fuzzer` links.
+    @_silgen_name("LLVMFuzzerRunDriver")
+    func LLVMFuzzerRunDriver(
+        _ argc: UnsafeMutablePointer<CInt>, _ argv: UnsafeMutablePointer<UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>>,
+        _ callback: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> CInt
+#endif
+
+/// Fuzzing build: hands control to libFuzzer (its usual flags: corpus directories,
+/// `-max_total_time=60`, …). Plain build: `tern-fuzz TARGET FILE|DIR...` runs the inputs once each
+/// (corpus replay, a regression check that needs no sanitizer build).
+@main
+struct Entry {
+    static func main() {
+        var args = CommandLine.arguments.dropFirst()
+        #if TERN_FUZZING
+            var argc = CommandLine.argc
+            var argv = CommandLine.unsafeArgv
+            exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
+        #else
             guard let name = args.popFirst(), let chosen = Target(rawValue: name) else {
                 FileHandle.standardError.write(Data("usage: tern-fuzz request|batch|segment FILE|DIR...\n".utf8))
                 exit(2)
@@ -59,21 +72,24 @@ func run(_ bytes: ByteBuffer) {
                 }
             }
             print("replayed \(count) \(name) inputs")
-        }
+        #endif
     }
-#endif
+}
 
 func fuzzRequests(_ stream: ByteBuffer) {
     let channel = EmbeddedChannel()
     let pool = RequestMemoryPool(limit: 1 << 20)
+    // The framer's close request is only noted: the channel is finished below either way (an
+    // EmbeddedChannel closed from inside a handler and then finished leaks its pipeline).
     try! channel.pipeline.syncOperations.addHandler(
-        RequestFramer(maxFrameSize: 1 << 20, pool: pool, frameTimeout: .seconds(30)) { context, _ in context.close(promise: nil) })
+        RequestFramer(maxFrameSize: 1 << 20, pool: pool, frameTimeout: .seconds(30)) { _, _ in })
     _ = try? channel.writeInbound(stream)
     while let frame = try? channel.readInbound(as: RequestFrame.self) {
         decodeRequest(frame.bytes)
         pool.release(frame.reservedBytes)
     }
     _ = try? channel.finish()
+    if pool.reservedBytes != 0 { fatalError("the framer kept \(pool.reservedBytes) bytes of request memory after close") }
 }
 
 /// What `RequestDispatcher` does before a handler runs: the header, then the body's decoder.
@@ -96,6 +112,17 @@ let batchPolicy = BatchPolicy(maxMessageBytes: 1 << 20, compacted: false, timest
                               decompressedLimit: 8 << 20)
 
 func fuzzBatch(_ input: ByteBuffer) {
+    checkBatch(input)
+    // Most mutations break the length or CRC and stop at the first check; the same bytes with both
+    // repaired reach every deeper rule.
+    guard input.readableBytes >= RecordBatchHeader.size else { return }
+    var repaired = input
+    repaired.setInteger(Int32(repaired.readableBytes - RecordBatchHeader.logOverhead), at: 8)
+    RecordBatch.updateCRC(in: &repaired, batchAt: 0)
+    checkBatch(repaired)
+}
+
+func checkBatch(_ input: ByteBuffer) {
     var records = input
     guard let header = try? ClientBatchValidator.validate(&records, policy: batchPolicy, nowMs: 1_700_000_000_000) else { return }
     var copy = records
