@@ -48,7 +48,7 @@ test: test-deps unit-test interop-test
 FUZZ_SECONDS ?= 60
 FUZZ_BIN := .build-fuzz/debug/tern-fuzz
 fuzz-build: deps
-	swift build --product tern-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address \
+	set -o pipefail; swift build --product tern-fuzz --scratch-path .build-fuzz -Xswiftc -sanitize=fuzzer,address \
 	  -Xswiftc -DTERN_FUZZING -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | grep -v "Cannot export local symbol"
 
 fuzz: fuzz-build
