@@ -87,6 +87,7 @@ public enum BrokerProperties {
             guard let p = LogConfig.CleanupPolicy(kafka: value) else { throw ParseError.badValue(key, value) }
             config.log.cleanupPolicy = p
         case "log.cleaner.delete.retention.ms": config.log.deleteRetentionMs = try int(Int64.self)
+        case "producer.id.expiration.ms": config.log.producerIdExpirationMs = try positive(Int64.self)
         case "compression.type":
             guard let c = TopicCompression(rawValue: value) else { throw ParseError.badValue(key, value) }
             config.compression = c

@@ -30,6 +30,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case concurrentTransactions = 51
     case transactionalIdNotFound = 105
     case unsupportedForMessageFormat = 43
+    case policyViolation = 44
     case securityDisabled = 54
     case kafkaStorageError = 56
     case unsupportedCompressionType = 76
@@ -41,6 +42,7 @@ public enum KafkaError: Int16, Error, Sendable {
     public init(_ error: Error) {
         switch error {
         case let e as KafkaError: self = e
+        case let e as DescribedKafkaError: self = e.code
         case LogError.offsetOutOfRange: self = .offsetOutOfRange
         case LogError.io, LogError.closed, LogError.offline: self = .kafkaStorageError
         case LogError.corruptBatch: self = .corruptMessage
@@ -56,5 +58,16 @@ public enum KafkaError: Int16, Error, Sendable {
         case let e as RecordValidationError: self = e.kind == .invalidTimestamp ? .invalidTimestamp : .invalidRecord
         default: self = .unknownServerError
         }
+    }
+}
+
+/// A Kafka error code with the message to send where the response carries one.
+public struct DescribedKafkaError: Error, Sendable {
+    public let code: KafkaError
+    public let message: String
+
+    public init(_ code: KafkaError, _ message: String) {
+        self.code = code
+        self.message = message
     }
 }

@@ -134,6 +134,7 @@ public final class TopicRegistry: @unchecked Sendable {
         guard TopicName.isValid(name) else { throw KafkaError.invalidTopic }
         guard partitions > 0, partitions <= 100_000 else { throw KafkaError.invalidPartitions }
         try Self.validate(configs: configs)
+        try FileDescriptorBudget.check(partitions: Int(partitions))
         return try lock.withLock {
             guard topics[name] == nil else { throw KafkaError.topicAlreadyExists }
             // Kafka refuses names that differ only in '.' versus '_': their metric names collide.

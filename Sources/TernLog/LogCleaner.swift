@@ -13,7 +13,8 @@ import TernProtocol
 /// Guarantees: the newest record of every key is never removed (the offset map is built over the
 /// whole log, active segment included); control batches are kept whole, and so is a batch that does
 /// not decode (none is stored since produce validation, but older logs may hold one); records
-/// without a key are kept. The log's lock is held while
+/// without a key are kept; records of aborted or undecided transactions neither count as a key's
+/// latest value nor are removed. The log's lock is held while
 /// cleaning, so a partition does not take appends during its own cleaning pass.
 extension PartitionLog {
     public struct CleanStats: Equatable, Sendable {
@@ -26,10 +27,12 @@ extension PartitionLog {
         try lock.withLock {
             var stats = CleanStats()
             guard !isClosed, config.cleanupPolicy.contains(.compact), segments.count > 1, inFlightAppends == 0 else { return stats }
+            let undecidedOrAborted = try transactionalBatchesToKeep()
             var latest: [ByteBuffer: Int64] = [:]
             for segment in segments {
                 try forEachBatch(in: segment) { _, batch in
-                    for r in batch?.records ?? [] { if let k = r.key { latest[k] = r.offset } }
+                    guard let batch, !undecidedOrAborted.contains(batch.baseOffset) else { return }
+                    for r in batch.records { if let k = r.key { latest[k] = r.offset } }
                 }
             }
             let tombstoneHorizon = nowMs - config.deleteRetentionMs
@@ -38,8 +41,10 @@ extension PartitionLog {
                 var out = ByteBuffer()
                 var changed = false
                 try forEachBatch(in: segment) { raw, batch in
-                    guard var batch else {
-                        out.writeImmutableBuffer(raw)  // undecodable or control batch: keep as is
+                    guard var batch, !undecidedOrAborted.contains(batch.baseOffset) else {
+                        // Control batches, batches that do not decode, and transactional batches
+                        // that were aborted or are not decided yet: kept whole, never cleaned.
+                        out.writeImmutableBuffer(raw)
                         return
                     }
                     let kept = batch.records.filter { r in
@@ -68,6 +73,32 @@ extension PartitionLog {
             }
             return stats
         }
+    }
+
+    /// Base offsets of transactional batches whose transaction was aborted or has no marker yet.
+    /// Their records never count as a key's latest value — an aborted write must not make the
+    /// cleaner delete the committed one — and the batches themselves are kept as they are.
+    private func transactionalBatchesToKeep() throws -> Set<Int64> {
+        var pending: [Int64: [Int64]] = [:]  // producer id → its batches awaiting a marker
+        var keep = Set<Int64>()
+        for segment in segments {
+            var position: Int64 = 0
+            while position < segment.size {
+                let header = try segment.readHeader(io: io, at: position)
+                if header.isTransactional && header.producerId >= 0 {
+                    if header.isControl {
+                        let marker = TransactionIndex.markerType(try segment.read(io: io, at: position, count: header.totalSize))
+                        let batches = pending.removeValue(forKey: header.producerId) ?? []
+                        if marker != TransactionIndex.commitMarker { keep.formUnion(batches) }
+                    } else {
+                        pending[header.producerId, default: []].append(header.baseOffset)
+                    }
+                }
+                position += Int64(header.totalSize)
+            }
+        }
+        for batches in pending.values { keep.formUnion(batches) }
+        return keep
     }
 
     /// Calls `body` with each stored batch's bytes and, unless it is a control batch or does not

@@ -25,6 +25,8 @@ public struct LogConfig: Sendable, Equatable {
     /// `log.cleaner.delete.retention.ms` / topic `delete.retention.ms`: how long tombstones stay
     /// readable after their segment is cleaned.
     public var deleteRetentionMs: Int64 = 24 * 3_600_000
+    /// `producer.id.expiration.ms`: idempotent producers idle this long are forgotten.
+    public var producerIdExpirationMs: Int64 = 24 * 3_600_000
 
     public struct CleanupPolicy: OptionSet, Sendable, Equatable {
         public let rawValue: Int

@@ -36,8 +36,8 @@ final class LogSegment {
         self.baseOffset = baseOffset
         self.nextOffset = baseOffset
         self.fd = try PosixFile.open("\(directory)/\(Self.fileName(baseOffset, ".log"))")
-        self.index = try OffsetIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".index"))")
-        self.timeIndex = try TimeIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".timeindex"))")
+        self.index = OffsetIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".index"))")
+        self.timeIndex = TimeIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".timeindex"))")
         self.size = try PosixFile.size(fd)
     }
 
@@ -49,6 +49,7 @@ final class LogSegment {
         if !indexOK || !timeOK || (size > 0 && index.entries.isEmpty && size > config.indexIntervalBytes) {
             logger.notice("rebuilding index", metadata: ["segment": "\(logPath)"])
             _ = try recover(io: io, config: config, logger: logger)
+            try? persistIndexes()
             return
         }
         do {
@@ -58,6 +59,7 @@ final class LogSegment {
             // rebuild them from the log itself rather than serve wrong positions.
             logger.warning("index does not match its log; rebuilding", metadata: ["segment": "\(logPath)", "error": "\(error)"])
             _ = try recover(io: io, config: config, logger: logger)
+            try? persistIndexes()
         }
     }
 
@@ -96,8 +98,8 @@ final class LogSegment {
     /// indexes, and truncates a torn or corrupt tail. Returns the number of bytes cut off.
     @discardableResult
     func recover(io: DiskIO, config: LogConfig, logger: Logger) throws -> Int64 {
-        try index.reset()
-        try timeIndex.reset()
+        index.reset()
+        timeIndex.reset()
         bytesSinceIndexEntry = 0
         nextOffset = baseOffset
         maxTimestamp = -1
@@ -148,7 +150,7 @@ final class LogSegment {
                 problem = "batch at offset \(header.baseOffset) (last offset delta \(header.lastOffsetDelta), \(header.recordsCount) records) does not fit segment \(baseOffset)"
                 break
             }
-            try indexBatch(header, at: position, config: config)
+            indexBatch(header, at: position, config: config)
             nextOffset = header.lastOffset + 1
             position += Int64(total)
         }
@@ -163,16 +165,16 @@ final class LogSegment {
         return cut
     }
 
-    private func indexBatch(_ header: RecordBatchHeader, at position: Int64, config: LogConfig) throws {
+    private func indexBatch(_ header: RecordBatchHeader, at position: Int64, config: LogConfig) {
         if position == 0 { firstTimestamp = header.baseTimestamp }
         if bytesSinceIndexEntry >= config.indexIntervalBytes {
-            try index.append(relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(position))
+            index.append(relativeOffset: UInt32(header.baseOffset - baseOffset), position: UInt32(position))
             bytesSinceIndexEntry = 0
         }
         bytesSinceIndexEntry += header.totalSize
         if header.maxTimestamp > maxTimestamp {
             maxTimestamp = header.maxTimestamp
-            try timeIndex.append(timestamp: header.maxTimestamp, relativeOffset: UInt32(header.lastOffset - baseOffset))
+            timeIndex.append(timestamp: header.maxTimestamp, relativeOffset: UInt32(header.lastOffset - baseOffset))
         }
     }
 
@@ -182,7 +184,7 @@ final class LogSegment {
         precondition(position == size, "commits must be contiguous")
         var p = position
         for h in headers {
-            try indexBatch(h, at: p, config: config)
+            indexBatch(h, at: p, config: config)
             p += Int64(h.totalSize)
         }
         size += Int64(byteCount)
@@ -248,20 +250,27 @@ final class LogSegment {
 
     func flush(io: DiskIO) throws { try io.sync(fd: fd) }
 
-    func close() {
-        index.close()
-        timeIndex.close()
+    /// Writes the in-memory indexes to their files if they changed (at seal and close). Not
+    /// synced: a lost or stale index is detected at open and rebuilt from the log.
+    func persistIndexes() throws {
+        try index.persist()
+        try timeIndex.persist()
+    }
+
+    /// Closes the log file, first writing the indexes when `persisting`.
+    func close(persisting: Bool = true) {
+        if persisting { try? persistIndexes() }
         _ = Glibc.close(fd)
     }
 
     /// Closes the segment and removes its index files (the log file stays).
     func deleteIndexFiles() {
-        close()
+        close(persisting: false)
         for ext in [".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
     }
 
     func deleteFiles() {
-        close()
+        close(persisting: false)
         for ext in [".log", ".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
     }
 }

@@ -32,6 +32,8 @@ public final class PartitionLog: @unchecked Sendable {
     private var reservedNextOffset: Int64 = 0
     private var lastFlushNanos: UInt64 = DispatchTime.now().uptimeNanoseconds
     var isClosed = false
+    /// Deleted with writes in flight: their completion closes the segments.
+    private var closeWhenIdle = false
     /// Idempotent producers' sequences; includes prepared, not yet completed, appends.
     var producerState = ProducerStateTable()
     var transactions = TransactionIndex()
@@ -240,6 +242,12 @@ public final class PartitionLog: @unchecked Sendable {
     public func completeAppend(_ prepared: PreparedAppend, error: LogError?) throws -> AppendResult {
         try lock.withLock {
             inFlight -= 1
+            defer {
+                if closeWhenIdle && inFlight == 0 {
+                    segments.forEach { $0.close() }
+                    closeWhenIdle = false
+                }
+            }
             let segment = prepared.segment
             func undo(_ failure: Error) -> Error {
                 if !isClosed { segment.discardUncommitted() }
@@ -291,6 +299,7 @@ public final class PartitionLog: @unchecked Sendable {
     /// directory entry is synced before any append to it can be acknowledged as durable).
     private func roll(at offset: Int64) throws -> LogSegment {
         let sealed = segments[segments.count - 1]
+        try sealed.persistIndexes()
         try ProducerStateSnapshot(offset: offset, table: producerState, transactions: transactions).save(directory, durable: false)
         let segment = try LogSegment(directory: directory, baseOffset: offset)
         segments.append(segment)
@@ -409,7 +418,10 @@ public final class PartitionLog: @unchecked Sendable {
     @discardableResult
     public func enforceRetention(nowMs: Int64 = PartitionLog.nowMs()) throws -> Int {
         try lock.withLock {
-            guard !isClosed, config.cleanupPolicy.contains(.delete) else { return 0 }
+            guard !isClosed else { return 0 }
+            let expired = producerState.expire(nowMs: nowMs, expirationMs: config.producerIdExpirationMs, keep: Set(transactions.open.keys))
+            if expired > 0 { logger.debug("expired idle producer ids", metadata: ["count": "\(expired)"]) }
+            guard config.cleanupPolicy.contains(.delete) else { return 0 }
             var total = segments.reduce(0) { $0 + $1.size }
             var deleted = 0
             while segments.count > 1 {
@@ -452,6 +464,8 @@ public final class PartitionLog: @unchecked Sendable {
     private func advanceStart(to offset: Int64) throws {
         guard offset > startOffset else { return }
         startOffset = offset
+        // Aborted transactions wholly below the start describe records no one can read any more.
+        transactions.dropBefore(offset)
         try PosixFile.writeAtomically("\(directory)/log-start-offset", Array("\(offset)\n".utf8))
     }
 
@@ -513,7 +527,12 @@ public final class PartitionLog: @unchecked Sendable {
     /// Closes the log and removes its directory.
     public func delete() {
         lock.withLock {
-            if !isClosed { segments.forEach { $0.close() } }
+            if !isClosed {
+                // A prepared write holds the active segment's raw descriptor until the appender
+                // completes it: closing now could let the number be reused by another file and the
+                // write land there. The last completion closes them instead.
+                if inFlight == 0 { segments.forEach { $0.close() } } else { closeWhenIdle = true }
+            }
             isClosed = true
             try? FileManager.default.removeItem(atPath: directory)
         }

@@ -20,6 +20,8 @@ struct ProducerStateTable: Codable {
     struct Entry: Codable, Equatable {
         var epoch: Int16
         var batches: [CachedBatch]
+        /// Max timestamp of the producer's last batch (nil in snapshots older than expiry).
+        var lastTimestamp: Int64?
     }
 
     enum Verdict: Equatable {
@@ -60,12 +62,25 @@ struct ProducerStateTable: Codable {
         }
         var entry = producers[h.producerId] ?? Entry(epoch: h.producerEpoch, batches: [])
         if h.producerEpoch != entry.epoch { entry = Entry(epoch: h.producerEpoch, batches: []) }
+        entry.lastTimestamp = max(entry.lastTimestamp ?? Int64.min, h.maxTimestamp)
         entry.batches.append(CachedBatch(firstSequence: h.baseSequence, lastSequence: Self.lastSequence(h), firstOffset: firstOffset, lastOffset: lastOffset))
         if entry.batches.count > Self.cachedBatches { entry.batches.removeFirst(entry.batches.count - Self.cachedBatches) }
         producers[h.producerId] = entry
     }
 
     mutating func restore(_ producerId: Int64, _ entry: Entry?) { producers[producerId] = entry }
+
+    /// Forgets producers idle for `producer.id.expiration.ms` (by their last batch's timestamp,
+    /// as Kafka does), except those in `keep` (an open transaction). Without this the table, and
+    /// every snapshot of it, grows with every producer id that ever wrote. Returns how many went.
+    @discardableResult
+    mutating func expire(nowMs: Int64, expirationMs: Int64, keep: Set<Int64>) -> Int {
+        let before = producers.count
+        producers = producers.filter { id, entry in
+            keep.contains(id) || (entry.lastTimestamp.map { nowMs &- $0 < expirationMs } ?? true)
+        }
+        return before - producers.count
+    }
 
     static func lastSequence(_ h: RecordBatchHeader) -> Int32 {
         let last = Int64(h.baseSequence) + Int64(h.lastOffsetDelta)

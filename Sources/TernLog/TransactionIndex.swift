@@ -5,7 +5,7 @@ import TernProtocol
 /// transactional batch until their commit/abort marker) and which transactions were aborted. The
 /// first open offset is the last stable offset; the aborted list is what read_committed consumers
 /// get with each fetch so they can drop aborted records.
-struct TransactionIndex: Codable {
+public struct TransactionIndex: Codable {
     struct Aborted: Codable, Equatable {
         var producerId: Int64
         var firstOffset: Int64
@@ -16,8 +16,8 @@ struct TransactionIndex: Codable {
     var aborted: [Aborted] = []
 
     /// Control record types (the control record key: int16 version, int16 type).
-    static let abortMarker: Int16 = 0
-    static let commitMarker: Int16 = 1
+    public static let abortMarker: Int16 = 0
+    public static let commitMarker: Int16 = 1
 
     /// `marker` is the control record type for control batches, nil otherwise.
     mutating func observe(_ h: RecordBatchHeader, marker: Int16?) {

@@ -12,7 +12,8 @@ import TernProtocol
 /// pipeline and match responses by order as well as by correlation id.
 ///
 /// Backpressure: the handler stops reading from its connection (holds back NIO's `read`) while
-/// `maxInFlight` requests are unanswered or the socket's send buffer is above its high water mark
+/// `maxInFlight` requests are unanswered (read, response not yet written) or the socket's send
+/// buffer is above its high water mark
 /// — a client that pipelines requests and never reads the responses stops being read instead of
 /// growing broker memory. Each frame's pool reservation is released once its response is ready.
 /// Runs on the connection's event loop only.
@@ -29,7 +30,7 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     private var nextToWrite: UInt64 = 0
     /// Finished responses waiting for earlier ones; nil = request needing no response.
     private var ready: [UInt64: OutboundFrame?] = [:]
-    /// Pool bytes held by each unanswered request.
+    /// Pool bytes held by each request whose response is not ready yet.
     private var reservations: [UInt64: Int] = [:]
     private var readHeldBack = false
     private var closing = false
@@ -42,8 +43,12 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
         self.maxInFlight = maxInFlight
     }
 
+    /// Requests read but not yet answered on the wire — including finished responses parked behind
+    /// an earlier long poll, so those cannot pile up either.
+    private var unanswered: Int { Int(nextRequest - nextToWrite) }
+
     private func mustPause(_ context: ChannelHandlerContext) -> Bool {
-        reservations.count >= maxInFlight || !context.channel.isWritable
+        unanswered >= maxInFlight || !context.channel.isWritable
     }
 
     func read(context: ChannelHandlerContext) {

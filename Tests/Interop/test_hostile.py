@@ -399,3 +399,23 @@ def test_error_replies_never_carry_nulls_the_schema_forbids(broker):
     payload = conn.recv_frame()
     assert payload is not None
     assert struct.pack(">h", 42) in payload, "INVALID_REQUEST for the topic"
+
+
+def test_ten_thousand_partitions_fit_and_an_oversized_topic_is_refused_up_front(broker):
+    """A partition costs one descriptor (its active segment's log; index files are written whole at
+    seal, not held open): 10 000 partitions fit under this machine's limit and survive a restart. A
+    topic that would exhaust the limit is refused with POLICY_VIOLATION before anything is opened."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    futures = admin.create_topics([NewTopic(f"many-{i}", 1000, 1) for i in range(10)], request_timeout=120)
+    for f in futures.values():
+        f.result(timeout=180)
+    fds = len(os.listdir(f"/proc/{broker.proc.pid}/fd"))
+    assert 10_000 <= fds < 11_000, fds
+    with pytest.raises(Exception) as refused:
+        admin.create_topics([NewTopic("too-many", 90_000, 1)], request_timeout=120)["too-many"].result(timeout=120)
+    assert "POLICY_VIOLATION" in str(refused.value) and "file descriptors" in str(refused.value)
+    assert not [d for d in os.listdir(broker.data_dir) if d.startswith("too-many")], "nothing left behind"
+    broker.restart()
+    kcat("-b", broker.bootstrap, "-P", "-t", "many-7", "-p", "999", input_bytes=b"deep\n")
+    assert kcat("-b", broker.bootstrap, "-C", "-t", "many-7", "-p", "999", "-o", "beginning", "-e", "-q") == b"deep\n"
+    assert_still_serves(broker)

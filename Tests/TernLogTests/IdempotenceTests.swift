@@ -69,4 +69,27 @@ final class IdempotenceTests: XCTestCase {
         h.lastOffsetDelta = 0
         XCTAssertEqual(try table.check(h), .append)
     }
+
+    /// Producers idle for producer.id.expiration.ms are forgotten (by their last batch's
+    /// timestamp), except one whose transaction is still open.
+    func testIdleProducersExpireButOpenTransactionsStay() throws {
+        let log = try open()
+        try log.appendBatch(try batch(pid: 1, epoch: 0, seq: 0, count: 1, tag: "idle"))
+        var open = RecordBatch(records: [Record(timestamp: 1000, key: nil, value: ByteBuffer(string: "txn"))])
+        open.producerId = 2
+        open.producerEpoch = 0
+        open.baseSequence = 0
+        open.attributes = 0x10
+        var bytes = ByteBuffer()
+        try open.encode(to: &bytes)
+        try log.appendBatch(bytes)
+        let day: Int64 = 24 * 3_600_000
+        try log.enforceRetention(nowMs: 1000 + day - 1)
+        XCTAssertEqual(Set(log.lock.withLock { log.producerState.producers.keys }), [1, 2])
+        try log.enforceRetention(nowMs: 1000 + day)
+        XCTAssertEqual(Set(log.lock.withLock { log.producerState.producers.keys }), [2], "the open transaction keeps its producer")
+        // A forgotten producer starts over: any sequence is accepted again, like a new producer id.
+        XCTAssertNoThrow(try log.appendBatch(try batch(pid: 1, epoch: 0, seq: 40, count: 1, tag: "again")))
+        log.close()
+    }
 }

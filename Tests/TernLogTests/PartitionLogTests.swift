@@ -194,7 +194,7 @@ final class PartitionLogTests: XCTestCase {
         log.close()
         let index = dir.path + "/t-0/00000000000000000000.index"
         var bytes = [UInt8]()
-        for i in 0..<6 { bytes += OffsetIndex.be(UInt32(i * 3 + 1)) + OffsetIndex.be(UInt32(i * 97 + 13)) }
+        for i in 0..<6 { bytes += IndexFile.be(UInt32(i * 3 + 1)) + IndexFile.be(UInt32(i * 97 + 13)) }
         try Data(bytes).write(to: URL(fileURLWithPath: index))
         let reopened = try open(config)
         XCTAssertEqual(try reopened.readAllRecords(from: 0).map(\.offset), (0..<80).map { Int64($0) })

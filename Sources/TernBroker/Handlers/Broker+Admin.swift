@@ -21,7 +21,7 @@ extension Broker {
             } catch {
                 let code = KafkaError(error)
                 result.errorCode = code.rawValue
-                result.errorMessage = "\(code)"
+                result.errorMessage = (error as? DescribedKafkaError)?.message ?? "\(code)"
             }
             response.topics.append(result)
         }

@@ -274,7 +274,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         do {
             var key = ByteBuffer()
             key.writeInteger(0 as Int16)
-            key.writeInteger(commit ? TransactionMarker.commit : TransactionMarker.abort)
+            key.writeInteger(commit ? TransactionIndex.commitMarker : TransactionIndex.abortMarker)
             var value = ByteBuffer()
             value.writeInteger(0 as Int16)
             value.writeInteger(0 as Int32)  // coordinator epoch
@@ -319,7 +319,3 @@ final class TransactionCoordinator: @unchecked Sendable {
     var all: [TransactionMetadata] { lock.withLock { Array(transactions.values) } }
 }
 
-enum TransactionMarker {
-    static let abort: Int16 = 0
-    static let commit: Int16 = 1
-}
