@@ -31,7 +31,7 @@ public final class Broker: Sendable {
         self.logger = logger
         // Producer ids must never repeat (partitions remember them for deduplication): counting
         // up from the wall clock in milliseconds keeps them increasing across restarts.
-        self.nextProducerId = NIOLockedValueBox(Int64(clock_gettime_ms()))
+        self.nextProducerId = NIOLockedValueBox(PartitionLog.nowMs())
         self.topics = try TopicRegistry(config: config, logger: logger)
         self.appender = LogAppender(io: topics.io, logger: logger)
         if topics.topic(Self.offsetsTopic) == nil {
@@ -113,13 +113,3 @@ public final class Broker: Sendable {
         topics.close()
     }
 }
-
-private func clock_gettime_ms() -> UInt64 {
-    var ts = timespec()
-    clock_gettime(CLOCK_REALTIME, &ts)
-    return UInt64(ts.tv_sec) * 1000 + UInt64(ts.tv_nsec) / 1_000_000
-}
-
-#if canImport(Glibc)
-    import Glibc
-#endif

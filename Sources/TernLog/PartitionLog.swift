@@ -244,7 +244,7 @@ public final class PartitionLog: @unchecked Sendable {
             inFlight -= 1
             defer {
                 if closeWhenIdle && inFlight == 0 {
-                    segments.forEach { $0.close() }
+                    segments.forEach { $0.close(persisting: false) }
                     closeWhenIdle = false
                 }
             }
@@ -531,7 +531,7 @@ public final class PartitionLog: @unchecked Sendable {
                 // A prepared write holds the active segment's raw descriptor until the appender
                 // completes it: closing now could let the number be reused by another file and the
                 // write land there. The last completion closes them instead.
-                if inFlight == 0 { segments.forEach { $0.close() } } else { closeWhenIdle = true }
+                if inFlight == 0 { segments.forEach { $0.close(persisting: false) } } else { closeWhenIdle = true }
             }
             isClosed = true
             try? FileManager.default.removeItem(atPath: directory)

@@ -1,0 +1,140 @@
+import NIOCore
+import TernProtocol
+
+/// What a handler needs besides its decoded request.
+struct RequestContext {
+    let broker: Broker
+    let eventLoop: EventLoop
+    let version: Int16
+    let correlationId: Int32
+    let clientId: String
+    let clientHost: String
+    /// Response header v1 (tagged fields) for flexible versions — except ApiVersions, always v0.
+    let flexibleResponseHeader: Bool
+
+    /// The response frame once `response` completes.
+    func answer<M: KafkaMessage>(_ response: EventLoopFuture<M>) -> DispatchOutcome {
+        .respond(response.map { [version, correlationId, flexibleResponseHeader] in
+            RequestDispatcher.frame($0, version: version, correlationId: correlationId, flexibleHeader: flexibleResponseHeader)
+        })
+    }
+}
+
+/// One API the broker answers: its key, the versions advertised in ApiVersions and the versions
+/// actually served, and the handler. Each API is registered exactly once (`ApiRegistry.all`), and
+/// both ApiVersions and the dispatcher read that one table, so what is advertised and what is
+/// served cannot drift apart.
+///
+/// Every advertised range starts at 0 because librdkafka before 2.11.1 enables features only when
+/// the broker's range contains exact versions (e.g. FindCoordinator 0 gates LZ4 and group support,
+/// Produce 3 + Fetch 4 gate message format v2; client-compat.md). Versions advertised but not
+/// served are refused when they arrive (the connection is closed, as Kafka does for requests it
+/// cannot parse).
+struct ApiRegistration: Sendable {
+    let key: ApiKey
+    let advertised: ClosedRange<Int16>
+    let served: ClosedRange<Int16>
+    /// Decodes the body (the reader is past the request header) and starts the work.
+    let handle: @Sendable (inout ByteBuffer, RequestContext) throws -> DispatchOutcome
+
+    /// A request answered at once.
+    static func immediate<Request: KafkaMessage, Response: KafkaMessage>(
+        _ key: ApiKey, advertised: ClosedRange<Int16>, served: ClosedRange<Int16>? = nil,
+        _ body: @escaping @Sendable (Request, RequestContext) -> Response
+    ) -> ApiRegistration {
+        ApiRegistration(key: key, advertised: advertised, served: served ?? advertised) { bytes, context in
+            let request = try Request(from: &bytes, version: context.version)
+            return context.answer(context.eventLoop.makeSucceededFuture(body(request, context)))
+        }
+    }
+
+    /// A request answered when its future completes (disk writes, long polls, coordinators).
+    static func later<Request: KafkaMessage, Response: KafkaMessage>(
+        _ key: ApiKey, advertised: ClosedRange<Int16>, served: ClosedRange<Int16>? = nil,
+        _ body: @escaping @Sendable (Request, RequestContext) -> EventLoopFuture<Response>
+    ) -> ApiRegistration {
+        ApiRegistration(key: key, advertised: advertised, served: served ?? advertised) { bytes, context in
+            let request = try Request(from: &bytes, version: context.version)
+            return context.answer(body(request, context))
+        }
+    }
+}
+
+enum ApiRegistry {
+    static let all: [ApiRegistration] = [
+        ApiRegistration(key: .produce, advertised: 0...9, served: 3...9) { bytes, c in
+            let request = try ProduceRequest(from: &bytes, version: c.version)
+            // acks=0: nothing is sent back.
+            guard let response = c.broker.produce(request, version: c.version, on: c.eventLoop) else { return .noResponse }
+            return c.answer(response)
+        },
+        .later(.fetch, advertised: 0...12, served: 4...12) { (r: FetchRequest, c) in c.broker.fetch(r, version: c.version, on: c.eventLoop) },
+        .immediate(.listOffsets, advertised: 0...6) { (r: ListOffsetsRequest, c) in c.broker.listOffsets(r, version: c.version) },
+        .immediate(.metadata, advertised: 0...12) { (r: MetadataRequest, c) in c.broker.metadata(r, version: c.version) },
+        .immediate(.findCoordinator, advertised: 0...4) { (r: FindCoordinatorRequest, c) in c.broker.findCoordinator(r, version: c.version) },
+        .later(.offsetCommit, advertised: 0...9) { (r: OffsetCommitRequest, c) in c.broker.groups.offsetCommit(r, version: c.version) },
+        .later(.offsetFetch, advertised: 0...9) { (r: OffsetFetchRequest, c) in c.broker.groups.offsetFetch(r, version: c.version) },
+        .later(.joinGroup, advertised: 0...9) { (r: JoinGroupRequest, c) in
+            c.broker.groups.joinGroup(r, version: c.version, clientId: c.clientId, clientHost: c.clientHost)
+        },
+        .later(.heartbeat, advertised: 0...4) { (r: HeartbeatRequest, c) in c.broker.groups.heartbeat(r, version: c.version) },
+        .later(.leaveGroup, advertised: 0...5) { (r: LeaveGroupRequest, c) in c.broker.groups.leaveGroup(r, version: c.version) },
+        .later(.syncGroup, advertised: 0...5) { (r: SyncGroupRequest, c) in c.broker.groups.syncGroup(r, version: c.version) },
+        .later(.describeGroups, advertised: 0...5) { (r: DescribeGroupsRequest, c) in c.broker.groups.describeGroups(r, version: c.version) },
+        .later(.listGroups, advertised: 0...5) { (r: ListGroupsRequest, c) in c.broker.groups.listGroups(r, version: c.version) },
+        .later(.deleteGroups, advertised: 0...2) { (r: DeleteGroupsRequest, c) in c.broker.groups.deleteGroups(r, version: c.version) },
+        .later(.offsetDelete, advertised: 0...0) { (r: OffsetDeleteRequest, c) in c.broker.groups.offsetDelete(r, version: c.version) },
+        // KIP-848; librdkafka's group.protocol=consumer needs exactly v1.
+        .later(.consumerGroupHeartbeat, advertised: 0...1) { (r: ConsumerGroupHeartbeatRequest, c) in
+            c.broker.groups.consumerGroupHeartbeat(r, version: c.version, clientId: c.clientId, clientHost: c.clientHost)
+        },
+        .immediate(.apiVersions, advertised: 0...4) { (r: ApiVersionsRequest, c) in c.broker.apiVersions(r, version: c.version) },
+        .immediate(.createTopics, advertised: 0...7) { (r: CreateTopicsRequest, c) in c.broker.createTopics(r, version: c.version) },
+        .immediate(.deleteTopics, advertised: 0...6) { (r: DeleteTopicsRequest, c) in c.broker.deleteTopics(r, version: c.version) },
+        .later(.initProducerId, advertised: 0...4) { (r: InitProducerIdRequest, c) in
+            if let id = r.transactionalId, !id.isEmpty {
+                return c.broker.initProducerIdTransactional(r, version: c.version, transactionalId: id, on: c.eventLoop)
+            }
+            return c.eventLoop.makeSucceededFuture(c.broker.initProducerId(r, version: c.version))
+        },
+        .later(.addPartitionsToTxn, advertised: 0...3) { (r: AddPartitionsToTxnRequest, c) in c.broker.addPartitionsToTxn(r, version: c.version) },
+        .later(.addOffsetsToTxn, advertised: 0...3) { (r: AddOffsetsToTxnRequest, c) in c.broker.addOffsetsToTxn(r, version: c.version) },
+        .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) },
+        .immediate(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) },
+        .immediate(.describeTransactions, advertised: 0...0) { (r: DescribeTransactionsRequest, c) in c.broker.describeTransactions(r, version: c.version) },
+        .immediate(.listTransactions, advertised: 0...0) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },
+        .immediate(.deleteRecords, advertised: 0...2) { (r: DeleteRecordsRequest, c) in c.broker.deleteRecords(r, version: c.version) },
+        .immediate(.describeConfigs, advertised: 0...4) { (r: DescribeConfigsRequest, c) in c.broker.describeConfigs(r, version: c.version) },
+        .immediate(.incrementalAlterConfigs, advertised: 0...1) { (r: IncrementalAlterConfigsRequest, c) in
+            c.broker.incrementalAlterConfigs(r, version: c.version)
+        },
+        // Answered as Kafka does on a PLAINTEXT listener without an authorizer (ILLEGAL_SASL_STATE,
+        // SECURITY_DISABLED). SaslHandshake and SaslAuthenticate are advertised together (client-compat §16).
+        .immediate(.saslHandshake, advertised: 0...1) { (r: SaslHandshakeRequest, c) in c.broker.saslHandshake(r) },
+        .immediate(.saslAuthenticate, advertised: 0...2) { (r: SaslAuthenticateRequest, c) in c.broker.saslAuthenticate(r) },
+        .immediate(.describeAcls, advertised: 0...3) { (r: DescribeAclsRequest, c) in c.broker.describeAcls(r) },
+        .immediate(.createAcls, advertised: 0...3) { (r: CreateAclsRequest, c) in c.broker.createAcls(r) },
+        .immediate(.deleteAcls, advertised: 0...3) { (r: DeleteAclsRequest, c) in c.broker.deleteAcls(r) },
+    ]
+
+    static let byKey: [ApiKey: ApiRegistration] = {
+        let table = Dictionary(all.map { ($0.key, $0) }, uniquingKeysWith: { first, _ in
+            preconditionFailure("API \(first.key) registered twice")
+        })
+        for r in all {
+            precondition(r.advertised.lowerBound == 0 && r.advertised.contains(r.served), "\(r.key): served versions must be advertised")
+            precondition(r.key.schemaVersions.contains(r.advertised), "\(r.key): advertised versions beyond the schema")
+        }
+        return table
+    }()
+
+    public static func serves(_ key: ApiKey, version: Int16) -> Bool {
+        byKey[key]?.served.contains(version) ?? false
+    }
+
+    /// The ApiVersions list: exactly the registrations.
+    static var apiVersionsList: [ApiVersionsResponse.ApiVersion] {
+        all.map { ApiVersionsResponse.ApiVersion(apiKey: $0.key.rawValue, minVersion: $0.advertised.lowerBound, maxVersion: $0.advertised.upperBound) }
+            .sorted { $0.apiKey < $1.apiKey }
+    }
+}
