@@ -8,7 +8,7 @@ PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy z
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
-.PHONY: run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build
+.PHONY: run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -41,6 +41,15 @@ interop-test: test-deps
 	TERN_BIN=$(CURDIR)/$(TERN_DEBUG) python3 -m pytest -q Tests/Interop
 
 test: test-deps unit-test interop-test
+
+# The unit tests under ThreadSanitizer and AddressSanitizer (own build folders; CI runs both).
+tsan: deps
+	swift build --build-tests --sanitize=thread --scratch-path .build-tsan
+	swift test --skip-build --sanitize=thread --scratch-path .build-tsan
+
+asan: deps
+	swift build --build-tests --sanitize=address --scratch-path .build-asan
+	swift test --skip-build --sanitize=address --scratch-path .build-asan
 
 # libFuzzer over request framing + every request decoder, produced-batch validation and log
 # recovery (Sources/tern-fuzz), seeded from Tests/Fuzz/corpus (captured from real clients); each

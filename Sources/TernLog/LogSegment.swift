@@ -200,15 +200,13 @@ final class LogSegment {
     /// fits the segment, offsets inside the segment's range) so that a damaged index or file is
     /// reported as a corrupt batch, never walked into a loop or a trap.
     func readHeader(io: DiskIO, at position: Int64) throws -> RecordBatchHeader {
-        let bytes = try io.read(fd: fd, count: RecordBatchHeader.size, at: position)
-        let header = try RecordBatchHeader(from: bytes, at: bytes.readerIndex)
-        guard header.magic == 2, header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
-            position + Int64(header.totalSize) <= size, header.lastOffsetDelta >= 0, header.baseOffset >= baseOffset,
-            header.lastOffset - baseOffset <= Int64(Int32.max)
-        else {
-            throw LogError.corruptBatch("no valid batch at position \(position) of \(logPath)")
-        }
-        return header
+        try view(fd: fd).readHeader(io: io, at: position)
+    }
+
+    /// The segment's committed bytes as of now, read through `fd` (its own, or a duplicate that
+    /// outlives the segment for work done without the log's lock).
+    func view(fd: Int32) -> SegmentView {
+        SegmentView(fd: fd, size: size, baseOffset: baseOffset, logPath: logPath)
     }
 
     /// Position of the first batch containing an offset >= `offset`, or nil when none in this segment.
@@ -272,5 +270,33 @@ final class LogSegment {
     func deleteFiles() {
         close(persisting: false)
         for ext in [".log", ".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
+    }
+}
+
+/// A segment's batches up to a fixed size, read through one descriptor: what the cleaner works on
+/// while the log keeps taking appends.
+struct SegmentView {
+    let fd: Int32
+    let size: Int64
+    let baseOffset: Int64
+    let logPath: String
+
+    /// The header of the batch at `position`, checked to be plausible (magic 2, a length that
+    /// fits the segment, offsets inside the segment's range) so that a damaged index or file is
+    /// reported as a corrupt batch, never walked into a loop or a trap.
+    func readHeader(io: DiskIO, at position: Int64) throws -> RecordBatchHeader {
+        let bytes = try io.read(fd: fd, count: RecordBatchHeader.size, at: position)
+        let header = try RecordBatchHeader(from: bytes, at: bytes.readerIndex)
+        guard header.magic == 2, header.batchLength >= Int32(RecordBatchHeader.size - RecordBatchHeader.logOverhead),
+            position + Int64(header.totalSize) <= size, header.lastOffsetDelta >= 0, header.baseOffset >= baseOffset,
+            header.lastOffset - baseOffset <= Int64(Int32.max)
+        else {
+            throw LogError.corruptBatch("no valid batch at position \(position) of \(logPath)")
+        }
+        return header
+    }
+
+    func read(io: DiskIO, at position: Int64, count: Int) throws -> ByteBuffer {
+        try io.read(fd: fd, count: Int(min(Int64(count), size - position)), at: position)
     }
 }

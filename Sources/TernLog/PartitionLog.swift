@@ -34,6 +34,8 @@ public final class PartitionLog: @unchecked Sendable {
     var isClosed = false
     /// Deleted with writes in flight: their completion closes the segments.
     private var closeWhenIdle = false
+    /// A compaction pass is running (at most one per log).
+    var compacting = false
     /// Idempotent producers' sequences; includes prepared, not yet completed, appends.
     var producerState = ProducerStateTable()
     var transactions = TransactionIndex()
