@@ -3,7 +3,8 @@ import NIOConcurrencyHelpers
 
 /// The broker's metrics, through swift-metrics (the `tern broker` command exports them in the
 /// Prometheus format). Per-topic handles are created once and cached: creating one takes a lock
-/// in the metrics backend, recording does not.
+/// in the metrics backend, recording does not. Sendable: the caches are touched only under `lock`;
+/// the metric handles themselves are thread-safe.
 final class BrokerMetrics: @unchecked Sendable {
     private let lock = NIOLock()
     private var topicCounters: [String: (bytesIn: Counter, recordsIn: Counter, bytesOut: Counter)] = [:]

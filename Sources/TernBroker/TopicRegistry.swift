@@ -29,7 +29,8 @@ public final class Topic: Sendable {
 }
 
 /// The single owner of topic metadata on a broker: creates, opens and deletes topics and their
-/// logs, and persists the topic list. Readers get immutable `Topic` snapshots.
+/// logs, and persists the topic list. Readers get immutable `Topic` snapshots. Sendable: the topic
+/// map and the store are touched only under `lock`.
 public final class TopicRegistry: @unchecked Sendable {
     private let lock = NIOLock()
     private var topics: [String: Topic] = [:]

@@ -70,7 +70,8 @@ struct SyncResult {
 ///
 /// Invariants: every member in `members` appears once in `joinOrder`; `staticMembers` maps each
 /// static member's instance id to its current member id; `leaderId` is a member whenever the
-/// group is CompletingRebalance or Stable.
+/// group is CompletingRebalance or Stable. Confined to the coordinator's event loop (hence the
+/// unchecked Sendable: timers scheduled on that loop capture it).
 final class ConsumerGroup: @unchecked Sendable {
     let groupId: String
     var state: GroupState = .empty

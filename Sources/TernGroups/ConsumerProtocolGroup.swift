@@ -6,7 +6,8 @@ import NIOCore
 ///
 /// Invariant: a partition is handed to a member only when no other member owns it (by its last
 /// report) or still holds it in the assignment last sent to it, so two members never own the same
-/// partition at once.
+/// partition at once. Confined to the coordinator's event loop, with its members (hence the
+/// unchecked Sendable: timers scheduled on that loop capture them).
 final class ConsumerProtocolGroup: @unchecked Sendable {
     final class Member: @unchecked Sendable {
         let memberId: String

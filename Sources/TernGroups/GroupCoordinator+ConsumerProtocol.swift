@@ -19,6 +19,7 @@ extension GroupCoordinator {
             if let assignor = req.serverAssignor, assignor != "uniform", assignor != "range" {
                 return fail(.unsupportedAssignor, "assignor \(assignor) is not supported")
             }
+            loop.preconditionInEventLoop()
             let g = modernGroups[req.groupId] ?? {
                 let g = ConsumerProtocolGroup(groupId: req.groupId)
                 modernGroups[req.groupId] = g

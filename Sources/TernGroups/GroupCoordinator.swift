@@ -19,7 +19,9 @@ public final class GroupCoordinator: @unchecked Sendable {
     let offsetsLog: PartitionLog
     let appender: LogAppender
     let topicCatalog: TopicCatalog
-    // Confined to `loop`.
+    // Confined to `loop` (asserted where groups are looked up or change state): that confinement
+    // is what makes this class, and the group and member classes it owns, safe to mark
+    // @unchecked Sendable — timers and futures on `loop` capture them.
     var groups: [String: ConsumerGroup] = [:]
     var modernGroups: [String: ConsumerProtocolGroup] = [:]
     var store = OffsetStore()
@@ -40,6 +42,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     }
 
     func group(_ id: String, create: Bool) -> ConsumerGroup? {
+        loop.preconditionInEventLoop()
         if let g = groups[id] { return g }
         guard create else { return nil }
         let g = ConsumerGroup(groupId: id)
@@ -55,6 +58,7 @@ public final class GroupCoordinator: @unchecked Sendable {
 
     /// Moves the group to PreparingRebalance and arms the timer that completes the join phase.
     func prepareRebalance(_ g: ConsumerGroup, reason: String) {
+        loop.preconditionInEventLoop()
         // Already gathering members: keep the running timer (initial delay or rebalance timeout).
         if g.state == .preparingRebalance {
             checkJoinComplete(g)

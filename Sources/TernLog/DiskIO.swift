@@ -10,6 +10,8 @@ import NIOCore
 /// The log's only door to the disk: positional vectored writes (with an optionally linked
 /// fdatasync), reads and syncs through an io_uring ring from the C core. When the kernel refuses
 /// io_uring (old kernel, seccomp, `io_uring_disabled`), the same calls fall back to pwritev/pread.
+/// Sendable: the ring is used only under `lock`; the offline reason is a locked box; the rest is
+/// immutable after init.
 public final class DiskIO: @unchecked Sendable {
     // The ring is single-issuer; the lock serialises submissions from the event loops.
     private let lock = NIOLock()

@@ -8,7 +8,8 @@ import TernClient
 import TernProtocol
 
 /// One benchmark run: counters, a latency histogram (microseconds), per-second snapshots for the
-/// live line and the report.
+/// live line and the report. Sendable: the counters live in a locked box; `ticker` is set in init
+/// and cancelled in `finish`, on the task that owns the run.
 final class BenchRun: @unchecked Sendable {
     struct Second: Codable {
         var t: Double

@@ -171,6 +171,8 @@ private enum SignalSources {
     static func keep(_ s: DispatchSourceSignal) { sources.append(s) }
 }
 
+/// Resumes a continuation at most once, whichever signal comes first. Sendable: the continuation
+/// is only touched under its lock.
 private final class ResumeOnce: @unchecked Sendable {
     private var continuation: CheckedContinuation<Void, Never>?
     private let lock = NSLock()

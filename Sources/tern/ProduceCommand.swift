@@ -50,7 +50,8 @@ struct ProduceCommand: AsyncParsableCommand {
     }
 }
 
-/// Remembers the first failure reported by producer callbacks.
+/// Remembers the first failure reported by producer callbacks. Sendable: its state is only touched
+/// under its lock.
 final class FailureCounter: @unchecked Sendable {
     private let lock = NSLock()
     private var error: Error?

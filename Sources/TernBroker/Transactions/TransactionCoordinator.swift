@@ -9,6 +9,8 @@ import TernProtocol
 /// The transaction coordinator of a single broker: transactional ids → producer id and epoch,
 /// the partitions and group offsets of each open transaction, and the commit/abort markers that
 /// end it. Metadata is written to `__transaction_state` before each reply that depends on it.
+/// Sendable: both maps are touched only under `lock`, and every check-then-transition happens in
+/// one critical section.
 final class TransactionCoordinator: @unchecked Sendable {
     static let stateTopic = "__transaction_state"
 
