@@ -15,8 +15,9 @@ import TernProtocol
 /// reaped; callers hop to their own event loop.
 ///
 /// Fairness: a submission takes at most `maxWritesPerSubmit` appends and stops adding once it
-/// holds `maxBytesPerSubmit`, and logs take turns, so a partition with a deep backlog delays
-/// another partition's append by at most one submission, not by its whole backlog.
+/// holds `maxBytesPerSubmit` (1 MiB; 8 MiB when it syncs), and logs take turns, so a partition
+/// with a deep backlog delays another partition's append by at most one submission, not by its
+/// whole backlog.
 ///
 /// Bounds: every append a client causes holds its request's bytes in the server's request memory
 /// pool (`queued.max.request.bytes`) until it completes, so the queues cannot outgrow that pool
@@ -30,10 +31,16 @@ public final class LogAppender: @unchecked Sendable {
         let records: ByteBuffer
         let headers: [RecordBatchHeader]
         let completion: Completion
+        /// The log's flush policy syncs on append (taken at queueing time).
+        let synced: Bool
     }
 
-    /// Stop adding appends to a submission once it holds this many bytes (one append always goes).
-    public static let maxBytesPerSubmit = 8 << 20
+    /// Stop adding appends to a submission once it holds this many bytes (one append always goes):
+    /// small, so a partition's append waits for little of another's backlog — unless a log in it
+    /// syncs every append (flush policy), where a submission ends with an fdatasync and grouping
+    /// more bytes per sync is what keeps throughput (see `maxBytesPerSyncedSubmit`).
+    public static let maxBytesPerSubmit = 1 << 20
+    public static let maxBytesPerSyncedSubmit = 8 << 20
 
     private let io: DiskIO
     private let logger: Logger
@@ -66,13 +73,14 @@ public final class LogAppender: @unchecked Sendable {
 
     /// Queues an append; `completion` runs on the writer thread after the write (and sync) finished.
     public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog, completion: @escaping Completion) {
+        let synced = log.syncsOnAppend
         condition.lock()
         if stopping {
             condition.unlock()
             completion(.failure(LogError.closed))
             return
         }
-        enqueue(Request(log: log, records: records, headers: headers, completion: completion), atFront: false)
+        enqueue(Request(log: log, records: records, headers: headers, completion: completion, synced: synced), atFront: false)
         condition.signal()
         condition.unlock()
     }
@@ -117,11 +125,13 @@ public final class LogAppender: @unchecked Sendable {
     private func nextSubmission() -> [Request] {
         var batch: [Request] = []
         var bytes = 0
-        while batch.count < io.maxWritesPerSubmit, bytes < Self.maxBytesPerSubmit, let id = turns.popFirst() {
+        var budget = Self.maxBytesPerSubmit
+        while batch.count < io.maxWritesPerSubmit, bytes < budget, let id = turns.popFirst() {
             let request = queues[id]!.removeFirst()
             if queues[id]!.isEmpty { queues[id] = nil } else { turns.append(id) }
             batch.append(request)
             bytes += request.records.readableBytes
+            if request.synced { budget = Self.maxBytesPerSyncedSubmit }
             queued.appends -= 1
             queued.bytes -= request.records.readableBytes
         }

@@ -145,6 +145,8 @@ public final class PartitionLog: @unchecked Sendable {
     public func update(config: LogConfig) { lock.withLock { self.config = config } }
 
     public var logEndOffset: Int64 { lock.withLock { segments[segments.count - 1].nextOffset } }
+    /// The flush policy syncs appends (`flush.messages` set): the appender groups more per sync.
+    public var syncsOnAppend: Bool { lock.withLock { config.flushIntervalMessages != Int64.max } }
     public var logStartOffset: Int64 { lock.withLock { startOffset } }
     public var sizeInBytes: Int64 { lock.withLock { segments.reduce(0) { $0 + $1.size } } }
     public var segmentCount: Int { lock.withLock { segments.count } }
