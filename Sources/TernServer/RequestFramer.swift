@@ -2,7 +2,7 @@ import NIOCore
 import TernProtocol
 
 /// One request frame (size prefix removed) and the pool bytes reserved for it, which the request
-/// handler releases once the response is written.
+/// handler releases once the response is ready.
 struct RequestFrame {
     var bytes: ByteBuffer
     var reservedBytes: Int
