@@ -23,7 +23,7 @@ public struct TopicPartition: Hashable, Sendable, Comparable {
 }
 
 /// Fetches assigned partitions from their leaders, in order, one fetch round per `poll`.
-/// Decodes uncompressed and LZ4 batches (the codecs of the C core); other codecs are reported.
+/// Decodes batches of every codec Kafka uses (through the C core's CTernCodec).
 public final class Consumer {
     public enum StartOffset: Sendable, Equatable {
         case earliest, latest

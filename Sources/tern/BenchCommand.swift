@@ -27,7 +27,7 @@ struct BenchCommand: AsyncParsableCommand {
         @Option(name: .long, help: "Target records/s over all producers (0 = as fast as possible).") var rate: Double = 0
         @Option(name: .long, help: "Concurrent producers (each its own connection).") var producers: Int = 1
         @Option(name: .long, help: "0, 1 or -1.") var acks: Int16 = 1
-        @Option(name: .long, help: "none or lz4.") var compression: String = "none"
+        @Option(name: .long, help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
         @Option(name: .customLong("batch-size"), help: "Batch bytes per partition.") var batchSize: Int = 256 << 10
         @Option(name: .customLong("linger-ms")) var lingerMs: Int = 5
         @Option(name: .long, help: "Distinct keys (0 = unkeyed, sticky partitioning).") var keys: Int = 0
@@ -37,7 +37,7 @@ struct BenchCommand: AsyncParsableCommand {
             c.acks = acks
             c.batchSize = batchSize
             c.lingerMs = lingerMs
-            guard let codec = ["none": CompressionCodec.none, "lz4": .lz4][compression] else { throw ValidationError("--compression: none or lz4") }
+            guard let codec = CompressionCodec(kafkaName: compression) else { throw ValidationError("--compression: none, gzip, snappy, lz4 or zstd") }
             c.compression = codec
             return c
         }

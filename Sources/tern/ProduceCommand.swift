@@ -14,15 +14,15 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(name: [.short, .long], help: "Separator between key and value on each line.") var keySeparator: String?
     @Option(name: [.customShort("H"), .customLong("header")], help: "Header key=value on every record; repeatable.") var headers: [String] = []
     @Option(name: [.short, .long], help: "Partition (default: by key, sticky when unkeyed).") var partition: Int32?
-    @Option(name: .long, help: "none or lz4.") var compression: String = "none"
+    @Option(name: .long, help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
     @Option(name: .long, help: "0, 1 or -1 (all).") var acks: Int16 = -1
 
     mutating func run() async throws {
         let headers = try parsePairs(headers, what: "--header").map { RecordHeader(key: $0.0, value: ByteBuffer(string: $0.1)) }
         var config = Producer.Config()
         config.acks = acks
-        guard let codec = ["none": CompressionCodec.none, "lz4": .lz4][compression] else {
-            throw ValidationError("--compression must be none or lz4")
+        guard let codec = CompressionCodec(kafkaName: compression) else {
+            throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
         }
         config.compression = codec
         let (topic, separator, partition) = (self.topic, self.keySeparator, self.partition)

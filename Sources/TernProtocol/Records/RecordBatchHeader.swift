@@ -4,6 +4,12 @@ import NIOCore
 /// Compression codec in bits 0-2 of a record batch's attributes.
 public enum CompressionCodec: Int16, Sendable, CaseIterable {
     case none = 0, gzip = 1, snappy = 2, lz4 = 3, zstd = 4
+
+    /// Kafka's names, as in `compression.type`: none, gzip, snappy, lz4, zstd.
+    public init?(kafkaName: String) {
+        guard let codec = Self.allCases.first(where: { "\($0)" == kafkaName }) else { return nil }
+        self = codec
+    }
 }
 
 /// The fixed 61-byte header of a v2 (magic 2) record batch, read in place.
