@@ -38,8 +38,9 @@ public struct BrokerConfig: Sendable {
     /// handles one at a time per connection; pipelining clients such as librdkafka keep up to a
     /// few in flight per broker).
     public var maxInFlightRequestsPerConnection: Int = 64
-    /// `tern.socket.frame.timeout.ms`: a request frame must arrive whole within this time of its
-    /// first byte, so a client trickling bytes cannot hold a buffer (and a connection) forever.
+    /// `tern.socket.frame.timeout.ms`: within this time a frame being received must complete or
+    /// bring another 64 KiB, so a client trickling bytes cannot hold a buffer (and a connection)
+    /// forever while a slow upload still gets through.
     public var frameTimeoutMs: Int64 = 30_000
     /// Segment, index, flush and retention defaults for every partition log.
     public var log = LogConfig()

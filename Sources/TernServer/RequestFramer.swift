@@ -14,7 +14,8 @@ struct RequestFrame {
 ///   frame is buffered;
 /// - a frame's size is reserved from the broker-wide `RequestMemoryPool` when its prefix arrives;
 ///   while the pool is full this connection stops reading (reads are held back, not dropped);
-/// - a frame must arrive whole within `tern.socket.frame.timeout.ms` of its first byte (slowloris);
+/// - a frame must keep arriving: each `tern.socket.frame.timeout.ms` it must complete or bring
+///   another 64 KiB, so a client trickling bytes (slowloris) is cut off and a slow upload is not;
 /// - an idle connection (`IdleStateHandler` in front) is closed.
 ///
 /// Runs on the connection's event loop only, like every channel handler.
@@ -34,10 +35,13 @@ final class RequestFramer: ChannelDuplexHandler {
     private var waitingForMemory = false
     private var readHeldBack = false
     private var frameDeadline: Scheduled<Void>?
+    /// Buffered bytes when the frame deadline was last armed.
+    private var bytesWhenArmed = 0
     private var memoryRetry: Scheduled<Void>?
     private var closed = false
 
     static let minFrameSize = 8
+    static let progressPerDeadline = 64 * 1024
     /// How often a connection waiting for request memory tries again.
     static let memoryRetryInterval = TimeAmount.milliseconds(5)
 
@@ -73,6 +77,12 @@ final class RequestFramer: ChannelDuplexHandler {
                 reserved = size
             }
             guard pending.readableBytes >= 4 + size else {
+                // A large frame arriving slowly but steadily is not a slowloris: each 64 KiB that
+                // arrives buys it another deadline.
+                if frameDeadline != nil && pending.readableBytes - bytesWhenArmed >= Self.progressPerDeadline {
+                    frameDeadline?.cancel()
+                    frameDeadline = nil
+                }
                 armFrameDeadline(context: context)
                 break
             }
@@ -93,6 +103,7 @@ final class RequestFramer: ChannelDuplexHandler {
 
     private func armFrameDeadline(context: ChannelHandlerContext) {
         guard frameDeadline == nil else { return }
+        bytesWhenArmed = buffer?.readableBytes ?? 0
         let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
         frameDeadline = context.eventLoop.scheduleTask(in: frameTimeout) {
             let (framer, context) = loopBound.value

@@ -97,6 +97,21 @@ final class RequestFramerTests: XCTestCase {
         XCTAssertTrue(closes()[0].contains("incomplete"))
     }
 
+    func testASlowButSteadyLargeFrameIsNotCutOff() throws {
+        let (channel, _, closes) = try makeChannel(pool: RequestMemoryPool(limit: -1), timeout: .seconds(2))
+        let big = frame(400 * 1024)
+        var sent = 0
+        while sent < big.readableBytes {
+            let n = min(100 * 1024, big.readableBytes - sent)
+            try channel.writeInbound(big.getSlice(at: sent, length: n)!)
+            sent += n
+            channel.embeddedEventLoop.advanceTime(by: .milliseconds(1500))
+        }
+        XCTAssertEqual(closes(), [])
+        XCTAssertEqual(try channel.readInbound(as: RequestFrame.self)?.bytes.readableBytes, 400 * 1024)
+        _ = try channel.finish()
+    }
+
     func testWholeFramesDoNotArmTheDeadline() throws {
         let (channel, _, closes) = try makeChannel(pool: RequestMemoryPool(limit: -1), timeout: .seconds(2))
         for _ in 0..<5 {
