@@ -1,4 +1,5 @@
 import NIOCore
+import TernProtocol
 
 /// Kafka's classic group states.
 enum GroupState: String {
@@ -49,7 +50,7 @@ final class GroupMember: @unchecked Sendable {
 
 /// What a JoinGroup waiting in a rebalance eventually gets.
 struct JoinResult {
-    var error: GroupError = .none
+    var error: KafkaError = .none
     var generationId: Int32 = -1
     var protocolType: String?
     var protocolName: String?
@@ -59,7 +60,7 @@ struct JoinResult {
 }
 
 struct SyncResult {
-    var error: GroupError = .none
+    var error: KafkaError = .none
     var protocolType: String?
     var protocolName: String?
     var assignment = ByteBuffer()

@@ -18,28 +18,6 @@ public struct GroupConfig: Sendable {
     public init() {}
 }
 
-/// Error codes the coordinator answers with (a subset of Kafka's).
-enum GroupError: Int16 {
-    case none = 0
-    case unknownTopicOrPartition = 3
-    case offsetMetadataTooLarge = 12
-    case coordinatorNotAvailable = 15
-    case illegalGeneration = 22
-    case inconsistentGroupProtocol = 23
-    case invalidGroupId = 24
-    case unknownMemberId = 25
-    case invalidSessionTimeout = 26
-    case rebalanceInProgress = 27
-    case nonEmptyGroup = 68
-    case groupIdNotFound = 69
-    case memberIdRequired = 79
-    case fencedInstanceId = 82
-    case groupSubscribedToTopic = 86
-    case fencedMemberEpoch = 110
-    case unsupportedAssignor = 112
-    case staleMemberEpoch = 113
-}
-
 /// What the coordinator needs to know about topics (the broker owns them).
 public struct TopicCatalog: Sendable {
     public var partitions: @Sendable (String) -> Int32?

@@ -7,7 +7,7 @@ extension GroupCoordinator {
             DescribeGroupsResponse(groups: req.groups.map { id in
                 guard let g = group(id, create: false) else {
                     // Kafka describes an unknown group as Dead (v6+ adds GROUP_ID_NOT_FOUND).
-                    return .init(errorCode: version >= 6 ? GroupError.groupIdNotFound.rawValue : 0, groupId: id, groupState: GroupState.dead.rawValue)
+                    return .init(errorCode: version >= 6 ? KafkaError.groupIdNotFound.rawValue : 0, groupId: id, groupState: GroupState.dead.rawValue)
                 }
                 let showMembers = g.state == .stable || g.state == .completingRebalance || g.state == .preparingRebalance
                 return .init(
@@ -51,14 +51,14 @@ extension GroupCoordinator {
             for id in req.groupsNames {
                 let g = groups[id]
                 if g == nil && store.offsets[id] == nil {
-                    results.append(loop.makeSucceededFuture(.init(groupId: id, errorCode: GroupError.groupIdNotFound.rawValue)))
+                    results.append(loop.makeSucceededFuture(.init(groupId: id, errorCode: KafkaError.groupIdNotFound.rawValue)))
                 } else if let g, !g.members.isEmpty {
-                    results.append(loop.makeSucceededFuture(.init(groupId: id, errorCode: GroupError.nonEmptyGroup.rawValue)))
+                    results.append(loop.makeSucceededFuture(.init(groupId: id, errorCode: KafkaError.nonEmptyGroup.rawValue)))
                 } else {
                     let tombstones = (store.offsets[id] ?? [:]).keys.map { ($0, CommittedOffset?.none) }
                     results.append(persist(group: id, tombstones).map { [self] ok in
                         if ok { groups[id] = nil }
-                        return .init(groupId: id, errorCode: (ok ? GroupError.none : .coordinatorNotAvailable).rawValue)
+                        return .init(groupId: id, errorCode: (ok ? KafkaError.none : .coordinatorNotAvailable).rawValue)
                     })
                 }
             }

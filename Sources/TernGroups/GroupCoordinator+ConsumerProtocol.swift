@@ -9,7 +9,7 @@ extension GroupCoordinator {
         -> EventLoopFuture<ConsumerGroupHeartbeatResponse>
     {
         loop.submit { [self] in
-            func fail(_ e: GroupError, _ message: String) -> ConsumerGroupHeartbeatResponse {
+            func fail(_ e: KafkaError, _ message: String) -> ConsumerGroupHeartbeatResponse {
                 ConsumerGroupHeartbeatResponse(errorCode: e.rawValue, errorMessage: message, memberId: req.memberId, memberEpoch: req.memberEpoch)
             }
             guard !req.groupId.isEmpty else { return fail(.invalidGroupId, "group id is empty") }

@@ -14,7 +14,7 @@ extension GroupCoordinator {
     }
 
     private func join(_ req: JoinGroupRequest, version: Int16, clientId: String, clientHost: String) -> EventLoopFuture<JoinResult> {
-        func fail(_ e: GroupError, memberId: String? = nil) -> EventLoopFuture<JoinResult> {
+        func fail(_ e: KafkaError, memberId: String? = nil) -> EventLoopFuture<JoinResult> {
             loop.makeSucceededFuture(JoinResult(error: e, memberId: memberId ?? req.memberId))
         }
         guard !req.groupId.isEmpty else { return fail(.invalidGroupId) }
@@ -156,7 +156,7 @@ extension GroupCoordinator {
     }
 
     private func sync(_ req: SyncGroupRequest) -> EventLoopFuture<SyncResult> {
-        func fail(_ e: GroupError) -> EventLoopFuture<SyncResult> { loop.makeSucceededFuture(SyncResult(error: e)) }
+        func fail(_ e: KafkaError) -> EventLoopFuture<SyncResult> { loop.makeSucceededFuture(SyncResult(error: e)) }
         guard let g = group(req.groupId, create: false), let member = g.members[req.memberId] else { return fail(.unknownMemberId) }
         if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId { return fail(.fencedInstanceId) }
         guard req.generationId == g.generationId else { return fail(.illegalGeneration) }
@@ -190,7 +190,7 @@ extension GroupCoordinator {
 
     public func heartbeat(_ req: HeartbeatRequest, version: Int16) -> EventLoopFuture<HeartbeatResponse> {
         loop.submit { [self] in
-            let error: GroupError
+            let error: KafkaError
             if let g = group(req.groupId, create: false), let member = g.members[req.memberId] {
                 if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId {
                     error = .fencedInstanceId
@@ -214,12 +214,12 @@ extension GroupCoordinator {
             let leaving = version < 3 ? [LeaveGroupRequest.MemberIdentity(memberId: req.memberId)] : req.members
             guard let g = group(req.groupId, create: false) else {
                 return LeaveGroupResponse(
-                    errorCode: GroupError.unknownMemberId.rawValue,
-                    members: version < 3 ? [] : leaving.map { .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: GroupError.unknownMemberId.rawValue) })
+                    errorCode: KafkaError.unknownMemberId.rawValue,
+                    members: version < 3 ? [] : leaving.map { .init(memberId: $0.memberId, groupInstanceId: $0.groupInstanceId, errorCode: KafkaError.unknownMemberId.rawValue) })
             }
             var results: [LeaveGroupResponse.MemberResponse] = []
             for who in leaving {
-                var error = GroupError.none
+                var error = KafkaError.none
                 var target: String? = who.memberId.isEmpty ? nil : who.memberId
                 if let instance = who.groupInstanceId {
                     let current = g.staticMembers[instance]

@@ -5,7 +5,7 @@ import TernProtocol
 extension GroupCoordinator {
     public func offsetCommit(_ req: OffsetCommitRequest, version: Int16) -> EventLoopFuture<OffsetCommitResponse> {
         loop.flatSubmit { [self] in
-            @Sendable func respond(_ codes: (String, Int32) -> GroupError) -> OffsetCommitResponse {
+            @Sendable func respond(_ codes: (String, Int32) -> KafkaError) -> OffsetCommitResponse {
                 OffsetCommitResponse(topics: req.topics.map { t in
                     .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: codes(t.name, $0.partitionIndex).rawValue) })
                 })
@@ -15,7 +15,7 @@ extension GroupCoordinator {
             }
             let now = PartitionLog.nowMs()
             var changes: [(TopicPartitionKey, CommittedOffset?)] = []
-            var rejected: [TopicPartitionKey: GroupError] = [:]
+            var rejected: [TopicPartitionKey: KafkaError] = [:]
             for t in req.topics {
                 for p in t.partitions {
                     let tp = TopicPartitionKey(topic: t.name, partition: p.partitionIndex)
@@ -42,7 +42,7 @@ extension GroupCoordinator {
 
     /// Who may commit: a member of the current generation, or anyone when the group has no
     /// members and the commit carries no generation (a standalone consumer using `assign`).
-    private func validateCommitter(_ req: OffsetCommitRequest, version: Int16) -> GroupError? {
+    private func validateCommitter(_ req: OffsetCommitRequest, version: Int16) -> KafkaError? {
         guard !req.groupId.isEmpty else { return .invalidGroupId }
         // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
         if let modern = modernGroups[req.groupId], !modern.members.isEmpty {
@@ -124,7 +124,7 @@ extension GroupCoordinator {
     public func offsetDelete(_ req: OffsetDeleteRequest, version: Int16) -> EventLoopFuture<OffsetDeleteResponse> {
         loop.flatSubmit { [self] in
             guard let g = group(req.groupId, create: false), store.offsets[req.groupId] != nil || !g.members.isEmpty else {
-                return loop.makeSucceededFuture(OffsetDeleteResponse(errorCode: GroupError.groupIdNotFound.rawValue))
+                return loop.makeSucceededFuture(OffsetDeleteResponse(errorCode: KafkaError.groupIdNotFound.rawValue))
             }
             let subscribed = subscribedTopics(g)
             var changes: [(TopicPartitionKey, CommittedOffset?)] = []
@@ -133,12 +133,12 @@ extension GroupCoordinator {
                 let busy = subscribed.contains(t.name)
                 response.topics.append(.init(name: t.name, partitions: t.partitions.map { p in
                     if !busy { changes.append((TopicPartitionKey(topic: t.name, partition: p.partitionIndex), nil)) }
-                    return .init(partitionIndex: p.partitionIndex, errorCode: (busy ? GroupError.groupSubscribedToTopic : .none).rawValue)
+                    return .init(partitionIndex: p.partitionIndex, errorCode: (busy ? KafkaError.groupSubscribedToTopic : .none).rawValue)
                 }))
             }
             let answer = response
             return persist(group: req.groupId, changes).map { ok in
-                ok ? answer : OffsetDeleteResponse(errorCode: GroupError.coordinatorNotAvailable.rawValue)
+                ok ? answer : OffsetDeleteResponse(errorCode: KafkaError.coordinatorNotAvailable.rawValue)
             }
         }
     }
