@@ -12,7 +12,8 @@ import TernProtocol
 /// - `request`: a connection's byte stream through the broker's `RequestFramer`, then each frame's
 ///   header and the generated decoder of its API and version (every request type, every version);
 /// - `batch`: `ClientBatchValidator` on a produced batch; whatever it accepts must decode whole;
-/// - `segment`: the bytes as a log segment on disk, opened (recovery), read back and appended to.
+/// - `segment`: the bytes as a log segment on disk (for odd last bytes also as a sealed segment's
+///   index files), opened (recovery), read back and appended to.
 /// A finding is a crash, a sanitizer report or a broken property (`fatalError`).
 enum Target: String {
     case request, batch, segment
@@ -148,7 +149,16 @@ func fuzzSegment(_ bytes: ByteBuffer) {
     for f in (try? FileManager.default.contentsOfDirectory(atPath: segmentDirectory)) ?? [] {
         try? FileManager.default.removeItem(atPath: "\(segmentDirectory)/\(f)")
     }
-    _ = FileManager.default.createFile(atPath: "\(segmentDirectory)/00000000000000000000.log", contents: Data(bytes.readableBytesView))
+    let data = Data(bytes.readableBytesView)
+    _ = FileManager.default.createFile(atPath: "\(segmentDirectory)/00000000000000000000.log", contents: data)
+    if data.last.map({ $0 & 1 == 1 }) ?? false {
+        // The same bytes as a sealed segment below the recovery point, with themselves as its
+        // index files: the path that trusts well-formed indexes and must still catch wrong ones.
+        _ = FileManager.default.createFile(atPath: "\(segmentDirectory)/00000000000000000000.index", contents: data)
+        _ = FileManager.default.createFile(atPath: "\(segmentDirectory)/00000000000000000000.timeindex", contents: data)
+        _ = FileManager.default.createFile(atPath: "\(segmentDirectory)/00000000000001048576.log", contents: Data())
+        _ = FileManager.default.createFile(atPath: "\(segmentDirectory)/recovery-point", contents: Data("1048576\n".utf8))
+    }
     guard let log = try? PartitionLog(directory: segmentDirectory, config: LogConfig(), io: io, logger: .init(label: "fuzz")) else { return }
     defer { log.close() }
     var next = log.logStartOffset

@@ -48,22 +48,8 @@ def produce_v3(topic, partition, records, acks=1):
 
 def parse_produce_v3_response(payload):
     """→ (correlation id, [(topic, partition, error, base offset)])"""
-    corr, = struct.unpack_from(">i", payload, 0)
-    pos = 4
-    out = []
-    ntopics, = struct.unpack_from(">i", payload, pos)
-    pos += 4
-    for _ in range(ntopics):
-        nlen, = struct.unpack_from(">h", payload, pos)
-        name = payload[pos + 2:pos + 2 + nlen].decode()
-        pos += 2 + nlen
-        nparts, = struct.unpack_from(">i", payload, pos)
-        pos += 4
-        for _ in range(nparts):
-            idx, err, base, _append_time = struct.unpack_from(">ihqq", payload, pos)
-            pos += 22
-            out.append((name, idx, err, base))
-    return corr, out
+    corr, parts = _parse_produce_response(payload, with_v8_fields=False)
+    return corr, [p[:4] for p in parts]
 
 
 class Conn:
@@ -98,10 +84,6 @@ class Conn:
 
     def close(self):
         self.sock.close()
-
-
-def nullable_string(s):
-    return string(s)
 
 
 def record(value, key=None, offset_delta=0, ts_delta=0, headers=()):
@@ -142,6 +124,11 @@ def _read_nullable_string(payload, pos):
 
 def parse_produce_v8_response(payload):
     """→ (correlation id, [(topic, partition, error, base offset, [(batch index, message)], error message)])"""
+    return _parse_produce_response(payload, with_v8_fields=True)
+
+
+def _parse_produce_response(payload, with_v8_fields):
+    """Produce v3 response (or v8, which adds log start offset, record errors and a message)."""
     corr, = struct.unpack_from(">i", payload, 0)
     pos = 4
     out = []
@@ -152,16 +139,18 @@ def parse_produce_v8_response(payload):
         nparts, = struct.unpack_from(">i", payload, pos)
         pos += 4
         for _ in range(nparts):
-            idx, err, base, _append_time, _log_start = struct.unpack_from(">ihqqq", payload, pos)
-            pos += 30
-            nerr, = struct.unpack_from(">i", payload, pos)
-            pos += 4
-            record_errors = []
-            for _ in range(max(nerr, 0)):
-                bi, = struct.unpack_from(">i", payload, pos)
-                msg, pos = _read_nullable_string(payload, pos + 4)
-                record_errors.append((bi, msg))
-            message, pos = _read_nullable_string(payload, pos)
+            idx, err, base, _append_time = struct.unpack_from(">ihqq", payload, pos)
+            pos += 22
+            record_errors, message = [], None
+            if with_v8_fields:
+                pos += 8  # log start offset
+                nerr, = struct.unpack_from(">i", payload, pos)
+                pos += 4
+                for _ in range(max(nerr, 0)):
+                    bi, = struct.unpack_from(">i", payload, pos)
+                    msg, pos = _read_nullable_string(payload, pos + 4)
+                    record_errors.append((bi, msg))
+                message, pos = _read_nullable_string(payload, pos)
             out.append((name, idx, err, base, record_errors, message))
     return corr, out
 

@@ -12,25 +12,29 @@ public enum RecordCompression {
     /// 1 MB compressed, and 64× that covers any real data (text compresses 5–20×).
     public static let defaultDecompressedLimit = 64 << 20
 
-    public static func decompress(_ input: ByteBuffer, codec: CompressionCodec, limit: Int = defaultDecompressedLimit) throws -> ByteBuffer {
-        let decode: (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?, Int) -> Int
+    /// The C core's functions for one codec (all share the shapes of the LZ4 ones).
+    private struct Codec {
+        let bound: (Int) -> Int
+        let compress: (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?, Int) -> Int
+        let decompress: (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?, Int) -> Int
+    }
+
+    /// nil for `.none`: the records are stored as they are.
+    private static func functions(_ codec: CompressionCodec) -> Codec? {
         switch codec {
-        case .none: return input
-        case .gzip: decode = { tern_gzip_decompress($0, $1, $2, $3) }
-        case .snappy: decode = { tern_snappy_decompress($0, $1, $2, $3) }
-        case .lz4: decode = { tern_lz4f_decompress($0, $1, $2, $3) }
-        case .zstd: decode = { tern_zstd_decompress($0, $1, $2, $3) }
+        case .none: return nil
+        case .gzip: return Codec(bound: tern_gzip_compress_bound, compress: tern_gzip_compress, decompress: tern_gzip_decompress)
+        case .snappy: return Codec(bound: tern_snappy_compress_bound, compress: tern_snappy_compress, decompress: tern_snappy_decompress)
+        case .lz4: return Codec(bound: tern_lz4f_compress_bound, compress: tern_lz4f_compress, decompress: tern_lz4f_decompress)
+        case .zstd: return Codec(bound: tern_zstd_compress_bound, compress: tern_zstd_compress, decompress: tern_zstd_decompress)
         }
+    }
+
+    public static func decompress(_ input: ByteBuffer, codec: CompressionCodec, limit: Int = defaultDecompressedLimit) throws -> ByteBuffer {
+        guard let functions = functions(codec) else { return input }
         var capacity = min(limit, max(input.readableBytes * 4, 4096))
         while true {
-            var out = ByteBuffer()
-            var result = 0
-            input.withUnsafeReadableBytes { src in
-                _ = out.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { dst in
-                    result = decode(src.baseAddress, src.count, dst.baseAddress, capacity)
-                    return max(result, 0)
-                }
-            }
+            let (out, result) = run(functions.decompress, input, capacity: capacity)
             if result >= 0 { return out }
             guard result == -2 else { throw RecordBatchError.corruptCompression(codec) }
             guard capacity < limit else { throw RecordBatchError.decompressedTooLarge(limit: limit) }
@@ -39,24 +43,23 @@ public enum RecordCompression {
     }
 
     public static func compress(_ input: ByteBuffer, codec: CompressionCodec) throws -> ByteBuffer {
-        let bound: Int
-        let encode: (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?, Int) -> Int
-        switch codec {
-        case .none: return input
-        case .gzip: (bound, encode) = (tern_gzip_compress_bound(input.readableBytes), { tern_gzip_compress($0, $1, $2, $3) })
-        case .snappy: (bound, encode) = (tern_snappy_compress_bound(input.readableBytes), { tern_snappy_compress($0, $1, $2, $3) })
-        case .lz4: (bound, encode) = (tern_lz4f_compress_bound(input.readableBytes), { tern_lz4f_compress($0, $1, $2, $3) })
-        case .zstd: (bound, encode) = (tern_zstd_compress_bound(input.readableBytes), { tern_zstd_compress($0, $1, $2, $3) })
-        }
+        guard let functions = functions(codec) else { return input }
+        let (out, result) = run(functions.compress, input, capacity: functions.bound(input.readableBytes))
+        guard result >= 0 else { throw RecordBatchError.compressionFailed(codec) }
+        return out
+    }
+
+    /// One C call from `input` into a new buffer of `capacity` bytes; its result (size or -errno).
+    private static func run(_ transform: (UnsafeRawPointer?, Int, UnsafeMutableRawPointer?, Int) -> Int, _ input: ByteBuffer,
+                            capacity: Int) -> (ByteBuffer, Int) {
         var out = ByteBuffer()
         var result = 0
         input.withUnsafeReadableBytes { src in
-            _ = out.writeWithUnsafeMutableBytes(minimumWritableBytes: bound) { dst in
-                result = encode(src.baseAddress, src.count, dst.baseAddress, bound)
+            _ = out.writeWithUnsafeMutableBytes(minimumWritableBytes: capacity) { dst in
+                result = transform(src.baseAddress, src.count, dst.baseAddress, capacity)
                 return max(result, 0)
             }
         }
-        guard result >= 0 else { throw RecordBatchError.compressionFailed(codec) }
-        return out
+        return (out, result)
     }
 }
