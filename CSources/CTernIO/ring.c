@@ -1,4 +1,4 @@
-// io_uring wrapper: batched positional writev with optionally linked fdatasync, reads, syncs.
+// io_uring wrapper: batched positional writev with optionally linked fdatasync (group commit).
 //
 // Invariant: every call returns with the submission queue empty and every request it submitted
 // reaped, so no SQE ever outlives the buffers it points at. Transient refusals of io_uring_enter
@@ -177,25 +177,4 @@ int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
     }
     if (results != stack_results) free(results);
     return 0;
-}
-
-ssize_t tern_ring_writev_at(tern_ring *r, int fd, const struct iovec *iov, int iovcnt, uint64_t offset,
-                            int sync) {
-    tern_append a = {.fd = fd, .iov = iov, .iovcnt = iovcnt, .offset = offset, .sync = sync, .link_next = 0, .result = 0, .sync_failed = 0};
-    int rc = tern_ring_submit_appends(r, &a, 1);
-    return rc < 0 ? rc : a.result;
-}
-
-int tern_ring_fdatasync(tern_ring *r, int fd) {
-    if (io_uring_sq_ready(&r->ring) != 0) broken_ring("fdatasync (stale SQEs)", -EINVAL);
-    struct io_uring_sqe *sqe = sqe_or_abort(r);
-    io_uring_prep_fsync(sqe, fd, IORING_FSYNC_DATASYNC);
-    io_uring_sqe_set_data64(sqe, 0);
-    ssize_t res = -ECANCELED;
-    submit_and_reap(r, 1, &res);
-    if (r->faults.sync_errors > 0 && res >= 0) {
-        r->faults.sync_errors--;
-        res = r->faults.sync_error;
-    }
-    return (int)res;
 }

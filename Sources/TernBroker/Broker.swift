@@ -14,6 +14,8 @@ public final class Broker: Sendable {
     let fetchWaiters = FetchWaiters()
     let metrics = BrokerMetrics()
     private let connectionCountBox = NIOLockedValueBox(0)
+    /// Flusher, cleaner and housekeeping threads (`Broker+Maintenance`).
+    let maintenanceThreads = NIOLockedValueBox<[PeriodicThread]>([])
     /// The group-commit writer every produce goes through.
     public let appender: LogAppender
     private let nextProducerId: NIOLockedValueBox<Int64>
@@ -62,7 +64,8 @@ public final class Broker: Sendable {
                     return id
                 }
             },
-            stateLog: topics.topic(TransactionCoordinator.stateTopic)!.partitions[0], logger: logger)
+            stateLog: topics.topic(TransactionCoordinator.stateTopic)!.partitions[0],
+            idExpirationMs: config.transactionalIdExpirationMs, logger: logger)
     }
 
     func allocateProducerId() -> Int64 {
@@ -106,8 +109,12 @@ public final class Broker: Sendable {
     /// Aborts transactions past their timeout (run periodically).
     public func abortExpiredTransactions() { transactions.abortExpired() }
 
-    /// Finishes queued appends, then flushes and closes every log.
+    /// Forgets transactional ids idle past `transactional.id.expiration.ms` (run periodically).
+    public func removeExpiredTransactionalIds() { transactions.removeExpiredTransactionalIds() }
+
+    /// Stops the background threads, finishes queued appends, then flushes and closes every log.
     public func shutdown() {
+        stopMaintenance()
         groups.shutdown()
         appender.shutdown()
         topics.close()

@@ -46,6 +46,12 @@ public struct BrokerConfig: Sendable {
     public var log = LogConfig()
     /// `log.retention.check.interval.ms`: how often retention and the cleaner run.
     public var retentionCheckIntervalMs: Int64 = 300_000
+    /// `transactional.id.expiration.ms`: a transactional id with no transaction in progress and no
+    /// update for this long is forgotten (Kafka's default, 7 days), so the coordinator's map does
+    /// not grow with every id ever used.
+    public var transactionalIdExpirationMs: Int64 = 604_800_000
+    /// `transaction.remove.expired.transaction.cleanup.interval.ms`: how often that is checked.
+    public var transactionCleanupIntervalMs: Int64 = 3_600_000
     /// Group coordinator settings (`group.*`).
     public var groups = GroupConfig()
     /// `compression.type`: broker default for topics without their own.

@@ -87,6 +87,7 @@ public enum BrokerProperties {
             guard let p = LogConfig.CleanupPolicy(kafka: value) else { throw ParseError.badValue(key, value) }
             config.log.cleanupPolicy = p
         case "log.cleaner.delete.retention.ms": config.log.deleteRetentionMs = try int(Int64.self)
+        case "log.cleaner.dedupe.buffer.size": config.log.cleanerDedupeBufferBytes = Int(try positive(Int64.self))
         case "producer.id.expiration.ms": config.log.producerIdExpirationMs = try positive(Int64.self)
         case "compression.type":
             guard let c = TopicCompression(rawValue: value) else { throw ParseError.badValue(key, value) }
@@ -105,6 +106,8 @@ public enum BrokerProperties {
         case "queued.max.request.bytes":
             guard let v = Int(value), v == -1 || v > 0 else { throw ParseError.badValue(key, value) }
             config.queuedMaxRequestBytes = v
+        case "transactional.id.expiration.ms": config.transactionalIdExpirationMs = try positive(Int64.self)
+        case "transaction.remove.expired.transaction.cleanup.interval.ms": config.transactionCleanupIntervalMs = try positive(Int64.self)
         case "tern.socket.frame.timeout.ms": config.frameTimeoutMs = try positive(Int64.self)
         default: throw ParseError.unknownKey(key)
         }

@@ -7,13 +7,15 @@ import NIOCore
     import Glibc
 #endif
 
-/// The log's only door to the disk: positional vectored writes (with an optionally linked
-/// fdatasync), reads and syncs through an io_uring ring from the C core. When the kernel refuses
-/// io_uring (old kernel, seccomp, `io_uring_disabled`), the same calls fall back to pwritev/pread.
-/// Sendable: the ring is used only under `lock`; the offline reason is a locked box; the rest is
-/// immutable after init.
+/// The log's only door to the disk. Appends — positional vectored writes with an optionally
+/// linked fdatasync — go through an io_uring ring from the C core, used only by the appender's
+/// thread (group commit); reads are pread and standalone syncs fdatasync(2) on the caller's thread,
+/// so neither ever waits for a group commit nor holds one up. When the kernel refuses io_uring
+/// (old kernel, seccomp, `io_uring_disabled`), appends fall back to pwritev.
+/// Sendable: the ring is used only under `lock`; the offline reason and the test hook are locked
+/// boxes; the rest is immutable after init.
 public final class DiskIO: @unchecked Sendable {
-    // The ring is single-issuer; the lock serialises submissions from the event loops.
+    // The ring is single-issuer; the lock makes that hold even for tests that append from several threads.
     private let lock = NIOLock()
     private let ring: OpaquePointer?
     public var usesIOUring: Bool { ring != nil }
@@ -24,6 +26,9 @@ public final class DiskIO: @unchecked Sendable {
 
     private let logger: Logger
     private let offline = NIOLockedValueBox<String?>(nil)
+    /// Test-only: runs on the syncing thread before each `sync(fd:)` (to hold a sync in progress);
+    /// a non-zero errno it returns is reported as the sync's failure.
+    let beforeSyncForTesting = NIOLockedValueBox<(@Sendable () -> Int32)?>(nil)
 
     /// Why the log directory is offline, or nil. Like Kafka, a write or sync failure that may have
     /// lost acknowledged data takes the directory offline: every later append fails with
@@ -204,16 +209,23 @@ public final class DiskIO: @unchecked Sendable {
         return out
     }
 
+    /// fdatasync(2) on the calling thread. Not through the ring: the ring is the appender's, and
+    /// an interval flush or a sealed segment's sync holding it would stall every partition's group
+    /// commit for as long as the disk takes.
     public func sync(fd: Int32) throws {
-        let rc: Int32 = lock.withLock {
-            if let ring { return tern_ring_fdatasync(ring, fd) }
-            return fdatasync(fd) == 0 ? 0 : -errno
+        var rc = beforeSyncForTesting.withLockedValue { $0 }?() ?? 0
+        if rc == 0 {
+            while fdatasync(fd) != 0 {
+                if errno == EINTR { continue }
+                rc = errno
+                break
+            }
         }
-        if rc < 0 {
+        if rc != 0 {
             // After a failed fdatasync the page cache may have dropped the dirty pages: what was
             // written is not known to be on disk, now or after a retry (PostgreSQL's "fsyncgate").
-            markOffline("fdatasync failed: \(String(cString: strerror(-rc)))")
-            throw LogError.io("fdatasync", -rc)
+            markOffline("fdatasync failed: \(String(cString: strerror(rc)))")
+            throw LogError.io("fdatasync", rc)
         }
         crashSimulation?.synced(fd: fd)
     }

@@ -25,6 +25,9 @@ public struct LogConfig: Sendable, Equatable {
     /// `log.cleaner.delete.retention.ms` / topic `delete.retention.ms`: how long tombstones stay
     /// readable after their segment is cleaned.
     public var deleteRetentionMs: Int64 = 24 * 3_600_000
+    /// `log.cleaner.dedupe.buffer.size`: memory for a compaction pass's key map (Kafka's default,
+    /// 128 MiB; broker-wide). A log with more distinct keys is compacted in several passes.
+    public var cleanerDedupeBufferBytes: Int = 128 << 20
     /// `producer.id.expiration.ms`: idempotent producers idle this long are forgotten.
     public var producerIdExpirationMs: Int64 = 24 * 3_600_000
 

@@ -1,4 +1,5 @@
 import Logging
+import NIOConcurrencyHelpers
 import NIOCore
 import TernProtocol
 
@@ -11,6 +12,12 @@ import TernProtocol
 ///
 /// Invariants: batches are contiguous from position 0 to `size`; their offsets strictly increase
 /// and are >= `baseOffset`; `nextOffset` is one past the last offset written.
+///
+/// Thread safety: not Sendable. The owning `PartitionLog` reads and changes the segment under its
+/// lock; work done without that lock goes through a `SegmentSnapshot` (its own descriptor, a fixed
+/// size). The index files are the one exception: a sealed segment's in-memory indexes no longer
+/// change, and writing or deleting their files is serialised by `indexFiles`, so the log can
+/// persist them without its lock while a cleaner or retention retires the segment.
 final class LogSegment {
     let baseOffset: Int64
     let directory: String
@@ -23,6 +30,11 @@ final class LogSegment {
     private var index: OffsetIndex
     private var timeIndex: TimeIndex
     private var bytesSinceIndexEntry = 0
+    /// Guards writing and deleting the index files; once `indexFilesRetired` (the segment was
+    /// deleted or cleaned), they are never written again — a late write would pair a stale index
+    /// with a new log.
+    private let indexFiles = NIOLock()
+    private var indexFilesRetired = false
 
     static func fileName(_ base: Int64, _ ext: String) -> String {
         let digits = String(base)
@@ -31,11 +43,13 @@ final class LogSegment {
 
     var logPath: String { "\(directory)/\(Self.fileName(baseOffset, ".log"))" }
 
-    init(directory: String, baseOffset: Int64) throws {
+    /// Opens (creating) `<base>.log` in `directory`, or `logFile` — a cleaned file that is renamed
+    /// to `<base>.log` when it replaces the segment (its descriptor follows the rename).
+    init(directory: String, baseOffset: Int64, logFile: String? = nil) throws {
         self.directory = directory
         self.baseOffset = baseOffset
         self.nextOffset = baseOffset
-        self.fd = try PosixFile.open("\(directory)/\(Self.fileName(baseOffset, ".log"))")
+        self.fd = try PosixFile.open(logFile ?? "\(directory)/\(Self.fileName(baseOffset, ".log"))")
         self.index = OffsetIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".index"))")
         self.timeIndex = TimeIndex(path: "\(directory)/\(Self.fileName(baseOffset, ".timeindex"))")
         self.size = try PosixFile.size(fd)
@@ -209,41 +223,26 @@ final class LogSegment {
         SegmentView(fd: fd, size: size, baseOffset: baseOffset, logPath: logPath)
     }
 
+    /// Where a walk for `offset` starts: the nearest offset-index entry at or below it (memory only).
+    func indexedPosition(atOrBefore offset: Int64) -> Int64 {
+        Int64(index.floor(UInt32(clamping: max(0, offset - baseOffset)))?.position ?? 0)
+    }
+
+    /// Where a walk for the first batch with a max timestamp >= `timestamp` starts (memory only):
+    /// past the last time-index entry below it.
+    func indexedPosition(forTimestamp timestamp: Int64) -> Int64 {
+        let start = timeIndex.lastBefore(timestamp).map { baseOffset + Int64($0.relativeOffset) + 1 } ?? baseOffset
+        return indexedPosition(atOrBefore: start)
+    }
+
     /// Position of the first batch containing an offset >= `offset`, or nil when none in this segment.
     func position(of offset: Int64, io: DiskIO) throws -> (position: Int64, header: RecordBatchHeader)? {
         guard offset < nextOffset else { return nil }
-        let relative = UInt32(clamping: max(0, offset - baseOffset))
-        var position = Int64(index.floor(relative)?.position ?? 0)
-        while position < size {
-            let header = try readHeader(io: io, at: position)
-            if header.lastOffset >= offset { return (position, header) }
-            position += Int64(header.totalSize)
-        }
-        return nil
-    }
-
-    /// Position of the first batch whose max timestamp is >= `timestamp`.
-    func position(ofTimestamp timestamp: Int64, io: DiskIO) throws -> (position: Int64, header: RecordBatchHeader)? {
-        guard maxTimestamp >= timestamp else { return nil }
-        let start = timeIndex.lastBefore(timestamp).map { baseOffset + Int64($0.relativeOffset) + 1 } ?? baseOffset
-        var position = Int64(index.floor(UInt32(clamping: start - baseOffset))?.position ?? 0)
-        while position < size {
-            let header = try readHeader(io: io, at: position)
-            if header.maxTimestamp >= timestamp { return (position, header) }
-            position += Int64(header.totalSize)
-        }
-        return nil
+        return try view(fd: fd).firstBatch(containing: offset, from: indexedPosition(atOrBefore: offset), io: io)
     }
 
     func read(io: DiskIO, at position: Int64, count: Int) throws -> ByteBuffer {
         try io.read(fd: fd, count: Int(min(Int64(count), size - position)), at: position)
-    }
-
-    /// Up to `count` committed bytes from `position`, through a descriptor of its own.
-    func slice(at position: Int64, count: Int) throws -> FileSlice {
-        let copy = dup(fd)
-        if copy < 0 { throw LogError.io("dup", errno) }
-        return FileSlice(descriptor: copy, offset: position, length: Int(min(Int64(count), size - position)))
     }
 
     func flush(io: DiskIO) throws { try io.sync(fd: fd) }
@@ -251,8 +250,11 @@ final class LogSegment {
     /// Writes the in-memory indexes to their files if they changed (at seal and close). Not
     /// synced: a lost or stale index is detected at open and rebuilt from the log.
     func persistIndexes() throws {
-        try index.persist()
-        try timeIndex.persist()
+        try indexFiles.withLock {
+            guard !indexFilesRetired else { return }
+            try index.persist()
+            try timeIndex.persist()
+        }
     }
 
     /// Closes the log file, first writing the indexes when `persisting`.
@@ -261,15 +263,20 @@ final class LogSegment {
         _ = Glibc.close(fd)
     }
 
-    /// Closes the segment and removes its index files (the log file stays).
-    func deleteIndexFiles() {
-        close(persisting: false)
-        for ext in [".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
+    /// Removes the index files for good (the segment is being replaced by a cleaned one); the log
+    /// file and the descriptor stay.
+    func retireIndexFiles() {
+        indexFiles.withLock {
+            indexFilesRetired = true
+            for ext in [".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
+        }
     }
 
+    /// Closes the segment and removes its files. Readers holding a snapshot keep reading the data.
     func deleteFiles() {
+        retireIndexFiles()
         close(persisting: false)
-        for ext in [".log", ".index", ".timeindex"] { unlink("\(directory)/\(Self.fileName(baseOffset, ext))") }
+        unlink(logPath)
     }
 }
 
@@ -298,5 +305,53 @@ struct SegmentView {
 
     func read(io: DiskIO, at position: Int64, count: Int) throws -> ByteBuffer {
         try io.read(fd: fd, count: Int(min(Int64(count), size - position)), at: position)
+    }
+
+    /// The first batch whose last offset is >= `offset`, walking headers from `start` (a batch
+    /// boundary), or nil when the view ends first.
+    func firstBatch(containing offset: Int64, from start: Int64, io: DiskIO) throws -> (position: Int64, header: RecordBatchHeader)? {
+        try firstBatch(from: start, io: io) { $0.lastOffset >= offset }
+    }
+
+    /// The first batch whose max timestamp is >= `timestamp`, walking headers from `start`.
+    func firstBatch(withTimestampAtLeast timestamp: Int64, from start: Int64, io: DiskIO) throws -> (position: Int64, header: RecordBatchHeader)? {
+        try firstBatch(from: start, io: io) { $0.maxTimestamp >= timestamp }
+    }
+
+    private func firstBatch(from start: Int64, io: DiskIO, where matches: (RecordBatchHeader) -> Bool) throws -> (position: Int64, header: RecordBatchHeader)? {
+        var position = start
+        while position < size {
+            let header = try readHeader(io: io, at: position)
+            if matches(header) { return (position, header) }
+            position += Int64(header.totalSize)
+        }
+        return nil
+    }
+}
+
+/// A segment's committed bytes as of one moment, through a duplicated descriptor the snapshot
+/// owns: what work done without the log's lock reads (fetches, timestamp searches, compaction,
+/// interval flushes). The segment may be rolled, cleaned, deleted or closed meanwhile — the
+/// descriptor keeps the file it saw, and its number cannot be reused under the reader.
+/// Not Sendable: one thread uses a snapshot, then drops it (or hands its descriptor to a slice).
+final class SegmentSnapshot {
+    let view: SegmentView
+    private var ownsDescriptor = true
+
+    /// Takes the snapshot; call with the log's lock held so size and file agree.
+    init(_ segment: LogSegment) throws {
+        let copy = dup(segment.fd)
+        if copy < 0 { throw LogError.io("dup", errno) }
+        view = segment.view(fd: copy)
+    }
+
+    deinit { if ownsDescriptor { _ = Glibc.close(view.fd) } }
+
+    /// Up to `count` bytes from `position`, for sendfile; the slice takes the descriptor and the
+    /// snapshot is spent.
+    func slice(at position: Int64, count: Int) -> FileSlice {
+        precondition(ownsDescriptor, "a snapshot hands its descriptor over once")
+        ownsDescriptor = false
+        return FileSlice(descriptor: view.fd, offset: position, length: Int(min(Int64(count), view.size - position)))
     }
 }

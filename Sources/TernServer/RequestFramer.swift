@@ -70,11 +70,12 @@ final class RequestFramer: ChannelDuplexHandler {
                 return close(context: context, reason: "invalid frame size \(size)")
             }
             if reserved == 0 {
-                guard pool.tryReserve(size) else {
+                let charge = max(size, RequestMemoryPool.minimumCharge)
+                guard pool.tryReserve(charge) else {
                     waitForMemory(context: context)
                     break
                 }
-                reserved = size
+                reserved = charge
             }
             guard pending.readableBytes >= 4 + size else {
                 // A large frame arriving slowly but steadily is not a slowloris: each 64 KiB that

@@ -4,7 +4,16 @@ import NIOConcurrencyHelpers
 /// frame's size when its size prefix arrives and releases it once the response is written. A
 /// connection that cannot reserve stops reading until memory is released, so many slow or
 /// hostile clients together cannot make the broker hold more than the budget in request frames.
+///
+/// Every request is charged at least `minimumCharge`, so the budget bounds how many requests the
+/// broker holds at once as well as their bytes: a flood of tiny requests over many connections
+/// stops at 256 Ki requests with the default budget. (Kafka also has `queued.max.requests`, a bound
+/// on requests waiting for a handler thread; Tern handles each request on arrival on its
+/// connection's event loop, so it has no such queue, and this charge is what bounds the count.)
 final class RequestMemoryPool: Sendable {
+    /// What a request costs beyond its bytes — the decoded request, its future and response slot —
+    /// rounded up, charged to requests smaller than this.
+    static let minimumCharge = 1024
     private let limit: Int
     private let used = NIOLockedValueBox(0)
 

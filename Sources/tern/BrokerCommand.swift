@@ -3,6 +3,7 @@ import Dispatch
 import Foundation
 import Logging
 import Metrics
+import NIOConcurrencyHelpers
 import Prometheus
 import TernBroker
 import TernServer
@@ -63,21 +64,10 @@ struct BrokerCommand: AsyncParsableCommand {
         let broker = try Broker(config: brokerConfig, logger: logger)
         let server = try await KafkaServer(broker: broker, logger: logger)
         let metricsServer = try await startMetrics(registry, logger: logger)
-        let flusher = startFlushTimer(broker)
-        let maintenance = startRetentionAndCleaner(broker)
-        let sampler = Task.detached {
-            while !Task.isCancelled {
-                broker.sampleGauges()
-                broker.abortExpiredTransactions()
-                try? await Task.sleep(for: .seconds(5))
-            }
-        }
+        broker.startMaintenance()
 
         await waitForTerminationSignal()
         logger.info("shutting down")
-        flusher.cancel()
-        maintenance.cancel()
-        sampler.cancel()
         await server.shutdown()
         await metricsServer?.shutdown()
         broker.shutdown()
@@ -122,43 +112,18 @@ struct BrokerCommand: AsyncParsableCommand {
             return nil
         }
     }
-
-    /// Applies `log.flush.interval.ms` in the background.
-    private func startFlushTimer(_ broker: Broker) -> Task<Void, Never> {
-        let interval = broker.config.log.flushIntervalMs
-        return Task.detached {
-            guard interval != Int64.max else { return }
-            let tick = max(10, min(interval, 1000))
-            while !Task.isCancelled {
-                try? await Task.sleep(for: .milliseconds(tick))
-                broker.topics.flushDueLogs()
-            }
-        }
-    }
-}
-
-/// Retention and compaction every `log.retention.check.interval.ms`.
-private func startRetentionAndCleaner(_ broker: Broker) -> Task<Void, Never> {
-    let interval = broker.config.retentionCheckIntervalMs
-    return Task.detached {
-        while !Task.isCancelled {
-            try? await Task.sleep(for: .milliseconds(interval))
-            if Task.isCancelled { break }
-            broker.topics.enforceRetention()
-            broker.topics.compactLogs()
-        }
-    }
 }
 
 /// Suspends until SIGINT or SIGTERM arrives.
 private func waitForTerminationSignal() async {
     await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
         let queue = DispatchQueue(label: "tern.signals")
-        let resumed = ResumeOnce(continuation)
+        let pending = NIOLockedValueBox<CheckedContinuation<Void, Never>?>(continuation)
         for sig in [SIGINT, SIGTERM] {
             signal(sig, SIG_IGN)
             let source = DispatchSource.makeSignalSource(signal: sig, queue: queue)
-            source.setEventHandler { resumed.resume() }
+            // Whichever signal comes first resumes; later ones find nothing to resume.
+            source.setEventHandler { pending.withLockedValue { c in defer { c = nil }; return c }?.resume() }
             source.resume()
             SignalSources.keep(source)
         }
@@ -169,19 +134,4 @@ private func waitForTerminationSignal() async {
 private enum SignalSources {
     nonisolated(unsafe) static var sources: [DispatchSourceSignal] = []
     static func keep(_ s: DispatchSourceSignal) { sources.append(s) }
-}
-
-/// Resumes a continuation at most once, whichever signal comes first. Sendable: the continuation
-/// is only touched under its lock.
-private final class ResumeOnce: @unchecked Sendable {
-    private var continuation: CheckedContinuation<Void, Never>?
-    private let lock = NSLock()
-    init(_ c: CheckedContinuation<Void, Never>) { continuation = c }
-    func resume() {
-        lock.lock()
-        let c = continuation
-        continuation = nil
-        lock.unlock()
-        c?.resume()
-    }
 }

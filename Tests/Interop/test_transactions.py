@@ -1,8 +1,14 @@
 """Transactions with confluent-kafka: consume-transform-produce, read_committed vs
 read_uncommitted, fencing by transactional.id, and recovery after a broker restart."""
+import os
+import shutil
+import struct
+import tempfile
 import time
 
 import pytest
+import wire
+from conftest import BrokerProcess
 from confluent_kafka import Consumer, KafkaException, OFFSET_BEGINNING, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -110,3 +116,82 @@ def test_open_transaction_is_aborted_after_restart(broker):
     plain.produce("tx-restart", value=b"after", partition=0)
     plain.flush(30)
     assert read(broker.bootstrap, "tx-restart", "read_committed") == ["after"]
+
+
+def _uvarint(buf, pos):
+    value = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def listed_transactional_ids(port):
+    """ListTransactions v0 (flexible) with no filters → {transactional id: state}."""
+    conn = wire.Conn(port)
+    payload = struct.pack(">hhi", 66, 0, 7) + wire.string("wire-test") + b"\x00" + b"\x01\x01\x00"
+    conn.send(struct.pack(">i", len(payload)) + payload)
+    resp = conn.recv_frame()
+    conn.close()
+    pos = 4 + 1  # correlation id, header tags
+    _throttle, error = struct.unpack_from(">ih", resp, pos)
+    assert error == 0
+    pos += 6
+    n, pos = _uvarint(resp, pos)  # unknown state filters
+    assert n == 1
+    n, pos = _uvarint(resp, pos)
+    out = {}
+    for _ in range(n - 1):
+        length, pos = _uvarint(resp, pos)
+        tid = resp[pos:pos + length - 1].decode()
+        pos += length - 1 + 8  # producer id
+        length, pos = _uvarint(resp, pos)
+        out[tid] = resp[pos:pos + length - 1].decode()
+        pos += length - 1
+        _tags, pos = _uvarint(resp, pos)
+    return out
+
+
+def test_idle_transactional_ids_expire_and_stay_gone_after_restart():
+    root = tempfile.mkdtemp(prefix="tern-interop-")
+    broker = BrokerProcess(os.path.join(root, "data"), extra_args=[
+        "--set", "transactional.id.expiration.ms=3000",
+        "--set", "transaction.remove.expired.transaction.cleanup.interval.ms=200"]).start()
+    try:
+        create(broker.bootstrap, "tx-expiry", 1)
+        done = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "short-lived"})
+        done.init_transactions(30)
+        done.begin_transaction()
+        done.produce("tx-expiry", value=b"committed", partition=0)
+        done.commit_transaction(30)
+        open_txn = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "still-open",
+                             "transaction.timeout.ms": 60000})
+        open_txn.init_transactions(30)
+        open_txn.begin_transaction()
+        open_txn.produce("tx-expiry", value=b"pending", partition=0)
+        open_txn.flush(30)
+        listed = listed_transactional_ids(broker.port)
+        assert listed.get("short-lived") == "CompleteCommit" and listed.get("still-open") == "Ongoing", listed
+
+        deadline = time.time() + 20
+        while "short-lived" in listed and time.time() < deadline:
+            time.sleep(0.2)
+            listed = listed_transactional_ids(broker.port)
+        assert "short-lived" not in listed, "an idle transactional id outlived transactional.id.expiration.ms"
+        assert listed.get("still-open") == "Ongoing", "a transaction in progress must never expire"
+
+        broker.restart()
+        assert "short-lived" not in listed_transactional_ids(broker.port), "the expiry was not persisted"
+        # The id is free again: a new producer with it starts afresh and works.
+        again = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "short-lived"})
+        again.init_transactions(30)
+        again.begin_transaction()
+        again.produce("tx-expiry", value=b"again", partition=0)
+        again.commit_transaction(30)
+        assert read(broker.bootstrap, "tx-expiry", "read_committed") == ["committed", "again"]
+    finally:
+        broker.stop()
+        shutil.rmtree(root, ignore_errors=True)

@@ -17,6 +17,50 @@ final class RetentionAndCompactionTests: XCTestCase {
         try PartitionLog(directory: dir.path + "/" + name, config: config, io: io, logger: testLogger)
     }
 
+    /// The key map has a memory budget: with room for 8 keys and 30 keys in the log, compaction
+    /// takes several passes and still leaves exactly the newest record of every key.
+    func testCompactionWithAFullKeyMapTakesMorePassesAndKeepsNewestOfEveryKey() throws {
+        for (budgetKeys, expectMultiplePasses) in [(8, true), (1000, false)] {
+            var config = LogConfig()
+            config.segmentBytes = 600
+            config.cleanupPolicy = .compact
+            config.cleanerDedupeBufferBytes = budgetKeys * CleanerOffsetMap.bytesPerEntry
+            let log = try open(config, "budget\(budgetKeys)-0")
+            var newest: [String: (Int64, String)] = [:]
+            for round in 0..<4 {
+                for k in 0..<30 {
+                    var bytes = ByteBuffer()
+                    let value = "v\(round)-\(k)"
+                    try RecordBatch(records: [Record(timestamp: 1_000, key: ByteBuffer(string: "key\(k)"), value: ByteBuffer(string: value))])
+                        .encode(to: &bytes)
+                    newest["key\(k)"] = (try log.appendBatch(bytes).baseOffset, value)
+                }
+            }
+            // Tail records in the active segment so every keyed record above sits in sealed ones.
+            for i in 0..<6 { try log.appendBatch(try makeBatch(count: 1, tag: "tail\(i)")) }
+            let stats = try log.compact()
+            if expectMultiplePasses {
+                XCTAssertGreaterThan(stats.passes, 1, "30 keys cannot fit a map of 8")
+            } else {
+                XCTAssertEqual(stats.passes, 1)
+            }
+            XCTAssertEqual(stats.recordsRemoved, 90, "three of every key's four records go")
+            var seen: [String: (Int64, String)] = [:]
+            for r in try log.readAllRecords(from: 0) {
+                let key = String(buffer: r.key!)
+                guard key.hasPrefix("key") else { continue }
+                XCTAssertNil(seen[key], "\(key) appears twice")
+                seen[key] = (r.offset, String(buffer: r.value!))
+            }
+            XCTAssertEqual(seen.count, 30)
+            for (key, expected) in newest {
+                XCTAssertEqual(seen[key]?.0, expected.0, key)
+                XCTAssertEqual(seen[key]?.1, expected.1, key)
+            }
+            log.close()
+        }
+    }
+
     func testRetentionBytesDeletesOldestSegmentsAndPersistsStartOffset() throws {
         var config = LogConfig()
         config.segmentBytes = 1024

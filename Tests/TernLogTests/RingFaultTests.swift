@@ -115,16 +115,4 @@ final class RingFaultTests: XCTestCase {
         log.close()
         other.close()
     }
-
-    func testFailedSyncIsReported() throws {
-        let io = DiskIO(logger: testLogger)
-        let log = try PartitionLog(directory: dir.path + "/s-0", config: LogConfig(), io: io, logger: testLogger)
-        try log.appendBatch(try makeBatch(count: 1))
-        guard io.injectRingFaults(faults { $0.sync_errors = 1; $0.sync_error = -EIO }) else { throw XCTSkip("no io_uring here") }
-        XCTAssertThrowsError(try log.flush()) { error in
-            XCTAssertEqual(error as? LogError, .io("fdatasync", EIO))
-        }
-        XCTAssertNotNil(io.offlineReason, "after a failed fdatasync nothing written is known to be durable")
-        log.close()
-    }
 }

@@ -40,14 +40,29 @@ final class RequestFramerTests: XCTestCase {
         try channel.writeInbound(stream)
         let first = try channel.readInbound(as: RequestFrame.self)
         XCTAssertEqual(first?.bytes.readableBytes, 10)
-        XCTAssertEqual(first?.reservedBytes, 10)
+        XCTAssertEqual(first?.reservedBytes, RequestMemoryPool.minimumCharge, "a small request is charged its bookkeeping")
         XCTAssertNil(try channel.readInbound(as: RequestFrame.self))
-        XCTAssertEqual(pool.reservedBytes, 310, "the partial frame is reserved when its size arrives")
+        XCTAssertEqual(pool.reservedBytes, 2 * RequestMemoryPool.minimumCharge, "the partial frame is reserved when its size arrives")
         try channel.writeInbound(second.getSlice(at: 100, length: second.readableBytes - 100)!)
         let whole = try channel.readInbound(as: RequestFrame.self)
         XCTAssertEqual(whole.map { Array($0.bytes.readableBytesView) }, Array(repeating: 7, count: 300))
-        pool.release(10)
-        pool.release(300)
+        pool.release(first!.reservedBytes)
+        pool.release(whole!.reservedBytes)
+        XCTAssertEqual(pool.reservedBytes, 0)
+        _ = try channel.finish()
+    }
+
+    /// The budget bounds the number of requests too: tiny frames are charged `minimumCharge` each.
+    func testTinyRequestsAreCountedAgainstTheBudget() throws {
+        let pool = RequestMemoryPool(limit: 4 * RequestMemoryPool.minimumCharge)
+        let (channel, _, _) = try makeChannel(pool: pool)
+        var stream = ByteBuffer()
+        for _ in 0..<10 { stream.writeImmutableBuffer(frame(8)) }
+        try channel.writeInbound(stream)
+        var delivered: [RequestFrame] = []
+        while let f = try channel.readInbound(as: RequestFrame.self) { delivered.append(f) }
+        XCTAssertEqual(delivered.count, 4, "four 8-byte requests fill a budget of four request charges")
+        for f in delivered { pool.release(f.reservedBytes) }
         XCTAssertEqual(pool.reservedBytes, 0)
         _ = try channel.finish()
     }
@@ -63,27 +78,27 @@ final class RequestFramerTests: XCTestCase {
     }
 
     func testAFullPoolHoldsReadsBackUntilMemoryIsReleased() throws {
-        let pool = RequestMemoryPool(limit: 1000)
-        XCTAssertTrue(pool.tryReserve(900))  // another connection's frame
+        let pool = RequestMemoryPool(limit: 10_000)
+        XCTAssertTrue(pool.tryReserve(9_000))  // another connection's frame
         let (channel, counter, _) = try makeChannel(pool: pool)
-        try channel.writeInbound(frame(200).getSlice(at: 0, length: 50)!)
-        XCTAssertEqual(pool.reservedBytes, 900, "200 more would exceed the budget")
+        try channel.writeInbound(frame(2_000).getSlice(at: 0, length: 50)!)
+        XCTAssertEqual(pool.reservedBytes, 9_000, "2 000 more would exceed the budget")
         let before = counter.count
         channel.read()
         XCTAssertEqual(counter.count, before, "the read is held back while waiting for memory")
-        pool.release(900)
+        pool.release(9_000)
         channel.embeddedEventLoop.advanceTime(by: RequestFramer.memoryRetryInterval)
-        XCTAssertEqual(pool.reservedBytes, 200)
+        XCTAssertEqual(pool.reservedBytes, 2_000)
         XCTAssertEqual(counter.count, before + 1, "the held-back read goes out once memory is free")
         _ = try channel.finish()
         XCTAssertEqual(pool.reservedBytes, 0, "closing releases the partial frame's reservation")
     }
 
     func testAFrameLargerThanTheWholePoolProceedsAlone() throws {
-        let pool = RequestMemoryPool(limit: 100)
+        let pool = RequestMemoryPool(limit: 1_000)
         let (channel, _, _) = try makeChannel(pool: pool)
-        try channel.writeInbound(frame(500))
-        XCTAssertEqual(try channel.readInbound(as: RequestFrame.self)?.reservedBytes, 500)
+        try channel.writeInbound(frame(5_000))
+        XCTAssertEqual(try channel.readInbound(as: RequestFrame.self)?.reservedBytes, 5_000)
         _ = try channel.finish()
     }
 

@@ -21,13 +21,6 @@ typedef struct tern_ring tern_ring;
 tern_ring *tern_ring_create(unsigned entries, int *err);
 void tern_ring_destroy(tern_ring *ring);
 
-/// Queues a writev of `iovcnt` buffers to `fd` at `offset`; when `sync` is non-zero an fdatasync
-/// is linked behind it so it runs only after the write succeeded. Submits and waits for every
-/// queued completion. Returns bytes written (>= 0) or a negative errno.
-/// The caller keeps the buffers alive until this returns.
-ssize_t tern_ring_writev_at(tern_ring *ring, int fd, const struct iovec *iov, int iovcnt,
-                            uint64_t offset, int sync);
-
 /// One append in a batch submission (group commit): a writev at an offset with optional linked fdatasync.
 typedef struct tern_append {
     int fd;
@@ -58,13 +51,8 @@ typedef struct tern_ring_faults {
     int wait_errors;     // io_uring_wait_cqe interrupted (-EINTR)
     int write_errors;    // successful writes reported as write_error (e.g. -EIO, -ENOSPC)
     int write_error;
-    int sync_errors;     // standalone fdatasyncs reported as sync_error
-    int sync_error;
 } tern_ring_faults;
 void tern_ring_inject_faults(tern_ring *ring, tern_ring_faults faults);
-
-/// fdatasync through the ring.
-int tern_ring_fdatasync(tern_ring *ring, int fd);
 
 #ifdef __cplusplus
 }

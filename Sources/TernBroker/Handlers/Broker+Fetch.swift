@@ -16,6 +16,7 @@ extension Broker {
         let promise = eventLoop.makePromise(of: FetchResponse.self)
         let wait = FetchWait(eventLoop: eventLoop)
         let complete: @Sendable (Bool) -> Void = { [self] timedOut in
+            wait.eventLoop.preconditionInEventLoop()
             guard !wait.done else { return }
             let (response, bytes, _) = fetchOnce(request, version: version)
             guard timedOut || bytes >= Int(request.minBytes) else { return }
@@ -97,7 +98,9 @@ extension Broker {
     }
 }
 
-/// State of one waiting fetch; touched only on its event loop.
+/// State of one waiting fetch. Sendable only because the closures that capture it are: every
+/// access happens on `eventLoop` (asserted at the top of the completion, the one place that reads
+/// or changes it after registration).
 private final class FetchWait: @unchecked Sendable {
     let eventLoop: EventLoop
     var done = false

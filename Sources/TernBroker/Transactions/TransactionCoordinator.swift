@@ -25,9 +25,12 @@ final class TransactionCoordinator: @unchecked Sendable {
     private let allocateProducerId: @Sendable () -> Int64
     private let stateLog: PartitionLog
     private let logger: Logger
+    private let idExpirationMs: Int64
+    private let loadedMs = PartitionLog.nowMs()
 
     init(topics: TopicRegistry, appender: LogAppender, groups: GroupCoordinator, fetchWaiters: FetchWaiters,
-         allocateProducerId: @escaping @Sendable () -> Int64, stateLog: PartitionLog, logger: Logger) throws {
+         allocateProducerId: @escaping @Sendable () -> Int64, stateLog: PartitionLog, idExpirationMs: Int64, logger: Logger) throws {
+        self.idExpirationMs = idExpirationMs
         self.topics = topics
         self.appender = appender
         self.groups = groups
@@ -77,13 +80,20 @@ final class TransactionCoordinator: @unchecked Sendable {
     }
 
     private func persist(_ meta: TransactionMetadata) -> EventLoopFuture<Void> {
+        do {
+            return write(key: meta.transactionalId, value: ByteBuffer(bytes: try JSONEncoder().encode(meta)))
+        } catch {
+            return groups.eventLoop.makeFailedFuture(error)
+        }
+    }
+
+    /// Appends one record to `__transaction_state` (a nil value is a tombstone: the id is gone).
+    private func write(key: String, value: ByteBuffer?) -> EventLoopFuture<Void> {
         let loop = groups.eventLoop
         let promise = loop.makePromise(of: Void.self)
         do {
             var out = ByteBuffer()
-            let value = try JSONEncoder().encode(meta)
-            try RecordBatch(records: [Record(timestamp: PartitionLog.nowMs(), key: ByteBuffer(string: meta.transactionalId),
-                                             value: ByteBuffer(bytes: value))]).encode(to: &out)
+            try RecordBatch(records: [Record(timestamp: PartitionLog.nowMs(), key: ByteBuffer(string: key), value: value)]).encode(to: &out)
             appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: stateLog) { result in
                 switch result {
                 case .success: promise.succeed(())
@@ -265,6 +275,8 @@ final class TransactionCoordinator: @unchecked Sendable {
         if let old = transactions[m.transactionalId], old.producerId != m.producerId {
             transactionalIdByProducer[old.producerId] = nil
         }
+        var m = m
+        m.lastUpdateMs = PartitionLog.nowMs()
         transactions[m.transactionalId] = m
         transactionalIdByProducer[m.producerId] = m.transactionalId
     }
@@ -311,6 +323,26 @@ final class TransactionCoordinator: @unchecked Sendable {
         for prepared in expired {
             logger.info("aborting timed-out transaction", metadata: ["transactionalId": "\(prepared.transactionalId)"])
             _ = finishEnd(prepared, commit: false)
+        }
+    }
+
+    /// Forgets transactional ids idle (no transaction in progress) for `transactional.id.expiration.ms`,
+    /// as Kafka does: a tombstone in `__transaction_state` removes each from the next load, and
+    /// compaction from the topic. A later InitProducerId with the id starts afresh with a new
+    /// producer id. Returns how many expired.
+    @discardableResult
+    func removeExpiredTransactionalIds(nowMs: Int64 = PartitionLog.nowMs()) -> Int {
+        lock.withLock {
+            let expired = transactions.values.filter { $0.isIdle && nowMs - ($0.lastUpdateMs ?? loadedMs) > idExpirationMs }
+            for m in expired {
+                transactions[m.transactionalId] = nil
+                if transactionalIdByProducer[m.producerId] == m.transactionalId { transactionalIdByProducer[m.producerId] = nil }
+                // Queued under the lock: a later InitProducerId for the same id persists after
+                // the tombstone, never before it.
+                _ = write(key: m.transactionalId, value: nil)
+            }
+            if !expired.isEmpty { logger.info("expired idle transactional ids", metadata: ["count": "\(expired.count)"]) }
+            return expired.count
         }
     }
 

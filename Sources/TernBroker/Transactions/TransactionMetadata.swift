@@ -33,4 +33,10 @@ struct TransactionMetadata: Codable, Equatable {
     var partitions: Set<Partition> = []
     var pendingOffsets: [String: [PendingOffset]] = [:]
     var startedMs: Int64 = -1
+    /// When the coordinator last changed this id (nil in metadata written before it was kept:
+    /// counted from when the broker loaded it).
+    var lastUpdateMs: Int64?
+
+    /// No transaction in progress: the id may expire (`transactional.id.expiration.ms`).
+    var isIdle: Bool { state == .empty || state == .completeCommit || state == .completeAbort }
 }

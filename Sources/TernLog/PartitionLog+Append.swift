@@ -1,0 +1,239 @@
+import Foundation
+import NIOCore
+import TernProtocol
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// Appends: offsets and file space reserved under the lock (`prepareAppend`), the write submitted
+/// by the appender without it, the batches made visible under the lock again (`completeAppend`).
+extension PartitionLog {
+    /// An append whose offsets and file position are reserved and whose write is ready to submit.
+    public struct PreparedAppend {
+        fileprivate let segment: LogSegment
+        fileprivate let headers: [RecordBatchHeader]
+        /// Producer state to put back if the write fails.
+        fileprivate let producerUndo: [(Int64, ProducerStateTable.Entry?)]
+        public var write: DiskIO.Write
+        public let result: AppendResult
+    }
+
+    public enum Preparation {
+        case ready(PreparedAppend)
+        /// The append needs a new segment while writes to the current one are still in flight:
+        /// retry once they complete.
+        case afterInFlightWrites
+        /// A retried idempotent batch already in the log: its original offsets, nothing written.
+        case duplicate(AppendResult)
+    }
+
+    /// What is left to do for a segment sealed by a roll, after the log's lock is released.
+    struct SealedSegment {
+        let segment: LogSegment
+        /// A descriptor of the sealed segment (taken under the lock) for its fdatasync, or -1.
+        let fd: Int32
+        /// Where the next segment starts: the recovery point once the sealed one is on disk.
+        let nextBase: Int64
+        let producerSnapshot: ProducerStateSnapshot
+        let durable: Bool
+    }
+
+    /// Reserves offsets and file space for already validated batches and builds their write.
+    /// Offsets are assigned by a fresh 16-byte prefix per batch (base offset, length, leader
+    /// epoch — all outside the CRC); the record bytes go to disk as received, never copied.
+    /// Every `prepareAppend` must be followed, in order, by `completeAppend`.
+    public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> Preparation {
+        var sealed: SealedSegment?
+        let preparation = try lock.withLock { () throws -> Preparation in
+            guard !isClosed else { throw LogError.closed }
+            if let reason = io.offlineReason { throw LogError.offline(reason) }
+            // Idempotence: a retried batch is answered with its original offsets.
+            if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0]) {
+                return .duplicate(AppendResult(baseOffset: d.firstOffset, lastOffset: d.lastOffset, logStartOffset: startOffset))
+            }
+            for h in headers.dropFirst() where h.producerId >= 0 {
+                if case .duplicate = try producerState.check(h) { throw LogError.outOfOrderSequence }
+            }
+            var active = segments[segments.count - 1]
+            var position = inFlight > 0 ? reservedPosition : active.size
+            let first = inFlight > 0 ? reservedNextOffset : active.nextOffset
+            let total = headers.reduce(0) { $0 + $1.totalSize }
+            // Kafka's rule for segment.ms: compare the incoming batch's timestamp (not the wall
+            // clock) with the segment's first, so replayed old data does not roll on every append.
+            let newest = headers.map(\.maxTimestamp).max() ?? -1
+            let tooOld = active.firstTimestamp >= 0 && newest - active.firstTimestamp > config.rollMs
+            // Index entries hold offsets relative to the segment's base as 32 bits: a batch whose
+            // last offset would not fit starts a new segment, as Kafka rolls on offset overflow.
+            let lastOffset = first + headers.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1
+            let offsetOverflow = lastOffset - active.baseOffset > Int64(Int32.max)
+            if position > 0 && (position + Int64(total) > Int64(config.segmentBytes) || tooOld || offsetOverflow) {
+                if inFlight > 0 { return .afterInFlightWrites }
+                sealed = try startSegment(at: first)
+                active = segments[segments.count - 1]
+                position = 0
+            }
+            var next = first
+            var buffers: [ByteBuffer] = []
+            var assigned: [RecordBatchHeader] = []
+            buffers.reserveCapacity(headers.count * 2)
+            assigned.reserveCapacity(headers.count)
+            var at = records.readerIndex
+            for var h in headers {
+                var prefix = ByteBuffer()
+                prefix.reserveCapacity(16)
+                prefix.writeInteger(next)
+                prefix.writeInteger(h.batchLength)
+                prefix.writeInteger(leaderEpoch)
+                buffers.append(prefix)
+                buffers.append(records.getSlice(at: at + 16, length: h.totalSize - 16)!)
+                h.baseOffset = next
+                h.partitionLeaderEpoch = leaderEpoch
+                assigned.append(h)
+                next = h.lastOffset + 1
+                at += h.totalSize
+            }
+            var undo: [(Int64, ProducerStateTable.Entry?)] = []
+            for h in assigned where h.producerId >= 0 {
+                undo.append((h.producerId, producerState.producers[h.producerId]))
+                producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset)
+            }
+            unflushedMessages += next - first
+            let sync = unflushedMessages >= config.flushIntervalMessages
+            if sync { unflushedMessages = 0 }
+            inFlight += 1
+            reservedPosition = position + Int64(total)
+            reservedNextOffset = next
+            return .ready(PreparedAppend(
+                segment: active, headers: assigned, producerUndo: undo,
+                write: DiskIO.Write(fd: active.fd, buffers: buffers, offset: position, sync: sync, linkNext: false),
+                result: AppendResult(baseOffset: first, lastOffset: next - 1, logStartOffset: startOffset)))
+        }
+        if let sealed, case .ready(let prepared) = preparation {
+            do {
+                try finishSealing(sealed)
+            } catch {
+                // The sealed segment could not be made durable (the directory is offline now):
+                // this append does not go ahead either.
+                _ = try? completeAppend(prepared, error: error as? LogError ?? .io("sealing a segment: \(error)", EIO))
+                throw error
+            }
+        }
+        return preparation
+    }
+
+    /// Makes a written append visible (indexes, end offset), or, when its write failed, cuts the
+    /// file back to the last good batch. Appends prepared after a failed one fail too: they
+    /// would leave a gap.
+    public func completeAppend(_ prepared: PreparedAppend, error: LogError?) throws -> AppendResult {
+        try lock.withLock {
+            inFlight -= 1
+            assert(inFlight >= 0, "every completeAppend follows its prepareAppend")
+            defer {
+                if closeWhenIdle && inFlight == 0 {
+                    segments.forEach { $0.close(persisting: false) }
+                    closeWhenIdle = false
+                }
+            }
+            let segment = prepared.segment
+            func undo(_ failure: Error) -> Error {
+                if !isClosed { segment.discardUncommitted() }
+                for (pid, entry) in prepared.producerUndo.reversed() { producerState.restore(pid, entry) }
+                reservedPosition = segment.size
+                reservedNextOffset = segment.nextOffset
+                return failure
+            }
+            guard error == nil, !isClosed, prepared.write.offset == segment.size else {
+                throw undo(error ?? LogError.io("an earlier append to this log failed", EIO))
+            }
+            do {
+                // Indexing can fail too (ENOSPC on an index file): then the batch is not visible,
+                // its bytes are cut back and the next append takes its place, offsets unchanged.
+                try segment.commit(headers: prepared.headers, at: prepared.write.offset, byteCount: prepared.write.byteCount, config: config)
+            } catch {
+                throw undo(error)
+            }
+            for h in prepared.headers where h.isTransactional {
+                var marker: Int16?
+                if h.isControl {
+                    var whole = ByteBuffer()
+                    for b in prepared.write.buffers { whole.writeImmutableBuffer(b) }
+                    marker = TransactionIndex.markerType(whole)
+                }
+                transactions.observe(h, marker: marker)
+            }
+            if prepared.write.sync { lastFlushNanos = DispatchTime.now().uptimeNanoseconds }
+            var result = prepared.result
+            result.logStartOffset = startOffset
+            return result
+        }
+    }
+
+    /// Appends and waits for the write: the unbatched path (tests, tools). The broker goes through
+    /// `LogAppender`, which submits many logs' appends at once.
+    public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> AppendResult {
+        switch try prepareAppend(records, headers: headers, leaderEpoch: leaderEpoch) {
+        case .ready(let prepared): return try completeAppend(prepared, error: io.submit([prepared.write])[0])
+        case .duplicate(let result): return result
+        case .afterInFlightWrites: throw LogError.io("append raced with a group commit", EBUSY)
+        }
+    }
+
+    /// Seals the active segment and starts the next at `offset`. Lock held; no writes to the
+    /// sealed segment are in flight. Only the new file is created here; `finishSealing` does the
+    /// rest after the lock is released.
+    private func startSegment(at offset: Int64) throws -> SealedSegment {
+        precondition(inFlight == 0, "a segment is sealed only with no writes to it in flight")
+        let sealed = segments[segments.count - 1]
+        segments.append(try LogSegment(directory: directory, baseOffset: offset))
+        return SealedSegment(
+            segment: sealed, fd: dup(sealed.fd), nextBase: offset,
+            producerSnapshot: ProducerStateSnapshot(offset: offset, table: producerState, transactions: transactions),
+            durable: config.flushIntervalMessages != Int64.max || config.flushIntervalMs != Int64.max)
+    }
+
+    /// The disk side of a roll, on the appender's thread after the lock is released. The sealed
+    /// segment is synced in the background (inline when the background queue is full); once it
+    /// is, the recovery point moves past it, so a restart re-validates only what may not have
+    /// reached the disk. Nothing here waits for the disk unless the flush policy asks for
+    /// durability (then the new segment's directory entry is synced before any append to it can
+    /// be acknowledged as durable).
+    private func finishSealing(_ sealed: SealedSegment) throws {
+        // Neither is needed for correctness — indexes are rebuilt and producer state replayed
+        // from the log when missing — so a failure is logged and the roll goes on.
+        do { try sealed.segment.persistIndexes() } catch {
+            logger.warning("writing a sealed segment's index files failed", metadata: ["error": "\(error)"])
+        }
+        do { try sealed.producerSnapshot.save(directory, durable: false) } catch {
+            logger.warning("writing the producer state snapshot failed", metadata: ["error": "\(error)"])
+        }
+        if sealed.durable { PosixFile.fsyncDirectory(directory) }
+        let directory = self.directory
+        let offset = sealed.nextBase
+        let queued = sealed.fd >= 0 && io.background.enqueue(fd: sealed.fd) { [weak self] error in
+            if error == 0 { PosixFile.fsyncDirectory(directory) }
+            self?.sealedSegmentSynced(upTo: offset, error: error)
+        }
+        if !queued {
+            guard sealed.fd >= 0 else { throw LogError.io("dup", EMFILE) }
+            defer { _ = Glibc.close(sealed.fd) }
+            try io.sync(fd: sealed.fd)
+            PosixFile.fsyncDirectory(directory)
+            try recoveryPoint.advance(to: offset)
+        }
+        logger.debug("rolled segment", metadata: ["base": "\(offset)", "syncedInline": "\(!queued)"])
+    }
+
+    /// Called on the background sync thread once a sealed segment (and the directory) is on disk.
+    private func sealedSegmentSynced(upTo offset: Int64, error: Int32) {
+        // A closed log was drained first (close) or deleted: nothing left to record.
+        guard !lock.withLock({ isClosed }) else { return }
+        if error != 0 {
+            io.markOffline("syncing a sealed segment of \(directory) failed: errno \(error)")
+            return
+        }
+        do { try recoveryPoint.advance(to: offset) } catch {
+            logger.error("persisting the recovery point failed", metadata: ["error": "\(error)"])
+        }
+    }
+}
