@@ -34,6 +34,17 @@ tern_ring *tern_ring_create(unsigned entries, int *err) {
         if (err) *err = rc;
         return NULL;
     }
+    // Completions can never be lost to a full completion queue: the CQ has twice `entries` slots,
+    // one submission holds at most `entries` SQEs, and every completion is reaped before the
+    // next submission. A kernel without IORING_FEAT_NODROP (before 5.5) could still drop CQEs on
+    // overflow — a lost completion would hang or misreport an append — so such a kernel is
+    // refused and the caller falls back to pwritev.
+    if (!(r->ring.features & IORING_FEAT_NODROP)) {
+        io_uring_queue_exit(&r->ring);
+        free(r);
+        if (err) *err = -ENOTSUP;
+        return NULL;
+    }
     r->entries = entries;
     if (err) *err = 0;
     return r;
@@ -124,6 +135,9 @@ static void submit_and_reap(tern_ring *r, unsigned want, ssize_t *results) {
         broken_ring("submit", rc);
     }
     wait_for(r, want, results, &got);
+    // Invariant: every completion of this submission is reaped and no other is pending — one
+    // left behind would be taken for a later submission's.
+    if (io_uring_cq_ready(&r->ring) != 0) broken_ring("reap (completions nobody asked for)", -EINVAL);
 }
 
 // The SQ is empty between calls (the invariant above), and callers ask for at most `entries`

@@ -35,10 +35,43 @@ final class CrashSimulation: Sendable {
         for (path, size) in durable.withLockedValue({ $0 }) { truncate(path, off_t(size)) }
     }
 
+    /// A harsher crash: of each file's unsynced tail a random part survives, and the last bytes
+    /// that did may be garbage — a write torn in the middle of a page or sector, as a power loss
+    /// can leave it. Synced bytes are never touched. `seed` makes a run repeatable.
+    func crashTearingWrites(seed: UInt64) {
+        var random = SplitMix64(seed: seed)
+        for (path, durableSize) in durable.withLockedValue({ $0 }).sorted(by: { $0.key < $1.key }) {
+            var st = stat()
+            guard stat(path, &st) == 0, Int64(st.st_size) > durableSize else { continue }
+            let unsynced = Int64(st.st_size) - durableSize
+            let kept = Int64(random.next() % UInt64(unsynced + 1))
+            truncate(path, off_t(durableSize + kept))
+            guard kept > 0, random.next() % 2 == 0 else { continue }
+            let garbage = (0..<min(kept, 16)).map { _ in UInt8(truncatingIfNeeded: random.next()) }
+            let fd = open(path, O_WRONLY)
+            guard fd >= 0 else { continue }
+            _ = pwrite(fd, garbage, garbage.count, off_t(durableSize + kept - Int64(garbage.count)))
+            close(fd)
+        }
+    }
+
     private static func path(of fd: Int32) -> String? {
         var buffer = [CChar](repeating: 0, count: 4096)
         let n = readlink("/proc/self/fd/\(fd)", &buffer, buffer.count - 1)
         guard n > 0 else { return nil }
         return String(decoding: buffer[0..<n].map { UInt8(bitPattern: $0) }, as: UTF8.self)
+    }
+}
+
+/// A small seedable generator (SplitMix64) for repeatable simulated crashes.
+struct SplitMix64: RandomNumberGenerator {
+    private var state: UInt64
+    init(seed: UInt64) { state = seed }
+    mutating func next() -> UInt64 {
+        state &+= 0x9E37_79B9_7F4A_7C15
+        var z = state
+        z = (z ^ (z >> 30)) &* 0xBF58_476D_1CE4_E5B9
+        z = (z ^ (z >> 27)) &* 0x94D0_49BB_1331_11EB
+        return z ^ (z >> 31)
     }
 }
