@@ -66,22 +66,49 @@ static void broken_ring(const char *what, int rc) {
 
 static int transient(int rc) { return rc == -EINTR || rc == -EAGAIN || rc == -EBUSY; }
 
+// What a submission's completions are reaped into: two result slots per append (its write and
+// its optional linked sync), how many completions each append still waits for, and whom to tell
+// when one is done.
+typedef struct reaping {
+    tern_append *appends;
+    ssize_t *results;
+    unsigned char *remaining;
+    tern_append_done on_done;
+    void *context;
+    unsigned got;
+} reaping;
+
+// An append whose completions have all arrived: its outcome, then the caller's callback.
+static void finish(tern_ring *r, reaping *st, int i) {
+    ssize_t w = st->results[i * 2];
+    ssize_t s = st->results[i * 2 + 1];
+    if (r->faults.write_errors > 0 && w >= 0) {
+        r->faults.write_errors--;
+        w = r->faults.write_error;
+    }
+    st->appends[i].result = w < 0 ? w : (s < 0 ? s : w);
+    st->appends[i].sync_failed = w >= 0 && s < 0;
+    if (st->on_done) st->on_done(st->context, i);
+}
+
 // Records one completion by its user_data slot.
-static void take(tern_ring *r, struct io_uring_cqe *cqe, ssize_t *results, unsigned *got) {
+static void take(tern_ring *r, struct io_uring_cqe *cqe, reaping *st) {
     uint64_t slot = io_uring_cqe_get_data64(cqe);
-    if (results) results[slot] = cqe->res;
+    st->results[slot] = cqe->res;
     io_uring_cqe_seen(&r->ring, cqe);
-    (*got)++;
+    st->got++;
+    int i = (int)(slot / 2);
+    if (--st->remaining[i] == 0) finish(r, st, i);
 }
 
 // Collects completions already posted without waiting (frees CQ space for a retried submit).
-static void drain_ready(tern_ring *r, ssize_t *results, unsigned *got) {
+static void drain_ready(tern_ring *r, reaping *st) {
     struct io_uring_cqe *cqe;
-    while (io_uring_peek_cqe(&r->ring, &cqe) == 0) take(r, cqe, results, got);
+    while (io_uring_peek_cqe(&r->ring, &cqe) == 0) take(r, cqe, st);
 }
 
-static void wait_for(tern_ring *r, unsigned want, ssize_t *results, unsigned *got) {
-    while (*got < want) {
+static void wait_for(tern_ring *r, unsigned want, reaping *st) {
+    while (st->got < want) {
         struct io_uring_cqe *cqe;
         int rc;
         if (r->faults.wait_errors > 0) {
@@ -91,7 +118,7 @@ static void wait_for(tern_ring *r, unsigned want, ssize_t *results, unsigned *go
             rc = io_uring_wait_cqe(&r->ring, &cqe);
         }
         if (rc == 0) {
-            take(r, cqe, results, got);
+            take(r, cqe, st);
         } else if (!transient(rc) && rc != -ETIME) {
             broken_ring("wait", rc);
         }
@@ -103,8 +130,8 @@ static void wait_for(tern_ring *r, unsigned want, ssize_t *results, unsigned *go
 // reaped before the rest goes in: a link chain cut by the kernel keeps its order that way (the
 // trailing fdatasync still runs after every write before it), and a failure in the first part
 // fails the appends behind it in PartitionLog, which checks that each append follows the last.
-static void submit_and_reap(tern_ring *r, unsigned want, ssize_t *results) {
-    unsigned got = 0, submitted = 0;
+static void submit_and_reap(tern_ring *r, unsigned want, reaping *st) {
+    unsigned submitted = 0;
     while (io_uring_sq_ready(&r->ring) > 0) {
         int rc;
         if (r->faults.submit_errors > 0) {
@@ -122,19 +149,19 @@ static void submit_and_reap(tern_ring *r, unsigned want, ssize_t *results) {
         }
         if (rc >= 0) {
             submitted += (unsigned)rc;
-            if (io_uring_sq_ready(&r->ring) > 0) wait_for(r, submitted, results, &got);
+            if (io_uring_sq_ready(&r->ring) > 0) wait_for(r, submitted, st);
             continue;
         }
         if (transient(rc)) {
             // Out of kernel resources or completion space: collect what is done, pause, retry.
-            drain_ready(r, results, &got);
+            drain_ready(r, st);
             struct timespec pause = {0, 100000};
             nanosleep(&pause, NULL);
             continue;
         }
         broken_ring("submit", rc);
     }
-    wait_for(r, want, results, &got);
+    wait_for(r, want, st);
     // Invariant: every completion of this submission is reaped and no other is pending — one
     // left behind would be taken for a later submission's.
     if (io_uring_cq_ready(&r->ring) != 0) broken_ring("reap (completions nobody asked for)", -EINVAL);
@@ -148,20 +175,27 @@ static struct io_uring_sqe *sqe_or_abort(tern_ring *r) {
     return sqe;
 }
 
-int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
+int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count, tern_append_done on_done, void *context) {
     // Each append needs up to two SQEs and a link chain must never be split across submissions.
     if (count <= 0) return 0;
     if ((unsigned)count * 2 > r->entries) return -EINVAL;
     if (io_uring_sq_ready(&r->ring) != 0) broken_ring("submit_appends (stale SQEs)", -EINVAL);
     // Two completion slots per append: the write and its (optional) linked sync.
     ssize_t stack_results[64];
+    unsigned char stack_remaining[32];
     ssize_t *results = count * 2 <= 64 ? stack_results : malloc(sizeof(ssize_t) * (size_t)count * 2);
-    if (!results) return -ENOMEM;
+    unsigned char *remaining = count <= 32 ? stack_remaining : malloc((size_t)count);
+    if (!results || !remaining) {
+        if (results != stack_results) free(results);
+        if (remaining != stack_remaining) free(remaining);
+        return -ENOMEM;
+    }
     unsigned pending = 0;
     for (int i = 0; i < count; i++) {
         // A write whose completion never arrives would read as success: start each as canceled.
         results[i * 2] = -ECANCELED;
         results[i * 2 + 1] = 0;
+        remaining[i] = 1;
         struct io_uring_sqe *sqe = sqe_or_abort(r);
         io_uring_prep_writev(sqe, a[i].fd, a[i].iov, (unsigned)a[i].iovcnt, a[i].offset);
         io_uring_sqe_set_data64(sqe, (uint64_t)i * 2);
@@ -172,23 +206,16 @@ int tern_ring_submit_appends(tern_ring *r, tern_append *a, int count) {
             io_uring_prep_fsync(s2, a[i].fd, IORING_FSYNC_DATASYNC);
             io_uring_sqe_set_data64(s2, (uint64_t)i * 2 + 1);
             results[i * 2 + 1] = -ECANCELED;
+            remaining[i] = 2;
             if (a[i].link_next && i + 1 < count) s2->flags |= IOSQE_IO_LINK;
             pending++;
         } else if (a[i].link_next && i + 1 < count) {
             sqe->flags |= IOSQE_IO_LINK;
         }
     }
-    submit_and_reap(r, pending, results);
-    for (int i = 0; i < count; i++) {
-        ssize_t w = results[i * 2];
-        ssize_t s = results[i * 2 + 1];
-        if (r->faults.write_errors > 0 && w >= 0) {
-            r->faults.write_errors--;
-            w = r->faults.write_error;
-        }
-        a[i].result = w < 0 ? w : (s < 0 ? s : w);
-        a[i].sync_failed = w >= 0 && s < 0;
-    }
+    reaping st = {.appends = a, .results = results, .remaining = remaining, .on_done = on_done, .context = context, .got = 0};
+    submit_and_reap(r, pending, &st);
     if (results != stack_results) free(results);
+    if (remaining != stack_remaining) free(remaining);
     return 0;
 }

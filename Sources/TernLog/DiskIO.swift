@@ -100,18 +100,20 @@ public final class DiskIO: @unchecked Sendable {
     public let maxWritesPerSubmit: Int
 
     /// Submits every write with one io_uring_enter (group commit) and waits for all completions.
-    /// Returns, per write, nil on success or the error.
-    public func submit(_ writes: [Write]) -> [LogError?] {
+    /// `onCompletion`, if given, is called for each write (by index) as soon as it and its linked
+    /// sync are done — in completion order, which keeps link order within a chain — so a small
+    /// append need not wait for a large one to another file. It runs on the calling thread with
+    /// the ring's lock held: it must not submit. Returns, per write, nil on success or the error.
+    public func submit(_ writes: [Write], onCompletion: ((Int, LogError?) -> Void)? = nil) -> [LogError?] {
         let iovCount = writes.reduce(0) { $0 + $1.buffers.count }
         let iovs = UnsafeMutableBufferPointer<iovec>.allocate(capacity: max(iovCount, 1))
         var storages: [Unmanaged<AnyObject>] = []
         storages.reserveCapacity(iovCount)
-        var appends: [tern_append] = []
-        appends.reserveCapacity(writes.count)
+        let appends = UnsafeMutableBufferPointer<tern_append>.allocate(capacity: max(writes.count, 1))
         // Pin each buffer's storage (the pattern NIO's own socket writes use) so the kernel can read
         // the bytes in place until every completion is reaped.
         var k = 0
-        for w in writes {
+        for (i, w) in writes.enumerated() {
             let first = k
             for b in w.buffers {
                 b.withUnsafeReadableBytesWithStorageManagement { raw, storage in
@@ -120,64 +122,89 @@ public final class DiskIO: @unchecked Sendable {
                 }
                 k += 1
             }
-            appends.append(tern_append(
+            appends[i] = tern_append(
                 fd: w.fd, iov: UnsafePointer(iovs.baseAddress! + first), iovcnt: Int32(w.buffers.count),
-                offset: UInt64(w.offset), sync: w.sync ? 1 : 0, link_next: w.linkNext ? 1 : 0, result: 0, sync_failed: 0))
+                offset: UInt64(w.offset), sync: w.sync ? 1 : 0, link_next: w.linkNext ? 1 : 0, result: 0, sync_failed: 0)
         }
         defer {
             storages.forEach { $0.release() }
             iovs.deallocate()
+            appends.deallocate()
         }
-        var results = [Int](repeating: 0, count: writes.count)
-        var syncFailed = [Bool](repeating: false, count: writes.count)
+        let reaped = ReapedWrites(io: self, writes: writes, appends: appends, onCompletion: onCompletion)
         lock.withLock {
             if let ring {
-                let rc = tern_ring_submit_appends(ring, &appends, Int32(appends.count))
-                for i in appends.indices {
-                    results[i] = rc < 0 ? Int(rc) : appends[i].result
-                    syncFailed[i] = rc >= 0 && appends[i].sync_failed != 0
+                let context = Unmanaged.passUnretained(reaped).toOpaque()
+                let rc = tern_ring_submit_appends(ring, appends.baseAddress, Int32(writes.count), { context, index in
+                    Unmanaged<ReapedWrites>.fromOpaque(context!).takeUnretainedValue().finished(Int(index))
+                }, context)
+                if rc < 0 {
+                    for i in writes.indices {
+                        appends[i].result = Int(rc)
+                        reaped.finished(i)
+                    }
                 }
                 return
             }
             var chainFailed = false
-            for (i, a) in appends.enumerated() {
+            for i in writes.indices {
+                let a = appends[i]
                 if chainFailed {
-                    results[i] = -Int(ECANCELED)
+                    appends[i].result = -Int(ECANCELED)
                 } else {
                     let n = pwritev(a.fd, a.iov, a.iovcnt, off_t(a.offset))
                     if n < 0 {
-                        results[i] = -Int(errno)
+                        appends[i].result = -Int(errno)
                     } else if a.sync != 0 && fdatasync(a.fd) != 0 {
-                        results[i] = -Int(errno)
-                        syncFailed[i] = true
+                        appends[i].result = -Int(errno)
+                        appends[i].sync_failed = 1
                     } else {
-                        results[i] = n
+                        appends[i].result = n
                     }
                 }
-                chainFailed = a.link_next != 0 && (chainFailed || results[i] < 0)
+                chainFailed = a.link_next != 0 && (chainFailed || appends[i].result < 0)
+                reaped.finished(i)
             }
         }
-        if let crashSimulation {
-            for i in writes.indices where results[i] >= 0 {
-                crashSimulation.wrote(fd: writes[i].fd)
-                if writes[i].sync { crashSimulation.synced(fd: writes[i].fd) }
-            }
+        return reaped.errors
+    }
+
+    /// Turns a finished write's raw result into its error (taking the directory offline when data
+    /// may have been lost), records it for the crash simulation, and reports it.
+    private final class ReapedWrites {
+        let io: DiskIO
+        let writes: [Write]
+        let appends: UnsafeMutableBufferPointer<tern_append>
+        let onCompletion: ((Int, LogError?) -> Void)?
+        var errors: [LogError?]
+
+        init(io: DiskIO, writes: [Write], appends: UnsafeMutableBufferPointer<tern_append>, onCompletion: ((Int, LogError?) -> Void)?) {
+            self.io = io
+            self.writes = writes
+            self.appends = appends
+            self.onCompletion = onCompletion
+            errors = Array(repeating: nil, count: writes.count)
         }
-        return writes.indices.map { i in
-            let n = results[i]
-            let error: LogError
-            if n >= 0 && n == writes[i].byteCount { return nil }
-            if n >= 0 {
+
+        func finished(_ i: Int) {
+            let n = appends[i].result
+            let error: LogError?
+            if n >= 0 { io.crashSimulation?.wrote(fd: writes[i].fd) }
+            if n >= 0 && n == writes[i].byteCount {
+                error = nil
+                if writes[i].sync { io.crashSimulation?.synced(fd: writes[i].fd) }
+            } else if n >= 0 {
                 error = .io("short write \(n)/\(writes[i].byteCount)", ENOSPC)
-            } else if syncFailed[i] {
+            } else if appends[i].sync_failed != 0 {
                 error = .io("fdatasync", Int32(-n))
             } else {
                 error = .io("write", Int32(-n))
             }
-            if case .io(let what, let code) = error, (code != ENOSPC && code != ECANCELED) || what == "fdatasync" {
-                markOffline("\(what) failed: \(String(cString: strerror(code)))")
+            if case .io(let what, let code)? = error, (code != ENOSPC && code != ECANCELED) || what == "fdatasync" {
+                io.markOffline("\(what) failed: \(String(cString: strerror(code)))")
             }
-            return error
+            errors[i] = error
+            onCompletion?(i, error)
         }
     }
 

@@ -11,8 +11,9 @@ import TernProtocol
 /// one append per log per turn — prepares each append (offsets and file space reserved under the
 /// log's lock), and submits all their writes with one io_uring_enter. Writes to the same file are
 /// linked in order, and a requested fdatasync is moved to the last write of its file, so one sync
-/// covers every batch before it. Completions run on the writer thread once the whole submission is
-/// reaped; callers hop to their own event loop.
+/// covers every batch before it. Completions run on the writer thread as each file's writes (and
+/// its sync, when one was asked for) finish — a small append is not held until a large one in the
+/// same submission is written; callers hop to their own event loop.
 ///
 /// Fairness: a submission takes at most `maxWritesPerSubmit` appends and stops adding once it
 /// holds `maxBytesPerSubmit` (1 MiB; 8 MiB when it syncs), and logs take turns, so a partition
@@ -188,38 +189,60 @@ public final class LogAppender: @unchecked Sendable {
         guard !prepared.isEmpty else { return retry }
 
         // Group writes by file, keeping their order within a file, and link each group into a chain
-        // whose last write carries the group's fdatasync if any append asked for one.
-        let order = prepared.indices.sorted { a, b in
-            let fa = prepared[a].1.write.fd, fb = prepared[b].1.write.fd
-            return fa != fb ? fa < fb : a < b
+        // whose last write carries the group's fdatasync if any append asked for one. Smaller
+        // groups go first: the kernel runs what it can inline in submission order, so a light
+        // partition's append is done before a heavy one's megabyte is copied.
+        let byFile = Dictionary(grouping: prepared.indices, by: { prepared[$0].1.write.fd })
+        let groups = byFile.values.sorted { a, b in
+            let ba = a.reduce(0) { $0 + prepared[$1].1.write.byteCount }, bb = b.reduce(0) { $0 + prepared[$1].1.write.byteCount }
+            return ba != bb ? ba < bb : a[0] < b[0]
         }
-        var writes: [DiskIO.Write] = order.map { prepared[$0].1.write }
-        var i = 0
-        while i < writes.count {
-            var j = i
-            while j + 1 < writes.count && writes[j + 1].fd == writes[i].fd { j += 1 }
-            let anySync = writes[i...j].contains { $0.sync }
-            for k in i...j {
-                writes[k].linkNext = k < j
-                writes[k].sync = anySync && k == j
+        var order: [Int] = []  // submission slot → index in `prepared`
+        var groupOfSlot: [Int] = []
+        var groupRange: [Range<Int>] = []
+        var writes: [DiskIO.Write] = []
+        for (g, members) in groups.enumerated() {
+            let start = writes.count
+            let anySync = members.contains { prepared[$0].1.write.sync }
+            for (k, index) in members.enumerated() {  // ascending: preparation order
+                var w = prepared[index].1.write
+                w.linkNext = k < members.count - 1
+                w.sync = anySync && k == members.count - 1
+                writes.append(w)
+                order.append(index)
+                groupOfSlot.append(g)
             }
-            i = j + 1
+            groupRange.append(start..<writes.count)
         }
-        let errors = io.submit(writes)
+        // Each file's appends complete in preparation order (what `completeAppend` requires), as
+        // soon as they are written — but in a group that syncs, only once its fdatasync is done:
+        // an append asking for durability is never acknowledged before it has it.
+        var outcome = [LogError??](repeating: nil, count: writes.count)
+        var nextToComplete = groupRange.map(\.lowerBound)
+        func completeReady(_ g: Int) {
+            let range = groupRange[g]
+            let syncs = writes[range.upperBound - 1].sync
+            if syncs && outcome[range.upperBound - 1] == nil { return }
+            while nextToComplete[g] < range.upperBound, let error = outcome[nextToComplete[g]] {
+                let (request, p) = prepared[order[nextToComplete[g]]]
+                nextToComplete[g] += 1
+                do {
+                    request.completion(.success(try request.log.completeAppend(p, error: error)))
+                } catch {
+                    logger.error("append failed", metadata: ["log": "\(request.log.directory)", "error": "\(error)"])
+                    request.completion(.failure(error))
+                }
+            }
+        }
+        _ = io.submit(writes) { slot, error in
+            outcome[slot] = .some(error)
+            completeReady(groupOfSlot[slot])
+        }
+        for g in groupRange.indices { completeReady(g) }
+        assert(zip(nextToComplete, groupRange).allSatisfy { $0 == $1.upperBound }, "every append completes exactly once")
         counters.withLockedValue { c in
             c.submissions += 1
             c.writes += writes.count
-        }
-        // Complete in preparation order so each log sees its appends in sequence.
-        var errorByPrepared = [LogError?](repeating: nil, count: prepared.count)
-        for (slot, index) in order.enumerated() { errorByPrepared[index] = errors[slot] }
-        for (index, (request, p)) in prepared.enumerated() {
-            do {
-                request.completion(.success(try request.log.completeAppend(p, error: errorByPrepared[index])))
-            } catch {
-                logger.error("append failed", metadata: ["log": "\(request.log.directory)", "error": "\(error)"])
-                request.completion(.failure(error))
-            }
         }
         return retry
     }

@@ -147,6 +147,46 @@ final class LogAppenderTests: XCTestCase {
     }
 }
 
+final class LogAppenderDurabilityTests: XCTestCase {
+    /// Appends complete as their writes finish, but an append that asked for fdatasync
+    /// (`flush.messages=1`) is acknowledged only after the sync that covers it: in a submission of
+    /// five appends to one log, which share one trailing sync, no completion may run before it.
+    func testSyncedAppendsAreAcknowledgedOnlyAfterTheirSync() throws {
+        let dir = TempDir()
+        defer { dir.cleanup() }
+        let simulation = CrashSimulation()
+        let io = DiskIO(logger: testLogger, crashSimulation: simulation)
+        var config = LogConfig()
+        config.flushIntervalMessages = 1
+        let log = try PartitionLog(directory: dir.path + "/s-0", config: config, io: io, logger: testLogger)
+        let plain = try PartitionLog(directory: dir.path + "/p-0", config: LogConfig(), io: io, logger: testLogger)
+        let appender = LogAppender(io: io, logger: testLogger)
+        let syncsBefore = simulation.syncCount
+        let seen = NIOLockedValueBox<[Int]>([])
+        let group = DispatchGroup()
+        appender.pauseForTesting()
+        for i in 0..<5 {
+            for target in [log, plain] {
+                let batch = try makeBatch(count: 1, tag: "\(i)")
+                group.enter()
+                appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: target) { result in
+                    if target === log, case .success = result { seen.withLockedValue { $0.append(simulation.syncCount) } }
+                    group.leave()
+                }
+            }
+        }
+        appender.resumeForTesting()
+        group.wait()
+        appender.shutdown()
+        let syncCounts = seen.withLockedValue { $0 }
+        XCTAssertEqual(syncCounts.count, 5)
+        XCTAssertTrue(syncCounts.allSatisfy { $0 > syncsBefore }, "a synced append was acknowledged before its fdatasync: \(syncCounts)")
+        XCTAssertEqual(appender.stats.submissions, 1, "the ten appends went in one submission")
+        log.close()
+        plain.close()
+    }
+}
+
 final class LogAppenderRollStressTests: XCTestCase {
     /// Rolling on almost every append while several threads append to several logs through one
     /// appender: offsets stay dense and every append succeeds.

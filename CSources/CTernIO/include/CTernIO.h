@@ -36,11 +36,17 @@ typedef struct tern_append {
     int sync_failed; // out: non-zero when the write succeeded and its linked fdatasync failed
 } tern_append;
 
+/// Called once per append as soon as all its completions (write, linked sync) have arrived, with
+/// its `result`/`sync_failed` already set — in completion order, which follows link order within
+/// a chain — on the submitting thread, before `tern_ring_submit_appends` returns.
+typedef void (*tern_append_done)(void *context, int index);
+
 /// Submits all `count` appends with one io_uring_enter (retried when the kernel refuses for a
-/// while or takes only part) and reaps every completion before returning. `count * 2` must not
-/// exceed the ring's entries (-EINVAL otherwise). Returns 0 (per-append results in `result`) or a
-/// negative errno when nothing was submitted; aborts if the ring breaks with requests in flight.
-int tern_ring_submit_appends(tern_ring *ring, tern_append *appends, int count);
+/// while or takes only part) and reaps every completion before returning, calling `on_done` (if
+/// not NULL) for each append as it finishes. `count * 2` must not exceed the ring's entries
+/// (-EINVAL otherwise). Returns 0 (per-append results in `result`) or a negative errno when
+/// nothing was submitted; aborts if the ring breaks with requests in flight.
+int tern_ring_submit_appends(tern_ring *ring, tern_append *appends, int count, tern_append_done on_done, void *context);
 
 /// Test-only: makes upcoming calls misbehave as the kernel may, to drive the error paths. Each
 /// counter is how many times; the matching `*_error` is the negative errno to report.
