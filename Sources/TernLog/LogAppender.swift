@@ -192,11 +192,11 @@ public final class LogAppender: @unchecked Sendable {
         // whose last write carries the group's fdatasync if any append asked for one. Smaller
         // groups go first: the kernel runs what it can inline in submission order, so a light
         // partition's append is done before a heavy one's megabyte is copied.
-        let byFile = Dictionary(grouping: prepared.indices, by: { prepared[$0].1.write.fd })
-        let groups = byFile.values.sorted { a, b in
-            let ba = a.reduce(0) { $0 + prepared[$1].1.write.byteCount }, bb = b.reduce(0) { $0 + prepared[$1].1.write.byteCount }
-            return ba != bb ? ba < bb : a[0] < b[0]
-        }
+        let byFile: [[Int]] = Array(Dictionary(grouping: prepared.indices, by: { prepared[$0].1.write.fd }).values)
+        let groupBytes: [Int] = byFile.map { members in members.reduce(0) { $0 + prepared[$1].1.write.byteCount } }
+        let groups: [[Int]] = byFile.indices
+            .sorted { a, b in groupBytes[a] != groupBytes[b] ? groupBytes[a] < groupBytes[b] : byFile[a][0] < byFile[b][0] }
+            .map { byFile[$0] }
         var order: [Int] = []  // submission slot → index in `prepared`
         var groupOfSlot: [Int] = []
         var groupRange: [Range<Int>] = []
