@@ -57,6 +57,9 @@ struct JoinResult {
     var leaderId: String = ""
     var memberId: String = ""
     var members: [(memberId: String, instanceId: String?, metadata: ByteBuffer)] = []
+    /// JoinGroup v9+: the leader already has an assignment and must not compute one (a static
+    /// leader that restarted into a stable group).
+    var skipAssignment = false
 }
 
 struct SyncResult {

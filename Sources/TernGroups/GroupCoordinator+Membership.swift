@@ -7,7 +7,7 @@ extension GroupCoordinator {
             join(req, version: version, clientId: clientId, clientHost: clientHost).map { r in
                 JoinGroupResponse(
                     errorCode: r.error.rawValue, generationId: r.generationId, protocolType: r.protocolType,
-                    protocolName: r.protocolName, leader: r.leaderId, memberId: r.memberId,
+                    protocolName: r.protocolName, leader: r.leaderId, skipAssignment: r.skipAssignment, memberId: r.memberId,
                     members: r.members.map { .init(memberId: $0.memberId, groupInstanceId: $0.instanceId, metadata: $0.metadata) })
             }
         }
@@ -38,7 +38,7 @@ extension GroupCoordinator {
             let newId = Self.newMemberId(clientId: clientId)
             if let instance = req.groupInstanceId, let oldId = g.staticMembers[instance], let old = g.members[oldId] {
                 return rejoinStatic(g, old: old, newId: newId, protocols: protocols, sessionTimeout: req.sessionTimeoutMs,
-                                    rebalanceTimeout: rebalanceTimeout)
+                                    rebalanceTimeout: rebalanceTimeout, version: version)
             }
             if req.groupInstanceId == nil && version >= 4 {
                 // KIP-394: hand out the id first; the member rejoins with it.
@@ -73,8 +73,8 @@ extension GroupCoordinator {
             return promise.futureResult
         }
 
-        guard let member = g.members[req.memberId] else { return fail(.unknownMemberId) }
-        if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId { return fail(.fencedInstanceId) }
+        if let error = validateMember(g, memberId: req.memberId, instanceId: req.groupInstanceId) { return fail(error) }
+        let member = g.members[req.memberId]!
         let changed = !member.sameProtocols(as: protocols)
         member.protocols = protocols
         member.sessionTimeoutMs = req.sessionTimeoutMs
@@ -104,10 +104,13 @@ extension GroupCoordinator {
     }
 
     /// KIP-345: a static member restarting (empty member id, known instance id) takes over its
-    /// old identity. The old member id is fenced; a follower rejoining a stable group with the same
-    /// subscription gets the current generation back without a rebalance.
+    /// old identity. The old member id is fenced. In a stable group, if the member still supports
+    /// the protocol the group chose, nothing is rebalanced — leader or follower, as Kafka does: the
+    /// member gets the current generation back (a leader on JoinGroup v9+ with the member list and
+    /// `skip_assignment`; before v9 it is told the old leader id, so it syncs as a follower and
+    /// receives the assignment it had).
     private func rejoinStatic(_ g: ConsumerGroup, old: GroupMember, newId: String, protocols: [(name: String, metadata: ByteBuffer)],
-                              sessionTimeout: Int32, rebalanceTimeout: Int32) -> EventLoopFuture<JoinResult> {
+                              sessionTimeout: Int32, rebalanceTimeout: Int32, version: Int16) -> EventLoopFuture<JoinResult> {
         let oldId = old.memberId
         old.joinPromise?.succeed(JoinResult(error: .fencedInstanceId, memberId: oldId))
         old.joinPromise = nil
@@ -118,6 +121,7 @@ extension GroupCoordinator {
         // the group chose (its metadata bytes may differ: clients put generation and owned
         // partitions in there).
         let unchanged = g.protocolName.map { name in protocols.contains { $0.name == name } } ?? false
+        let leaderBefore = g.leaderId ?? ""
         g.members[oldId] = nil
         old.memberId = newId
         old.protocols = protocols
@@ -126,17 +130,35 @@ extension GroupCoordinator {
         g.members[newId] = old
         if let i = g.joinOrder.firstIndex(of: oldId) { g.joinOrder[i] = newId }
         if let instance = old.instanceId { g.staticMembers[instance] = newId }
-        let wasLeader = g.leaderId == oldId
+        let wasLeader = leaderBefore == oldId
         if wasLeader { g.leaderId = newId }
-        logger.info("static member rejoined", metadata: ["group": "\(g.groupId)", "instance": "\(old.instanceId ?? "")"])
-        if g.state == .stable && unchanged && !wasLeader {
+        logger.info("static member rejoined", metadata: ["group": "\(g.groupId)", "instance": "\(old.instanceId ?? "")", "leader": "\(wasLeader)"])
+        if g.state == .stable && unchanged {
             scheduleSessionExpiry(g, old)
-            return loop.makeSucceededFuture(currentJoinResult(g, for: newId))
+            var result = currentJoinResult(g, for: newId)
+            if !wasLeader || version < 9 {
+                result.members = []
+                result.leaderId = wasLeader ? leaderBefore : result.leaderId
+            } else {
+                result.skipAssignment = true
+            }
+            return loop.makeSucceededFuture(result)
         }
         let promise = loop.makePromise(of: JoinResult.self)
         old.joinPromise = promise
         if g.state == .preparingRebalance { checkJoinComplete(g) } else { prepareRebalance(g, reason: "static member \(newId) rejoined") }
         return promise.futureResult
+    }
+
+    /// Kafka's `validateMember`: the instance id is checked first, so a member replaced by a newer
+    /// instance of the same static member is told it is fenced (and stops) rather than unknown
+    /// (and rejoins, fencing the newer one in turn).
+    func validateMember(_ g: ConsumerGroup, memberId: String, instanceId: String?) -> KafkaError? {
+        if let instance = instanceId {
+            guard let current = g.staticMembers[instance] else { return .unknownMemberId }
+            if current != memberId { return .fencedInstanceId }
+        }
+        return g.members[memberId] == nil ? .unknownMemberId : nil
     }
 
     private func currentJoinResult(_ g: ConsumerGroup, for memberId: String) -> JoinResult {
@@ -157,8 +179,9 @@ extension GroupCoordinator {
 
     private func sync(_ req: SyncGroupRequest) -> EventLoopFuture<SyncResult> {
         func fail(_ e: KafkaError) -> EventLoopFuture<SyncResult> { loop.makeSucceededFuture(SyncResult(error: e)) }
-        guard let g = group(req.groupId, create: false), let member = g.members[req.memberId] else { return fail(.unknownMemberId) }
-        if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId { return fail(.fencedInstanceId) }
+        guard let g = group(req.groupId, create: false) else { return fail(.unknownMemberId) }
+        if let error = validateMember(g, memberId: req.memberId, instanceId: req.groupInstanceId) { return fail(error) }
+        let member = g.members[req.memberId]!
         guard req.generationId == g.generationId else { return fail(.illegalGeneration) }
         if let type = req.protocolType, type != g.protocolType { return fail(.inconsistentGroupProtocol) }
         if let name = req.protocolName, name != g.protocolName { return fail(.inconsistentGroupProtocol) }
@@ -191,13 +214,13 @@ extension GroupCoordinator {
     public func heartbeat(_ req: HeartbeatRequest, version: Int16) -> EventLoopFuture<HeartbeatResponse> {
         loop.submit { [self] in
             let error: KafkaError
-            if let g = group(req.groupId, create: false), let member = g.members[req.memberId] {
-                if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId {
-                    error = .fencedInstanceId
+            if let g = group(req.groupId, create: false) {
+                if let invalid = validateMember(g, memberId: req.memberId, instanceId: req.groupInstanceId) {
+                    error = invalid
                 } else if req.generationId != g.generationId {
                     error = .illegalGeneration
                 } else {
-                    scheduleSessionExpiry(g, member)
+                    scheduleSessionExpiry(g, g.members[req.memberId]!)
                     // A rebalance tells members to rejoin through their heartbeats.
                     error = g.state == .preparingRebalance ? .rebalanceInProgress : .none
                 }

@@ -40,25 +40,31 @@ extension GroupCoordinator {
         }
     }
 
-    /// Who may commit: a member of the current generation, or anyone when the group has no
-    /// members and the commit carries no generation (a standalone consumer using `assign`).
+    /// Who may commit, by Kafka's rules (`ClassicGroup`/`ConsumerGroup.validateOffsetCommit`): with
+    /// a negative generation (member epoch) anyone may commit to a group with no members, whatever
+    /// `member_id` says — an admin client, a consumer using `assign`, or a KIP-848 consumer's manual
+    /// commit; otherwise the committer must be a current member (instance id checked first) of the
+    /// current generation, or, with neither member id nor generation, the group must be empty.
     private func validateCommitter(_ req: OffsetCommitRequest, version: Int16) -> KafkaError? {
         guard !req.groupId.isEmpty else { return .invalidGroupId }
-        // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
-        if let modern = modernGroups[req.groupId], !modern.members.isEmpty {
-            if req.generationIdOrMemberEpoch < 0 && req.memberId.isEmpty { return .illegalGeneration }
+        let epoch = req.generationIdOrMemberEpoch
+        if let modern = modernGroups[req.groupId] {
+            // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
+            if epoch < 0 && modern.members.isEmpty { return nil }
             guard let member = modern.members[req.memberId] else { return .unknownMemberId }
-            return req.generationIdOrMemberEpoch == member.epoch ? nil : .staleMemberEpoch
+            if version < 9 { return .unsupportedVersion }
+            return epoch == member.epoch ? nil : .staleMemberEpoch
         }
         let g = group(req.groupId, create: true)!
-        if req.generationIdOrMemberEpoch < 0 && req.memberId.isEmpty {
-            return g.members.isEmpty ? nil : .illegalGeneration
+        if epoch < 0 && g.members.isEmpty { return nil }
+        if epoch >= 0 || !req.memberId.isEmpty || req.groupInstanceId != nil {
+            if let error = validateMember(g, memberId: req.memberId, instanceId: req.groupInstanceId) { return error }
+            guard epoch == g.generationId else { return .illegalGeneration }
+        } else if !g.members.isEmpty {
+            return .unknownMemberId
         }
-        guard let member = g.members[req.memberId] else { return .unknownMemberId }
-        if let instance = req.groupInstanceId, g.staticMembers[instance] != member.memberId { return .fencedInstanceId }
-        guard req.generationIdOrMemberEpoch == g.generationId else { return .illegalGeneration }
         if g.state == .completingRebalance { return .rebalanceInProgress }
-        scheduleSessionExpiry(g, member)
+        if let member = g.members[req.memberId] { scheduleSessionExpiry(g, member) }
         return nil
     }
 

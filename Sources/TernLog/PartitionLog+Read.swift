@@ -94,6 +94,24 @@ extension PartitionLog {
         }
     }
 
+    /// KIP-734's MAX_TIMESTAMP: the record with the largest timestamp in the log (the first one, if
+    /// several share it) and that timestamp; nil for an empty log.
+    public func offsetOfMaxTimestamp() throws -> (offset: Int64, timestamp: Int64)? {
+        let found = try lock.withLock { () throws -> (SegmentSnapshot, from: Int64, timestamp: Int64)? in
+            // The earliest segment holding the log's largest timestamp, as Kafka picks it.
+            var best: LogSegment?
+            for segment in segments where segment.maxTimestamp > (best?.maxTimestamp ?? -1) { best = segment }
+            guard let best else { return nil }
+            return (try SegmentSnapshot(best), best.indexedPosition(forTimestamp: best.maxTimestamp), best.maxTimestamp)
+        }
+        guard let (snapshot, from, newest) = found else { return nil }
+        let view = snapshot.view
+        guard let (position, header) = try view.firstBatch(withTimestampAtLeast: newest, from: from, io: io) else { return nil }
+        let bytes = try view.read(io: io, at: position, count: header.totalSize)
+        if let record = try? Self.firstRecord(in: bytes, header: header, atOrAfter: newest) { return record }
+        return (header.baseOffset, header.maxTimestamp)
+    }
+
     /// The first record of a stored batch whose timestamp is >= `timestamp`, read in place.
     static func firstRecord(in batch: ByteBuffer, header: RecordBatchHeader, atOrAfter timestamp: Int64) throws -> (offset: Int64, timestamp: Int64)? {
         guard let codec = header.compression, header.totalSize <= batch.readableBytes else { return nil }

@@ -2,8 +2,13 @@ import TernLog
 import TernProtocol
 
 extension Broker {
-    /// Special timestamps: -1 latest (high watermark), -2 earliest (log start offset).
+    /// ListOffsets with Kafka's special timestamps: -1 latest, -2 earliest, -3 the record with the
+    /// largest timestamp (KIP-734, v7+), -4 earliest local (KIP-405: the log start offset, no
+    /// tiering here), -5 latest tiered (KIP-1005: -1, nothing is tiered). "Latest" and the upper
+    /// bound of any search is what the isolation level may read: the last stable offset for
+    /// READ_COMMITTED (an open transaction holds it back), the high watermark otherwise.
     func listOffsets(_ request: ListOffsetsRequest, version: Int16) -> ListOffsetsResponse {
+        let readCommitted = version >= 2 && request.isolationLevel == 1
         var response = ListOffsetsResponse()
         for t in request.topics {
             var topicResponse = ListOffsetsResponse.ListOffsetsTopicResponse(name: t.name)
@@ -12,15 +17,8 @@ extension Broker {
                 var r = ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: p.partitionIndex)
                 if let log = topic?.partition(p.partitionIndex) {
                     do {
-                        switch p.timestamp {
-                        case -1: (r.offset, r.timestamp) = (log.logEndOffset, -1)
-                        case -2: (r.offset, r.timestamp) = (log.logStartOffset, -1)
-                        default:
-                            if let hit = try log.offset(forTimestamp: p.timestamp) {
-                                (r.offset, r.timestamp) = hit
-                            }
-                        }
-                        r.leaderEpoch = 0
+                        (r.offset, r.timestamp) = try Self.offset(in: log, at: p.timestamp, readCommitted: readCommitted)
+                        r.leaderEpoch = r.offset >= 0 ? 0 : -1
                     } catch {
                         r.errorCode = KafkaError(error).rawValue
                     }
@@ -34,5 +32,27 @@ extension Broker {
             response.topics.append(topicResponse)
         }
         return response
+    }
+
+    static let latestTimestamp: Int64 = -1
+    static let earliestTimestamp: Int64 = -2
+    static let maxTimestamp: Int64 = -3
+    static let earliestLocalTimestamp: Int64 = -4
+    static let latestTieredTimestamp: Int64 = -5
+
+    /// (offset, timestamp) for one partition; (-1, -1) when nothing matches or the match lies at or
+    /// past what the isolation level may read (as Kafka's ReplicaManager answers).
+    private static func offset(in log: PartitionLog, at timestamp: Int64, readCommitted: Bool) throws -> (Int64, Int64) {
+        let lastFetchable = readCommitted ? log.lastStableOffset : log.logEndOffset
+        let found: (offset: Int64, timestamp: Int64)?
+        switch timestamp {
+        case latestTimestamp: return (lastFetchable, -1)
+        case earliestTimestamp, earliestLocalTimestamp: return (log.logStartOffset, -1)
+        case latestTieredTimestamp: return (-1, -1)
+        case maxTimestamp: found = try log.offsetOfMaxTimestamp()
+        default: found = try log.offset(forTimestamp: timestamp)
+        }
+        guard let found, found.offset < lastFetchable else { return (-1, -1) }
+        return found
     }
 }

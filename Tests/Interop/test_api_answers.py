@@ -1,0 +1,210 @@
+"""Answers Kafka gives and Tern must give too (issue 10, "wrong answers"): offset commits from
+outside a group, ListOffsets by isolation level and by max timestamp, static-membership fencing and
+a static leader's restart — each through librdkafka (confluent-kafka) and kafka-python or the wire."""
+import struct
+import time
+
+import pytest
+from confluent_kafka import Consumer, IsolationLevel, KafkaException, Producer, TopicPartition
+from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+from kafka import KafkaConsumer
+from kafka import TopicPartition as KTopicPartition
+
+import wire
+
+
+def create(bootstrap, name, partitions=1):
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    admin.create_topics([NewTopic(name, num_partitions=partitions, replication_factor=1)])[name].result(timeout=30)
+
+
+def produce(bootstrap, topic, values, timestamps=None):
+    p = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for i, v in enumerate(values):
+        p.produce(topic, value=v, partition=0, **({"timestamp": timestamps[i]} if timestamps else {}))
+        p.flush(30)  # one batch per record, so a batch's max timestamp is its record's
+
+
+def offset_commit_v2(group, generation, member_id, topic, partition, offset):
+    body = wire.string(group) + struct.pack(">i", generation) + wire.string(member_id) + struct.pack(">q", -1)
+    body += struct.pack(">i", 1) + wire.string(topic) + struct.pack(">i", 1)
+    body += struct.pack(">iq", partition, offset) + wire.string("")
+    return body
+
+
+def offset_commit_error(port, body):
+    conn = wire.Conn(port)
+    conn.send(wire.request(8, 2, 41, body))
+    resp = conn.recv_frame()
+    conn.close()
+    pos = 4 + 4  # correlation id, topics count
+    name_len, = struct.unpack_from(">h", resp, pos)
+    pos += 2 + name_len + 4
+    _partition, error = struct.unpack_from(">ih", resp, pos)
+    return error
+
+
+def test_offset_commit_rules_for_committers_outside_the_group(broker):
+    create(broker.bootstrap, "commits", 1)
+    produce(broker.bootstrap, "commits", [b"a", b"b", b"c"])
+    # An empty group takes a commit with generation -1 whatever member id it names (Kafka ignores
+    # it): a KIP-848 consumer using assign() always sends its own.
+    assert offset_commit_error(broker.port, offset_commit_v2("lonely", -1, "some-member-id", "commits", 0, 2)) == 0
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "manual-848", "group.protocol": "consumer",
+                  "enable.auto.commit": False, "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition("commits", 0, 0)])
+    got = []
+    deadline = time.time() + 20
+    while len(got) < 3 and time.time() < deadline:
+        m = c.poll(0.5)
+        if m is not None and not m.error():
+            got.append(m)
+    assert len(got) == 3
+    c.commit(message=got[-1], asynchronous=False)
+    assert c.committed([TopicPartition("commits", 0)], timeout=10)[0].offset == 3
+    c.close()
+
+    # A group with a live member: a commit with neither generation nor member id is refused with
+    # UNKNOWN_MEMBER_ID (25), not ILLEGAL_GENERATION.
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "busy", "session.timeout.ms": 6000,
+                       "heartbeat.interval.ms": 500, "auto.offset.reset": "earliest"})
+    assigned = []
+    member.subscribe(["commits"], on_assign=lambda _, ps: assigned.extend(ps))
+    deadline = time.time() + 20
+    while not assigned and time.time() < deadline:
+        member.poll(0.2)
+    assert assigned
+    assert offset_commit_error(broker.port, offset_commit_v2("busy", -1, "", "commits", 0, 1)) == 25
+    # kafka-python's standalone consumer commits the same way and must see the refusal too.
+    k = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="busy", enable_auto_commit=False)
+    k.assign([KTopicPartition("commits", 0)])
+    with pytest.raises(Exception) as refused:
+        k.commit({KTopicPartition("commits", 0): __import__("kafka").OffsetAndMetadata(1, "", -1)})
+    assert "UnknownMember" in type(refused.value).__name__ or "UnknownMember" in str(refused.value) \
+        or "CommitFailed" in type(refused.value).__name__
+    k.close()
+    member.close()
+
+
+def test_list_offsets_by_isolation_level_and_max_timestamp(broker):
+    create(broker.bootstrap, "lso", 1)
+    tx = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "lso-tx"})
+    tx.init_transactions(30)
+    tx.begin_transaction()
+    for v in (b"c1", b"c2", b"c3"):
+        tx.produce("lso", value=v, partition=0)
+    tx.commit_transaction(30)  # offsets 0-2, marker at 3
+    tx.begin_transaction()
+    tx.produce("lso", value=b"open1", partition=0)
+    tx.produce("lso", value=b"open2", partition=0)
+    tx.flush(30)  # an open transaction from offset 4: the last stable offset stays at 4
+    tp = TopicPartition("lso", 0)
+
+    committed = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "wm", "isolation.level": "read_committed"})
+    uncommitted = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "wm", "isolation.level": "read_uncommitted"})
+    assert committed.get_watermark_offsets(tp, timeout=10, cached=False) == (0, 4)
+    assert uncommitted.get_watermark_offsets(tp, timeout=10, cached=False) == (0, 6)
+    committed.close()
+    uncommitted.close()
+
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    latest_rc = admin.list_offsets({tp: OffsetSpec.latest()}, isolation_level=IsolationLevel.READ_COMMITTED)[tp].result(10)
+    latest_ru = admin.list_offsets({tp: OffsetSpec.latest()}, isolation_level=IsolationLevel.READ_UNCOMMITTED)[tp].result(10)
+    assert (latest_rc.offset, latest_ru.offset) == (4, 6)
+
+    k = KafkaConsumer(bootstrap_servers=broker.bootstrap, isolation_level="read_committed")
+    assert k.end_offsets([KTopicPartition("lso", 0)])[KTopicPartition("lso", 0)] == 4
+    k.close()
+    tx.abort_transaction(30)
+
+    # KIP-734: the record with the largest timestamp, wherever it is in the log.
+    create(broker.bootstrap, "maxts", 1)
+    now = int(time.time() * 1000)
+    produce(broker.bootstrap, "maxts", [b"a", b"b", b"newest", b"c"], [now - 3000, now - 2000, now + 5000, now - 1000])
+    mp = TopicPartition("maxts", 0)
+    found = admin.list_offsets({mp: OffsetSpec.max_timestamp()})[mp].result(10)
+    assert (found.offset, found.timestamp) == (2, now + 5000)
+    by_time = admin.list_offsets({mp: OffsetSpec.for_timestamp(now - 1500)})[mp].result(10)
+    assert by_time.offset == 2, "the first record at or after the time is the max-timestamp one"
+    earliest = admin.list_offsets({mp: OffsetSpec.earliest()})[mp].result(10)
+    assert earliest.offset == 0
+
+
+def static_consumer(bootstrap, group, instance, **extra):
+    return Consumer({"bootstrap.servers": bootstrap, "group.id": group, "group.instance.id": instance,
+                     "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 10000,
+                     "heartbeat.interval.ms": 500, **extra})
+
+
+def test_a_replaced_static_member_is_fenced_and_does_not_fence_back(broker):
+    create(broker.bootstrap, "fenced", 2)
+    old = static_consumer(broker.bootstrap, "fencing", "worker-1")
+    old_assigned = []
+    old.subscribe(["fenced"], on_assign=lambda _, ps: old_assigned.extend(ps))
+    deadline = time.time() + 20
+    while not old_assigned and time.time() < deadline:
+        old.poll(0.2)
+    assert old_assigned
+    new = static_consumer(broker.bootstrap, "fencing", "worker-1")
+    new_assigned = []
+    new.subscribe(["fenced"], on_assign=lambda _, ps: new_assigned.extend(ps))
+    fatal = []
+    old_errors = []
+    deadline = time.time() + 20
+    while not fatal and time.time() < deadline:
+        new.poll(0.1)
+        try:
+            m = old.poll(0.1)
+            if m is not None and m.error():
+                old_errors.append(m.error())
+                if m.error().fatal() or m.error().code() in (-144, -150):
+                    fatal.append(m.error())
+        except KafkaException as e:
+            fatal.append(e.args[0])
+    assert fatal and "fenced" in str(fatal[0]).lower(), f"the old instance should be fenced, got {fatal or old_errors}"
+    # The newer instance stays in the group and keeps consuming.
+    produce(broker.bootstrap, "fenced", [b"after-fence"])
+    got = None
+    deadline = time.time() + 20
+    while got is None and time.time() < deadline:
+        m = new.poll(0.2)
+        if m is not None and not m.error() and m.value() == b"after-fence":
+            got = m
+    assert got is not None and new_assigned
+    new.close()
+
+
+def test_a_static_leader_restart_causes_no_rebalance(broker):
+    create(broker.bootstrap, "static-lead", 4)
+    events = {"leader": [], "follower": [], "leader2": []}
+    revokes = {"follower": 0}
+    leader = static_consumer(broker.bootstrap, "lead-group", "lead")
+    leader.subscribe(["static-lead"], on_assign=lambda _, ps: events["leader"].append(sorted(p.partition for p in ps)))
+    deadline = time.time() + 20
+    while not events["leader"] and time.time() < deadline:
+        leader.poll(0.1)  # joins first: it leads the group
+    follower = static_consumer(broker.bootstrap, "lead-group", "follow")
+    follower.subscribe(["static-lead"], on_assign=lambda _, ps: events["follower"].append(sorted(p.partition for p in ps)),
+                       on_revoke=lambda _, ps: revokes.__setitem__("follower", revokes["follower"] + 1))
+    deadline = time.time() + 30
+    while time.time() < deadline and not (events["follower"] and events["leader"]
+                                          and len(events["leader"][-1]) + len(events["follower"][-1]) == 4
+                                          and len(events["follower"][-1]) == 2):
+        leader.poll(0.1)
+        follower.poll(0.1)
+    leader_parts = events["leader"][-1]
+    assert len(leader_parts) == 2
+    revokes_before = revokes["follower"]
+    leader.close()  # a static member does not leave on close
+    leader = static_consumer(broker.bootstrap, "lead-group", "lead")
+    leader.subscribe(["static-lead"], on_assign=lambda _, ps: events["leader2"].append(sorted(p.partition for p in ps)))
+    deadline = time.time() + 20
+    while not events["leader2"] and time.time() < deadline:
+        leader.poll(0.1)
+        follower.poll(0.1)
+    for _ in range(20):
+        follower.poll(0.1)
+    assert events["leader2"] and events["leader2"][-1] == leader_parts, "the restarted leader got its partitions back"
+    assert revokes["follower"] == revokes_before, "the follower saw a rebalance when the static leader restarted"
+    leader.close()
+    follower.close()
