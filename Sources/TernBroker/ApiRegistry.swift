@@ -105,6 +105,7 @@ enum ApiRegistry {
         .immediate(.listTransactions, advertised: 0...0) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },
         .immediate(.deleteRecords, advertised: 0...2) { (r: DeleteRecordsRequest, c) in c.broker.deleteRecords(r, version: c.version) },
         .immediate(.describeConfigs, advertised: 0...4) { (r: DescribeConfigsRequest, c) in c.broker.describeConfigs(r, version: c.version) },
+        .immediate(.alterConfigs, advertised: 0...2) { (r: AlterConfigsRequest, c) in c.broker.alterConfigs(r, version: c.version) },
         .immediate(.incrementalAlterConfigs, advertised: 0...1) { (r: IncrementalAlterConfigsRequest, c) in
             c.broker.incrementalAlterConfigs(r, version: c.version)
         },

@@ -54,6 +54,15 @@ public struct BrokerConfig: Sendable {
     public var transactionCleanupIntervalMs: Int64 = 3_600_000
     /// Group coordinator settings (`group.*`).
     public var groups = GroupConfig()
+    /// `min.insync.replicas`: with acks=all, a produce needs this many in-sync replicas (one broker:
+    /// one replica, so a value above 1 refuses acks=all with NOT_ENOUGH_REPLICAS, as Kafka would).
+    public var minInsyncReplicas: Int32 = 1
+    /// `log.message.timestamp.type`: CreateTime keeps the producer's timestamps, LogAppendTime
+    /// stamps each batch with the broker's clock.
+    public var timestampType: String = "CreateTime"
+    /// Every setting given explicitly (server.properties, `--set`, flags), as written: what
+    /// DescribeConfigs reports as STATIC_BROKER_CONFIG.
+    public var explicitSettings: [String: String] = [:]
     /// `compression.type`: broker default for topics without their own.
     public var compression: TopicCompression = .producer
 

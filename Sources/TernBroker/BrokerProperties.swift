@@ -34,6 +34,11 @@ public enum BrokerProperties {
 
     /// Applies one setting. Settings Tern does not know are refused rather than silently ignored.
     public static func apply(_ key: String, _ value: String, to config: inout BrokerConfig) throws {
+        try applyValue(key, value, to: &config)
+        config.explicitSettings[key] = value
+    }
+
+    private static func applyValue(_ key: String, _ value: String, to config: inout BrokerConfig) throws {
         func int<T: FixedWidthInteger>(_: T.Type) throws -> T {
             guard let v = T(value), v >= 0 else { throw ParseError.badValue(key, value) }
             return v
@@ -106,6 +111,10 @@ public enum BrokerProperties {
         case "queued.max.request.bytes":
             guard let v = Int(value), v == -1 || v > 0 else { throw ParseError.badValue(key, value) }
             config.queuedMaxRequestBytes = v
+        case "min.insync.replicas": config.minInsyncReplicas = try positive(Int32.self)
+        case "log.message.timestamp.type":
+            guard ["CreateTime", "LogAppendTime"].contains(value) else { throw ParseError.badValue(key, value) }
+            config.timestampType = value
         case "transactional.id.expiration.ms": config.transactionalIdExpirationMs = try positive(Int64.self)
         case "transaction.remove.expired.transaction.cleanup.interval.ms": config.transactionCleanupIntervalMs = try positive(Int64.self)
         case "tern.socket.frame.timeout.ms": config.frameTimeoutMs = try positive(Int64.self)

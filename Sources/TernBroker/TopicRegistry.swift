@@ -10,17 +10,29 @@ public final class Topic: Sendable {
     public let partitions: [PartitionLog]
     /// What produced batches are checked against (topic overrides over broker defaults).
     public let batchPolicy: BatchPolicy
+    /// `message.timestamp.type` is LogAppendTime: batches are stamped with the broker's clock.
+    public let logAppendTime: Bool
+    /// `min.insync.replicas`: acks=all needs this many in-sync replicas.
+    public let minInsyncReplicas: Int32
+    /// `compression.type`: the codec batches are stored with (nil: as the producer sent them).
+    public let storedCodec: CompressionCodec?
 
     init(metadata: TopicMetadata, partitions: [PartitionLog], broker config: BrokerConfig) {
         self.metadata = metadata
         self.partitions = partitions
         let configs = metadata.configs
         let cleanup = configs["cleanup.policy"].flatMap(LogConfig.CleanupPolicy.init(kafka:)) ?? config.log.cleanupPolicy
-        self.batchPolicy = BatchPolicy(
+        let logAppendTime = (configs["message.timestamp.type"] ?? config.timestampType) == "LogAppendTime"
+        var policy = BatchPolicy(
             maxMessageBytes: configs["max.message.bytes"].flatMap(Int.init) ?? config.messageMaxBytes,
             compacted: cleanup.contains(.compact),
             timestampBeforeMaxMs: configs["message.timestamp.before.max.ms"].flatMap(Int64.init) ?? config.timestampBeforeMaxMs,
             timestampAfterMaxMs: configs["message.timestamp.after.max.ms"].flatMap(Int64.init) ?? config.timestampAfterMaxMs)
+        policy.logAppendTime = logAppendTime
+        self.batchPolicy = policy
+        self.logAppendTime = logAppendTime
+        self.minInsyncReplicas = configs["min.insync.replicas"].flatMap(Int32.init) ?? config.minInsyncReplicas
+        self.storedCodec = (configs["compression.type"].flatMap(TopicCompression.init(rawValue:)) ?? config.compression).codec
     }
 
     public func partition(_ index: Int32) -> PartitionLog? {
@@ -94,29 +106,10 @@ public final class TopicRegistry: @unchecked Sendable {
         return c
     }
 
-    /// Topic configs Tern understands, with what a valid value looks like.
+    /// Topic configs as Kafka checks them (`TopicConfigCatalog`): unknown keys and bad values are
+    /// refused with INVALID_CONFIG and a message naming the key.
     static func validate(configs: [String: String]) throws {
-        for (key, value) in configs {
-            switch key {
-            case "segment.bytes":
-                // Kafka: an int, at least the 14-byte overhead of the smallest legacy record.
-                guard let v = Int32(value), v >= 14 else { throw KafkaError.invalidConfig }
-            case "max.message.bytes":
-                guard let v = Int32(value), v >= 0 else { throw KafkaError.invalidConfig }
-            case "message.timestamp.before.max.ms", "message.timestamp.after.max.ms":
-                guard let v = Int64(value), v >= 0 else { throw KafkaError.invalidConfig }
-            case "segment.ms", "index.interval.bytes", "flush.messages", "flush.ms", "delete.retention.ms":
-                guard let v = Int64(value), v > 0 else { throw KafkaError.invalidConfig }
-            case "retention.ms", "retention.bytes":
-                guard let v = Int64(value), v >= -1 else { throw KafkaError.invalidConfig }
-            case "cleanup.policy":
-                guard LogConfig.CleanupPolicy(kafka: value) != nil else { throw KafkaError.invalidConfig }
-            case "compression.type":
-                guard TopicCompression(rawValue: value) != nil else { throw KafkaError.invalidConfig }
-            default:
-                throw KafkaError.invalidConfig
-            }
-        }
+        try TopicConfigCatalog.validate(configs)
     }
 
     private func persist() throws {
@@ -158,13 +151,11 @@ public final class TopicRegistry: @unchecked Sendable {
 
     /// Sets and removes topic configs (IncrementalAlterConfigs), persists them and applies them to
     /// the live logs.
-    public func alterConfigs(_ name: String, set: [String: String], delete: [String], validateOnly: Bool = false) throws {
+    /// Replaces a topic's overrides (keys absent from `configs` fall back to the broker's values).
+    public func replaceConfigs(_ name: String, with configs: [String: String], validateOnly: Bool = false) throws {
+        try Self.validate(configs: configs)
         try lock.withLock {
             guard let topic = topics[name] else { throw KafkaError.unknownTopicOrPartition }
-            var configs = topic.metadata.configs
-            for key in delete { configs[key] = nil }
-            for (k, v) in set { configs[k] = v }
-            try Self.validate(configs: configs)
             if validateOnly { return }
             var meta = topic.metadata
             meta.configs = configs

@@ -13,6 +13,9 @@ public struct BatchPolicy: Sendable {
     public var timestampAfterMaxMs: Int64
     /// Largest decompressed body of one batch (see `RecordCompression`).
     public var decompressedLimit: Int
+    /// `message.timestamp.type=LogAppendTime`: the broker stamps batches, so producer timestamps
+    /// are not range-checked (Kafka checks them only for CreateTime).
+    public var logAppendTime = false
 
     public init(maxMessageBytes: Int, compacted: Bool = false, timestampBeforeMaxMs: Int64 = .max, timestampAfterMaxMs: Int64 = .max,
                 decompressedLimit: Int = RecordCompression.defaultDecompressedLimit) {
@@ -88,7 +91,7 @@ public enum ClientBatchValidator {
             } else if header.usesLogAppendTime {
                 timestampErrors = true
                 errors.append(.init(batchIndex: index, message: "Producer should not set timestamp type to LogAppendTime"))
-            } else if timestamp != -1 && outOfRange(timestamp, nowMs: nowMs, policy: policy) {
+            } else if !policy.logAppendTime && timestamp != -1 && outOfRange(timestamp, nowMs: nowMs, policy: policy) {
                 timestampErrors = true
                 errors.append(.init(batchIndex: index, message: "Timestamp \(timestamp) of record \(index) is out of range"))
             }
@@ -104,6 +107,18 @@ public enum ClientBatchValidator {
             result = try RecordBatchHeader(from: records, at: start)
         }
         return result
+    }
+
+    /// LogAppendTime: marks the (validated, single) batch's timestamp type and sets its max
+    /// timestamp to the broker's clock, recomputing the CRC — Kafka's `setMaxTimestamp(LOG_APPEND_TIME,
+    /// now)`. Consumers then read every record's timestamp as `nowMs`. Returns the new header.
+    public static func stampLogAppendTime(_ records: inout ByteBuffer, nowMs: Int64) throws -> RecordBatchHeader {
+        let start = records.readerIndex
+        let attributes = records.getInteger(at: start + 21, as: Int16.self)!
+        records.setInteger(attributes | 0x08, at: start + 21)
+        records.setInteger(nowMs, at: start + 35)
+        RecordBatch.updateCRC(in: &records, batchAt: start)
+        return try RecordBatchHeader.validated(in: records, at: start)
     }
 
     /// The header rules of `LogValidator.validateBatch` for client appends, plus the producer fields

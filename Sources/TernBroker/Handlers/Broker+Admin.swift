@@ -7,17 +7,30 @@ extension Broker {
             var result = CreateTopicsResponse.CreatableTopicResult(name: t.name, errorMessage: nil)
             do {
                 // -1 partitions / replication factor mean "broker default" (v4+).
-                let partitions = t.numPartitions == -1 ? config.numPartitions : t.numPartitions
-                if !t.assignments.isEmpty { throw KafkaError.invalidReplicaAssignment }
+                let partitions = t.assignments.isEmpty
+                    ? (t.numPartitions == -1 ? config.numPartitions : t.numPartitions)
+                    : try checkedAssignment(t)
                 // One broker holds one replica; asking for more cannot be satisfied.
-                if t.replicationFactor != -1 && t.replicationFactor != 1 { throw KafkaError.invalidReplicationFactor }
+                if t.replicationFactor != -1 && t.replicationFactor != 1 {
+                    throw DescribedKafkaError(.invalidReplicationFactor, "Unable to replicate the partition \(t.replicationFactor) time(s): The target replication factor of \(t.replicationFactor) cannot be reached because only 1 broker(s) are registered.")
+                }
                 var configs: [String: String] = [:]
-                for c in t.configs { configs[c.name] = c.value }
+                for c in t.configs {
+                    guard let value = c.value else { throw DescribedKafkaError(.invalidConfig, "Null value not supported for topic configs: \(c.name)") }
+                    configs[c.name] = value
+                }
                 let meta = try topics.createTopic(name: t.name, partitions: partitions, configs: configs, validateOnly: request.validateOnly)
                 result.topicId = meta.topicId
                 result.numPartitions = meta.partitions
                 result.replicationFactor = 1
-                result.configs = meta.configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value, configSource: 1) }
+                // v5+: every config of the new topic, with where its value comes from.
+                result.configs = TopicConfigCatalog.all.map { d in
+                    let own = meta.configs[d.name]
+                    let explicit = d.brokerSynonyms.contains { config.explicitSettings[$0.name] != nil }
+                    let source: ConfigSource = own != nil ? .topicConfig : explicit ? .staticBrokerConfig : .defaultConfig
+                    return .init(name: d.name, value: TopicConfigCatalog.value(d.name, overrides: meta.configs, broker: config),
+                                 readOnly: false, configSource: source.rawValue, isSensitive: false)
+                }
             } catch {
                 let code = KafkaError(error)
                 result.errorCode = code.rawValue
@@ -26,6 +39,34 @@ extension Broker {
             response.topics.append(result)
         }
         return response
+    }
+
+    /// An explicit `replica_assignment`, checked as Kafka's controller checks one: partitions
+    /// numbered 0…n-1, every list non-empty, without duplicates, of equal length and naming
+    /// registered brokers (here: this one). Returns the partition count.
+    private func checkedAssignment(_ t: CreateTopicsRequest.CreatableTopic) throws -> Int32 {
+        guard t.numPartitions == -1, t.replicationFactor == -1 else {
+            throw DescribedKafkaError(.invalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
+        }
+        let sorted = t.assignments.sorted { $0.partitionIndex < $1.partitionIndex }
+        for (expected, a) in sorted.enumerated() {
+            guard a.partitionIndex == Int32(expected) else {
+                throw DescribedKafkaError(.invalidReplicaAssignment, "Partitions should be a consecutive 0-based integer sequence, but \(a.partitionIndex) does not follow \(expected - 1)")
+            }
+            guard !a.brokerIds.isEmpty else {
+                throw DescribedKafkaError(.invalidReplicaAssignment, "The manual partition assignment includes an empty replica list.")
+            }
+            guard Set(a.brokerIds).count == a.brokerIds.count else {
+                throw DescribedKafkaError(.invalidReplicaAssignment, "The manual partition assignment includes the broker \(a.brokerIds) more than once.")
+            }
+            guard a.brokerIds.count == sorted[0].brokerIds.count else {
+                throw DescribedKafkaError(.invalidReplicaAssignment, "All partitions in the manual partition assignment must have the same number of replicas.")
+            }
+            if let unknown = a.brokerIds.first(where: { $0 != config.nodeId }) {
+                throw DescribedKafkaError(.invalidReplicaAssignment, "The manual partition assignment includes broker \(unknown), but no such broker is registered.")
+            }
+        }
+        return Int32(sorted.count)
     }
 
     func deleteTopics(_ request: DeleteTopicsRequest, version: Int16) -> DeleteTopicsResponse {

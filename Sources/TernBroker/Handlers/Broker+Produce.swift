@@ -31,9 +31,14 @@ extension Broker {
                     {
                         throw refusal
                     }
-                    if compression(of: topic) == .lz4 && header.compression == CompressionCodec.none {
-                        (records, header) = try recompressLZ4(records)
+                    if request.acks == -1 && topic.minInsyncReplicas > 1 {
+                        // One broker: the in-sync replica set is this broker alone.
+                        throw DescribedKafkaError(.notEnoughReplicas, "The size of the current ISR [\(config.nodeId)] is insufficient to satisfy the min.isr requirement of \(topic.minInsyncReplicas) for partition \(topicData.name)-\(partitionData.index)")
                     }
+                    if let codec = topic.storedCodec, header.compression != codec {
+                        (records, header) = try Self.recompress(records, to: codec)
+                    }
+                    if topic.logAppendTime { header = try ClientBatchValidator.stampLogAppendTime(&records, nowMs: nowMs) }
                 } catch {
                     return failed(error)
                 }
@@ -46,7 +51,9 @@ extension Broker {
                         counters.bytesIn.increment(by: bytes)
                         counters.recordsIn.increment(by: count)
                         fetchWaiters.notify(log)
-                        promise.succeed(.init(index: partitionData.index, baseOffset: appended.baseOffset, logStartOffset: appended.logStartOffset))
+                        promise.succeed(.init(
+                            index: partitionData.index, baseOffset: appended.baseOffset,
+                            logAppendTimeMs: topic.logAppendTime ? nowMs : -1, logStartOffset: appended.logStartOffset))
                     case .failure(let error):
                         logger.error("produce failed", metadata: ["topic": "\(topicData.name)", "error": "\(error)"])
                         promise.succeed(Self.produceError(error, partition: partitionData.index))
@@ -73,23 +80,21 @@ extension Broker {
             response.recordErrors = e.recordErrors.map { .init(batchIndex: $0.batchIndex, batchIndexErrorMessage: $0.message) }
         case RecordBatchError.invalidRecord(let message):
             response.errorMessage = message
+        case let e as DescribedKafkaError:
+            response.errorMessage = e.message
         default:
             response.errorMessage = "\(error)"
         }
         return response
     }
 
-    private func compression(of topic: Topic?) -> TopicCompression {
-        topic?.metadata.configs["compression.type"].flatMap(TopicCompression.init(rawValue:)) ?? config.compression
-    }
-
-    /// Topic `compression.type=lz4`: an uncompressed batch is re-encoded with LZ4 (through the C
-    /// core), keeping offset deltas, timestamps and producer fields. Batches already compressed are
-    /// stored as sent.
-    private func recompressLZ4(_ records: ByteBuffer) throws -> (ByteBuffer, RecordBatchHeader) {
+    /// Topic `compression.type` naming a codec: a batch sent with another codec is re-encoded with
+    /// it (through the C core), keeping offset deltas, timestamps and producer fields, as Kafka's
+    /// LogValidator recompresses.
+    static func recompress(_ records: ByteBuffer, to codec: CompressionCodec) throws -> (ByteBuffer, RecordBatchHeader) {
         var input = records
         var batch = try RecordBatch.read(from: &input)
-        batch.attributes = (batch.attributes & ~0x7) | CompressionCodec.lz4.rawValue
+        batch.attributes = (batch.attributes & ~0x7) | codec.rawValue
         var out = ByteBuffer()
         try batch.encode(to: &out)
         return (out, try RecordBatchHeader.validated(in: out, at: out.readerIndex))

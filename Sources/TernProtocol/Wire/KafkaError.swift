@@ -12,6 +12,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case coordinatorNotAvailable = 15
     case invalidTopic = 17
     case recordListTooLarge = 18
+    case notEnoughReplicas = 19
     case invalidRequiredAcks = 21
     case illegalGeneration = 22
     case inconsistentGroupProtocol = 23
