@@ -71,6 +71,7 @@ enum ApiRegistry {
         .later(.fetch, advertised: 0...12, served: 4...12) { (r: FetchRequest, c) in c.broker.fetch(r, version: c.version, on: c.eventLoop) },
         .immediate(.listOffsets, advertised: 0...10) { (r: ListOffsetsRequest, c) in c.broker.listOffsets(r, version: c.version) },
         .immediate(.metadata, advertised: 0...12) { (r: MetadataRequest, c) in c.broker.metadata(r, version: c.version) },
+        .immediate(.describeCluster, advertised: 0...1) { (r: DescribeClusterRequest, c) in c.broker.describeCluster(r, version: c.version) },
         .immediate(.findCoordinator, advertised: 0...4) { (r: FindCoordinatorRequest, c) in c.broker.findCoordinator(r, version: c.version) },
         .later(.offsetCommit, advertised: 0...9) { (r: OffsetCommitRequest, c) in c.broker.groups.offsetCommit(r, version: c.version) },
         .later(.offsetFetch, advertised: 0...9) { (r: OffsetFetchRequest, c) in c.broker.groups.offsetFetch(r, version: c.version) },

@@ -10,13 +10,16 @@ extension GroupCoordinator {
                     return .init(errorCode: version >= 6 ? KafkaError.groupIdNotFound.rawValue : 0, groupId: id, groupState: GroupState.dead.rawValue)
                 }
                 let showMembers = g.state == .stable || g.state == .completingRebalance || g.state == .preparingRebalance
-                return .init(
+                var described = DescribeGroupsResponse.DescribedGroup(
                     groupId: id, groupState: g.state.rawValue, protocolType: g.protocolType ?? "",
                     protocolData: g.state == .stable ? (g.protocolName ?? "") : "",
                     members: showMembers ? g.orderedMembers.map { m in
                         .init(memberId: m.memberId, groupInstanceId: m.instanceId, clientId: m.clientId, clientHost: m.clientHost,
                               memberMetadata: m.metadata(for: g.protocolName ?? ""), memberAssignment: m.assignment)
                     } : [])
+                // v3+: what the caller may do with the group (everything: there is no authorizer).
+                if version >= 3 && req.includeAuthorizedOperations { described.authorizedOperations = AuthorizedOperations.group }
+                return described
             })
         }
     }

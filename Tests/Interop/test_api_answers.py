@@ -5,7 +5,7 @@ import struct
 import time
 
 import pytest
-from confluent_kafka import Consumer, IsolationLevel, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, IsolationLevel, KafkaException, Producer, TopicCollection, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
 from kafka import KafkaConsumer
 from kafka import TopicPartition as KTopicPartition
@@ -208,3 +208,29 @@ def test_a_static_leader_restart_causes_no_rebalance(broker):
     assert revokes["follower"] == revokes_before, "the follower saw a rebalance when the static leader restarted"
     leader.close()
     follower.close()
+
+
+def test_authorized_operations_are_all_operations_without_an_authorizer(broker):
+    """Metadata v8-10, DescribeCluster and DescribeGroups v3+ answer the operations a client may
+    perform when asked — with no authorizer, every operation the resource supports."""
+    create(broker.bootstrap, "ops", 1)
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    cluster = a.describe_cluster(include_authorized_operations=True).result(10)
+    assert cluster.controller is not None and cluster.controller.id == 0 and [n.id for n in cluster.nodes] == [0]
+    assert {op.name for op in cluster.authorized_operations} == {
+        "CREATE", "CLUSTER_ACTION", "DESCRIBE_CONFIGS", "ALTER_CONFIGS", "IDEMPOTENT_WRITE", "ALTER", "DESCRIBE"}
+    topic = a.describe_topics(TopicCollection(["ops"]), include_authorized_operations=True)["ops"].result(10)
+    assert {op.name for op in topic.authorized_operations} == {
+        "READ", "WRITE", "CREATE", "DESCRIBE", "DELETE", "ALTER", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"}
+    member = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "ops-group", "session.timeout.ms": 6000})
+    assigned = []
+    member.subscribe(["ops"], on_assign=lambda _, ps: assigned.extend(ps))
+    deadline = time.time() + 20
+    while not assigned and time.time() < deadline:
+        member.poll(0.2)
+    group = a.describe_consumer_groups(["ops-group"], include_authorized_operations=True)["ops-group"].result(10)
+    assert {op.name for op in group.authorized_operations} == {"READ", "DESCRIBE", "DELETE", "DESCRIBE_CONFIGS", "ALTER_CONFIGS"}
+    member.close()
+    # Not asked for: the schema default, which clients show as "unknown" (None).
+    plain = a.describe_cluster().result(10)
+    assert plain.authorized_operations is None

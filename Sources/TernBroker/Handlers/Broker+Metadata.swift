@@ -7,6 +7,12 @@ extension Broker {
             brokers: [.init(nodeId: config.nodeId, host: host, port: Int32(port), rack: nil)],
             clusterId: topics.clusterId,
             controllerId: config.nodeId)
+        // v8-10 may ask for the cluster's authorized operations (v11 moved them to DescribeCluster).
+        if version >= 8 && version <= 10 && request.includeClusterAuthorizedOperations {
+            response.clusterAuthorizedOperations = AuthorizedOperations.cluster
+        }
+        let withOperations = version >= 8 && request.includeTopicAuthorizedOperations
+        let describe = { (topic: Topic) in self.describe(topic, withOperations: withOperations) }
         // v0: an empty list means all topics; v1+: null means all, empty means none.
         let requested: [MetadataRequest.MetadataRequestTopic]?
         if version == 0 && request.topics?.isEmpty == true {
@@ -41,9 +47,9 @@ extension Broker {
         return response
     }
 
-    private func describe(_ topic: Topic) -> MetadataResponse.MetadataResponseTopic {
+    private func describe(_ topic: Topic, withOperations: Bool) -> MetadataResponse.MetadataResponseTopic {
         let node = config.nodeId
-        return MetadataResponse.MetadataResponseTopic(
+        var described = MetadataResponse.MetadataResponseTopic(
             errorCode: 0,
             name: topic.metadata.name,
             topicId: topic.metadata.topicId,
@@ -53,5 +59,26 @@ extension Broker {
                     errorCode: 0, partitionIndex: p, leaderId: node, leaderEpoch: 0,
                     replicaNodes: [node], isrNodes: [node], offlineReplicas: [])
             })
+        if withOperations { described.topicAuthorizedOperations = AuthorizedOperations.topic }
+        return described
+    }
+
+    /// DescribeCluster (KIP-700): this broker, the controller (itself), and on request the cluster
+    /// operations a client may perform — all of them, with no authorizer.
+    func describeCluster(_ request: DescribeClusterRequest, version: Int16) -> DescribeClusterResponse {
+        let brokerEndpoints: Int8 = 1, controllerEndpoints: Int8 = 2
+        guard request.endpointType == brokerEndpoints else {
+            let known = request.endpointType == controllerEndpoints
+            return DescribeClusterResponse(
+                errorCode: (version == 0 ? KafkaError.invalidRequest : known ? .mismatchedEndpointType : .unsupportedEndpointType).rawValue,
+                errorMessage: known ? "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
+                    : "Unsupported endpoint type \(request.endpointType)",
+                endpointType: request.endpointType, clusterId: topics.clusterId)
+        }
+        let (host, port) = config.advertised
+        return DescribeClusterResponse(
+            errorCode: 0, errorMessage: nil, endpointType: brokerEndpoints, clusterId: topics.clusterId, controllerId: config.nodeId,
+            brokers: [.init(brokerId: config.nodeId, host: host, port: Int32(port), rack: nil)],
+            clusterAuthorizedOperations: request.includeClusterAuthorizedOperations ? AuthorizedOperations.cluster : AuthorizedOperations.notRequested)
     }
 }

@@ -51,5 +51,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case fencedMemberEpoch = 110
     case unsupportedAssignor = 112
     case staleMemberEpoch = 113
+    case mismatchedEndpointType = 114
+    case unsupportedEndpointType = 115
     case unknownServerError = -1
 }
