@@ -28,14 +28,18 @@ struct RequestContext {
 /// Every advertised range starts at 0 because librdkafka before 2.11.1 enables features only when
 /// the broker's range contains exact versions (e.g. FindCoordinator 0 gates LZ4 and group support,
 /// Produce 3 + Fetch 4 gate message format v2; client-compat.md). Versions advertised but not
-/// served are refused when they arrive (the connection is closed, as Kafka does for requests it
-/// cannot parse).
+/// served get UNSUPPORTED_VERSION in the response when the API has a `refuseUnserved` answer
+/// (Produce v0-2 and Fetch v0-3, message formats v0/v1 that Tern never stores, as Kafka 4 refuses
+/// them); other unserved versions close the connection.
 struct ApiRegistration: Sendable {
+    typealias Handler = @Sendable (inout ByteBuffer, RequestContext) throws -> DispatchOutcome
     let key: ApiKey
     let advertised: ClosedRange<Int16>
     let served: ClosedRange<Int16>
     /// Decodes the body (the reader is past the request header) and starts the work.
-    let handle: @Sendable (inout ByteBuffer, RequestContext) throws -> DispatchOutcome
+    let handle: Handler
+    /// Answers a request of an advertised but unserved version with UNSUPPORTED_VERSION.
+    var refuseUnserved: Handler? = nil
 
     /// A request answered at once.
     static func immediate<Request: KafkaMessage, Response: KafkaMessage>(
@@ -46,6 +50,17 @@ struct ApiRegistration: Sendable {
             let request = try Request(from: &bytes, version: context.version)
             return context.answer(context.eventLoop.makeSucceededFuture(body(request, context)))
         }
+    }
+
+    /// The same registration, answering unserved versions with `body`'s response.
+    func refusing<Request: KafkaMessage, Response: KafkaMessage>(_ body: @escaping @Sendable (Request, RequestContext) -> Response?) -> ApiRegistration {
+        var copy = self
+        copy.refuseUnserved = { bytes, context in
+            let request = try Request(from: &bytes, version: context.version)
+            guard let response = body(request, context) else { return .noResponse }
+            return context.answer(context.eventLoop.makeSucceededFuture(response))
+        }
+        return copy
     }
 
     /// A request answered when its future completes (disk writes, long polls, coordinators).
@@ -67,11 +82,15 @@ enum ApiRegistry {
             // acks=0: nothing is sent back.
             guard let response = c.broker.produce(request, version: c.version, on: c.eventLoop) else { return .noResponse }
             return c.answer(response)
-        },
-        .later(.fetch, advertised: 0...12, served: 4...12) { (r: FetchRequest, c) in c.broker.fetch(r, version: c.version, on: c.eventLoop) },
+        }.refusing { (r: ProduceRequest, c) in Broker.refusedProduce(r) },
+        .later(.fetch, advertised: 0...17, served: 4...17) { (r: FetchRequest, c) in c.broker.fetch(r, version: c.version, on: c.eventLoop) }
+            .refusing { (r: FetchRequest, c) in Broker.refusedFetch(r) },
         .immediate(.listOffsets, advertised: 0...10) { (r: ListOffsetsRequest, c) in c.broker.listOffsets(r, version: c.version) },
         .immediate(.metadata, advertised: 0...12) { (r: MetadataRequest, c) in c.broker.metadata(r, version: c.version) },
         .immediate(.describeCluster, advertised: 0...1) { (r: DescribeClusterRequest, c) in c.broker.describeCluster(r, version: c.version) },
+        .immediate(.describeTopicPartitions, advertised: 0...0) { (r: DescribeTopicPartitionsRequest, c) in
+            c.broker.describeTopicPartitions(r, version: c.version)
+        },
         .immediate(.findCoordinator, advertised: 0...4) { (r: FindCoordinatorRequest, c) in c.broker.findCoordinator(r, version: c.version) },
         .later(.offsetCommit, advertised: 0...9) { (r: OffsetCommitRequest, c) in c.broker.groups.offsetCommit(r, version: c.version) },
         .later(.offsetFetch, advertised: 0...9) { (r: OffsetFetchRequest, c) in c.broker.groups.offsetFetch(r, version: c.version) },
@@ -85,12 +104,16 @@ enum ApiRegistry {
         .later(.listGroups, advertised: 0...5) { (r: ListGroupsRequest, c) in c.broker.groups.listGroups(r, version: c.version) },
         .later(.deleteGroups, advertised: 0...2) { (r: DeleteGroupsRequest, c) in c.broker.groups.deleteGroups(r, version: c.version) },
         .later(.offsetDelete, advertised: 0...0) { (r: OffsetDeleteRequest, c) in c.broker.groups.offsetDelete(r, version: c.version) },
+        .later(.consumerGroupDescribe, advertised: 0...0) { (r: ConsumerGroupDescribeRequest, c) in
+            c.broker.groups.consumerGroupDescribe(r, version: c.version)
+        },
         // KIP-848; librdkafka's group.protocol=consumer needs exactly v1.
         .later(.consumerGroupHeartbeat, advertised: 0...1) { (r: ConsumerGroupHeartbeatRequest, c) in
             c.broker.groups.consumerGroupHeartbeat(r, version: c.version, clientId: c.clientId, clientHost: c.clientHost)
         },
         .immediate(.apiVersions, advertised: 0...4) { (r: ApiVersionsRequest, c) in c.broker.apiVersions(r, version: c.version) },
         .immediate(.createTopics, advertised: 0...7) { (r: CreateTopicsRequest, c) in c.broker.createTopics(r, version: c.version) },
+        .immediate(.createPartitions, advertised: 0...3) { (r: CreatePartitionsRequest, c) in c.broker.createPartitions(r, version: c.version) },
         .immediate(.deleteTopics, advertised: 0...6) { (r: DeleteTopicsRequest, c) in c.broker.deleteTopics(r, version: c.version) },
         .later(.initProducerId, advertised: 0...4) { (r: InitProducerIdRequest, c) in
             if let id = r.transactionalId, !id.isEmpty {
@@ -98,12 +121,24 @@ enum ApiRegistry {
             }
             return c.eventLoop.makeSucceededFuture(c.broker.initProducerId(r, version: c.version))
         },
-        .later(.addPartitionsToTxn, advertised: 0...3) { (r: AddPartitionsToTxnRequest, c) in c.broker.addPartitionsToTxn(r, version: c.version) },
+        .later(.addPartitionsToTxn, advertised: 0...5) { (r: AddPartitionsToTxnRequest, c) in
+            c.broker.addPartitionsToTxn(r, version: c.version, on: c.eventLoop)
+        },
         .later(.addOffsetsToTxn, advertised: 0...3) { (r: AddOffsetsToTxnRequest, c) in c.broker.addOffsetsToTxn(r, version: c.version) },
         .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) },
         .immediate(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) },
         .immediate(.describeTransactions, advertised: 0...0) { (r: DescribeTransactionsRequest, c) in c.broker.describeTransactions(r, version: c.version) },
         .immediate(.listTransactions, advertised: 0...0) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },
+        .immediate(.describeLogDirs, advertised: 0...4) { (r: DescribeLogDirsRequest, c) in c.broker.describeLogDirs(r, version: c.version) },
+        .immediate(.alterReplicaLogDirs, advertised: 0...2) { (r: AlterReplicaLogDirsRequest, c) in
+            c.broker.alterReplicaLogDirs(r, version: c.version)
+        },
+        // KIP-714 client metrics subscriptions are not supported, so there are none to list (API 74,
+        // renamed ListConfigResources in Kafka 4.1 with more resource types in v1).
+        .immediate(.listClientMetricsResources, advertised: 0...0) { (_: ListClientMetricsResourcesRequest, _) in
+            ListClientMetricsResourcesResponse(errorCode: 0, clientMetricsResources: [])
+        },
+        .immediate(.describeProducers, advertised: 0...0) { (r: DescribeProducersRequest, c) in c.broker.describeProducers(r, version: c.version) },
         .immediate(.deleteRecords, advertised: 0...2) { (r: DeleteRecordsRequest, c) in c.broker.deleteRecords(r, version: c.version) },
         .immediate(.describeConfigs, advertised: 0...4) { (r: DescribeConfigsRequest, c) in c.broker.describeConfigs(r, version: c.version) },
         .immediate(.alterConfigs, advertised: 0...2) { (r: AlterConfigsRequest, c) in c.broker.alterConfigs(r, version: c.version) },

@@ -51,7 +51,7 @@ public struct RequestDispatcher: Sendable {
                 return .respond(eventLoop.makeSucceededFuture(
                     Self.frame(Broker.unsupportedApiVersionsResponse(), version: 0, correlationId: correlationId, flexibleHeader: false)))
             }
-            guard registration.served.contains(version) else {
+            guard registration.advertised.contains(version) else {
                 return .close(reason: "unsupported version \(version) of \(apiKey)")
             }
             let flexible = version >= apiKey.firstFlexibleVersion
@@ -61,6 +61,13 @@ public struct RequestDispatcher: Sendable {
             let context = RequestContext(
                 broker: broker, eventLoop: eventLoop, version: version, correlationId: correlationId, clientId: clientId,
                 clientHost: clientHost, flexibleResponseHeader: flexible && apiKey != .apiVersions)
+            guard registration.served.contains(version) else {
+                // Advertised (old librdkafka needs the ranges to start at 0) but not served: the
+                // request gets UNSUPPORTED_VERSION where its response can say so, as Kafka 4 answers
+                // Produce v0-2; otherwise the connection is closed.
+                guard let refuse = registration.refuseUnserved else { return .close(reason: "unsupported version \(version) of \(apiKey)") }
+                return try refuse(&body, context)
+            }
             return try registration.handle(&body, context)
         } catch {
             return .close(reason: "malformed \(apiKey) v\(version) request: \(error)")

@@ -45,7 +45,18 @@ public final class Topic: Sendable {
 /// map and the store are touched only under `lock`.
 public final class TopicRegistry: @unchecked Sendable {
     private let lock = NIOLock()
+    /// Changed only through `set(_:_:)`, which keeps `topicNamesById` in step.
     private var topics: [String: Topic] = [:]
+    /// Topic id → name (Fetch v13+, Metadata v12+ and DeleteTopics v6 name topics by id).
+    private var topicNamesById: [KafkaUUID: String] = [:]
+
+    /// Adds, replaces (same id) or removes (nil) a topic. Lock held (or in init).
+    private func set(_ name: String, _ topic: Topic?) {
+        if let old = topics[name] { topicNamesById[old.metadata.topicId] = nil }
+        topics[name] = topic
+        if let topic { topicNamesById[topic.metadata.topicId] = name }
+        assert(topics.count == topicNamesById.count, "every topic has one id")
+    }
     private let store: TopicStore
     private let config: BrokerConfig
     let io: DiskIO
@@ -61,7 +72,7 @@ public final class TopicRegistry: @unchecked Sendable {
         let contents = try store.load(warn: { logger.critical("\($0)") })
         self.clusterId = contents?.clusterId ?? Self.newClusterId()
         for meta in contents?.topics ?? [] {
-            topics[meta.name] = try openTopic(meta, creating: false)
+            set(meta.name, try openTopic(meta, creating: false))
         }
         if contents == nil { try persist() }
         logger.info(
@@ -118,7 +129,7 @@ public final class TopicRegistry: @unchecked Sendable {
 
     public func topic(_ name: String) -> Topic? { lock.withLock { topics[name] } }
 
-    public func topic(id: KafkaUUID) -> Topic? { lock.withLock { topics.values.first { $0.metadata.topicId == id } } }
+    public func topic(id: KafkaUUID) -> Topic? { lock.withLock { topicNamesById[id].flatMap { topics[$0] } } }
 
     public var allTopics: [Topic] { lock.withLock { topics.values.sorted { $0.metadata.name < $1.metadata.name } } }
 
@@ -142,15 +153,46 @@ public final class TopicRegistry: @unchecked Sendable {
             let meta = TopicMetadata(name: name, id: KafkaUUID.random().description, partitions: partitions, configs: configs)
             if validateOnly { return meta }
             let topic = try openTopic(meta, creating: true)
-            topics[name] = topic
+            set(name, topic)
             try persist()
             logger.info("created topic", metadata: ["topic": "\(name)", "partitions": "\(partitions)"])
             return meta
         }
     }
 
-    /// Sets and removes topic configs (IncrementalAlterConfigs), persists them and applies them to
-    /// the live logs.
+    /// CreatePartitions: grows a topic to `count` partitions (never shrinks it), opening the new
+    /// logs before the metadata names them; a failure leaves neither logs nor metadata behind.
+    public func addPartitions(_ name: String, count: Int32, validateOnly: Bool = false) throws {
+        guard let current = topic(name)?.metadata.partitions else { throw KafkaError.unknownTopicOrPartition }
+        if count > current { try FileDescriptorBudget.check(partitions: Int(count - current)) }
+        try lock.withLock {
+            guard let topic = topics[name] else { throw KafkaError.unknownTopicOrPartition }
+            let have = topic.metadata.partitions
+            guard count != have else { throw DescribedKafkaError(.invalidPartitions, "Topic already has \(have) partition(s).") }
+            guard count > have else {
+                throw DescribedKafkaError(.invalidPartitions, "The topic \(name) currently has \(have) partition(s); \(count) would not be an increase.")
+            }
+            guard count <= 100_000 else { throw DescribedKafkaError(.invalidPartitions, "A topic may have at most 100000 partitions, not \(count).") }
+            if validateOnly { return }
+            var meta = topic.metadata
+            meta.partitions = count
+            let logConfig = Self.logConfig(base: config.log, overrides: meta.configs)
+            var added: [PartitionLog] = []
+            do {
+                for p in have..<count {
+                    added.append(try PartitionLog(directory: "\(config.logDir)/\(name)-\(p)", config: logConfig, io: io, logger: logger))
+                }
+                set(name, Topic(metadata: meta, partitions: topic.partitions + added, broker: config))
+                try persist()
+            } catch {
+                set(name, topic)
+                added.forEach { $0.delete() }
+                throw error
+            }
+            logger.info("added partitions", metadata: ["topic": "\(name)", "partitions": "\(have) -> \(count)"])
+        }
+    }
+
     /// Replaces a topic's overrides (keys absent from `configs` fall back to the broker's values).
     public func replaceConfigs(_ name: String, with configs: [String: String], validateOnly: Bool = false) throws {
         try Self.validate(configs: configs)
@@ -159,7 +201,7 @@ public final class TopicRegistry: @unchecked Sendable {
             if validateOnly { return }
             var meta = topic.metadata
             meta.configs = configs
-            topics[name] = Topic(metadata: meta, partitions: topic.partitions, broker: config)
+            set(name, Topic(metadata: meta, partitions: topic.partitions, broker: config))
             try persist()
             let logConfig = Self.logConfig(base: config.log, overrides: configs)
             topic.partitions.forEach { $0.update(config: logConfig) }
@@ -169,7 +211,8 @@ public final class TopicRegistry: @unchecked Sendable {
 
     public func deleteTopic(_ name: String) throws {
         try lock.withLock {
-            guard let topic = topics.removeValue(forKey: name) else { throw KafkaError.unknownTopicOrPartition }
+            guard let topic = topics[name] else { throw KafkaError.unknownTopicOrPartition }
+            set(name, nil)
             try persist()
             topic.partitions.forEach { $0.delete() }
             logger.info("deleted topic", metadata: ["topic": "\(name)"])

@@ -24,6 +24,36 @@ extension GroupCoordinator {
         }
     }
 
+    /// ConsumerGroupDescribe (KIP-848): a consumer-protocol group's epochs, members, their current
+    /// and target assignments. A classic group or an unknown id is GROUP_ID_NOT_FOUND, as in Kafka.
+    public func consumerGroupDescribe(_ req: ConsumerGroupDescribeRequest, version: Int16) -> EventLoopFuture<ConsumerGroupDescribeResponse> {
+        loop.submit { [self] in
+            func assignment(_ partitions: Set<TopicPartitionKey>) -> ConsumerGroupDescribeResponse.Assignment {
+                let byTopic = Dictionary(grouping: partitions, by: \.topic)
+                return .init(topicPartitions: byTopic.keys.sorted().map { topic in
+                    .init(topicId: topicCatalog.id(topic) ?? .zero, topicName: topic, partitions: byTopic[topic]!.map(\.partition).sorted())
+                })
+            }
+            return ConsumerGroupDescribeResponse(groups: req.groupIds.map { id in
+                guard let g = modernGroups[id] else {
+                    let message = groups[id] == nil ? "Group \(id) not found." : "Group \(id) is not a consumer group."
+                    return .init(errorCode: KafkaError.groupIdNotFound.rawValue, errorMessage: message, groupId: id)
+                }
+                return .init(
+                    errorCode: 0, errorMessage: nil, groupId: id, groupState: g.state, groupEpoch: g.groupEpoch, assignmentEpoch: g.groupEpoch,
+                    assignorName: g.members.values.contains { $0.assignor == "range" } ? "range" : "uniform",
+                    members: g.members.keys.sorted().map { memberId in
+                        let m = g.members[memberId]!
+                        return .init(
+                            memberId: memberId, instanceId: m.instanceId, rackId: nil, memberEpoch: m.epoch, clientId: m.clientId,
+                            clientHost: m.clientHost, subscribedTopicNames: m.subscribedTopics, subscribedTopicRegex: m.subscribedRegex,
+                            assignment: assignment(m.sent), targetAssignment: assignment(g.target[memberId] ?? []))
+                    },
+                    authorizedOperations: req.includeAuthorizedOperations ? AuthorizedOperations.group : AuthorizedOperations.notRequested)
+            })
+        }
+    }
+
     public func listGroups(_ req: ListGroupsRequest, version: Int16) -> EventLoopFuture<ListGroupsResponse> {
         loop.submit { [self] in
             // Groups that only hold offsets are listed too (Empty), as Kafka does.

@@ -234,3 +234,109 @@ def test_authorized_operations_are_all_operations_without_an_authorizer(broker):
     # Not asked for: the schema default, which clients show as "unknown" (None).
     plain = a.describe_cluster().result(10)
     assert plain.authorized_operations is None
+
+
+def test_old_produce_and_fetch_versions_get_unsupported_version_not_a_closed_connection(broker):
+    """Produce v0-2 and Fetch v0-3 stay advertised (librdkafka < 2.11.1 disables compression
+    otherwise, client-compat.md) but carry message formats v0/v1: each partition is answered
+    UNSUPPORTED_VERSION (35), as Kafka 4 does, and the connection stays usable."""
+    create(broker.bootstrap, "old-versions", 1)
+    conn = wire.Conn(broker.port)
+    records = wire.record_batch([b"v"])
+    body = struct.pack(">hi", 1, 10000) + struct.pack(">i", 1) + wire.string("old-versions")
+    body += struct.pack(">i", 1) + struct.pack(">i", 0) + struct.pack(">i", len(records)) + records
+    conn.send(wire.request(0, 2, 11, body))
+    resp = conn.recv_frame()
+    assert resp is not None, "the broker closed the connection"
+    pos = 4 + 4
+    name_len, = struct.unpack_from(">h", resp, pos)
+    pos += 2 + name_len + 4
+    _index, error = struct.unpack_from(">ih", resp, pos)
+    assert error == 35
+    fetch = struct.pack(">iiii", -1, 100, 1, 1 << 20) + struct.pack(">i", 1) + wire.string("old-versions")
+    fetch += struct.pack(">i", 1) + struct.pack(">iqi", 0, 0, 1 << 20)
+    conn.send(wire.request(1, 3, 12, fetch))
+    resp = conn.recv_frame()
+    assert resp is not None
+    pos = 4 + 4 + 4
+    name_len, = struct.unpack_from(">h", resp, pos)
+    pos += 2 + name_len + 4
+    _index, error = struct.unpack_from(">ih", resp, pos)
+    assert error == 35
+    conn.send(wire.request(18, 0, 13, b""))
+    assert conn.recv_frame() is not None, "ApiVersions after the refusals is answered"
+    conn.close()
+
+
+def _uvarint(n):
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def _read_uvarint(buf, pos):
+    value = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def _compact_string(s):
+    b = s.encode()
+    return _uvarint(len(b) + 1) + b
+
+
+def add_partitions_v4(port, transactional_id, pid, epoch, topic, partitions, verify_only):
+    """AddPartitionsToTxn v4 (flexible, batched, KIP-890) → {partition: error code}."""
+    body = _uvarint(2) + _compact_string(transactional_id) + struct.pack(">qh?", pid, epoch, verify_only)
+    body += _uvarint(2) + _compact_string(topic) + _uvarint(len(partitions) + 1)
+    body += b"".join(struct.pack(">i", p) for p in partitions) + b"\x00" + b"\x00" + b"\x00"
+    payload = struct.pack(">hhi", 24, 4, 31) + wire.string("wire-test") + b"\x00" + body
+    conn = wire.Conn(port)
+    conn.send(struct.pack(">i", len(payload)) + payload)
+    resp = conn.recv_frame()
+    conn.close()
+    pos = 4 + 1 + 4  # correlation id, header tags, throttle
+    error, = struct.unpack_from(">h", resp, pos)
+    assert error == 0
+    pos += 2
+    _n, pos = _read_uvarint(resp, pos)  # one transaction
+    length, pos = _read_uvarint(resp, pos)
+    pos += length - 1
+    _n, pos = _read_uvarint(resp, pos)  # one topic
+    length, pos = _read_uvarint(resp, pos)
+    pos += length - 1
+    count, pos = _read_uvarint(resp, pos)
+    out = {}
+    for _ in range(count - 1):
+        partition, code = struct.unpack_from(">ih", resp, pos)
+        out[partition] = code
+        pos += 6 + 1
+    return out
+
+
+def test_add_partitions_to_txn_v4_verifies_and_adds_in_batches(broker):
+    create(broker.bootstrap, "verify-txn", 2)
+    tx = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "verified"})
+    tx.init_transactions(30)
+    tx.begin_transaction()
+    tx.produce("verify-txn", value=b"in", partition=0)
+    tx.flush(20)
+    from kafka.admin import KafkaAdminClient
+    k = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    state = k.describe_transactions(["verified"])
+    k.close()
+    text = repr(state)
+    pid = int(__import__("re").search(r"producer_id=(\d+)", text).group(1))
+    epoch = int(__import__("re").search(r"producer_epoch=(\d+)", text).group(1))
+    assert add_partitions_v4(broker.port, "verified", pid, epoch, "verify-txn", [0, 1], True) == {0: 0, 1: 48}
+    assert add_partitions_v4(broker.port, "verified", pid, epoch + 1, "verify-txn", [0], True) == {0: 47}
+    assert add_partitions_v4(broker.port, "verified", pid, epoch, "verify-txn", [1], False) == {1: 0}
+    assert add_partitions_v4(broker.port, "verified", pid, epoch, "verify-txn", [0, 1], True) == {0: 0, 1: 0}
+    tx.commit_transaction(30)

@@ -69,6 +69,37 @@ extension Broker {
         return Int32(sorted.count)
     }
 
+    /// CreatePartitions: more partitions for existing topics. Internal topics are refused: their
+    /// coordinators map keys to partitions by the partition count.
+    func createPartitions(_ request: CreatePartitionsRequest, version: Int16) -> CreatePartitionsResponse {
+        var seen = Set<String>()
+        let duplicates = Set(request.topics.map(\.name).filter { !seen.insert($0).inserted })
+        return CreatePartitionsResponse(results: request.topics.map { t in
+            var result = CreatePartitionsResponse.CreatePartitionsTopicResult(name: t.name, errorCode: 0, errorMessage: nil)
+            do {
+                guard !duplicates.contains(t.name) else { throw DescribedKafkaError(.invalidRequest, "Duplicate topic in request.") }
+                guard !Self.internalTopics.contains(t.name) else {
+                    throw DescribedKafkaError(.invalidRequest, "Partitions cannot be added to the internal topic \(t.name).")
+                }
+                guard let have = topics.topic(t.name)?.metadata.partitions else { throw KafkaError.unknownTopicOrPartition }
+                if let assignments = t.assignments {
+                    guard assignments.count == Int(t.count - have) else {
+                        throw DescribedKafkaError(.invalidReplicaAssignment, "Attempted to add \(t.count - have) additional partition(s), but only \(assignments.count) assignment(s) were specified.")
+                    }
+                    for a in assignments where a.brokerIds != [config.nodeId] {
+                        throw DescribedKafkaError(.invalidReplicaAssignment, "The manual partition assignment \(a.brokerIds) must name this broker (\(config.nodeId)) once: the topic has one replica per partition.")
+                    }
+                }
+                try topics.addPartitions(t.name, count: t.count, validateOnly: request.validateOnly)
+            } catch {
+                let code = KafkaError(error)
+                result.errorCode = code.rawValue
+                result.errorMessage = (error as? DescribedKafkaError)?.message ?? "\(code)"
+            }
+            return result
+        })
+    }
+
     func deleteTopics(_ request: DeleteTopicsRequest, version: Int16) -> DeleteTopicsResponse {
         var response = DeleteTopicsResponse()
         // v6 names topics by name or id; earlier versions by name only.

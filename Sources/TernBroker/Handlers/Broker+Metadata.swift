@@ -81,4 +81,47 @@ extension Broker {
             brokers: [.init(brokerId: config.nodeId, host: host, port: Int32(port), rack: nil)],
             clusterAuthorizedOperations: request.includeClusterAuthorizedOperations ? AuthorizedOperations.cluster : AuthorizedOperations.notRequested)
     }
+
+    /// DescribeTopicPartitions (KIP-966): topics in name order, partitions paged by
+    /// `response_partition_limit` (at most 2000) with a cursor to continue from. An empty topic list
+    /// means every topic; the cursor's topic must be among those asked for.
+    func describeTopicPartitions(_ request: DescribeTopicPartitionsRequest, version: Int16) -> DescribeTopicPartitionsResponse {
+        let all = request.topics.isEmpty
+        let from = request.cursor
+        let names = (all ? topics.allTopics.map(\.metadata.name) : request.topics.map(\.name))
+            .filter { $0 >= (from?.topicName ?? "") }
+        var response = DescribeTopicPartitionsResponse()
+        if let from, (!all && !names.contains(from.topicName)) || from.partitionIndex < 0 {
+            response.topics = request.topics.map { .init(errorCode: KafkaError.invalidRequest.rawValue, name: $0.name) }
+            return response
+        }
+        var budget = Int(max(1, min(request.responsePartitionLimit, 2000)))
+        let node = config.nodeId
+        for name in Set(names).sorted() {
+            guard let topic = topics.topic(name) else {
+                response.topics.append(.init(errorCode: (TopicName.isValid(name) ? KafkaError.unknownTopicOrPartition : .invalidTopic).rawValue, name: name))
+                continue
+            }
+            if budget == 0 {
+                response.nextCursor = .init(topicName: name, partitionIndex: 0)
+                break
+            }
+            let first = name == from?.topicName ? from!.partitionIndex : 0
+            let count = topic.metadata.partitions
+            let last = min(count, first + Int32(budget))
+            response.topics.append(.init(
+                errorCode: 0, name: name, topicId: topic.metadata.topicId, isInternal: Self.internalTopics.contains(name),
+                partitions: (first..<max(first, last)).map { p in
+                    .init(errorCode: 0, partitionIndex: p, leaderId: node, leaderEpoch: 0, replicaNodes: [node], isrNodes: [node],
+                          eligibleLeaderReplicas: [], lastKnownElr: [], offlineReplicas: [])
+                },
+                topicAuthorizedOperations: AuthorizedOperations.topic))
+            budget -= Int(max(0, last - first))
+            if last < count {
+                response.nextCursor = .init(topicName: name, partitionIndex: last)
+                break
+            }
+        }
+        return response
+    }
 }

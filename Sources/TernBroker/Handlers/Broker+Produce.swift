@@ -70,6 +70,17 @@ extension Broker {
             }
     }
 
+    /// Produce v0-2 carry message formats v0/v1, which Tern does not store (Kafka 4 refuses them
+    /// too, KIP-724/896): every partition gets UNSUPPORTED_VERSION; acks=0 gets no response.
+    static func refusedProduce(_ request: ProduceRequest) -> ProduceResponse? {
+        guard request.acks != 0 else { return nil }
+        return ProduceResponse(responses: request.topicData.map { t in
+            .init(name: t.name, partitionResponses: t.partitionData.map {
+                .init(index: $0.index, errorCode: KafkaError.unsupportedVersion.rawValue, baseOffset: -1)
+            })
+        })
+    }
+
     /// A partition's error reply; Produce v8+ also carries Kafka's message and, when single records
     /// broke a rule, their indexes (`record_errors`, KIP-467).
     static func produceError(_ error: Error, partition: Int32) -> ProduceResponse.PartitionProduceResponse {

@@ -13,7 +13,8 @@ extension Broker {
             .recover { error in InitProducerIdResponse(errorCode: ((error as? KafkaError) ?? .coordinatorNotAvailable).rawValue) }
     }
 
-    func addPartitionsToTxn(_ r: AddPartitionsToTxnRequest, version: Int16) -> EventLoopFuture<AddPartitionsToTxnResponse> {
+    func addPartitionsToTxn(_ r: AddPartitionsToTxnRequest, version: Int16, on eventLoop: EventLoop) -> EventLoopFuture<AddPartitionsToTxnResponse> {
+        if version >= 4 { return addPartitionsToTxnBatched(r, on: eventLoop) }
         // v0-3 (clients): one transaction in the top-level fields.
         let partitions = r.v3AndBelowTopics.flatMap { t in t.partitions.map { (t.name, $0) } }
         return transactions.addPartitions(r.v3AndBelowTransactionalId, producerId: r.v3AndBelowProducerId, epoch: r.v3AndBelowProducerEpoch, partitions)
@@ -22,6 +23,31 @@ extension Broker {
                     .init(name: t.name, resultsByPartition: t.partitions.map { .init(partitionIndex: $0, partitionErrorCode: error.rawValue) })
                 })
             }
+    }
+
+    /// v4+ (KIP-890, sent by brokers): several transactions per request; with `verify_only` each
+    /// partition is checked to be in its transaction already instead of added.
+    private func addPartitionsToTxnBatched(_ r: AddPartitionsToTxnRequest, on eventLoop: EventLoop) -> EventLoopFuture<AddPartitionsToTxnResponse> {
+        let results = r.transactions.map { txn -> EventLoopFuture<AddPartitionsToTxnResponse.AddPartitionsToTxnResult> in
+            let partitions = txn.topics.flatMap { t in t.partitions.map { (t.name, $0) } }
+            @Sendable func result(_ errors: [KafkaError]) -> AddPartitionsToTxnResponse.AddPartitionsToTxnResult {
+                var index = 0
+                return .init(transactionalId: txn.transactionalId, topicResults: txn.topics.map { t in
+                    .init(name: t.name, resultsByPartition: t.partitions.map { p in
+                        defer { index += 1 }
+                        return .init(partitionIndex: p, partitionErrorCode: errors[index].rawValue)
+                    })
+                })
+            }
+            if txn.verifyOnly {
+                return eventLoop.makeSucceededFuture(result(transactions.verifyPartitions(
+                    txn.transactionalId, producerId: txn.producerId, epoch: txn.producerEpoch, partitions)))
+            }
+            return transactions.addPartitions(txn.transactionalId, producerId: txn.producerId, epoch: txn.producerEpoch, partitions)
+                .hop(to: eventLoop)
+                .map { error in result(partitions.map { _ in error }) }
+        }
+        return EventLoopFuture.whenAllSucceed(results, on: eventLoop).map { AddPartitionsToTxnResponse(errorCode: 0, resultsByTransaction: $0) }
     }
 
     func addOffsetsToTxn(_ r: AddOffsetsToTxnRequest, version: Int16) -> EventLoopFuture<AddOffsetsToTxnResponse> {

@@ -176,6 +176,16 @@ final class TransactionCoordinator: @unchecked Sendable {
         }
     }
 
+    /// AddPartitionsToTxn v4+ with `verify_only` (KIP-890): is each partition already part of the
+    /// producer's ongoing transaction? Nothing changes.
+    func verifyPartitions(_ id: String, producerId: Int64, epoch: Int16, _ partitions: [(String, Int32)]) -> [KafkaError] {
+        lock.withLock {
+            if let error = validate(id, producerId, epoch) { return partitions.map { _ in error } }
+            let m = transactions[id]!
+            return partitions.map { m.state == .ongoing && m.partitions.contains(.init(topic: $0.0, partition: $0.1)) ? .none : .invalidTxnState }
+        }
+    }
+
     func addOffsets(_ id: String, producerId: Int64, epoch: Int16, group: String) -> EventLoopFuture<KafkaError> {
         let loop = groups.eventLoop
         return loop.makeSucceededFuture(lock.withLock {

@@ -39,6 +39,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case concurrentTransactions = 51
     case securityDisabled = 54
     case kafkaStorageError = 56
+    case logDirNotFound = 57
     case nonEmptyGroup = 68
     case groupIdNotFound = 69
     case unsupportedCompressionType = 76
