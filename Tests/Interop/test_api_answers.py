@@ -234,6 +234,12 @@ def test_authorized_operations_are_all_operations_without_an_authorizer(broker):
     # Not asked for: the schema default, which clients show as "unknown" (None).
     plain = a.describe_cluster().result(10)
     assert plain.authorized_operations is None
+    from kafka.admin import KafkaAdminClient
+    k = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+    described = k.describe_cluster()
+    assert described["controller_id"] == 0 and [b["broker_id"] for b in described["brokers"]] == [0], described
+    assert "IDEMPOTENT_WRITE" in described["authorized_operations"]
+    k.close()
 
 
 def test_old_produce_and_fetch_versions_get_unsupported_version_not_a_closed_connection(broker):

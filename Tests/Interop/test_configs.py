@@ -175,6 +175,11 @@ def test_log_append_time_stamps_batches(broker):
     kind, ts = m.timestamp()
     assert kind == TIMESTAMP_LOG_APPEND_TIME
     assert before - 1000 <= ts <= after + 1000
+    from kafka import KafkaConsumer
+    k = KafkaConsumer("stamped", bootstrap_servers=broker.bootstrap, auto_offset_reset="earliest", consumer_timeout_ms=5000)
+    got = [(r.timestamp_type, r.timestamp) for r in k]
+    k.close()
+    assert got == [(1, ts)], "kafka-python sees the same LogAppendTime stamp"
 
 
 def test_min_insync_replicas_refuses_acks_all_on_one_broker(broker):
@@ -190,6 +195,12 @@ def test_min_insync_replicas_refuses_acks_all_on_one_broker(broker):
     p1.produce("needs-two", value=b"y", partition=0, on_delivery=lambda err, msg: ok.append(err))
     p1.flush(20)
     assert ok == [None], "acks=1 does not need the ISR"
+    from kafka import KafkaProducer
+    from kafka.errors import NotEnoughReplicasError
+    kp = KafkaProducer(bootstrap_servers=broker.bootstrap, acks="all", retries=0)
+    with pytest.raises(NotEnoughReplicasError):
+        kp.send("needs-two", b"z", partition=0).get(timeout=20)
+    kp.close()
 
 
 def test_explicit_replica_assignment(broker):

@@ -5,6 +5,7 @@ import os
 import struct
 import time
 
+import pytest
 from confluent_kafka import Consumer, OFFSET_BEGINNING, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
@@ -161,3 +162,41 @@ def test_topic_compression_lz4_recompresses(broker):
     attributes, = struct.unpack_from(">h", data, 21)
     assert attributes & 0x7 == 3, "stored batch should be lz4"
     assert len(data) < sum(len(l) for l in lines), "lz4 made it smaller than the raw values"
+
+
+def _stored_codecs(data_dir, topic):
+    codecs = set()
+    for path in glob.glob(os.path.join(data_dir, f"{topic}-0", "*.log")):
+        with open(path, "rb") as f:
+            data = f.read()
+        pos = 0
+        while pos + 61 <= len(data):
+            length, = struct.unpack_from(">i", data, pos + 8)
+            attributes, = struct.unpack_from(">h", data, pos + 21)
+            if not attributes & 0x20:  # control batches are never compressed
+                codecs.add(attributes & 7)
+            pos += 12 + length
+    return codecs
+
+
+@pytest.mark.parametrize("codec,codec_id", [("gzip", 1), ("snappy", 2), ("lz4", 3), ("zstd", 4)])
+def test_compaction_cleans_batches_of_every_codec_and_keeps_their_codec(broker, codec, codec_id):
+    broker.stop()
+    broker.extra_args = ["--set", "log.retention.check.interval.ms=200"]
+    broker.start()
+    topic = f"compact-{codec}"
+    create(broker.bootstrap, topic, **{"cleanup.policy": "compact", "segment.bytes": 2048})
+    items = [(f"key{k}".encode(), f"{codec}-r{r}-k{k}".encode() * 4, None) for r in range(10) for k in range(6)]
+    items += [(f"tail{i}".encode(), b"t" * 60, None) for i in range(40)]
+    acked = produce(broker.bootstrap, topic, items, **{"compression.type": codec, "batch.num.messages": 6})
+    last = {key: (offset, value) for offset, key, value in acked}
+    deadline = time.time() + 20
+    got = []
+    while time.time() < deadline:
+        got = consume(broker.bootstrap, topic)
+        if len(got) == len(last):
+            break
+        time.sleep(0.5)
+    assert len(got) == len(last), f"compaction of {codec} batches did not converge: {len(got)} records"
+    assert {key: (offset, value) for offset, key, value in got} == last
+    assert _stored_codecs(broker.data_dir, topic) == {codec_id}, "cleaned batches keep their codec"
