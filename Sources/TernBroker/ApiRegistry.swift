@@ -128,7 +128,7 @@ enum ApiRegistry {
         .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) },
         .immediate(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) },
         .immediate(.describeTransactions, advertised: 0...0) { (r: DescribeTransactionsRequest, c) in c.broker.describeTransactions(r, version: c.version) },
-        .immediate(.listTransactions, advertised: 0...0) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },
+        .immediate(.listTransactions, advertised: 0...1) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },
         .immediate(.describeLogDirs, advertised: 0...4) { (r: DescribeLogDirsRequest, c) in c.broker.describeLogDirs(r, version: c.version) },
         .immediate(.alterReplicaLogDirs, advertised: 0...2) { (r: AlterReplicaLogDirsRequest, c) in
             c.broker.alterReplicaLogDirs(r, version: c.version)

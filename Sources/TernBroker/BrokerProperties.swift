@@ -1,4 +1,5 @@
 import Foundation
+import TernGroups
 import TernLog
 
 /// Reads Kafka-style `server.properties` settings into a `BrokerConfig`.
@@ -112,6 +113,9 @@ public enum BrokerProperties {
             guard let v = Int(value), v == -1 || v > 0 else { throw ParseError.badValue(key, value) }
             config.queuedMaxRequestBytes = v
         case "min.insync.replicas": config.minInsyncReplicas = try positive(Int32.self)
+        case "group.consumer.migration.policy":
+            guard let policy = GroupConfig.MigrationPolicy(rawValue: value.lowercased()) else { throw ParseError.badValue(key, value) }
+            config.groups.migrationPolicy = policy
         case "log.message.timestamp.type":
             guard ["CreateTime", "LogAppendTime"].contains(value) else { throw ParseError.badValue(key, value) }
             config.timestampType = value

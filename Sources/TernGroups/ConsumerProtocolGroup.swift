@@ -26,6 +26,16 @@ final class ConsumerProtocolGroup: @unchecked Sendable {
         var sessionTimer: Scheduled<Void>?
         let clientId: String
         let clientHost: String
+        /// Set for a member speaking the classic protocol (JoinGroup/SyncGroup/Heartbeat) inside
+        /// this group — after an online upgrade or a classic join (`GroupCoordinator+MixedGroups`).
+        var classic: ClassicProtocol?
+
+        struct ClassicProtocol {
+            var sessionTimeoutMs: Int32
+            var protocols: [(name: String, metadata: ByteBuffer)]
+            /// It still owns partitions its target no longer has and must revoke them, then rejoin.
+            var revoking = false
+        }
 
         init(memberId: String, clientId: String, clientHost: String) {
             self.memberId = memberId

@@ -12,6 +12,15 @@ public struct GroupConfig: Sendable {
     public var consumerHeartbeatIntervalMs: Int32 = 5000
     /// `group.consumer.session.timeout.ms`.
     public var consumerSessionTimeoutMs: Int32 = 45000
+    /// `group.consumer.migration.policy`: whether a live group may move between the classic and
+    /// the consumer (KIP-848) protocol.
+    public var migrationPolicy: MigrationPolicy = .bidirectional
+
+    public enum MigrationPolicy: String, Sendable, CaseIterable {
+        case bidirectional, upgrade, downgrade, disabled
+        var allowsUpgrade: Bool { self == .bidirectional || self == .upgrade }
+        var allowsDowngrade: Bool { self == .bidirectional || self == .downgrade }
+    }
     /// `offset.metadata.max.bytes`.
     public var offsetMetadataMaxBytes: Int = 4096
 

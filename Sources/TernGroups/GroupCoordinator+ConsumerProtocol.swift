@@ -14,7 +14,10 @@ extension GroupCoordinator {
             }
             guard !req.groupId.isEmpty else { return fail(.invalidGroupId, "group id is empty") }
             if let classic = groups[req.groupId], !classic.members.isEmpty {
-                return fail(.inconsistentGroupProtocol, "group \(req.groupId) is a classic group")
+                // KIP-848 online upgrade: a new consumer-protocol member converts a live classic group.
+                guard req.memberEpoch == 0, upgradeToConsumerProtocol(classic) == nil else {
+                    return fail(.groupIdNotFound, "Group \(req.groupId) is not a consumer group.")
+                }
             }
             if let assignor = req.serverAssignor, assignor != "uniform", assignor != "range" {
                 return fail(.unsupportedAssignor, "assignor \(assignor) is not supported")
@@ -106,10 +109,13 @@ extension GroupCoordinator {
         return response
     }
 
-    private func scheduleModernExpiry(_ g: ConsumerProtocolGroup, _ m: ConsumerProtocolGroup.Member) {
+    /// (Re)arms a member's session timer: `group.consumer.session.timeout.ms`, or a classic
+    /// member's own session timeout.
+    func scheduleModernExpiry(_ g: ConsumerProtocolGroup, _ m: ConsumerProtocolGroup.Member) {
         m.sessionTimer?.cancel()
         let id = m.memberId
-        m.sessionTimer = loop.scheduleTask(in: .milliseconds(Int64(config.consumerSessionTimeoutMs))) { [self] in
+        let timeout = m.classic?.sessionTimeoutMs ?? config.consumerSessionTimeoutMs
+        m.sessionTimer = loop.scheduleTask(in: .milliseconds(Int64(timeout))) { [self] in
             guard g.members[id] === m else { return }
             logger.info("consumer-protocol member session expired", metadata: ["group": "\(g.groupId)", "member": "\(id)"])
             removeModernMember(g, id)
@@ -117,9 +123,11 @@ extension GroupCoordinator {
     }
 
     func removeModernMember(_ g: ConsumerProtocolGroup, _ memberId: String) {
-        g.members.removeValue(forKey: memberId)?.sessionTimer?.cancel()
+        let removed = g.members.removeValue(forKey: memberId)
+        removed?.sessionTimer?.cancel()
         g.groupEpoch += 1
         g.computeTarget(partitionCount: { self.topicCatalog.partitions($0) })
+        downgradeIfOnlyClassicMembersRemain(g, removedConsumerMember: removed != nil && removed?.classic == nil)
     }
 
     static func matches(_ regex: String, _ name: String) -> Bool {

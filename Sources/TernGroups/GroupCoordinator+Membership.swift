@@ -22,7 +22,12 @@ extension GroupCoordinator {
             return fail(.invalidSessionTimeout)
         }
         guard !req.protocolType.isEmpty, !req.protocols.isEmpty else { return fail(.inconsistentGroupProtocol) }
-        if let modern = modernGroups[req.groupId], !modern.members.isEmpty { return fail(.inconsistentGroupProtocol) }
+        // v0 has no rebalance timeout: it equals the session timeout.
+        let rebalanceTimeout = version == 0 || req.rebalanceTimeoutMs <= 0 ? req.sessionTimeoutMs : req.rebalanceTimeoutMs
+        if let modern = modernGroups[req.groupId], !modern.members.isEmpty {
+            return loop.makeSucceededFuture(mixedJoin(modern, req, version: version, clientId: clientId, clientHost: clientHost,
+                                                      rebalanceTimeout: rebalanceTimeout))
+        }
         let g = group(req.groupId, create: true)!
         let protocols = req.protocols.map { (name: $0.name, metadata: $0.metadata) }
         // A member must speak the group's protocol type and share an assignor with everyone.
@@ -32,8 +37,6 @@ extension GroupCoordinator {
                 return fail(.inconsistentGroupProtocol)
             }
         }
-        // v0 has no rebalance timeout: it equals the session timeout.
-        let rebalanceTimeout = version == 0 || req.rebalanceTimeoutMs <= 0 ? req.sessionTimeoutMs : req.rebalanceTimeoutMs
         if req.memberId.isEmpty {
             let newId = Self.newMemberId(clientId: clientId)
             if let instance = req.groupInstanceId, let oldId = g.staticMembers[instance], let old = g.members[oldId] {
@@ -179,6 +182,9 @@ extension GroupCoordinator {
 
     private func sync(_ req: SyncGroupRequest) -> EventLoopFuture<SyncResult> {
         func fail(_ e: KafkaError) -> EventLoopFuture<SyncResult> { loop.makeSucceededFuture(SyncResult(error: e)) }
+        if groups[req.groupId] == nil, let modern = modernGroups[req.groupId], !modern.members.isEmpty {
+            return loop.makeSucceededFuture(mixedSync(modern, req))
+        }
         guard let g = group(req.groupId, create: false) else { return fail(.unknownMemberId) }
         if let error = validateMember(g, memberId: req.memberId, instanceId: req.groupInstanceId) { return fail(error) }
         let member = g.members[req.memberId]!
@@ -214,7 +220,9 @@ extension GroupCoordinator {
     public func heartbeat(_ req: HeartbeatRequest, version: Int16) -> EventLoopFuture<HeartbeatResponse> {
         loop.submit { [self] in
             let error: KafkaError
-            if let g = group(req.groupId, create: false) {
+            if groups[req.groupId] == nil, let modern = modernGroups[req.groupId], !modern.members.isEmpty {
+                error = mixedHeartbeat(modern, req)
+            } else if let g = group(req.groupId, create: false) {
                 if let invalid = validateMember(g, memberId: req.memberId, instanceId: req.groupInstanceId) {
                     error = invalid
                 } else if req.generationId != g.generationId {
@@ -235,6 +243,11 @@ extension GroupCoordinator {
         loop.submit { [self] in
             // v0-2 name one member; v3+ a batch, each by member id and/or instance id.
             let leaving = version < 3 ? [LeaveGroupRequest.MemberIdentity(memberId: req.memberId)] : req.members
+            if groups[req.groupId] == nil, let modern = modernGroups[req.groupId], !modern.members.isEmpty {
+                let results = mixedLeave(modern, leaving)
+                if version < 3 { return LeaveGroupResponse(errorCode: results.first?.errorCode ?? 0) }
+                return LeaveGroupResponse(errorCode: 0, members: results)
+            }
             guard let g = group(req.groupId, create: false) else {
                 return LeaveGroupResponse(
                     errorCode: KafkaError.unknownMemberId.rawValue,

@@ -52,6 +52,8 @@ extension GroupCoordinator {
             // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
             if epoch < 0 && modern.members.isEmpty { return nil }
             guard let member = modern.members[req.memberId] else { return .unknownMemberId }
+            // A classic member inside (KIP-848 migration) commits with its epoch as generation.
+            if member.classic != nil { return epoch == member.epoch ? nil : .illegalGeneration }
             if version < 9 { return .unsupportedVersion }
             return epoch == member.epoch ? nil : .staleMemberEpoch
         }

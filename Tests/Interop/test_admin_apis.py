@@ -174,3 +174,31 @@ def test_list_config_resources_has_no_client_metrics(broker):
     listed = k.list_config_resources()  # raises IncompatibleBrokerVersion when API 74 is not advertised
     assert all(not names for names in listed.values()), listed
     k.close()
+
+
+def test_list_transactions_filters_by_state_producer_and_duration(broker):
+    create(broker.bootstrap, "lt", 1)
+    done = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "lt-done"})
+    done.init_transactions(30)
+    done.begin_transaction()
+    done.produce("lt", value=b"d", partition=0)
+    done.commit_transaction(30)
+    running = Producer({"bootstrap.servers": broker.bootstrap, "transactional.id": "lt-running"})
+    running.init_transactions(30)
+    running.begin_transaction()
+    running.produce("lt", value=b"r", partition=0)
+    running.flush(20)
+    k = KafkaAdminClient(bootstrap_servers=broker.bootstrap)
+
+    def ids(**filters):
+        listed = k.list_transactions(**filters)[0]  # node id → listings
+        return sorted(t.transactional_id for t in listed)
+
+    assert ids() == ["lt-done", "lt-running"]
+    assert ids(state_filters=["Ongoing"]) == ["lt-running"]
+    assert ids(state_filters=["CompleteCommit"]) == ["lt-done"]
+    time.sleep(1.2)
+    assert ids(state_filters=["Ongoing"], duration_filter_ms=1000) == ["lt-running"], "running for more than a second"
+    assert ids(state_filters=["Ongoing"], duration_filter_ms=600_000) == [], "not running for ten minutes"
+    k.close()
+    running.abort_transaction(30)

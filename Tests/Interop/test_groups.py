@@ -364,3 +364,125 @@ def check_kip848(consumed, owned, lock, started, broker):
     deadline = time.time() + 30
     while time.time() < deadline and len(consumed) < 200:
         time.sleep(0.2)
+
+
+def test_kip848_online_upgrade_and_downgrade_of_a_live_group(broker):
+    """group.consumer.migration.policy=bidirectional (the default): a consumer-protocol member joins
+    a live classic group, which becomes a consumer-protocol group with its classic members kept;
+    when it leaves, the group turns classic again. Partitions never have two owners once settled,
+    and every partition stays owned."""
+    broker.stop()
+    broker.extra_args = ["--set", "group.consumer.heartbeat.interval.ms=300", "--set", "group.initial.rebalance.delay.ms=300"]
+    broker.start()
+    create(broker.bootstrap, "migrating", 4)
+    owned = {}
+
+    def track(name):
+        owned[name] = set()
+
+        def on_assign(consumer, partitions):
+            owned[name] |= {p.partition for p in partitions}
+
+        def on_revoke(consumer, partitions):
+            owned[name] -= {p.partition for p in partitions}
+        return on_assign, on_revoke
+
+    def settle(consumers, check, timeout=40):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            for c in consumers.values():
+                c.poll(0.05)
+            if check():
+                return True
+        return False
+
+    classic = {}
+    for name in ("classic-a", "classic-b"):
+        classic[name] = group_consumer(broker.bootstrap, "migrating-group")
+        assign, revoke = track(name)
+        classic[name].subscribe(["migrating"], on_assign=assign, on_revoke=revoke)
+
+    def exclusive_cover(names):
+        sets = [owned[n] for n in names]
+        return sum(len(s) for s in sets) == 4 and set().union(*sets) == {0, 1, 2, 3}
+
+    assert settle(classic, lambda: exclusive_cover(list(classic))), f"classic group did not settle: {owned}"
+
+    modern = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "migrating-group", "group.protocol": "consumer",
+                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    assign, revoke = track("modern")
+    modern.subscribe(["migrating"], on_assign=assign, on_revoke=revoke)
+    everyone = {**classic, "modern": modern}
+    assert settle(everyone, lambda: owned["modern"] and all(owned[n] for n in classic) and exclusive_cover(list(everyone))), \
+        f"mixed group did not settle: {owned}"
+    a = AdminClient({"bootstrap.servers": broker.bootstrap})
+    described = a.describe_consumer_groups(["migrating-group"])["migrating-group"].result(10)
+    assert len(described.members) == 3
+    assert "classic group upgraded to the consumer protocol" in broker.logs()
+
+    modern.close()
+    del owned["modern"]
+    assert settle(classic, lambda: exclusive_cover(list(classic))), f"downgraded group did not settle: {owned}"
+    assert "consumer-protocol group downgraded to classic" in broker.logs()
+    for c in classic.values():
+        c.close()
+
+
+def test_kip848_online_upgrade_with_kafka_python_classic_members(broker):
+    """The same migration with kafka-python's classic consumers beside a librdkafka consumer-protocol
+    member: they keep consuming through the upgrade and take everything back after the downgrade."""
+    from kafka import ConsumerRebalanceListener
+    broker.stop()
+    broker.extra_args = ["--set", "group.consumer.heartbeat.interval.ms=300", "--set", "group.initial.rebalance.delay.ms=300"]
+    broker.start()
+    create(broker.bootstrap, "kp-migrating", 4)
+    owned = {"kp-a": set(), "kp-b": set(), "modern": set()}
+
+    class Track(ConsumerRebalanceListener):
+        def __init__(self, name):
+            self.name = name
+
+        def on_partitions_assigned(self, assigned):
+            owned[self.name] |= {tp.partition for tp in assigned}
+
+        def on_partitions_revoked(self, revoked):
+            owned[self.name] -= {tp.partition for tp in revoked}
+
+    kp = {}
+    for name in ("kp-a", "kp-b"):
+        kp[name] = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="kp-migrating-group",
+                                 auto_offset_reset="earliest", enable_auto_commit=False,
+                                 session_timeout_ms=10000, heartbeat_interval_ms=300)
+        kp[name].subscribe(["kp-migrating"], listener=Track(name))
+
+    def poll_all(others=()):
+        for c in kp.values():
+            c.poll(timeout_ms=50)
+        for c in others:
+            c.poll(0.05)
+
+    def exclusive_cover(names):
+        sets = [owned[n] for n in names]
+        return sum(len(x) for x in sets) == 4 and set().union(*sets) == {0, 1, 2, 3}
+
+    def settle(check, others=(), timeout=40):
+        deadline = time.time() + timeout
+        while time.time() < deadline:
+            poll_all(others)
+            if check():
+                return True
+        return False
+
+    assert settle(lambda: exclusive_cover(["kp-a", "kp-b"])), owned
+    modern = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "kp-migrating-group", "group.protocol": "consumer",
+                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    modern.subscribe(["kp-migrating"], on_assign=lambda _, ps: owned["modern"].update(p.partition for p in ps),
+                     on_revoke=lambda _, ps: owned["modern"].difference_update(p.partition for p in ps))
+    assert settle(lambda: owned["modern"] and owned["kp-a"] and owned["kp-b"] and exclusive_cover(list(owned)), [modern]), owned
+    modern.close()
+    owned["modern"] = set()
+    assert settle(lambda: exclusive_cover(["kp-a", "kp-b"])), owned
+    assert "consumer-protocol group downgraded to classic" in broker.logs()
+    for c in kp.values():
+        c.close()
+

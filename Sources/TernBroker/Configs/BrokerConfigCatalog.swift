@@ -59,6 +59,8 @@ enum BrokerConfigCatalog {
               about: "Heartbeat interval for KIP-848 consumers."),
         .init(name: "group.consumer.session.timeout.ms", type: .int, value: { "\($0.groups.consumerSessionTimeoutMs)" },
               about: "Session timeout of KIP-848 consumers."),
+        .init(name: "group.consumer.migration.policy", type: .string, value: { $0.groups.migrationPolicy.rawValue },
+              about: "Whether a live group may move between the classic and the consumer (KIP-848) protocol."),
         .init(name: "socket.request.max.bytes", type: .int, value: { "\($0.socketRequestMaxBytes)" }, about: "Largest request frame."),
         .init(name: "connections.max.idle.ms", type: .long, value: { "\($0.connectionsMaxIdleMs)" }, about: "Close connections idle this long."),
         .init(name: "max.connections", type: .int, value: { "\($0.maxConnections)" }, about: "Most connections accepted at once."),

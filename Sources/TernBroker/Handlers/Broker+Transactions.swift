@@ -1,4 +1,5 @@
 import NIOCore
+import TernLog
 import TernProtocol
 
 extension Broker {
@@ -84,11 +85,21 @@ extension Broker {
         })
     }
 
+    /// ListTransactions with Kafka's filters: states (names Kafka does not know are echoed back in
+    /// `unknown_state_filters`), producer ids, and (v1, KIP-994) transactions running longer than
+    /// `duration_filter` ms.
     func listTransactions(_ r: ListTransactionsRequest, version: Int16) -> ListTransactionsResponse {
+        let kafkaStates = Set(["Empty", "Ongoing", "PrepareCommit", "PrepareAbort", "CompleteCommit", "CompleteAbort", "Dead", "PrepareEpochFence"])
         let states = Set(r.stateFilters)
         let pids = Set(r.producerIdFilters)
-        return ListTransactionsResponse(transactionStates: transactions.all
-            .filter { (states.isEmpty || states.contains($0.state.rawValue)) && (pids.isEmpty || pids.contains($0.producerId)) }
-            .map { .init(transactionalId: $0.transactionalId, producerId: $0.producerId, transactionState: $0.state.rawValue) })
+        let now = PartitionLog.nowMs()
+        let minDuration = version >= 1 ? r.durationFilter : -1
+        return ListTransactionsResponse(
+            unknownStateFilters: r.stateFilters.filter { !kafkaStates.contains($0) },
+            transactionStates: transactions.all
+                .filter { (states.isEmpty || states.contains($0.state.rawValue)) && (pids.isEmpty || pids.contains($0.producerId)) }
+                .filter { minDuration < 0 || now - $0.startedMs > minDuration }
+                .sorted { $0.transactionalId < $1.transactionalId }
+                .map { .init(transactionalId: $0.transactionalId, producerId: $0.producerId, transactionState: $0.state.rawValue) })
     }
 }
