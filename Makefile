@@ -2,7 +2,7 @@
 # `make test` runs every test (unit + interop with real Kafka clients).
 SHELL := /bin/bash
 SHARED ?= ../shared
-APT_PACKAGES := liburing-dev liblz4-dev zlib1g-dev libzstd-dev libsnappy-dev
+APT_PACKAGES := liburing-dev liblz4-dev zlib1g-dev libzstd-dev libsnappy-dev etcd-server
 TEST_APT_PACKAGES := kcat python3-pip
 PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy zstandard crc32c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)

@@ -18,6 +18,7 @@ let package = Package(
         .package(url: "https://github.com/apple/swift-metrics.git", from: "2.13.0"),
         .package(url: "https://github.com/swift-server/swift-prometheus.git", from: "2.4.1"),
         .package(url: "https://github.com/apple/swift-collections.git", from: "1.6.0"),
+        .package(url: "https://github.com/swift-server/async-http-client.git", from: "1.37.0"),
     ],
     targets: [
         // Thin C core, in two parts so that clients never link io_uring: the codecs the wire format
@@ -116,6 +117,20 @@ let package = Package(
         // Generates Sources/TernProtocol/Generated from Kafka's JSON message schemas.
         .target(name: "TernProtocolGenerator"),
         .executableTarget(name: "tern-protocol-gen", dependencies: ["TernProtocolGenerator"]),
+        // Multi-broker coordination through etcd (v3 API over its JSON gateway).
+        .target(
+            name: "TernCluster",
+            dependencies: [
+                .product(name: "AsyncHTTPClient", package: "async-http-client"),
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOFoundationCompat", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TernClusterTests",
+            dependencies: ["TernCluster", .product(name: "Logging", package: "swift-log")]
+        ),
         .testTarget(
             name: "TernProtocolTests",
             dependencies: ["TernProtocol", "TernProtocolGenerator", "CTernCodec", .product(name: "NIOCore", package: "swift-nio")]

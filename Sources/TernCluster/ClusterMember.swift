@@ -1,0 +1,213 @@
+import Foundation
+import Logging
+
+/// What a broker publishes about itself in etcd while it is alive.
+public struct BrokerRegistration: Codable, Sendable, Equatable {
+    public var nodeId: Int32
+    public var host: String
+    public var port: Int32
+    public var rack: String?
+    /// The broker epoch: etcd's revision of this registration. A broker that lost its lease and
+    /// registers again gets a larger one, so anything fenced by the old epoch stays fenced.
+    public var epoch: Int64 = 0
+
+    public init(nodeId: Int32, host: String, port: Int32, rack: String? = nil) {
+        self.nodeId = nodeId
+        self.host = host
+        self.port = port
+        self.rack = rack
+    }
+}
+
+/// The controller, as recorded in etcd: which broker, elected at which revision. Every controller
+/// write is meant to be fenced with `electionRevision` (compare on the controller key's create
+/// revision), so a controller that lost its lease cannot write after another was elected.
+public struct ControllerRecord: Codable, Sendable, Equatable {
+    public var nodeId: Int32
+    public var electionRevision: Int64
+}
+
+public enum ClusterError: Error, Equatable, CustomStringConvertible {
+    case duplicateNodeId(Int32)
+
+    public var description: String {
+        switch self {
+        case .duplicateNodeId(let id): return "another broker is already registered with node id \(id); refusing to start"
+        }
+    }
+}
+
+/// One broker's membership in the cluster: its registration under an etcd lease kept alive by
+/// heartbeats, its candidacy for controller (an etcd key created under the same lease — whoever
+/// creates it is the controller until its lease ends), and a live view of the registered brokers
+/// and the controller, kept by one list-then-watch of the cluster's prefix.
+///
+/// Concurrency: an actor; its keep-alive and watch loops are tasks that call back into it. etcd
+/// being unreachable is tolerated until the lease would have expired; past that the member knows
+/// it may have been replaced and reports itself fenced (`isFenced`) until it registers again.
+public actor ClusterMember {
+    public let registration: BrokerRegistration
+    private let client: EtcdClient
+    private let prefix: String
+    private let leaseTTL: Int64
+    private let logger: Logger
+
+    private var lease: EtcdLease?
+    private var lastKeepAlive = ContinuousClock.now
+    private var brokers: [Int32: BrokerRegistration] = [:]
+    private var controller: ControllerRecord?
+    private var tasks: [Task<Void, Never>] = []
+    private var stopped = false
+    public private(set) var brokerEpoch: Int64 = 0
+
+    public init(client: EtcdClient, cluster: String = "tern", registration: BrokerRegistration, leaseTTLSeconds: Int64 = 6, logger: Logger) {
+        self.client = client
+        self.prefix = "/\(cluster)/"
+        self.registration = registration
+        self.leaseTTL = leaseTTLSeconds
+        self.logger = logger
+    }
+
+    private var brokerKey: String { "\(prefix)brokers/\(registration.nodeId)" }
+    private var controllerKey: String { "\(prefix)controller" }
+
+    /// Registers (refusing a node id another live broker holds), campaigns for controller, and starts
+    /// the heartbeat and watch loops. Throws when etcd is unreachable: the broker must not start.
+    public func start() async throws {
+        try await register()
+        try await campaign()
+        let (values, revision) = try await client.list(prefix: prefix)
+        for kv in values { apply(kv, deleted: false) }
+        tasks.append(Task { await self.keepAliveLoop() })
+        tasks.append(Task { await self.watchLoop(from: revision + 1) })
+    }
+
+    /// Controlled shutdown: stops the loops and revokes the lease, so the registration and (if held)
+    /// the controller key go at once instead of after the lease's TTL.
+    public func stop() async {
+        stopped = true
+        tasks.forEach { $0.cancel() }
+        tasks = []
+        if let lease { try? await client.revoke(lease.id) }
+        lease = nil
+    }
+
+    /// Test-only: stops heartbeating without revoking, as a broker killed with SIGKILL would.
+    func abandonForTesting() {
+        stopped = true
+        tasks.forEach { $0.cancel() }
+        tasks = []
+    }
+
+    public var liveBrokers: [BrokerRegistration] { brokers.values.sorted { $0.nodeId < $1.nodeId } }
+    public var controllerId: Int32? { controller?.nodeId }
+    public var isController: Bool { !isFenced && controller?.nodeId == registration.nodeId }
+
+    /// No heartbeat has reached etcd for a whole lease TTL: another broker may have taken this one's
+    /// place (and the controller role), so it must stop acting on its own authority.
+    public var isFenced: Bool { lease == nil || ContinuousClock.now - lastKeepAlive >= .seconds(leaseTTL) }
+
+    // MARK: registration and election
+
+    private func register() async throws {
+        let granted = try await client.grantLease(ttlSeconds: leaseTTL)
+        var me = registration
+        let value = try JSONEncoder().encode(me)
+        let (created, revision) = try await client.transaction(
+            if: [.absent(brokerKey)], then: [.put(brokerKey, Array(value), lease: granted.id)])
+        guard created else {
+            try? await client.revoke(granted.id)
+            throw ClusterError.duplicateNodeId(registration.nodeId)
+        }
+        lease = granted
+        lastKeepAlive = .now
+        brokerEpoch = revision
+        me.epoch = revision
+        brokers[me.nodeId] = me
+        logger.info("registered with the cluster", metadata: ["node": "\(registration.nodeId)", "brokerEpoch": "\(revision)"])
+    }
+
+    /// Tries to become controller: creates the controller key under this broker's lease if no one
+    /// holds it. The key's create revision is the election revision.
+    private func campaign() async throws {
+        guard let lease else { return }
+        let record = ControllerRecord(nodeId: registration.nodeId, electionRevision: 0)
+        let (won, revision) = try await client.transaction(
+            if: [.absent(controllerKey)], then: [.put(controllerKey, Array(try JSONEncoder().encode(record)), lease: lease.id)])
+        if won {
+            controller = ControllerRecord(nodeId: registration.nodeId, electionRevision: revision)
+            logger.info("elected controller", metadata: ["node": "\(registration.nodeId)", "electionRevision": "\(revision)"])
+        }
+    }
+
+    private func keepAliveLoop() async {
+        let interval = Duration.milliseconds(leaseTTL * 1000 / 3)
+        while !stopped && !Task.isCancelled {
+            try? await Task.sleep(for: interval)
+            guard !stopped, !Task.isCancelled, let lease else { continue }
+            do {
+                if try await client.keepAlive(lease.id) > 0 {
+                    lastKeepAlive = .now
+                } else {
+                    // The lease expired (etcd was unreachable too long, or the process paused): the
+                    // registration is gone and another broker may hold this id's place. Register
+                    // anew, with a new broker epoch.
+                    logger.warning("lease expired; registering again", metadata: ["node": "\(registration.nodeId)"])
+                    self.lease = nil
+                    brokers[registration.nodeId] = nil
+                    if controller?.nodeId == registration.nodeId { controller = nil }
+                    try await register()
+                    try await campaign()
+                }
+            } catch {
+                logger.warning("etcd heartbeat failed", metadata: ["error": "\(error)", "fenced": "\(isFenced)"])
+            }
+        }
+    }
+
+    private func watchLoop(from revision: Int64) async {
+        var next = revision
+        while !stopped && !Task.isCancelled {
+            do {
+                for try await events in client.watch(prefix: prefix, fromRevision: next) {
+                    for e in events {
+                        apply(e.keyValue, deleted: e.kind == .delete)
+                        next = max(next, e.keyValue.modRevision + 1)
+                    }
+                    if controller == nil { try await campaign() }
+                }
+            } catch {
+                if stopped || Task.isCancelled { return }
+                logger.debug("cluster watch interrupted; re-reading", metadata: ["error": "\(error)"])
+                try? await Task.sleep(for: .milliseconds(200))
+                // A compacted or broken watch: start over from a fresh read of the whole prefix.
+                if let (values, at) = try? await client.list(prefix: prefix) {
+                    brokers = [:]
+                    controller = nil
+                    for kv in values { apply(kv, deleted: false) }
+                    next = at + 1
+                    if controller == nil { try? await campaign() }
+                }
+            }
+        }
+    }
+
+    /// Applies one key of the cluster prefix to the local view.
+    private func apply(_ kv: EtcdKeyValue, deleted: Bool) {
+        if kv.key == controllerKey {
+            if deleted {
+                controller = nil
+            } else if var record = try? JSONDecoder().decode(ControllerRecord.self, from: Data(kv.value)) {
+                record.electionRevision = kv.createRevision
+                controller = record
+            }
+        } else if kv.key.hasPrefix("\(prefix)brokers/"), let id = Int32(kv.key.dropFirst("\(prefix)brokers/".count)) {
+            if deleted {
+                brokers[id] = nil
+            } else if var b = try? JSONDecoder().decode(BrokerRegistration.self, from: Data(kv.value)) {
+                b.epoch = kv.createRevision
+                brokers[id] = b
+            }
+        }
+    }
+}
