@@ -54,8 +54,8 @@ public actor ClusterMember {
 
     private var lease: EtcdLease?
     private var lastKeepAlive = ContinuousClock.now
-    private var brokers: [Int32: BrokerRegistration] = [:]
-    private var controller: ControllerRecord?
+    /// The cluster as this broker follows it; only the watch loop (and start) change it.
+    public private(set) var image: MetadataImage
     private var tasks: [Task<Void, Never>] = []
     private var stopped = false
     public private(set) var brokerEpoch: Int64 = 0
@@ -63,13 +63,14 @@ public actor ClusterMember {
     public init(client: EtcdClient, cluster: String = "tern", registration: BrokerRegistration, leaseTTLSeconds: Int64 = 6, logger: Logger) {
         self.client = client
         self.prefix = "/\(cluster)/"
+        self.image = MetadataImage(cluster: cluster)
         self.registration = registration
         self.leaseTTL = leaseTTLSeconds
         self.logger = logger
     }
 
-    private var brokerKey: String { "\(prefix)brokers/\(registration.nodeId)" }
-    private var controllerKey: String { "\(prefix)controller" }
+    private var brokerKey: String { image.brokersKey + "\(registration.nodeId)" }
+    private var controllerKey: String { image.controllerKey }
 
     /// Registers (refusing a node id another live broker holds), campaigns for controller, and starts
     /// the heartbeat and watch loops. Throws when etcd is unreachable: the broker must not start.
@@ -77,7 +78,7 @@ public actor ClusterMember {
         try await register()
         try await campaign()
         let (values, revision) = try await client.list(prefix: prefix)
-        for kv in values { apply(kv, deleted: false) }
+        try image.load(values, at: revision)
         tasks.append(Task { await self.keepAliveLoop() })
         tasks.append(Task { await self.watchLoop(from: revision + 1) })
     }
@@ -99,9 +100,9 @@ public actor ClusterMember {
         tasks = []
     }
 
-    public var liveBrokers: [BrokerRegistration] { brokers.values.sorted { $0.nodeId < $1.nodeId } }
-    public var controllerId: Int32? { controller?.nodeId }
-    public var isController: Bool { !isFenced && controller?.nodeId == registration.nodeId }
+    public var liveBrokers: [BrokerRegistration] { image.liveBrokers }
+    public var controllerId: Int32? { image.controller?.nodeId }
+    public var isController: Bool { !isFenced && image.controller?.nodeId == registration.nodeId }
 
     /// No heartbeat has reached etcd for a whole lease TTL: another broker may have taken this one's
     /// place (and the controller role), so it must stop acting on its own authority.
@@ -123,7 +124,6 @@ public actor ClusterMember {
         lastKeepAlive = .now
         brokerEpoch = revision
         me.epoch = revision
-        brokers[me.nodeId] = me
         logger.info("registered with the cluster", metadata: ["node": "\(registration.nodeId)", "brokerEpoch": "\(revision)"])
     }
 
@@ -135,7 +135,6 @@ public actor ClusterMember {
         let (won, revision) = try await client.transaction(
             if: [.absent(controllerKey)], then: [.put(controllerKey, Array(try JSONEncoder().encode(record)), lease: lease.id)])
         if won {
-            controller = ControllerRecord(nodeId: registration.nodeId, electionRevision: revision)
             logger.info("elected controller", metadata: ["node": "\(registration.nodeId)", "electionRevision": "\(revision)"])
         }
     }
@@ -154,8 +153,6 @@ public actor ClusterMember {
                     // anew, with a new broker epoch.
                     logger.warning("lease expired; registering again", metadata: ["node": "\(registration.nodeId)"])
                     self.lease = nil
-                    brokers[registration.nodeId] = nil
-                    if controller?.nodeId == registration.nodeId { controller = nil }
                     try await register()
                     try await campaign()
                 }
@@ -171,42 +168,20 @@ public actor ClusterMember {
             do {
                 for try await events in client.watch(prefix: prefix, fromRevision: next) {
                     for e in events {
-                        apply(e.keyValue, deleted: e.kind == .delete)
+                        try image.apply(e)
                         next = max(next, e.keyValue.modRevision + 1)
                     }
-                    if controller == nil { try await campaign() }
+                    if image.controller == nil { try await campaign() }
                 }
             } catch {
                 if stopped || Task.isCancelled { return }
                 logger.debug("cluster watch interrupted; re-reading", metadata: ["error": "\(error)"])
                 try? await Task.sleep(for: .milliseconds(200))
                 // A compacted or broken watch: start over from a fresh read of the whole prefix.
-                if let (values, at) = try? await client.list(prefix: prefix) {
-                    brokers = [:]
-                    controller = nil
-                    for kv in values { apply(kv, deleted: false) }
+                if let (values, at) = try? await client.list(prefix: prefix), (try? image.load(values, at: at)) != nil {
                     next = at + 1
-                    if controller == nil { try? await campaign() }
+                    if image.controller == nil { try? await campaign() }
                 }
-            }
-        }
-    }
-
-    /// Applies one key of the cluster prefix to the local view.
-    private func apply(_ kv: EtcdKeyValue, deleted: Bool) {
-        if kv.key == controllerKey {
-            if deleted {
-                controller = nil
-            } else if var record = try? JSONDecoder().decode(ControllerRecord.self, from: Data(kv.value)) {
-                record.electionRevision = kv.createRevision
-                controller = record
-            }
-        } else if kv.key.hasPrefix("\(prefix)brokers/"), let id = Int32(kv.key.dropFirst("\(prefix)brokers/".count)) {
-            if deleted {
-                brokers[id] = nil
-            } else if var b = try? JSONDecoder().decode(BrokerRegistration.self, from: Data(kv.value)) {
-                b.epoch = kv.createRevision
-                brokers[id] = b
             }
         }
     }
