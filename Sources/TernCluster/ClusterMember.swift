@@ -112,8 +112,8 @@ public actor ClusterMember {
 
     private func register() async throws {
         let granted = try await client.grantLease(ttlSeconds: leaseTTL)
-        var me = registration
-        let value = try JSONEncoder().encode(me)
+        // The epoch is not stored: readers take it from the key's create revision.
+        let value = try JSONEncoder().encode(registration)
         let (created, revision) = try await client.transaction(
             if: [.absent(brokerKey)], then: [.put(brokerKey, Array(value), lease: granted.id)])
         guard created else {
@@ -123,7 +123,6 @@ public actor ClusterMember {
         lease = granted
         lastKeepAlive = .now
         brokerEpoch = revision
-        me.epoch = revision
         logger.info("registered with the cluster", metadata: ["node": "\(registration.nodeId)", "brokerEpoch": "\(revision)"])
     }
 
