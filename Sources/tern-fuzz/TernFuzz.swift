@@ -106,7 +106,19 @@ func decodeRequest(_ frame: ByteBuffer) {
             guard (try? body.readUnsignedVarint()) != nil, let n = try? body.readUnsignedVarint(), (try? body.skipKafkaBytes(Int(n))) != nil else { return }
         }
     }
-    _ = try? api.requestType.init(from: &body, version: version)
+    let request = try? api.requestType.init(from: &body, version: version)
+    // Bytes a client embeds that the group coordinator decodes itself (subscriptions and
+    // assignments of the "consumer" protocol, read in KIP-848 migration and offset handling).
+    if let join = request as? JoinGroupRequest { join.protocols.forEach { decodeConsumerProtocol($0.metadata) } }
+    if let sync = request as? SyncGroupRequest { sync.assignments.forEach { decodeConsumerProtocol($0.assignment) } }
+}
+
+func decodeConsumerProtocol(_ bytes: ByteBuffer) {
+    var reader = bytes
+    guard let version = reader.readInteger(as: Int16.self), version >= 0 else { return }
+    var subscription = reader, assignment = reader
+    _ = try? ConsumerProtocolSubscription(from: &subscription, version: min(version, 3))
+    _ = try? ConsumerProtocolAssignment(from: &assignment, version: min(version, 3))
 }
 
 let batchPolicy = BatchPolicy(maxMessageBytes: 1 << 20, compacted: false, timestampBeforeMaxMs: 3_600_000, timestampAfterMaxMs: 3_600_000,

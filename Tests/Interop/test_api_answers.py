@@ -274,51 +274,26 @@ def test_old_produce_and_fetch_versions_get_unsupported_version_not_a_closed_con
     conn.close()
 
 
-def _uvarint(n):
-    out = b""
-    while n >= 0x80:
-        out += bytes([(n & 0x7F) | 0x80])
-        n >>= 7
-    return out + bytes([n])
-
-
-def _read_uvarint(buf, pos):
-    value = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-
-
-def _compact_string(s):
-    b = s.encode()
-    return _uvarint(len(b) + 1) + b
-
-
 def add_partitions_v4(port, transactional_id, pid, epoch, topic, partitions, verify_only):
     """AddPartitionsToTxn v4 (flexible, batched, KIP-890) → {partition: error code}."""
-    body = _uvarint(2) + _compact_string(transactional_id) + struct.pack(">qh?", pid, epoch, verify_only)
-    body += _uvarint(2) + _compact_string(topic) + _uvarint(len(partitions) + 1)
+    body = wire.uvarint(2) + wire.compact_string(transactional_id) + struct.pack(">qh?", pid, epoch, verify_only)
+    body += wire.uvarint(2) + wire.compact_string(topic) + wire.uvarint(len(partitions) + 1)
     body += b"".join(struct.pack(">i", p) for p in partitions) + b"\x00" + b"\x00" + b"\x00"
-    payload = struct.pack(">hhi", 24, 4, 31) + wire.string("wire-test") + b"\x00" + body
     conn = wire.Conn(port)
-    conn.send(struct.pack(">i", len(payload)) + payload)
+    conn.send(wire.flexible_request(24, 4, 31, body))
     resp = conn.recv_frame()
     conn.close()
     pos = 4 + 1 + 4  # correlation id, header tags, throttle
     error, = struct.unpack_from(">h", resp, pos)
     assert error == 0
     pos += 2
-    _n, pos = _read_uvarint(resp, pos)  # one transaction
-    length, pos = _read_uvarint(resp, pos)
+    _n, pos = wire.read_uvarint(resp, pos)  # one transaction
+    length, pos = wire.read_uvarint(resp, pos)
     pos += length - 1
-    _n, pos = _read_uvarint(resp, pos)  # one topic
-    length, pos = _read_uvarint(resp, pos)
+    _n, pos = wire.read_uvarint(resp, pos)  # one topic
+    length, pos = wire.read_uvarint(resp, pos)
     pos += length - 1
-    count, pos = _read_uvarint(resp, pos)
+    count, pos = wire.read_uvarint(resp, pos)
     out = {}
     for _ in range(count - 1):
         partition, code = struct.unpack_from(">ih", resp, pos)

@@ -118,40 +118,28 @@ def test_open_transaction_is_aborted_after_restart(broker):
     assert read(broker.bootstrap, "tx-restart", "read_committed") == ["after"]
 
 
-def _uvarint(buf, pos):
-    value = shift = 0
-    while True:
-        b = buf[pos]
-        pos += 1
-        value |= (b & 0x7F) << shift
-        if b < 0x80:
-            return value, pos
-        shift += 7
-
-
 def listed_transactional_ids(port):
     """ListTransactions v0 (flexible) with no filters → {transactional id: state}."""
     conn = wire.Conn(port)
-    payload = struct.pack(">hhi", 66, 0, 7) + wire.string("wire-test") + b"\x00" + b"\x01\x01\x00"
-    conn.send(struct.pack(">i", len(payload)) + payload)
+    conn.send(wire.flexible_request(66, 0, 7, b"\x01\x01\x00"))
     resp = conn.recv_frame()
     conn.close()
     pos = 4 + 1  # correlation id, header tags
     _throttle, error = struct.unpack_from(">ih", resp, pos)
     assert error == 0
     pos += 6
-    n, pos = _uvarint(resp, pos)  # unknown state filters
+    n, pos = wire.read_uvarint(resp, pos)  # unknown state filters
     assert n == 1
-    n, pos = _uvarint(resp, pos)
+    n, pos = wire.read_uvarint(resp, pos)
     out = {}
     for _ in range(n - 1):
-        length, pos = _uvarint(resp, pos)
+        length, pos = wire.read_uvarint(resp, pos)
         tid = resp[pos:pos + length - 1].decode()
         pos += length - 1 + 8  # producer id
-        length, pos = _uvarint(resp, pos)
+        length, pos = wire.read_uvarint(resp, pos)
         out[tid] = resp[pos:pos + length - 1].decode()
         pos += length - 1
-        _tags, pos = _uvarint(resp, pos)
+        _tags, pos = wire.read_uvarint(resp, pos)
     return out
 
 

@@ -28,6 +28,38 @@ def varint(n):
     return out + bytes([n])
 
 
+def uvarint(n):
+    """An unsigned varint (compact lengths and tagged-field counts of flexible versions)."""
+    out = b""
+    while n >= 0x80:
+        out += bytes([(n & 0x7F) | 0x80])
+        n >>= 7
+    return out + bytes([n])
+
+
+def read_uvarint(buf, pos):
+    """→ (value, position after it)"""
+    value = shift = 0
+    while True:
+        b = buf[pos]
+        pos += 1
+        value |= (b & 0x7F) << shift
+        if b < 0x80:
+            return value, pos
+        shift += 7
+
+
+def compact_string(s):
+    b = s.encode()
+    return uvarint(len(b) + 1) + b
+
+
+def flexible_request(api_key, version, correlation_id, body, client_id="wire-test"):
+    """Request header v2 (classic client id, empty tagged fields) + body, length-prefixed."""
+    payload = struct.pack(">hhi", api_key, version, correlation_id) + string(client_id) + b"\x00" + body
+    return struct.pack(">i", len(payload)) + payload
+
+
 def record_batch(values, timestamp=None):
     """A valid uncompressed v2 record batch with the given values (no keys, no headers)."""
     ts = timestamp or int(time.time() * 1000)

@@ -5,20 +5,8 @@ import XCTest
 @testable import TernCluster
 
 /// Broker registration, controller election and failover against a real etcd.
-final class ClusterMemberTests: XCTestCase {
-    private var etcd: EtcdProcess!
-    private var client: EtcdClient!
+final class ClusterMemberTests: EtcdTestCase {
     private let logger = Logger(label: "tern.cluster.test")
-
-    override func setUp() async throws {
-        etcd = try EtcdProcess()
-        client = EtcdClient(endpoint: etcd.clientURL)
-    }
-
-    override func tearDown() async throws {
-        try await client?.shutdown()
-        etcd?.stop()
-    }
 
     private func member(_ id: Int32, ttl: Int64 = 2) -> ClusterMember {
         ClusterMember(client: client, registration: BrokerRegistration(nodeId: id, host: "127.0.0.1", port: 9092 + id), leaseTTLSeconds: ttl, logger: logger)

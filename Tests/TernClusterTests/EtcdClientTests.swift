@@ -5,19 +5,7 @@ import XCTest
 
 /// The etcd client against a real etcd: keys, compare-and-swap, leases, watches, and an
 /// unreachable server.
-final class EtcdClientTests: XCTestCase {
-    private var etcd: EtcdProcess!
-    private var client: EtcdClient!
-
-    override func setUp() async throws {
-        etcd = try EtcdProcess()
-        client = EtcdClient(endpoint: etcd.clientURL)
-    }
-
-    override func tearDown() async throws {
-        try await client?.shutdown()
-        etcd?.stop()
-    }
+final class EtcdClientTests: EtcdTestCase {
 
     func testKeysRoundTripWithRevisions() async throws {
         let first = try await client.put("/tern/brokers/1", Array("one".utf8))

@@ -1,4 +1,7 @@
 import Foundation
+import XCTest
+
+@testable import TernCluster
 
 #if canImport(Glibc)
     import Glibc
@@ -76,5 +79,21 @@ final class EtcdProcess {
         return withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }
+    }
+}
+
+/// A test case with a fresh etcd and a client for it, stopped after each test.
+class EtcdTestCase: XCTestCase {
+    var etcd: EtcdProcess!
+    var client: EtcdClient!
+
+    override func setUp() async throws {
+        etcd = try EtcdProcess()
+        client = EtcdClient(endpoint: etcd.clientURL)
+    }
+
+    override func tearDown() async throws {
+        try await client?.shutdown()
+        etcd?.stop()
     }
 }

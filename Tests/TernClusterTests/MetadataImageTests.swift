@@ -5,19 +5,7 @@ import XCTest
 
 /// The image follows etcd: a full read, then watched changes in revision order — checked against a
 /// real etcd so the key layout and revisions are etcd's own.
-final class MetadataImageTests: XCTestCase {
-    private var etcd: EtcdProcess!
-    private var client: EtcdClient!
-
-    override func setUp() async throws {
-        etcd = try EtcdProcess()
-        client = EtcdClient(endpoint: etcd.clientURL)
-    }
-
-    override func tearDown() async throws {
-        try await client?.shutdown()
-        etcd?.stop()
-    }
+final class MetadataImageTests: EtcdTestCase {
 
     private func json<T: Encodable>(_ value: T) throws -> [UInt8] { Array(try JSONEncoder().encode(value)) }
 
