@@ -8,7 +8,7 @@ PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy z
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
-.PHONY: run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan
+.PHONY: cluster run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -28,6 +28,11 @@ build: deps
 run: build
 	mkdir -p data
 	.build/release/tern broker --config config/broker.properties
+
+# etcd + three brokers on 127.0.0.1:9092-9094 with data in ./cluster-data; Ctrl-C stops them
+# (controlled shutdown), and running it again brings the same cluster back.
+cluster: build
+	scripts/cluster.sh
 
 unit-test: deps
 	swift build --build-tests

@@ -37,7 +37,7 @@ struct ApiRegistration: Sendable {
     let advertised: ClosedRange<Int16>
     let served: ClosedRange<Int16>
     /// Decodes the body (the reader is past the request header) and starts the work.
-    let handle: Handler
+    private(set) var handle: Handler
     /// Answers a request of an advertised but unserved version with UNSUPPORTED_VERSION.
     var refuseUnserved: Handler? = nil
 
@@ -59,6 +59,21 @@ struct ApiRegistration: Sendable {
             let request = try Request(from: &bytes, version: context.version)
             guard let response = body(request, context) else { return .noResponse }
             return context.answer(context.eventLoop.makeSucceededFuture(response))
+        }
+        return copy
+    }
+
+    /// The same registration for a coordinator API: in a cluster, a broker that does not coordinate
+    /// `kind` answers with `refuse`'s NOT_COORDINATOR response instead of handling the request.
+    func coordinated<Request: KafkaMessage, Response: KafkaMessage>(
+        _ kind: CoordinatorKind, _ refuse: @escaping @Sendable (Request, Int16) -> Response
+    ) -> ApiRegistration {
+        var copy = self
+        let inner = handle
+        copy.handle = { bytes, context in
+            guard !context.broker.coordinates(kind) else { return try inner(&bytes, context) }
+            let request = try Request(from: &bytes, version: context.version)
+            return context.answer(context.eventLoop.makeSucceededFuture(refuse(request, context.version)))
         }
         return copy
     }
@@ -92,43 +107,76 @@ enum ApiRegistry {
             c.broker.describeTopicPartitions(r, version: c.version)
         },
         .immediate(.findCoordinator, advertised: 0...4) { (r: FindCoordinatorRequest, c) in c.broker.findCoordinator(r, version: c.version) },
-        .later(.offsetCommit, advertised: 0...9) { (r: OffsetCommitRequest, c) in c.broker.groups.offsetCommit(r, version: c.version) },
-        .later(.offsetFetch, advertised: 0...9) { (r: OffsetFetchRequest, c) in c.broker.groups.offsetFetch(r, version: c.version) },
+        .later(.offsetCommit, advertised: 0...9) { (r: OffsetCommitRequest, c) in c.broker.groups.offsetCommit(r, version: c.version) }
+            .coordinated(.group, CoordinatorRefusals.offsetCommit),
+        .later(.offsetFetch, advertised: 0...9) { (r: OffsetFetchRequest, c) in c.broker.groups.offsetFetch(r, version: c.version) }
+            .coordinated(.group, CoordinatorRefusals.offsetFetch),
         .later(.joinGroup, advertised: 0...9) { (r: JoinGroupRequest, c) in
             c.broker.groups.joinGroup(r, version: c.version, clientId: c.clientId, clientHost: c.clientHost)
-        },
-        .later(.heartbeat, advertised: 0...4) { (r: HeartbeatRequest, c) in c.broker.groups.heartbeat(r, version: c.version) },
-        .later(.leaveGroup, advertised: 0...5) { (r: LeaveGroupRequest, c) in c.broker.groups.leaveGroup(r, version: c.version) },
-        .later(.syncGroup, advertised: 0...5) { (r: SyncGroupRequest, c) in c.broker.groups.syncGroup(r, version: c.version) },
-        .later(.describeGroups, advertised: 0...5) { (r: DescribeGroupsRequest, c) in c.broker.groups.describeGroups(r, version: c.version) },
+        }.coordinated(.group) { (_: JoinGroupRequest, _) in JoinGroupResponse(errorCode: CoordinatorRefusals.code) },
+        .later(.heartbeat, advertised: 0...4) { (r: HeartbeatRequest, c) in c.broker.groups.heartbeat(r, version: c.version) }
+            .coordinated(.group) { (_: HeartbeatRequest, _) in HeartbeatResponse(errorCode: CoordinatorRefusals.code) },
+        .later(.leaveGroup, advertised: 0...5) { (r: LeaveGroupRequest, c) in c.broker.groups.leaveGroup(r, version: c.version) }
+            .coordinated(.group) { (_: LeaveGroupRequest, _) in LeaveGroupResponse(errorCode: CoordinatorRefusals.code) },
+        .later(.syncGroup, advertised: 0...5) { (r: SyncGroupRequest, c) in c.broker.groups.syncGroup(r, version: c.version) }
+            .coordinated(.group) { (_: SyncGroupRequest, _) in SyncGroupResponse(errorCode: CoordinatorRefusals.code) },
+        .later(.describeGroups, advertised: 0...5) { (r: DescribeGroupsRequest, c) in c.broker.groups.describeGroups(r, version: c.version) }
+            .coordinated(.group) { (r: DescribeGroupsRequest, _) in DescribeGroupsResponse(groups: r.groups.map { .init(errorCode: CoordinatorRefusals.code, groupId: $0) }) },
         .later(.listGroups, advertised: 0...5) { (r: ListGroupsRequest, c) in c.broker.groups.listGroups(r, version: c.version) },
-        .later(.deleteGroups, advertised: 0...2) { (r: DeleteGroupsRequest, c) in c.broker.groups.deleteGroups(r, version: c.version) },
-        .later(.offsetDelete, advertised: 0...0) { (r: OffsetDeleteRequest, c) in c.broker.groups.offsetDelete(r, version: c.version) },
+        .later(.deleteGroups, advertised: 0...2) { (r: DeleteGroupsRequest, c) in c.broker.groups.deleteGroups(r, version: c.version) }
+            .coordinated(.group) { (r: DeleteGroupsRequest, _) in DeleteGroupsResponse(results: r.groupsNames.map { .init(groupId: $0, errorCode: CoordinatorRefusals.code) }) },
+        .later(.offsetDelete, advertised: 0...0) { (r: OffsetDeleteRequest, c) in c.broker.groups.offsetDelete(r, version: c.version) }
+            .coordinated(.group) { (_: OffsetDeleteRequest, _) in OffsetDeleteResponse(errorCode: CoordinatorRefusals.code) },
         .later(.consumerGroupDescribe, advertised: 0...0) { (r: ConsumerGroupDescribeRequest, c) in
             c.broker.groups.consumerGroupDescribe(r, version: c.version)
+        }.coordinated(.group) { (r: ConsumerGroupDescribeRequest, _) in
+            ConsumerGroupDescribeResponse(groups: r.groupIds.map { .init(errorCode: CoordinatorRefusals.code, groupId: $0) })
         },
         // KIP-848; librdkafka's group.protocol=consumer needs exactly v1.
         .later(.consumerGroupHeartbeat, advertised: 0...1) { (r: ConsumerGroupHeartbeatRequest, c) in
             c.broker.groups.consumerGroupHeartbeat(r, version: c.version, clientId: c.clientId, clientHost: c.clientHost)
-        },
+        }.coordinated(.group) { (_: ConsumerGroupHeartbeatRequest, _) in ConsumerGroupHeartbeatResponse(errorCode: CoordinatorRefusals.code) },
         .immediate(.apiVersions, advertised: 0...4) { (r: ApiVersionsRequest, c) in c.broker.apiVersions(r, version: c.version) },
-        .immediate(.createTopics, advertised: 0...7) { (r: CreateTopicsRequest, c) in c.broker.createTopics(r, version: c.version) },
-        .immediate(.createPartitions, advertised: 0...3) { (r: CreatePartitionsRequest, c) in c.broker.createPartitions(r, version: c.version) },
-        .immediate(.deleteTopics, advertised: 0...6) { (r: DeleteTopicsRequest, c) in c.broker.deleteTopics(r, version: c.version) },
+        // Cluster mode: the controller's, through etcd (`Broker+ClusterAdmin`).
+        .later(.createTopics, advertised: 0...7) { (r: CreateTopicsRequest, c) in
+            c.broker.cluster == nil
+                ? c.eventLoop.makeSucceededFuture(c.broker.createTopics(r, version: c.version))
+                : c.broker.createTopicsInCluster(r, version: c.version, on: c.eventLoop)
+        },
+        .later(.createPartitions, advertised: 0...3) { (r: CreatePartitionsRequest, c) in
+            c.broker.cluster == nil
+                ? c.eventLoop.makeSucceededFuture(c.broker.createPartitions(r, version: c.version))
+                : c.broker.createPartitionsInCluster(r, version: c.version, on: c.eventLoop)
+        },
+        .later(.deleteTopics, advertised: 0...6) { (r: DeleteTopicsRequest, c) in
+            c.broker.cluster == nil
+                ? c.eventLoop.makeSucceededFuture(c.broker.deleteTopics(r, version: c.version))
+                : c.broker.deleteTopicsInCluster(r, version: c.version, on: c.eventLoop)
+        },
         .later(.initProducerId, advertised: 0...4) { (r: InitProducerIdRequest, c) in
             if let id = r.transactionalId, !id.isEmpty {
+                guard c.broker.coordinates(.transaction) else {
+                    return c.eventLoop.makeSucceededFuture(InitProducerIdResponse(errorCode: CoordinatorRefusals.code))
+                }
                 return c.broker.initProducerIdTransactional(r, version: c.version, transactionalId: id, on: c.eventLoop)
             }
             return c.eventLoop.makeSucceededFuture(c.broker.initProducerId(r, version: c.version))
         },
         .later(.addPartitionsToTxn, advertised: 0...5) { (r: AddPartitionsToTxnRequest, c) in
             c.broker.addPartitionsToTxn(r, version: c.version, on: c.eventLoop)
-        },
-        .later(.addOffsetsToTxn, advertised: 0...3) { (r: AddOffsetsToTxnRequest, c) in c.broker.addOffsetsToTxn(r, version: c.version) },
-        .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) },
-        .immediate(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) },
-        .immediate(.describeTransactions, advertised: 0...0) { (r: DescribeTransactionsRequest, c) in c.broker.describeTransactions(r, version: c.version) },
+        }.coordinated(.transaction, CoordinatorRefusals.addPartitionsToTxn),
+        .later(.addOffsetsToTxn, advertised: 0...3) { (r: AddOffsetsToTxnRequest, c) in c.broker.addOffsetsToTxn(r, version: c.version) }
+            .coordinated(.transaction) { (_: AddOffsetsToTxnRequest, _) in AddOffsetsToTxnResponse(errorCode: CoordinatorRefusals.code) },
+        .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) }
+            .coordinated(.transaction) { (_: EndTxnRequest, _) in EndTxnResponse(errorCode: CoordinatorRefusals.code) },
+        .immediate(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) }
+            .coordinated(.group, CoordinatorRefusals.txnOffsetCommit),
+        .immediate(.describeTransactions, advertised: 0...0) { (r: DescribeTransactionsRequest, c) in c.broker.describeTransactions(r, version: c.version) }
+            .coordinated(.transaction) { (r: DescribeTransactionsRequest, _) in
+                DescribeTransactionsResponse(transactionStates: r.transactionalIds.map { .init(errorCode: CoordinatorRefusals.code, transactionalId: $0) })
+            },
         .immediate(.listTransactions, advertised: 0...1) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },
+        .later(.electLeaders, advertised: 0...2) { (r: ElectLeadersRequest, c) in c.broker.electLeaders(r, version: c.version, on: c.eventLoop) },
         .immediate(.describeLogDirs, advertised: 0...4) { (r: DescribeLogDirsRequest, c) in c.broker.describeLogDirs(r, version: c.version) },
         .immediate(.alterReplicaLogDirs, advertised: 0...2) { (r: AlterReplicaLogDirsRequest, c) in
             c.broker.alterReplicaLogDirs(r, version: c.version)
@@ -141,9 +189,11 @@ enum ApiRegistry {
         .immediate(.describeProducers, advertised: 0...0) { (r: DescribeProducersRequest, c) in c.broker.describeProducers(r, version: c.version) },
         .immediate(.deleteRecords, advertised: 0...2) { (r: DeleteRecordsRequest, c) in c.broker.deleteRecords(r, version: c.version) },
         .immediate(.describeConfigs, advertised: 0...4) { (r: DescribeConfigsRequest, c) in c.broker.describeConfigs(r, version: c.version) },
-        .immediate(.alterConfigs, advertised: 0...2) { (r: AlterConfigsRequest, c) in c.broker.alterConfigs(r, version: c.version) },
-        .immediate(.incrementalAlterConfigs, advertised: 0...1) { (r: IncrementalAlterConfigsRequest, c) in
-            c.broker.incrementalAlterConfigs(r, version: c.version)
+        .later(.alterConfigs, advertised: 0...2) { (r: AlterConfigsRequest, c) in
+            c.broker.alteringTopicConfigs(on: c.eventLoop) { write in c.broker.alterConfigs(r, version: c.version, write: write) }
+        },
+        .later(.incrementalAlterConfigs, advertised: 0...1) { (r: IncrementalAlterConfigsRequest, c) in
+            c.broker.alteringTopicConfigs(on: c.eventLoop) { write in c.broker.incrementalAlterConfigs(r, version: c.version, write: write) }
         },
         // Answered as Kafka does on a PLAINTEXT listener without an authorizer (ILLEGAL_SASL_STATE,
         // SECURITY_DISABLED). SaslHandshake and SaslAuthenticate are advertised together (client-compat §16).

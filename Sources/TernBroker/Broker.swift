@@ -27,10 +27,15 @@ public final class Broker: Sendable {
     public static let offsetsTopic = "__consumer_offsets"
     /// Internal topics: not produced to, deleted or altered by clients.
     public static let internalTopics: Set<String> = [offsetsTopic, "__transaction_state"]
+    /// Cluster mode: membership, the metadata image, the controller (nil: a single broker).
+    public let cluster: BrokerCluster?
 
-    public init(config: BrokerConfig, logger: Logger) throws {
+    /// A single broker, or with `cluster` (already joined) one broker of a cluster: local storage
+    /// is made to match the cluster's image before this returns, and follows it afterwards.
+    public init(config: BrokerConfig, logger: Logger, cluster: BrokerCluster? = nil) throws {
         self.config = config
         self.logger = logger
+        self.cluster = cluster
         // Producer ids must never repeat (partitions remember them for deduplication): counting
         // up from the wall clock in milliseconds keeps them increasing across restarts.
         self.nextProducerId = NIOLockedValueBox(PartitionLog.nowMs())
@@ -46,30 +51,44 @@ public final class Broker: Sendable {
                 name: TransactionCoordinator.stateTopic, partitions: 1,
                 configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"])
         }
-        let registry = topics
+        // The group coordinator sees every topic of the cluster (KIP-848 assignments cover topics
+        // this broker holds no replica of), not only the local ones.
+        let (nodeId, advertised, rack, registry) = (config.nodeId, config.advertised, config.rack, topics)
+        let view: @Sendable () -> ClusterView = { ClusterView(nodeId: nodeId, advertised: advertised, rack: rack, image: cluster?.image, registry: registry) }
         let catalog = TopicCatalog(
-            partitions: { registry.topic($0)?.metadata.partitions },
-            id: { registry.topic($0)?.metadata.topicId },
-            name: { registry.topic(id: $0)?.metadata.name },
-            names: { registry.allTopics.map(\.metadata.name).filter { !Self.internalTopics.contains($0) } })
+            partitions: { view().topic($0).map { Int32($0.partitions.count) } },
+            id: { view().topic($0)?.id },
+            name: { view().topic(id: $0)?.name },
+            names: { view().allTopics.map(\.name).filter { !Self.internalTopics.contains($0) } })
         self.groups = try GroupCoordinator(
-            config: config.groups, offsetsLog: topics.topic(Self.offsetsTopic)!.partitions[0], appender: appender,
+            config: config.groups, offsetsLog: topics.topic(Self.offsetsTopic)!.partition(0)!, appender: appender,
             logger: logger, topics: catalog)
         let producerIds = nextProducerId
         self.transactions = try TransactionCoordinator(
             topics: topics, appender: appender, groups: groups, fetchWaiters: fetchWaiters,
             allocateProducerId: {
-                producerIds.withLockedValue { id in
+                if let cluster { return try cluster.producerIds.take() }
+                return producerIds.withLockedValue { id in
                     id += 1
                     return id
                 }
             },
-            stateLog: topics.topic(TransactionCoordinator.stateTopic)!.partitions[0],
+            stateLog: topics.topic(TransactionCoordinator.stateTopic)!.partition(0)!,
             idExpirationMs: config.transactionalIdExpirationMs, logger: logger)
+        if let cluster {
+            applyToLocalReplicas(cluster.image)
+            cluster.applier.start { [weak self] image in self?.applyToLocalReplicas(image) }
+        }
     }
 
-    func allocateProducerId() -> Int64 {
-        nextProducerId.withLockedValue { id in
+    /// The cluster's id: etcd's in cluster mode, the data directory's on a single broker.
+    public var clusterId: String { cluster?.clusterId ?? topics.clusterId }
+
+    /// A producer id never handed out before: from the cluster's blocks, or on a single broker
+    /// counting up from the wall clock.
+    func allocateProducerId() throws -> Int64 {
+        if let cluster { return try cluster.producerIds.take() }
+        return nextProducerId.withLockedValue { id in
             id += 1
             return id
         }
@@ -104,6 +123,15 @@ public final class Broker: Sendable {
         groups.groupCount { [metrics] n in metrics.groups.record(n) }
         metrics.appenderQueuedBytes.record(appender.queuedAppends.bytes)
         metrics.logDirOffline.record(topics.io.offlineReason == nil ? 0 : 1)
+        if let cluster {
+            let image = cluster.image
+            let me = config.nodeId
+            let partitions = image.topics.values.flatMap(\.partitions)
+            metrics.clusterFenced.record(cluster.isFenced ? 1 : 0)
+            metrics.clusterIsController.record(image.controller?.nodeId == me && !cluster.isFenced ? 1 : 0)
+            metrics.partitionsLed.record(partitions.filter { $0.leader == me }.count)
+            metrics.offlinePartitions.record(partitions.filter { image.brokers[$0.leader] == nil }.count)
+        }
     }
 
     /// Aborts transactions past their timeout (run periodically).

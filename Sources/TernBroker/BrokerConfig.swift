@@ -65,6 +65,26 @@ public struct BrokerConfig: Sendable {
     public var explicitSettings: [String: String] = [:]
     /// `compression.type`: broker default for topics without their own.
     public var compression: TopicCompression = .producer
+    /// Cluster mode: where the cluster's metadata lives (`tern.cluster.etcd`, or `--cluster`); nil
+    /// for a single broker, which needs nothing but itself.
+    public var etcdEndpoint: String?
+    /// `tern.cluster.name`: the etcd key prefix, so several clusters can share one etcd.
+    public var clusterName: String = "tern"
+    /// `broker.rack`: rack-aware replica placement.
+    public var rack: String?
+    /// `broker.session.timeout.ms`: a broker that has not heartbeated for this long is dead to the
+    /// cluster (its etcd lease TTL, in whole seconds, at least 2).
+    public var brokerSessionTimeoutMs: Int64 = 9000
+    /// `default.replication.factor`: replicas of auto-created topics and CreateTopics with -1.
+    public var defaultReplicationFactor: Int16 = 1
+    /// `offsets.topic.replication.factor` / `transaction.state.log.replication.factor`: capped at
+    /// the live broker count when the internal topics are created.
+    public var offsetsTopicReplicationFactor: Int16 = 3
+    public var transactionStateReplicationFactor: Int16 = 3
+    /// `auto.leader.rebalance.enable`: the controller moves leadership back to preferred replicas.
+    public var autoLeaderRebalance: Bool = true
+    /// `controlled.shutdown.enable`: SIGTERM moves leaderships away before the broker exits.
+    public var controlledShutdown: Bool = true
 
     public init() {}
 

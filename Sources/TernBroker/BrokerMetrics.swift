@@ -25,6 +25,12 @@ final class BrokerMetrics: @unchecked Sendable {
     let groups = Gauge(label: "tern_groups")
     let appenderQueuedBytes = Gauge(label: "tern_appender_queued_bytes")
     let logDirOffline = Gauge(label: "tern_log_dir_offline")
+    /// Cluster mode: 1 while this broker's lease may have lapsed (it refuses produce and fetch).
+    let clusterFenced = Gauge(label: "tern_cluster_fenced")
+    let clusterIsController = Gauge(label: "tern_cluster_is_controller")
+    let partitionsLed = Gauge(label: "tern_cluster_partitions_led")
+    /// Partitions of the cluster without a live leader (every broker reports the same count).
+    let offlinePartitions = Gauge(label: "tern_cluster_offline_partitions")
 
     func logSize(topic: String) -> Gauge { Gauge(label: "tern_log_size_bytes", dimensions: [("topic", topic)]) }
 

@@ -49,6 +49,10 @@ public enum BrokerProperties {
             guard v > 0 else { throw ParseError.badValue(key, value) }
             return v
         }
+        func bool() throws -> Bool {
+            guard let b = Bool(value.lowercased()) else { throw ParseError.badValue(key, value) }
+            return b
+        }
         // -1 disables a retention limit; otherwise a count of `unit`s.
         func retention(_ unit: Int64 = 1) throws -> Int64 {
             guard let v = Int64(value), v >= -1 else { throw ParseError.badValue(key, value) }
@@ -122,6 +126,19 @@ public enum BrokerProperties {
         case "transactional.id.expiration.ms": config.transactionalIdExpirationMs = try positive(Int64.self)
         case "transaction.remove.expired.transaction.cleanup.interval.ms": config.transactionCleanupIntervalMs = try positive(Int64.self)
         case "tern.socket.frame.timeout.ms": config.frameTimeoutMs = try positive(Int64.self)
+        case "tern.cluster.etcd":
+            guard value.hasPrefix("etcd://") || value.hasPrefix("http://") else { throw ParseError.badValue(key, value) }
+            config.etcdEndpoint = value
+        case "tern.cluster.name":
+            guard !value.isEmpty, !value.contains("/") else { throw ParseError.badValue(key, value) }
+            config.clusterName = value
+        case "broker.rack": config.rack = value.isEmpty ? nil : value
+        case "broker.session.timeout.ms": config.brokerSessionTimeoutMs = try positive(Int64.self)
+        case "default.replication.factor": config.defaultReplicationFactor = try positive(Int16.self)
+        case "offsets.topic.replication.factor": config.offsetsTopicReplicationFactor = try positive(Int16.self)
+        case "transaction.state.log.replication.factor": config.transactionStateReplicationFactor = try positive(Int16.self)
+        case "auto.leader.rebalance.enable": config.autoLeaderRebalance = try bool()
+        case "controlled.shutdown.enable": config.controlledShutdown = try bool()
         default: throw ParseError.unknownKey(key)
         }
     }

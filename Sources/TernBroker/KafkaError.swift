@@ -1,3 +1,4 @@
+import TernCluster
 import TernLog
 import TernProtocol
 
@@ -20,6 +21,15 @@ extension KafkaError {
         case RecordBatchError.unsupportedCompression: self = .unsupportedCompressionType
         case RecordBatchError.tooLarge: self = .messageTooLarge
         case let e as RecordValidationError: self = e.kind == .invalidTimestamp ? .invalidTimestamp : .invalidRecord
+        case ClusterError.notController, ClusterError.fenced, ClusterError.conflict: self = .notController
+        case ClusterError.topicExists: self = .topicAlreadyExists
+        case ClusterError.unknownTopic: self = .unknownTopicOrPartition
+        case ClusterError.duplicateNodeId: self = .unknownServerError
+        // The controller could not reach etcd in time: the client retries, as after Kafka's timeouts.
+        case is EtcdError: self = .requestTimedOut
+        case ReplicaAssignment.Failure.replicationFactorTooLarge: self = .invalidReplicationFactor
+        case ReplicaAssignment.Failure.someBrokersWithoutRack: self = .invalidReplicaAssignment
+        case ReplicaAssignment.Failure.invalidCount: self = .invalidPartitions
         default: self = .unknownServerError
         }
     }

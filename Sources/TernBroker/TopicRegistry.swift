@@ -4,10 +4,13 @@ import NIOConcurrencyHelpers
 import TernLog
 import TernProtocol
 
-/// A topic and the logs of its partitions (index = partition id).
+/// A topic and the logs of its partitions on this broker.
 public final class Topic: Sendable {
     public let metadata: TopicMetadata
-    public let partitions: [PartitionLog]
+    /// Index = partition id; nil where this broker holds no replica (cluster mode).
+    let logs: [PartitionLog?]
+    /// The partitions' logs that are on this broker.
+    public var partitions: [PartitionLog] { logs.compactMap { $0 } }
     /// What produced batches are checked against (topic overrides over broker defaults).
     public let batchPolicy: BatchPolicy
     /// `message.timestamp.type` is LogAppendTime: batches are stamped with the broker's clock.
@@ -17,9 +20,10 @@ public final class Topic: Sendable {
     /// `compression.type`: the codec batches are stored with (nil: as the producer sent them).
     public let storedCodec: CompressionCodec?
 
-    init(metadata: TopicMetadata, partitions: [PartitionLog], broker config: BrokerConfig) {
+    init(metadata: TopicMetadata, logs: [PartitionLog?], broker config: BrokerConfig) {
+        precondition(logs.count == Int(metadata.partitions), "one slot per partition")
         self.metadata = metadata
-        self.partitions = partitions
+        self.logs = logs
         let configs = metadata.configs
         let cleanup = configs["cleanup.policy"].flatMap(LogConfig.CleanupPolicy.init(kafka:)) ?? config.log.cleanupPolicy
         let logAppendTime = (configs["message.timestamp.type"] ?? config.timestampType) == "LogAppendTime"
@@ -36,7 +40,7 @@ public final class Topic: Sendable {
     }
 
     public func partition(_ index: Int32) -> PartitionLog? {
-        index >= 0 && Int(index) < partitions.count ? partitions[Int(index)] : nil
+        index >= 0 && Int(index) < logs.count ? logs[Int(index)] : nil
     }
 }
 
@@ -87,19 +91,23 @@ public final class TopicRegistry: @unchecked Sendable {
 
     private func openTopic(_ meta: TopicMetadata, creating: Bool) throws -> Topic {
         let logConfig = Self.logConfig(base: config.log, overrides: meta.configs)
-        var logs: [PartitionLog] = []
+        var logs: [PartitionLog?] = []
         logs.reserveCapacity(Int(meta.partitions))
         do {
             for p in 0..<meta.partitions {
-                logs.append(try PartitionLog(directory: "\(config.logDir)/\(meta.name)-\(p)", config: logConfig, io: io, logger: logger))
+                logs.append(meta.hosts(p) ? try openLog(meta.name, p, logConfig) : nil)
             }
         } catch {
             // Leave nothing behind: no open descriptors, no directories of a topic that does not exist.
             logger.error("opening topic failed", metadata: ["topic": "\(meta.name)", "partitions": "\(logs.count)/\(meta.partitions)", "error": "\(error)"])
-            if creating { logs.forEach { $0.delete() } } else { logs.forEach { $0.close() } }
+            if creating { logs.forEach { $0?.delete() } } else { logs.forEach { $0?.close() } }
             throw error
         }
-        return Topic(metadata: meta, partitions: logs, broker: config)
+        return Topic(metadata: meta, logs: logs, broker: config)
+    }
+
+    private func openLog(_ topic: String, _ partition: Int32, _ logConfig: LogConfig) throws -> PartitionLog {
+        try PartitionLog(directory: "\(config.logDir)/\(topic)-\(partition)", config: logConfig, io: io, logger: logger)
     }
 
     /// Topic configs that change how the log behaves, over the broker defaults.
@@ -180,9 +188,9 @@ public final class TopicRegistry: @unchecked Sendable {
             var added: [PartitionLog] = []
             do {
                 for p in have..<count {
-                    added.append(try PartitionLog(directory: "\(config.logDir)/\(name)-\(p)", config: logConfig, io: io, logger: logger))
+                    added.append(try openLog(name, p, logConfig))
                 }
-                set(name, Topic(metadata: meta, partitions: topic.partitions + added, broker: config))
+                set(name, Topic(metadata: meta, logs: topic.logs + added, broker: config))
                 try persist()
             } catch {
                 set(name, topic)
@@ -201,7 +209,7 @@ public final class TopicRegistry: @unchecked Sendable {
             if validateOnly { return }
             var meta = topic.metadata
             meta.configs = configs
-            set(name, Topic(metadata: meta, partitions: topic.partitions, broker: config))
+            set(name, Topic(metadata: meta, logs: topic.logs, broker: config))
             try persist()
             let logConfig = Self.logConfig(base: config.log, overrides: configs)
             topic.partitions.forEach { $0.update(config: logConfig) }
@@ -216,6 +224,63 @@ public final class TopicRegistry: @unchecked Sendable {
             try persist()
             topic.partitions.forEach { $0.delete() }
             logger.info("deleted topic", metadata: ["topic": "\(name)"])
+        }
+    }
+
+    /// Cluster mode: makes the local topic what the cluster's metadata says — its id, partition
+    /// count and configs, with logs for exactly the partitions in `meta.hosted`. A local topic with
+    /// another id is a topic deleted (and perhaps re-created) while this broker was away: its logs
+    /// go — except for internal topics, whose data is the coordinators' and is kept under the
+    /// cluster's id. A partition no longer hosted here loses its log. Returns whether anything changed.
+    @discardableResult
+    public func adopt(_ meta: TopicMetadata, keepingData: Bool = false) throws -> Bool {
+        try lock.withLock {
+            var current = topics[meta.name]
+            if let old = current, old.metadata.id != meta.id, !keepingData {
+                logger.warning("deleting a local topic the cluster no longer has", metadata: ["topic": "\(meta.name)", "localId": "\(old.metadata.id)", "clusterId": "\(meta.id)"])
+                set(meta.name, nil)
+                try persist()
+                old.partitions.forEach { $0.delete() }
+                current = nil
+            }
+            guard let current else {
+                set(meta.name, try openTopic(meta, creating: true))
+                try persist()
+                logger.info("hosting topic", metadata: ["topic": "\(meta.name)", "partitions": "\(meta.hosted.map { "\($0)" } ?? "all")"])
+                return true
+            }
+            guard current.metadata != meta else { return false }
+            let logConfig = Self.logConfig(base: config.log, overrides: meta.configs)
+            var logs: [PartitionLog?] = []
+            var dropped: [PartitionLog] = []
+            var opened: [PartitionLog] = []
+            do {
+                for p in 0..<meta.partitions {
+                    let existing = current.partition(p)
+                    if meta.hosts(p) {
+                        if let existing {
+                            logs.append(existing)
+                        } else {
+                            let log = try openLog(meta.name, p, logConfig)
+                            opened.append(log)
+                            logs.append(log)
+                        }
+                    } else {
+                        if let existing { dropped.append(existing) }
+                        logs.append(nil)
+                    }
+                }
+            } catch {
+                opened.forEach { $0.delete() }
+                throw error
+            }
+            // Partitions beyond the new count cannot exist (counts only grow); keep them safe anyway.
+            dropped += current.logs.dropFirst(Int(meta.partitions)).compactMap { $0 }
+            set(meta.name, Topic(metadata: meta, logs: logs, broker: config))
+            try persist()
+            if current.metadata.configs != meta.configs { current.partitions.forEach { $0.update(config: logConfig) } }
+            dropped.forEach { $0.delete() }
+            return true
         }
     }
 

@@ -11,8 +11,20 @@ public struct TopicMetadata: Codable, Sendable, Equatable {
     public var id: String  // 32 hex digits of the topic's UUID
     public var partitions: Int32
     public var configs: [String: String]
+    /// Partitions with a replica on this broker (cluster mode); nil: all of them (a single broker).
+    public var hosted: [Int32]?
 
     public var topicId: KafkaUUID { KafkaUUID(hex: id) ?? .zero }
+
+    public init(name: String, id: String, partitions: Int32, configs: [String: String], hosted: [Int32]? = nil) {
+        self.name = name
+        self.id = id
+        self.partitions = partitions
+        self.configs = configs
+        self.hosted = hosted
+    }
+
+    public func hosts(_ partition: Int32) -> Bool { hosted?.contains(partition) ?? true }
 }
 
 /// Durable topic metadata: one JSON file in the log directory, replaced atomically on every

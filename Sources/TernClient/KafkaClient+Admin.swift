@@ -1,8 +1,16 @@
 import TernProtocol
 
 extension KafkaClient {
+    /// The controller's connection: topic creation and deletion go there (another broker of a
+    /// cluster answers NOT_CONTROLLER).
+    func controllerConnection() async throws -> BrokerConnection {
+        let md = try await refreshMetadata(topics: [])
+        guard md.controllerId >= 0 else { return try await anyConnection() }
+        return try await connection(to: md.controllerId)
+    }
+
     public func createTopic(_ name: String, partitions: Int32, replicationFactor: Int16 = -1, configs: [String: String] = [:]) async throws {
-        let c = try await anyConnection()
+        let c = try await controllerConnection()
         let version = try c.version(.createTopics, max: 5)
         let request = CreateTopicsRequest(
             topics: [.init(name: name, numPartitions: partitions, replicationFactor: replicationFactor,
@@ -15,7 +23,7 @@ extension KafkaClient {
     }
 
     public func deleteTopic(_ name: String) async throws {
-        let c = try await anyConnection()
+        let c = try await controllerConnection()
         let version = try c.version(.deleteTopics, max: 5)
         let response = try await c.send(DeleteTopicsRequest(topicNames: [name], timeoutMs: 30_000), version: version, as: DeleteTopicsResponse.self)
         if let r = response.responses.first, r.errorCode != 0 { throw ClientError.kafka(code: r.errorCode, context: "delete topic \(name)") }

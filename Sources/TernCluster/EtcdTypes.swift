@@ -41,6 +41,11 @@ public struct EtcdCompare: Sendable, Encodable {
         EtcdCompare(key: key, target: .mod, result: .equal, revision: revision, value: nil)
     }
 
+    /// The key was created at `revision` (and not deleted since): the same incarnation of it.
+    public static func createRevision(of key: String, is revision: Int64) -> EtcdCompare {
+        EtcdCompare(key: key, target: .create, result: .equal, revision: revision, value: nil)
+    }
+
     /// The key does not exist.
     public static func absent(_ key: String) -> EtcdCompare {
         EtcdCompare(key: key, target: .create, result: .equal, revision: 0, value: nil)

@@ -45,6 +45,8 @@ public struct MetadataImage: Sendable, Equatable {
     public private(set) var brokers: [Int32: BrokerRegistration] = [:]
     public private(set) var controller: ControllerRecord?
     public private(set) var topics: [String: TopicRecord] = [:]
+    /// Each topic key's mod revision: the compare-and-swap guard for the next change to it.
+    public private(set) var topicRevisions: [String: Int64] = [:]
 
     public init(cluster: String) { prefix = "/\(cluster)/" }
 
@@ -57,6 +59,7 @@ public struct MetadataImage: Sendable, Equatable {
         brokers = [:]
         controller = nil
         topics = [:]
+        topicRevisions = [:]
         for kv in values { try set(kv, deleted: false) }
         self.revision = revision
     }
@@ -92,10 +95,13 @@ public struct MetadataImage: Sendable, Equatable {
         } else if kv.key.hasPrefix(topicsKey) {
             let name = String(kv.key.dropFirst(topicsKey.count))
             topics[name] = deleted ? nil : try decoder.decode(TopicRecord.self, from: Data(kv.value))
+            topicRevisions[name] = deleted ? nil : kv.modRevision
         }
     }
 
     public var liveBrokers: [BrokerRegistration] { brokers.values.sorted { $0.nodeId < $1.nodeId } }
+
+    public func topicKey(_ name: String) -> String { topicsKey + name }
 
     /// The partition's leader, if it has one that is alive.
     public func leader(of topic: String, partition: Int32) -> Int32? {

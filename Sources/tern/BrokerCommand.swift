@@ -27,6 +27,12 @@ struct BrokerCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Listener, e.g. PLAINTEXT://127.0.0.1:9092 (listeners).")
     var listeners: String?
 
+    @Option(name: .customLong("node-id"), help: "This broker's id (node.id).")
+    var nodeId: Int32?
+
+    @Option(name: .long, help: "Join a cluster whose metadata lives in etcd, e.g. etcd://127.0.0.1:2379 (tern.cluster.etcd).")
+    var cluster: String?
+
     @Option(name: .customLong("log-dirs"), help: "Data directory (log.dirs).")
     var logDirs: String?
 
@@ -61,13 +67,30 @@ struct BrokerCommand: AsyncParsableCommand {
         FileDescriptorLimit.raiseToHard(logger: logger)
         let registry = PrometheusCollectorRegistry()
         MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: registry))
-        let broker = try Broker(config: brokerConfig, logger: logger)
+        // Cluster mode: no half-started broker — etcd unreachable, a duplicate node id or a
+        // conflicting local topic ends the process here with the reason and exit code 1.
+        var cluster: BrokerCluster?
+        var broker: Broker
+        do {
+            if brokerConfig.etcdEndpoint != nil {
+                cluster = try await BrokerCluster.join(config: brokerConfig, logger: logger)
+            }
+            broker = try Broker(config: brokerConfig, logger: logger, cluster: cluster)
+            try await broker.registerLocalTopics()
+        } catch {
+            logger.critical("broker not started: \(error)")
+            await cluster?.leave(controlled: false)
+            throw ExitCode.failure
+        }
         let server = try await KafkaServer(broker: broker, logger: logger)
         let metricsServer = try await startMetrics(registry, logger: logger)
         broker.startMaintenance()
 
         await waitForTerminationSignal()
         logger.info("shutting down")
+        // Controlled shutdown first (leaderships move while this broker still answers, so clients
+        // are told where to go), then stop serving and leave.
+        if let cluster { await cluster.leave(controlled: brokerConfig.controlledShutdown) }
         await server.shutdown()
         await metricsServer?.shutdown()
         broker.shutdown()
@@ -80,6 +103,8 @@ struct BrokerCommand: AsyncParsableCommand {
             settings += try BrokerProperties.parse(String(contentsOfFile: config, encoding: .utf8))
         }
         if let listeners { settings.append(("listeners", listeners)) }
+        if let nodeId { settings.append(("node.id", "\(nodeId)")) }
+        if let cluster { settings.append(("tern.cluster.etcd", cluster)) }
         if let logDirs { settings.append(("log.dirs", logDirs)) }
         if let numPartitions { settings.append(("num.partitions", "\(numPartitions)")) }
         if let autoCreateTopics { settings.append(("auto.create.topics.enable", "\(autoCreateTopics)")) }

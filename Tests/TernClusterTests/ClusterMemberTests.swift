@@ -88,6 +88,59 @@ final class ClusterMemberTests: EtcdTestCase {
     }
 }
 
+extension ClusterMemberTests {
+    /// Blocks reserved concurrently by several brokers never overlap, and a later reservation
+    /// continues after every earlier one (a restarted broker cannot reuse ids).
+    func testProducerIdBlocksNeverOverlap() async throws {
+        let members = [member(1), member(2), member(3)]
+        for m in members { try await m.start() }
+        let blocks = try await withThrowingTaskGroup(of: [Range<Int64>].self) { group in
+            for m in members {
+                group.addTask {
+                    var mine: [Range<Int64>] = []
+                    for _ in 0..<5 { mine.append(try await m.allocateProducerIds(count: 100)) }
+                    return mine
+                }
+            }
+            return try await group.reduce(into: []) { $0 += $1 }
+        }
+        XCTAssertEqual(blocks.count, 15)
+        let sorted = blocks.sorted { $0.lowerBound < $1.lowerBound }
+        for (a, b) in zip(sorted, sorted.dropFirst()) { XCTAssertLessThanOrEqual(a.upperBound, b.lowerBound, "\(a) overlaps \(b)") }
+        let later = try await members[0].allocateProducerIds(count: 10)
+        XCTAssertGreaterThanOrEqual(later.lowerBound, sorted.last!.upperBound)
+        for m in members { await m.stop() }
+    }
+
+    /// The controller writes leadership changes: when a broker's lease ends, its partitions are led
+    /// by the next in-sync replica, with the leader epoch bumped, as every member's image shows.
+    func testTheControllerMovesLeadershipOffABrokerThatDied() async throws {
+        let a = member(1, ttl: 2), b = member(2, ttl: 2)
+        try await a.start()
+        try await b.start()
+        let record = TopicRecord(name: "t", topicId: String(repeating: "a", count: 32), partitions: [
+            PartitionState(replicas: [2, 1], isr: [2, 1], leader: 2),
+            PartitionState(replicas: [1, 2], isr: [1, 2], leader: 1),
+        ])
+        try await a.createTopic(record, byController: true)
+        do {
+            try await b.createTopic(record, byController: true)
+            XCTFail("only the controller writes topics")
+        } catch let error as ClusterError {
+            XCTAssertTrue(error == .notController || error == .topicExists("t"), "\(error)")
+        }
+        await b.abandonForTesting()
+        _ = try await eventually(10, "partition 0 moves to broker 1") {
+            let p = await a.image.topics["t"]?.partitions[0]
+            return p?.leader == 1 && p?.leaderEpoch == 1 && p?.isr == [1]
+        }
+        let p1 = await a.image.topics["t"]?.partitions[1]
+        XCTAssertEqual(p1?.leader, 1)
+        XCTAssertEqual(p1?.leaderEpoch, 0, "a leader that stayed keeps its epoch")
+        await a.stop()
+    }
+}
+
 extension Array {
     func asyncMap<T>(_ transform: (Element) async -> T) async -> [T] {
         var out: [T] = []

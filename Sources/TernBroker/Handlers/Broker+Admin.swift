@@ -23,14 +23,7 @@ extension Broker {
                 result.topicId = meta.topicId
                 result.numPartitions = meta.partitions
                 result.replicationFactor = 1
-                // v5+: every config of the new topic, with where its value comes from.
-                result.configs = TopicConfigCatalog.all.map { d in
-                    let own = meta.configs[d.name]
-                    let explicit = d.brokerSynonyms.contains { config.explicitSettings[$0.name] != nil }
-                    let source: ConfigSource = own != nil ? .topicConfig : explicit ? .staticBrokerConfig : .defaultConfig
-                    return .init(name: d.name, value: TopicConfigCatalog.value(d.name, overrides: meta.configs, broker: config),
-                                 readOnly: false, configSource: source.rawValue, isSensitive: false)
-                }
+                result.configs = newTopicConfigs(meta.configs)
             } catch {
                 let code = KafkaError(error)
                 result.errorCode = code.rawValue
@@ -41,10 +34,22 @@ extension Broker {
         return response
     }
 
+    /// CreateTopics v5+: every config of the new topic, with where its value comes from.
+    func newTopicConfigs(_ overrides: [String: String]) -> [CreateTopicsResponse.CreatableTopicConfigs] {
+        TopicConfigCatalog.all.map { d in
+            let own = overrides[d.name]
+            let explicit = d.brokerSynonyms.contains { config.explicitSettings[$0.name] != nil }
+            let source: ConfigSource = own != nil ? .topicConfig : explicit ? .staticBrokerConfig : .defaultConfig
+            return .init(name: d.name, value: TopicConfigCatalog.value(d.name, overrides: overrides, broker: config),
+                         readOnly: false, configSource: source.rawValue, isSensitive: false)
+        }
+    }
+
     /// An explicit `replica_assignment`, checked as Kafka's controller checks one: partitions
     /// numbered 0…n-1, every list non-empty, without duplicates, of equal length and naming
     /// registered brokers (here: this one). Returns the partition count.
-    private func checkedAssignment(_ t: CreateTopicsRequest.CreatableTopic) throws -> Int32 {
+    func checkedAssignment(_ t: CreateTopicsRequest.CreatableTopic, registered: Set<Int32>? = nil) throws -> Int32 {
+        let registered = registered ?? [config.nodeId]
         guard t.numPartitions == -1, t.replicationFactor == -1 else {
             throw DescribedKafkaError(.invalidRequest, "Both numPartitions or replicationFactor and replicasAssignments were set. Both cannot be used at the same time.")
         }
@@ -62,7 +67,7 @@ extension Broker {
             guard a.brokerIds.count == sorted[0].brokerIds.count else {
                 throw DescribedKafkaError(.invalidReplicaAssignment, "All partitions in the manual partition assignment must have the same number of replicas.")
             }
-            if let unknown = a.brokerIds.first(where: { $0 != config.nodeId }) {
+            if let unknown = a.brokerIds.first(where: { !registered.contains($0) }) {
                 throw DescribedKafkaError(.invalidReplicaAssignment, "The manual partition assignment includes broker \(unknown), but no such broker is registered.")
             }
         }
@@ -126,14 +131,17 @@ extension Broker {
         return response
     }
 
-    /// This broker coordinates every group and every transactional id.
+    /// A single broker coordinates every group and transactional id; in a cluster, the leader of
+    /// the internal topic's partition does (`coordinatorInCluster`).
     func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
         let (host, port) = config.advertised
-        // Group (0) and transaction (1) keys are all coordinated here.
         func answer(_ keyType: Int8) -> (Int16, String?, Int32, String, Int32) {
-            keyType == 0 || keyType == 1
-                ? (0, nil, config.nodeId, host, Int32(port))
-                : (KafkaError.invalidRequest.rawValue, "unknown key type \(keyType)", -1, "", -1)
+            guard keyType == 0 || keyType == 1 else { return (KafkaError.invalidRequest.rawValue, "unknown key type \(keyType)", -1, "", -1) }
+            guard cluster != nil else { return (0, nil, config.nodeId, host, Int32(port)) }
+            guard let coordinator = coordinatorInCluster(keyType == 0 ? .group : .transaction) else {
+                return (KafkaError.coordinatorNotAvailable.rawValue, "The coordinator is not available.", -1, "", -1)
+            }
+            return (0, nil, coordinator.nodeId, coordinator.host, coordinator.port)
         }
         if version >= 4 {
             return FindCoordinatorResponse(coordinators: request.coordinatorKeys.map { key in
@@ -151,6 +159,10 @@ extension Broker {
         if version >= 3 && request.producerId >= 0 && request.producerEpoch >= 0 && request.producerEpoch < Int16.max {
             return InitProducerIdResponse(errorCode: 0, producerId: request.producerId, producerEpoch: request.producerEpoch + 1)
         }
-        return InitProducerIdResponse(errorCode: 0, producerId: allocateProducerId(), producerEpoch: 0)
+        do {
+            return InitProducerIdResponse(errorCode: 0, producerId: try allocateProducerId(), producerEpoch: 0)
+        } catch {
+            return InitProducerIdResponse(errorCode: KafkaError(error).rawValue)
+        }
     }
 }

@@ -10,15 +10,16 @@ extension Broker {
     static let brokerLoggerResource: Int8 = 8
 
     func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
-        DescribeConfigsResponse(results: request.resources.map { r in
+        let view = self.view
+        return DescribeConfigsResponse(results: request.resources.map { r in
             var result = DescribeConfigsResponse.DescribeConfigsResult(errorMessage: nil, resourceType: r.resourceType, resourceName: r.resourceName)
             do {
                 let entries: [DescribeConfigsResponse.DescribeConfigsResourceResult]
                 switch r.resourceType {
                 case Self.topicResource:
                     guard TopicName.isValid(r.resourceName) else { throw DescribedKafkaError(.invalidTopic, "Invalid topic name \(r.resourceName)") }
-                    guard let topic = topics.topic(r.resourceName) else { throw KafkaError.unknownTopicOrPartition }
-                    entries = TopicConfigCatalog.all.map { topicEntry($0, overrides: topic.metadata.configs, request: request) }
+                    guard let topic = view.topic(r.resourceName) else { throw KafkaError.unknownTopicOrPartition }
+                    entries = TopicConfigCatalog.all.map { topicEntry($0, overrides: topic.configs, request: request) }
                 case Self.brokerResource:
                     try checkBrokerName(r.resourceName, allowEmpty: true)
                     // An empty name asks for cluster-wide dynamic defaults, of which Tern has none.
@@ -95,8 +96,16 @@ extension Broker {
         }
     }
 
+    /// How a topic's new overrides are stored: on a single broker, in its topic store; in a cluster
+    /// they are collected and written to etcd afterwards (`Broker+ClusterConfigs`).
+    typealias ConfigWrite = (_ topic: String, _ configs: [String: String], _ validateOnly: Bool) throws -> Void
+
+    var localConfigWrite: ConfigWrite {
+        { [topics] name, configs, validateOnly in try topics.replaceConfigs(name, with: configs, validateOnly: validateOnly) }
+    }
+
     /// AlterConfigs (the pre-KIP-339 API): the given configs replace all of the topic's overrides.
-    func alterConfigs(_ request: AlterConfigsRequest, version: Int16) -> AlterConfigsResponse {
+    func alterConfigs(_ request: AlterConfigsRequest, version: Int16, write: ConfigWrite) -> AlterConfigsResponse {
         AlterConfigsResponse(responses: request.resources.map { r in
             var result = AlterConfigsResponse.AlterConfigsResourceResponse(errorMessage: nil, resourceType: r.resourceType, resourceName: r.resourceName)
             do {
@@ -106,7 +115,7 @@ extension Broker {
                     guard let value = c.value else { throw DescribedKafkaError(.invalidRequest, "Null value not supported for topic configs: \(c.name)") }
                     configs[c.name] = value
                 }
-                try topics.replaceConfigs(name, with: configs, validateOnly: request.validateOnly)
+                try write(name, configs, request.validateOnly)
             } catch {
                 (result.errorCode, result.errorMessage) = Self.configError(error)
             }
@@ -115,13 +124,14 @@ extension Broker {
     }
 
     /// IncrementalAlterConfigs (KIP-339): SET, DELETE, and APPEND/SUBTRACT on list configs.
-    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, version: Int16) -> IncrementalAlterConfigsResponse {
-        IncrementalAlterConfigsResponse(responses: request.resources.map { r in
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, version: Int16, write: ConfigWrite) -> IncrementalAlterConfigsResponse {
+        let view = self.view
+        return IncrementalAlterConfigsResponse(responses: request.resources.map { r in
             var result = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
                 errorMessage: nil, resourceType: r.resourceType, resourceName: r.resourceName)
             do {
                 let name = try alterableTopic(r.resourceType, r.resourceName)
-                guard let current = topics.topic(name)?.metadata.configs else { throw KafkaError.unknownTopicOrPartition }
+                guard let current = view.topic(name)?.configs else { throw KafkaError.unknownTopicOrPartition }
                 var configs = current
                 for c in r.configs {
                     guard let definition = TopicConfigCatalog.byName[c.name] else {
@@ -147,7 +157,7 @@ extension Broker {
                         throw DescribedKafkaError(.invalidRequest, "Unknown config operation \(c.configOperation) for \(c.name)")
                     }
                 }
-                try topics.replaceConfigs(name, with: configs, validateOnly: request.validateOnly)
+                try write(name, configs, request.validateOnly)
             } catch {
                 (result.errorCode, result.errorMessage) = Self.configError(error)
             }
@@ -174,7 +184,7 @@ extension Broker {
         value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
-    private static func configError(_ error: Error) -> (Int16, String?) {
+    static func configError(_ error: Error) -> (Int16, String?) {
         if let described = error as? DescribedKafkaError { return (described.code.rawValue, described.message) }
         let code = KafkaError(error)
         return (code.rawValue, "\(code)")

@@ -6,6 +6,7 @@ extension Broker {
     /// deleting the segments entirely below it.
     func deleteRecords(_ request: DeleteRecordsRequest, version: Int16) -> DeleteRecordsResponse {
         var response = DeleteRecordsResponse()
+        let view = self.view
         for t in request.topics {
             let topic = topics.topic(t.name)
             var result = DeleteRecordsResponse.DeleteRecordsTopicResult(name: t.name)
@@ -15,6 +16,8 @@ extension Broker {
                     // Kafka: "Cannot delete records of internal topic" — it would wipe committed
                     // offsets or transaction state at the next restart.
                     r.errorCode = KafkaError.invalidTopic.rawValue
+                } else if let refusal = leadershipRefusal(t.name, p.partitionIndex, in: view) {
+                    r.errorCode = refusal.rawValue
                 } else if let log = topic?.partition(p.partitionIndex) {
                     do {
                         r.lowWatermark = try log.deleteRecords(before: p.offset)

@@ -63,13 +63,27 @@ extension Broker {
         var total = 0
         var logs: [PartitionLog] = []
         var anyError = false
+        let view = self.view
+        var leaderHints = Set<Int32>()
         for fetchTopic in request.topics {
             let topic = fetchTopic.topic.isEmpty ? topics.topic(id: fetchTopic.topicId) : topics.topic(fetchTopic.topic)
+            let name = fetchTopic.topic.isEmpty ? view.topic(id: fetchTopic.topicId)?.name : fetchTopic.topic
             var topicResponse = FetchResponse.FetchableTopicResponse(topic: fetchTopic.topic, topicId: fetchTopic.topicId)
             for p in fetchTopic.partitions {
                 var data = FetchResponse.PartitionData(partitionIndex: p.partition, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1)
                 data.abortedTransactions = request.isolationLevel == 1 ? [] : nil
                 if version < 4 { data.abortedTransactions = [] }
+                if let name, let refusal = leadershipRefusal(name, p.partition, in: view) {
+                    data.errorCode = refusal.rawValue
+                    // KIP-951 (v12+): where the leader is now, so the client need not ask Metadata.
+                    if refusal == .notLeaderOrFollower, let state = view.partition(name, p.partition), view.broker(state.leader) != nil {
+                        data.currentLeader = .init(leaderId: state.leader, leaderEpoch: state.leaderEpoch)
+                        leaderHints.insert(state.leader)
+                    }
+                    anyError = true
+                    topicResponse.partitions.append(data)
+                    continue
+                }
                 guard let log = topic?.partition(p.partition) else {
                     data.errorCode = (fetchTopic.topic.isEmpty ? KafkaError.unknownTopicId : .unknownTopicOrPartition).rawValue
                     anyError = true
@@ -107,6 +121,11 @@ extension Broker {
                 topicResponse.partitions.append(data)
             }
             response.responses.append(topicResponse)
+        }
+        if version >= 16 {
+            response.nodeEndpoints = leaderHints.sorted().compactMap { view.broker($0) }.map {
+                .init(nodeId: $0.nodeId, host: $0.host, port: $0.port, rack: $0.rack)
+            }
         }
         return (response, total, anyError ? [] : logs)
     }

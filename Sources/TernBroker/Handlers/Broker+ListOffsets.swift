@@ -10,15 +10,18 @@ extension Broker {
     func listOffsets(_ request: ListOffsetsRequest, version: Int16) -> ListOffsetsResponse {
         let readCommitted = version >= 2 && request.isolationLevel == 1
         var response = ListOffsetsResponse()
+        let view = self.view
         for t in request.topics {
             var topicResponse = ListOffsetsResponse.ListOffsetsTopicResponse(name: t.name)
             let topic = topics.topic(t.name)
             for p in t.partitions {
                 var r = ListOffsetsResponse.ListOffsetsPartitionResponse(partitionIndex: p.partitionIndex)
-                if let log = topic?.partition(p.partitionIndex) {
+                if let refusal = leadershipRefusal(t.name, p.partitionIndex, in: view) {
+                    r.errorCode = refusal.rawValue
+                } else if let log = topic?.partition(p.partitionIndex) {
                     do {
                         (r.offset, r.timestamp) = try Self.offset(in: log, at: p.timestamp, readCommitted: readCommitted)
-                        r.leaderEpoch = r.offset >= 0 ? 0 : -1
+                        r.leaderEpoch = r.offset >= 0 ? (view.partition(t.name, p.partitionIndex)?.leaderEpoch ?? 0) : -1
                     } catch {
                         r.errorCode = KafkaError(error).rawValue
                     }

@@ -1,18 +1,19 @@
+import TernCluster
 import TernProtocol
 
 extension Broker {
     func metadata(_ request: MetadataRequest, version: Int16) -> MetadataResponse {
-        let (host, port) = config.advertised
+        let view = self.view
         var response = MetadataResponse(
-            brokers: [.init(nodeId: config.nodeId, host: host, port: Int32(port), rack: nil)],
-            clusterId: topics.clusterId,
-            controllerId: config.nodeId)
+            brokers: view.brokers.map { .init(nodeId: $0.nodeId, host: $0.host, port: $0.port, rack: $0.rack) },
+            clusterId: clusterId,
+            controllerId: view.controllerId)
         // v8-10 may ask for the cluster's authorized operations (v11 moved them to DescribeCluster).
         if version >= 8 && version <= 10 && request.includeClusterAuthorizedOperations {
             response.clusterAuthorizedOperations = AuthorizedOperations.cluster
         }
         let withOperations = version >= 8 && request.includeTopicAuthorizedOperations
-        let describe = { (topic: Topic) in self.describe(topic, withOperations: withOperations) }
+        let describe = { (topic: ClusterView.TopicView) in Self.describe(topic, in: view, withOperations: withOperations) }
         // v0: an empty list means all topics; v1+: null means all, empty means none.
         let requested: [MetadataRequest.MetadataRequestTopic]?
         if version == 0 && request.topics?.isEmpty == true {
@@ -25,9 +26,14 @@ extension Broker {
         if let requested {
             for t in requested {
                 if let name = t.name {
-                    let topic = topics.topic(name) ?? (mayCreate && TopicName.isValid(name) ? autoCreate(name) : nil)
-                    if let topic {
+                    if let topic = view.topic(name) {
                         response.topics.append(describe(topic))
+                    } else if mayCreate && TopicName.isValid(name) && view.isCluster && config.autoCreateTopics {
+                        // Kafka's answer while an auto-created topic gets its leaders.
+                        autoCreateInCluster(name)
+                        response.topics.append(.init(errorCode: KafkaError.leaderNotAvailable.rawValue, name: name))
+                    } else if mayCreate && TopicName.isValid(name) && !view.isCluster, let topic = autoCreate(name) {
+                        response.topics.append(describe(view.topic(topic.metadata.name)!))
                     } else {
                         let code: KafkaError = TopicName.isValid(name) ? .unknownTopicOrPartition : .invalidTopic
                         response.topics.append(.init(errorCode: code.rawValue, name: name))
@@ -35,29 +41,32 @@ extension Broker {
                 } else if version < 12 {
                     // Kafka: topic names cannot be null and topic ids are not supported before v12.
                     response.topics.append(.init(errorCode: KafkaError.invalidRequest.rawValue, name: ""))
-                } else if let topic = topics.topic(id: t.topicId) {
+                } else if let topic = view.topic(id: t.topicId) {
                     response.topics.append(describe(topic))
                 } else {
                     response.topics.append(.init(errorCode: KafkaError.unknownTopicId.rawValue, name: nil, topicId: t.topicId))
                 }
             }
         } else {
-            response.topics = topics.allTopics.map(describe)
+            response.topics = view.allTopics.map(describe)
         }
         return response
     }
 
-    private func describe(_ topic: Topic, withOperations: Bool) -> MetadataResponse.MetadataResponseTopic {
-        let node = config.nodeId
+    /// A topic's partitions as the view has them; a partition without a live leader reports
+    /// LEADER_NOT_AVAILABLE, and replicas on brokers that are not registered are offline.
+    private static func describe(_ topic: ClusterView.TopicView, in view: ClusterView, withOperations: Bool) -> MetadataResponse.MetadataResponseTopic {
         var described = MetadataResponse.MetadataResponseTopic(
             errorCode: 0,
-            name: topic.metadata.name,
-            topicId: topic.metadata.topicId,
-            isInternal: Self.internalTopics.contains(topic.metadata.name),
-            partitions: (0..<topic.metadata.partitions).map { p in
-                .init(
-                    errorCode: 0, partitionIndex: p, leaderId: node, leaderEpoch: 0,
-                    replicaNodes: [node], isrNodes: [node], offlineReplicas: [])
+            name: topic.name,
+            topicId: topic.id,
+            isInternal: Self.internalTopics.contains(topic.name),
+            partitions: topic.partitions.enumerated().map { i, p in
+                let leader = view.broker(p.leader) != nil ? p.leader : LeaderElection.noLeader
+                return .init(
+                    errorCode: leader == LeaderElection.noLeader ? KafkaError.leaderNotAvailable.rawValue : 0,
+                    partitionIndex: Int32(i), leaderId: leader, leaderEpoch: p.leaderEpoch,
+                    replicaNodes: p.replicas, isrNodes: p.isr, offlineReplicas: p.replicas.filter { view.broker($0) == nil })
             })
         if withOperations { described.topicAuthorizedOperations = AuthorizedOperations.topic }
         return described
@@ -73,12 +82,12 @@ extension Broker {
                 errorCode: (version == 0 ? KafkaError.invalidRequest : known ? .mismatchedEndpointType : .unsupportedEndpointType).rawValue,
                 errorMessage: known ? "The request was sent to an endpoint of type BROKER, but we wanted an endpoint of type CONTROLLER"
                     : "Unsupported endpoint type \(request.endpointType)",
-                endpointType: request.endpointType, clusterId: topics.clusterId)
+                endpointType: request.endpointType, clusterId: clusterId)
         }
-        let (host, port) = config.advertised
+        let view = self.view
         return DescribeClusterResponse(
-            errorCode: 0, errorMessage: nil, endpointType: brokerEndpoints, clusterId: topics.clusterId, controllerId: config.nodeId,
-            brokers: [.init(brokerId: config.nodeId, host: host, port: Int32(port), rack: nil)],
+            errorCode: 0, errorMessage: nil, endpointType: brokerEndpoints, clusterId: clusterId, controllerId: view.controllerId,
+            brokers: view.brokers.map { .init(brokerId: $0.nodeId, host: $0.host, port: $0.port, rack: $0.rack) },
             clusterAuthorizedOperations: request.includeClusterAuthorizedOperations ? AuthorizedOperations.cluster : AuthorizedOperations.notRequested)
     }
 
@@ -86,9 +95,10 @@ extension Broker {
     /// `response_partition_limit` (at most 2000) with a cursor to continue from. An empty topic list
     /// means every topic; the cursor's topic must be among those asked for.
     func describeTopicPartitions(_ request: DescribeTopicPartitionsRequest, version: Int16) -> DescribeTopicPartitionsResponse {
+        let view = self.view
         let all = request.topics.isEmpty
         let from = request.cursor
-        let names = (all ? topics.allTopics.map(\.metadata.name) : request.topics.map(\.name))
+        let names = (all ? view.allTopics.map(\.name) : request.topics.map(\.name))
             .filter { $0 >= (from?.topicName ?? "") }
         var response = DescribeTopicPartitionsResponse()
         if let from, (!all && !names.contains(from.topicName)) || from.partitionIndex < 0 {
@@ -96,9 +106,8 @@ extension Broker {
             return response
         }
         var budget = Int(max(1, min(request.responsePartitionLimit, 2000)))
-        let node = config.nodeId
         for name in Set(names).sorted() {
-            guard let topic = topics.topic(name) else {
+            guard let topic = view.topic(name) else {
                 response.topics.append(.init(errorCode: (TopicName.isValid(name) ? KafkaError.unknownTopicOrPartition : .invalidTopic).rawValue, name: name))
                 continue
             }
@@ -107,13 +116,17 @@ extension Broker {
                 break
             }
             let first = name == from?.topicName ? from!.partitionIndex : 0
-            let count = topic.metadata.partitions
+            let count = Int32(topic.partitions.count)
             let last = min(count, first + Int32(budget))
             response.topics.append(.init(
-                errorCode: 0, name: name, topicId: topic.metadata.topicId, isInternal: Self.internalTopics.contains(name),
-                partitions: (first..<max(first, last)).map { p in
-                    .init(errorCode: 0, partitionIndex: p, leaderId: node, leaderEpoch: 0, replicaNodes: [node], isrNodes: [node],
-                          eligibleLeaderReplicas: [], lastKnownElr: [], offlineReplicas: [])
+                errorCode: 0, name: name, topicId: topic.id, isInternal: Self.internalTopics.contains(name),
+                partitions: (first..<max(first, last)).map { i in
+                    let p = topic.partitions[Int(i)]
+                    let leader = view.broker(p.leader) != nil ? p.leader : LeaderElection.noLeader
+                    return .init(
+                        errorCode: leader == LeaderElection.noLeader ? KafkaError.leaderNotAvailable.rawValue : 0, partitionIndex: i,
+                        leaderId: leader, leaderEpoch: p.leaderEpoch, replicaNodes: p.replicas, isrNodes: p.isr,
+                        eligibleLeaderReplicas: [], lastKnownElr: [], offlineReplicas: p.replicas.filter { view.broker($0) == nil })
                 },
                 topicAuthorizedOperations: AuthorizedOperations.topic))
             budget -= Int(max(0, last - first))

@@ -10,6 +10,7 @@ extension Broker {
         let acksValid = request.acks == 0 || request.acks == 1 || request.acks == -1
         let nowMs = PartitionLog.nowMs()
         var pending: [[EventLoopFuture<ProduceResponse.PartitionProduceResponse>]] = []
+        let view = self.view
         for topicData in request.topicData {
             let topic = topics.topic(topicData.name)
             pending.append(topicData.partitionData.map { partitionData in
@@ -19,6 +20,7 @@ extension Broker {
                 guard acksValid else { return failed(KafkaError.invalidRequiredAcks) }
                 guard TopicName.isValid(topicData.name) else { return failed(KafkaError.invalidTopic) }
                 guard !Self.internalTopics.contains(topicData.name) else { return failed(KafkaError.invalidTopic) }
+                if let refusal = leadershipRefusal(topicData.name, partitionData.index, in: view) { return failed(refusal) }
                 guard let topic, let log = topic.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
                 var records = partitionData.records?.bytes ?? ByteBuffer()
                 var header: RecordBatchHeader
@@ -31,9 +33,9 @@ extension Broker {
                     {
                         throw refusal
                     }
-                    if request.acks == -1 && topic.minInsyncReplicas > 1 {
-                        // One broker: the in-sync replica set is this broker alone.
-                        throw DescribedKafkaError(.notEnoughReplicas, "The size of the current ISR [\(config.nodeId)] is insufficient to satisfy the min.isr requirement of \(topic.minInsyncReplicas) for partition \(topicData.name)-\(partitionData.index)")
+                    let isr = view.partition(topicData.name, partitionData.index)?.isr ?? [config.nodeId]
+                    if request.acks == -1 && isr.count < Int(topic.minInsyncReplicas) {
+                        throw DescribedKafkaError(.notEnoughReplicas, "The size of the current ISR \(isr) is insufficient to satisfy the min.isr requirement of \(topic.minInsyncReplicas) for partition \(topicData.name)-\(partitionData.index)")
                     }
                     if let codec = topic.storedCodec, header.compression != codec {
                         (records, header) = try Self.recompress(records, to: codec)

@@ -22,14 +22,14 @@ final class TransactionCoordinator: @unchecked Sendable {
     private let appender: LogAppender
     private let groups: GroupCoordinator
     private let fetchWaiters: FetchWaiters
-    private let allocateProducerId: @Sendable () -> Int64
+    private let allocateProducerId: @Sendable () throws -> Int64
     private let stateLog: PartitionLog
     private let logger: Logger
     private let idExpirationMs: Int64
     private let loadedMs = PartitionLog.nowMs()
 
     init(topics: TopicRegistry, appender: LogAppender, groups: GroupCoordinator, fetchWaiters: FetchWaiters,
-         allocateProducerId: @escaping @Sendable () -> Int64, stateLog: PartitionLog, idExpirationMs: Int64, logger: Logger) throws {
+         allocateProducerId: @escaping @Sendable () throws -> Int64, stateLog: PartitionLog, idExpirationMs: Int64, logger: Logger) throws {
         self.idExpirationMs = idExpirationMs
         self.topics = topics
         self.appender = appender
@@ -125,12 +125,12 @@ final class TransactionCoordinator: @unchecked Sendable {
         case .success(let prepared?): aborted = finishEnd(prepared, commit: false)
         case .success(nil): aborted = groups.eventLoop.makeSucceededVoidFuture()
         }
-        return aborted.flatMap { [self] in
-            let meta: TransactionMetadata = lock.withLock {
-                var m = transactions[transactionalId]
+        return aborted.flatMapThrowing { [self] in
+            try lock.withLock {
+                var m = try transactions[transactionalId]
                     ?? TransactionMetadata(transactionalId: transactionalId, producerId: allocateProducerId(), producerEpoch: -1, timeoutMs: timeoutMs)
                 if m.producerEpoch == Int16.max - 1 {
-                    m.producerId = allocateProducerId()
+                    m.producerId = try allocateProducerId()
                     m.producerEpoch = -1
                 }
                 m.producerEpoch += 1
@@ -141,7 +141,8 @@ final class TransactionCoordinator: @unchecked Sendable {
                 store(m)
                 return m
             }
-            return persist(meta).map { (meta.producerId, meta.producerEpoch) }
+        }.flatMap { [self] (meta: TransactionMetadata) in
+            persist(meta).map { (meta.producerId, meta.producerEpoch) }
         }
     }
 

@@ -7,12 +7,17 @@ public enum KafkaError: Int16, Error, Sendable {
     case corruptMessage = 2
     case unknownTopicOrPartition = 3
     case leaderNotAvailable = 5
+    case notLeaderOrFollower = 6
+    case requestTimedOut = 7
     case messageTooLarge = 10
     case offsetMetadataTooLarge = 12
+    case coordinatorLoadInProgress = 14
     case coordinatorNotAvailable = 15
+    case notCoordinator = 16
     case invalidTopic = 17
     case recordListTooLarge = 18
     case notEnoughReplicas = 19
+    case notEnoughReplicasAfterAppend = 20
     case invalidRequiredAcks = 21
     case illegalGeneration = 22
     case inconsistentGroupProtocol = 23
@@ -28,6 +33,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case invalidReplicationFactor = 38
     case invalidReplicaAssignment = 39
     case invalidConfig = 40
+    case notController = 41
     case invalidRequest = 42
     case unsupportedForMessageFormat = 43
     case policyViolation = 44
@@ -45,6 +51,9 @@ public enum KafkaError: Int16, Error, Sendable {
     case unsupportedCompressionType = 76
     case memberIdRequired = 79
     case fencedInstanceId = 82
+    case preferredLeaderNotAvailable = 80
+    case eligibleLeadersNotAvailable = 83
+    case electionNotNeeded = 84
     case groupSubscribedToTopic = 86
     case invalidRecord = 87
     case unknownTopicId = 100

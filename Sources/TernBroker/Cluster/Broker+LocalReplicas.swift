@@ -1,0 +1,80 @@
+import TernCluster
+
+/// Cluster mode: local storage follows the metadata image. Runs on the `tern-cluster-apply`
+/// thread (and once in `Broker.init`, before the broker serves), never on an event loop.
+extension Broker {
+    /// Makes the local topics match `image`: a log for every partition with a replica here, none
+    /// for partitions or topics the cluster no longer places here (including topics deleted while
+    /// this broker was away, recognised by their id). The internal topics keep their data and are
+    /// always open here: every broker runs the coordinators over its local copy.
+    func applyToLocalReplicas(_ image: MetadataImage) {
+        let me = config.nodeId
+        for record in image.topics.values.sorted(by: { $0.name < $1.name }) {
+            let isInternal = Self.internalTopics.contains(record.name)
+            let hosted = record.partitions.indices.filter { record.partitions[$0].replicas.contains(me) }.map(Int32.init)
+            do {
+                if hosted.isEmpty && !isInternal {
+                    if topics.topic(record.name) != nil { try topics.deleteTopic(record.name) }
+                    continue
+                }
+                if let local = topics.topic(record.name), local.metadata.hosted == nil, local.metadata.id != record.topicId, !isInternal {
+                    // Data from before this directory joined the cluster, under a name the cluster
+                    // uses for another topic: never deleted silently (`registerLocalTopics` refuses
+                    // to start over it).
+                    continue
+                }
+                let meta = TopicMetadata(
+                    name: record.name, id: record.topicId, partitions: Int32(record.partitions.count), configs: record.configs,
+                    hosted: isInternal ? nil : hosted)
+                try topics.adopt(meta, keepingData: isInternal)
+            } catch {
+                logger.error("could not apply the cluster's metadata to a local topic", metadata: ["topic": "\(record.name)", "error": "\(error)"])
+            }
+        }
+        for local in topics.allTopics where image.topics[local.metadata.name] == nil && !Self.internalTopics.contains(local.metadata.name) {
+            // Topics from before this data directory joined a cluster (hosted == nil) are
+            // registered at start (`registerLocalTopics`); one still missing is being registered.
+            guard local.metadata.hosted != nil else { continue }
+            logger.info("deleting a local topic the cluster no longer has", metadata: ["topic": "\(local.metadata.name)"])
+            do { try topics.deleteTopic(local.metadata.name) } catch {
+                logger.error("could not delete a local topic", metadata: ["topic": "\(local.metadata.name)", "error": "\(error)"])
+            }
+        }
+    }
+}
+
+extension Broker {
+    /// At start in cluster mode: topics this data directory had before it joined a cluster (made
+    /// by a single broker) become cluster topics with their replicas here, so turning a single
+    /// broker into a cluster keeps its data. A name the cluster already uses for another topic is
+    /// an error the operator must resolve: the broker refuses to start rather than delete either.
+    public func registerLocalTopics() async throws {
+        guard let cluster else { return }
+        let me = config.nodeId
+        for local in topics.allTopics where local.metadata.hosted == nil && !Self.internalTopics.contains(local.metadata.name) {
+            let name = local.metadata.name
+            if let existing = cluster.image.topics[name] {
+                guard existing.topicId == local.metadata.id else { throw LocalTopicConflict(topic: name, logDir: config.logDir) }
+                continue
+            }
+            let record = TopicRecord(
+                name: name, topicId: local.metadata.id, configs: local.metadata.configs,
+                partitions: (0..<local.metadata.partitions).map { _ in PartitionState(replicas: [me], isr: [me], leader: me) })
+            do {
+                try await cluster.member.createTopic(record, byController: false)
+                logger.info("registered a local topic with the cluster", metadata: ["topic": "\(name)"])
+            } catch ClusterError.topicExists {
+                throw LocalTopicConflict(topic: name, logDir: config.logDir)
+            }
+        }
+    }
+}
+
+public struct LocalTopicConflict: Error, CustomStringConvertible {
+    let topic: String
+    let logDir: String
+    public var description: String {
+        "\(logDir) holds a topic '\(topic)' from before it joined the cluster, and the cluster has another topic of that name; "
+            + "move the directory \(logDir)/\(topic)-* away (or delete the cluster's topic) and start again"
+    }
+}

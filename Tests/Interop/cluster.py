@@ -1,0 +1,91 @@
+"""A real etcd and several `tern broker --cluster` processes on loopback ports, for the cluster tests."""
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import tempfile
+import time
+
+from conftest import BrokerProcess, free_port
+
+ETCD_BIN = next((p for p in ("/usr/bin/etcd", "/usr/local/bin/etcd") if os.path.exists(p)), None)
+
+# Short enough that failover tests run in seconds; the broker default is Kafka's 9 s.
+SESSION_TIMEOUT_MS = 3000
+
+
+class EtcdProcess:
+    def __init__(self, root):
+        if ETCD_BIN is None:
+            raise RuntimeError("etcd is not installed (apt-get install etcd-server, or `make deps`)")
+        self.port, peer = free_port(), free_port()
+        self.data_dir = os.path.join(root, "etcd")
+        self.log = open(os.path.join(root, "etcd.log"), "ab")
+        url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [ETCD_BIN, "--name", "t", "--data-dir", self.data_dir, "--listen-client-urls", url, "--advertise-client-urls", url,
+             "--listen-peer-urls", f"http://127.0.0.1:{peer}", "--initial-advertise-peer-urls", f"http://127.0.0.1:{peer}",
+             "--initial-cluster", f"t=http://127.0.0.1:{peer}"],
+            stdout=self.log, stderr=subprocess.STDOUT)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        self.stop()
+        raise RuntimeError("etcd did not start")
+
+    @property
+    def endpoint(self):
+        return f"etcd://127.0.0.1:{self.port}"
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+        self.log.close()
+
+
+class Cluster:
+    """etcd + `n` brokers with node ids 1…n, each with its own data directory."""
+
+    def __init__(self, n=3, extra_args=()):
+        self.root = tempfile.mkdtemp(prefix="tern-cluster-")
+        self.etcd = EtcdProcess(self.root)
+        self.extra_args = list(extra_args)
+        self.brokers = {i: self.make_broker(i) for i in range(1, n + 1)}
+        for b in self.brokers.values():
+            b.start()
+
+    def make_broker(self, node_id, extra_args=()):
+        return BrokerProcess(
+            os.path.join(self.root, f"data-{node_id}"),
+            extra_args=["--node-id", str(node_id), "--cluster", self.etcd.endpoint,
+                        "--set", f"broker.session.timeout.ms={SESSION_TIMEOUT_MS}", *self.extra_args, *extra_args])
+
+    @property
+    def bootstrap(self):
+        return ",".join(b.bootstrap for b in self.brokers.values() if b.alive())
+
+    def broker_by_port(self, port):
+        return next(i for i, b in self.brokers.items() if b.port == port)
+
+    def stop(self):
+        for b in self.brokers.values():
+            b.stop(signal.SIGKILL)
+        self.etcd.stop()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def wait_for(what, condition, timeout=20, interval=0.1):
+    """Polls `condition` until it returns something truthy; returns (value, seconds taken)."""
+    start = time.time()
+    while time.time() - start < timeout:
+        value = condition()
+        if value:
+            return value, time.time() - start
+        time.sleep(interval)
+    raise AssertionError(f"not within {timeout} s: {what}")

@@ -1,0 +1,489 @@
+"""Cluster mode: etcd + three real brokers on loopback, driven by confluent-kafka (librdkafka 2.16),
+kafka-python and kcat. Each test starts its own cluster and stops it."""
+import os
+import signal
+import struct
+import subprocess
+import threading
+import time
+
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+from kafka.admin import KafkaAdminClient
+
+import wire
+from cluster import SESSION_TIMEOUT_MS, Cluster, wait_for
+from conftest import TERN_BIN, BrokerProcess, free_port, kcat
+
+
+@pytest.fixture
+def cluster():
+    c = Cluster(3)
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def admin(bootstrap):
+    return AdminClient({"bootstrap.servers": bootstrap})
+
+
+def create(cluster, name, partitions, rf, via=None):
+    """CreateTopics through a given broker (any: a non-controller answers NOT_CONTROLLER and the
+    client retries at the controller)."""
+    a = admin(via or cluster.bootstrap)
+    for f in a.create_topics([NewTopic(name, partitions, rf)], operation_timeout=15).values():
+        f.result(timeout=30)
+    return wait_for(f"{name} has leaders everywhere", lambda: leaders(cluster, name) if all(
+        l >= 0 for l in leaders(cluster, name).values()) and len(leaders(cluster, name)) == partitions else None)[0]
+
+
+def delete(cluster, name):
+    a = admin(cluster.bootstrap)
+    for f in a.delete_topics([name], operation_timeout=15).values():
+        f.result(timeout=30)
+
+
+def metadata(cluster, topic=None):
+    return admin(cluster.bootstrap).list_topics(topic=topic, timeout=10)
+
+
+def leaders(cluster, topic):
+    md = metadata(cluster, topic)
+    t = md.topics.get(topic)
+    if t is None or t.error is not None:
+        return {}
+    return {p.id: p.leader for p in t.partitions.values()}
+
+
+def produce_numbered(bootstrap, topic, n, errors, **conf):
+    p = Producer({"bootstrap.servers": bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5, **conf})
+    acked = []
+
+    def report(err, msg):
+        if err is not None:
+            errors.append(err)
+        else:
+            acked.append((msg.partition(), msg.offset(), msg.value()))
+
+    for i in range(n):
+        p.produce(topic, key=str(i).encode(), value=f"v{i}".encode(), on_delivery=report)
+        p.poll(0)
+    assert p.flush(60) == 0
+    return acked
+
+
+def consume_all(bootstrap, topic, expected, group="cluster-test", timeout=60):
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    c.subscribe([topic])
+    seen = []
+    deadline = time.time() + timeout
+    try:
+        while len(seen) < expected and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is None:
+                continue
+            assert m.error() is None or m.error().code() == KafkaError._PARTITION_EOF, m.error()
+            if m.error() is None:
+                seen.append((m.partition(), m.offset(), m.value()))
+        if seen:
+            c.commit(asynchronous=False)
+    finally:
+        c.close()
+    return seen
+
+
+def test_clients_see_every_broker_and_leaders_spread_over_all(cluster):
+    lead = create(cluster, "orders", 12, 3, via=cluster.brokers[2].bootstrap)
+    # Kafka's placement: the 12 leaderships spread evenly, 4 per broker.
+    assert sorted(list(lead.values()).count(b) for b in (1, 2, 3)) == [4, 4, 4], lead
+    md = metadata(cluster, "orders")
+    assert sorted(md.brokers) == [1, 2, 3]
+    assert md.controller_id in (1, 2, 3)
+    for p in md.topics["orders"].partitions.values():
+        assert sorted(p.replicas) == [1, 2, 3] and sorted(p.isrs) == [1, 2, 3]
+    # Every broker gives the same answer.
+    for b in cluster.brokers.values():
+        md_b = admin(b.bootstrap).list_topics(topic="orders", timeout=10)
+        assert md_b.controller_id == md.controller_id
+        assert {p.id: p.leader for p in md_b.topics["orders"].partitions.values()} == lead
+    # kafka-python's DescribeCluster and kcat's Metadata see the three brokers too.
+    kp = KafkaAdminClient(bootstrap_servers=cluster.brokers[3].bootstrap)
+    try:
+        described = kp.describe_cluster()
+        assert sorted(b["broker_id"] for b in described["brokers"]) == [1, 2, 3]
+        assert described["controller_id"] == md.controller_id
+    finally:
+        kp.close()
+    listing = kcat("-b", cluster.brokers[1].bootstrap, "-L", "-t", "orders").decode()
+    assert " 3 brokers:" in listing and "(controller)" in listing, listing
+
+
+def test_produce_and_consume_through_any_bootstrap_broker(cluster):
+    create(cluster, "events", 12, 3)
+    errors = []
+    acked = produce_numbered(cluster.brokers[3].bootstrap, "events", 3000, errors)
+    assert errors == [] and len(acked) == 3000
+    assert len({p for p, _, _ in acked}) == 12
+    seen = consume_all(cluster.brokers[1].bootstrap, "events", 3000)
+    assert sorted(v for _, _, v in seen) == sorted(v for _, _, v in acked)
+    # kcat (librdkafka 2.0.2) reads one partition through yet another broker.
+    p0 = [v for p, _, v in acked if p == 0]
+    out = kcat("-b", cluster.brokers[2].bootstrap, "-C", "-t", "events", "-p", "0", "-o", "beginning", "-e", "-q", "-f", "%s\n")
+    assert out.decode().split("\n")[:-1] == [v.decode() for v in p0]
+
+
+def test_a_broker_that_does_not_lead_a_partition_refuses_it(cluster):
+    lead = create(cluster, "routed", 3, 1)
+    partition, leader = next(iter(lead.items()))
+    other = next(b for i, b in cluster.brokers.items() if i != leader)
+    conn = wire.Conn(other.port)
+    try:
+        conn.send(wire.request(0, 3, 7, wire.produce_v3("routed", partition, wire.record_batch([b"x"]))))
+        _, results = wire.parse_produce_v3_response(conn.recv_frame())
+        assert results[0][2] == 6, "NOT_LEADER_OR_FOLLOWER"
+    finally:
+        conn.close()
+    conn = wire.Conn(cluster.brokers[leader].port)
+    try:
+        conn.send(wire.request(0, 3, 8, wire.produce_v3("routed", partition, wire.record_batch([b"x"]))))
+        _, results = wire.parse_produce_v3_response(conn.recv_frame())
+        assert results[0][2] == 0, "the leader takes it"
+    finally:
+        conn.close()
+
+
+def test_kill_9_of_the_controller_elects_another_within_seconds(cluster):
+    create(cluster, "kept", 6, 3)
+    before = metadata(cluster, "kept")
+    controller = before.controller_id
+    cluster.brokers[controller].stop(signal.SIGKILL)
+
+    def new_controller():
+        md = admin(cluster.bootstrap).list_topics(topic="kept", timeout=5)
+        led_by_dead = any(p.leader == controller for p in md.topics["kept"].partitions.values())
+        return md if md.controller_id not in (-1, controller) and controller not in md.brokers and not led_by_dead else None
+
+    after, seconds = wait_for("a new controller", new_controller, timeout=SESSION_TIMEOUT_MS / 1000 + 10)
+    print(f"\ncontroller failover after kill -9: {seconds:.2f} s (broker.session.timeout.ms={SESSION_TIMEOUT_MS})")
+    assert seconds < SESSION_TIMEOUT_MS / 1000 + 5
+    # No metadata lost: same topic id, partitions and replicas; the dead broker left the ISR.
+    assert sorted(after.topics["kept"].partitions) == sorted(before.topics["kept"].partitions)
+    for p in after.topics["kept"].partitions.values():
+        assert sorted(p.replicas) == [1, 2, 3]
+        assert controller not in p.isrs and len(p.isrs) == 2
+
+
+def test_kill_9_of_a_broker_moves_its_leaderships_and_producing_continues(cluster):
+    lead = create(cluster, "steady", 6, 3)
+    controller = metadata(cluster).controller_id
+    victim = next(i for i in (1, 2, 3) if i != controller)
+    errors = []
+    stop = threading.Event()
+    acked = []
+
+    def keep_producing():
+        p = Producer({"bootstrap.servers": cluster.brokers[controller].bootstrap, "acks": "all", "enable.idempotence": True,
+                      "linger.ms": 5, "message.timeout.ms": 60000})
+        i = 0
+        while not stop.is_set():
+            p.produce("steady", value=f"v{i}".encode(), on_delivery=lambda e, m: errors.append(e) if e else acked.append(m.value()))
+            p.poll(0.002)
+            i += 1
+        p.flush(60)
+
+    t = threading.Thread(target=keep_producing, daemon=True)
+    t.start()
+    try:
+        time.sleep(1)
+        cluster.brokers[victim].stop(signal.SIGKILL)
+        moved, seconds = wait_for("the victim's partitions get new leaders", lambda: (lambda l: l if l and victim not in l.values() and all(
+            x >= 0 for x in l.values()) else None)(leaders(cluster, "steady")), timeout=20)
+        print(f"\nleaders moved {seconds:.2f} s after kill -9 of broker {victim}: {lead} -> {moved}")
+        time.sleep(1)
+    finally:
+        stop.set()
+        t.join(90)
+    assert errors == [], errors[:3]
+    assert len(acked) > 100
+
+
+def test_a_second_broker_with_the_same_node_id_refuses_to_start(cluster):
+    twin = cluster.make_broker(2)
+    twin.data_dir = os.path.join(cluster.root, "twin")
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        twin.start()
+    assert "already registered with node id 2" in twin.logs()
+
+
+def test_etcd_unreachable_at_start_is_a_clear_error_and_exit_code_1():
+    root = os.path.join("/tmp", f"tern-noetcd-{os.getpid()}")
+    os.makedirs(root, exist_ok=True)
+    b = BrokerProcess(os.path.join(root, "data"), extra_args=["--node-id", "1", "--cluster", f"etcd://127.0.0.1:{free_port()}"])
+    try:
+        started = time.time()
+        with pytest.raises(RuntimeError, match="exited with 1"):
+            b.start()
+        assert time.time() - started < 15
+        assert "broker not started" in b.logs() and "unreachable" in b.logs(), b.logs()
+    finally:
+        b.stop()
+        subprocess.run(["rm", "-rf", root])
+
+
+def test_controlled_shutdown_moves_leaderships_before_exit(cluster):
+    lead = create(cluster, "handover", 6, 3)
+    target = 3
+    assert target in lead.values()
+    started = time.time()
+    assert cluster.brokers[target].stop(signal.SIGTERM) == 0
+    took = time.time() - started
+    # Leadership moved while the broker was still alive, not after its session timed out.
+    after = leaders(cluster, "handover")
+    assert target not in after.values() and all(l >= 0 for l in after.values()), after
+    assert took < SESSION_TIMEOUT_MS / 1000, f"shutdown took {took:.2f} s"
+    print(f"\ncontrolled shutdown of broker {target}: {took:.2f} s")
+
+
+def test_conflicting_create_topics_race_has_one_winner(cluster):
+    controller = metadata(cluster).controller_id
+    results = []
+
+    def create_one():
+        client = admin(cluster.brokers[controller].bootstrap)  # kept alive until the answer is in
+        f = client.create_topics([NewTopic("contested", 4, 2)], operation_timeout=10)["contested"]
+        try:
+            f.result(timeout=30)
+            results.append("ok")
+        except Exception as e:  # noqa: BLE001 - the error's code is what is checked
+            results.append(e.args[0].code())
+
+    threads = [threading.Thread(target=create_one) for _ in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results.count("ok") == 1 and results.count(KafkaError.TOPIC_ALREADY_EXISTS) == 3, results
+
+
+def test_a_broker_returning_with_a_deleted_topic_deletes_its_replicas(cluster):
+    create(cluster, "doomed", 3, 3)
+    data3 = cluster.brokers[3].data_dir
+    wait_for("broker 3 holds replicas", lambda: any(d.startswith("doomed-") for d in os.listdir(data3)))
+    cluster.brokers[3].stop(signal.SIGKILL)
+    wait_for("broker 3 is gone", lambda: 3 not in metadata(cluster).brokers)
+    delete(cluster, "doomed")
+    assert any(d.startswith("doomed-") for d in os.listdir(data3)), "stale data is still there while broker 3 is down"
+    cluster.brokers[3].start()
+    wait_for("broker 3 deleted the stale replicas", lambda: not any(d.startswith("doomed-") for d in os.listdir(data3)))
+    # And a topic of the same name made afterwards is a new one, not the old data.
+    create(cluster, "doomed", 3, 3)
+    seen = consume_all(cluster.bootstrap, "doomed", 1, timeout=3)
+    assert seen == []
+
+
+def test_deleting_a_topic_while_it_is_produced_to(cluster):
+    create(cluster, "busy", 3, 2)
+    errors, stop = [], threading.Event()
+    delivered = []
+
+    def keep_producing():
+        p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "message.timeout.ms": 5000, "linger.ms": 5,
+                      "allow.auto.create.topics": False})
+        while not stop.is_set():
+            try:
+                p.produce("busy", value=b"x", on_delivery=lambda e, m: errors.append(e) if e else delivered.append(1))
+            except BufferError:
+                pass
+            p.poll(0.002)
+        p.flush(10)
+
+    t = threading.Thread(target=keep_producing, daemon=True)
+    t.start()
+    try:
+        time.sleep(1)
+        delete(cluster, "busy")
+        time.sleep(1)
+    finally:
+        stop.set()
+        t.join(30)
+    assert delivered, "produced before the deletion"
+    # Every broker is still up and answering, and the topic's replicas are gone everywhere.
+    for b in cluster.brokers.values():
+        assert b.alive()
+        wait_for(f"{b.port} deleted busy", lambda: not any(d.startswith("busy-") for d in os.listdir(b.data_dir)))
+
+
+def test_rolling_restart_under_a_producer_shows_no_errors_to_the_application(cluster):
+    create(cluster, "rolling", 6, 3)
+    errors, acked, stop = [], [], threading.Event()
+
+    def keep_producing():
+        p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
+                      "message.timeout.ms": 120000})
+        i = 0
+        while not stop.is_set():
+            try:
+                p.produce("rolling", value=f"v{i}".encode(), on_delivery=lambda e, m: errors.append(e) if e else acked.append(1))
+                i += 1
+            except BufferError:
+                pass
+            p.poll(0.002)
+        p.flush(120)
+
+    t = threading.Thread(target=keep_producing, daemon=True)
+    t.start()
+    try:
+        for node in (1, 2, 3):
+            time.sleep(1)
+            before = len(acked)
+            b = cluster.brokers[node]
+            assert b.stop(signal.SIGTERM) == 0
+            b.start()
+            wait_for(f"broker {node} is back", lambda: node in metadata(cluster).brokers)
+            wait_for("acknowledgements continue", lambda: len(acked) > before + 50, timeout=30)
+    finally:
+        stop.set()
+        t.join(150)
+    assert errors == [], errors[:3]
+    print(f"\nrolling restart: {len(acked)} records acknowledged, no errors reached the application")
+
+
+def test_kip848_consumer_group_is_assigned_partitions_of_every_broker(cluster):
+    """The coordinator assigns (KIP-848) from the cluster's topics, including partitions whose
+    replicas are all on other brokers."""
+    create(cluster, "spread", 6, 1)
+    errors = []
+    acked = produce_numbered(cluster.bootstrap, "spread", 600, errors)
+    assert errors == [] and len(acked) == 600
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "kip848", "group.protocol": "consumer",
+                  "auto.offset.reset": "earliest"})
+    c.subscribe(["spread"])
+    seen = set()
+    deadline = time.time() + 60
+    try:
+        while len(seen) < 600 and time.time() < deadline:
+            m = c.poll(0.5)
+            if m is not None and m.error() is None:
+                seen.add((m.partition(), m.offset()))
+        assert len(seen) == 600
+        assert sorted(tp.partition for tp in c.assignment()) == list(range(6))
+    finally:
+        c.close()
+
+
+def test_topic_configs_changed_through_any_broker_apply_on_the_leader(cluster):
+    from confluent_kafka.admin import AlterConfigOpType, ConfigEntry, ConfigResource
+
+    lead = create(cluster, "limited", 1, 1)
+    leader = lead[0]
+    other = next(b for i, b in cluster.brokers.items() if i != leader)
+    a = admin(other.bootstrap)
+    resource = ConfigResource(ConfigResource.Type.TOPIC, "limited", incremental_configs=[
+        ConfigEntry("max.message.bytes", "200", incremental_operation=AlterConfigOpType.SET)])
+    for f in a.incremental_alter_configs([resource]).values():
+        f.result(timeout=30)
+    # Every broker describes the new value, the leader's included.
+    def described_by(b):
+        client = admin(b.bootstrap)  # kept alive until the answer is in
+        result = list(client.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, "limited")]).values())[0].result(timeout=10)
+        return result if result["max.message.bytes"].value == "200" else None
+
+    for b in cluster.brokers.values():
+        described = wait_for(f"{b.port} describes the new value", lambda: described_by(b))[0]
+        assert described["max.message.bytes"].source == 1  # DYNAMIC_TOPIC_CONFIG
+    # …and the leader enforces it.
+    errors = []
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    p.produce("limited", value=b"x" * 1000, on_delivery=lambda e, m: errors.append(e))
+    p.flush(30)
+    assert [e.code() for e in errors] == [KafkaError.MSG_SIZE_TOO_LARGE], errors
+
+
+def test_losing_etcd_keeps_serving_until_the_lease_would_end_then_refuses_writes_until_it_returns(cluster):
+    import urllib.request
+
+    lead = create(cluster, "outage", 1, 1)
+    leader = cluster.brokers[lead[0]]
+
+    def produce_raw():
+        conn = wire.Conn(leader.port)
+        try:
+            conn.send(wire.request(0, 3, 1, wire.produce_v3("outage", 0, wire.record_batch([b"x"]))))
+            return wire.parse_produce_v3_response(conn.recv_frame())[1][0][2]
+        finally:
+            conn.close()
+
+    def fenced_gauge():
+        body = urllib.request.urlopen(f"http://127.0.0.1:{leader.metrics_port}/metrics", timeout=5).read().decode()
+        return next((float(l.split()[-1]) for l in body.splitlines() if l.startswith("tern_cluster_fenced")), None)
+
+    cluster.etcd.proc.send_signal(signal.SIGSTOP)
+    try:
+        assert produce_raw() == 0, "within the lease the leader still takes writes"
+        _, seconds = wait_for("the leader refuses writes", lambda: produce_raw() == 6, timeout=SESSION_TIMEOUT_MS / 1000 + 5)
+        print(f"\netcd stopped: leader refused writes after {seconds:.2f} s (lease {SESSION_TIMEOUT_MS} ms)")
+        wait_for("the fenced gauge says so", lambda: fenced_gauge() == 1.0, timeout=10)
+        assert "no heartbeat reached etcd within the lease" in leader.logs()
+    finally:
+        cluster.etcd.proc.send_signal(signal.SIGCONT)
+    # etcd back: the brokers register again and the partition is served again (wherever it is led).
+    errors = []
+    acked = produce_numbered(cluster.bootstrap, "outage", 10, errors, **{"message.timeout.ms": 60000})
+    assert errors == [] and len(acked) == 10
+    wait_for("the fenced gauge clears", lambda: fenced_gauge() == 0.0, timeout=15)
+
+
+def elect(bootstrap, election_type, partitions):
+    """confluent-kafka's ElectLeaders → {(topic, partition): error code or 0}."""
+    from confluent_kafka import TopicPartition
+
+    a = admin(bootstrap)
+    result = a.elect_leaders(election_type, [TopicPartition(t, p) for t, p in partitions]).result(timeout=30)
+    return {(tp.topic, tp.partition): (e.code() if e is not None else 0) for tp, e in result.items()}
+
+
+def test_elect_leaders_preferred_and_unclean(cluster):
+    from confluent_kafka import ElectionType
+
+    lead = create(cluster, "electable", 3, 2)
+    md = metadata(cluster, "electable").topics["electable"].partitions
+    # Everything led by its preferred replica already.
+    assert set(elect(cluster.bootstrap, ElectionType.PREFERRED, [("electable", p) for p in range(3)]).values()) == {
+        KafkaError.ELECTION_NOT_NEEDED}
+    # Partition 0 (replicas [a, b]): b goes, then a; b comes back but was out of sync when a led.
+    a_id, b_id = md[0].replicas
+    cluster.brokers[b_id].stop(signal.SIGKILL)
+    wait_for("b leaves partition 0's ISR", lambda: metadata(cluster, "electable").topics["electable"].partitions[0].isrs == [a_id])
+    cluster.brokers[a_id].stop(signal.SIGKILL)
+    wait_for("partition 0 has no leader", lambda: leaders(cluster, "electable").get(0) == -1)
+    cluster.brokers[b_id].start()
+    wait_for("b is back", lambda: b_id in metadata(cluster).brokers)
+    assert leaders(cluster, "electable")[0] == -1, "a clean election never picks the out-of-sync replica"
+    assert elect(cluster.bootstrap, ElectionType.PREFERRED, [("electable", 0)]) == {("electable", 0): KafkaError.PREFERRED_LEADER_NOT_AVAILABLE}
+    assert elect(cluster.bootstrap, ElectionType.UNCLEAN, [("electable", 0)]) == {("electable", 0): 0}
+    p0 = metadata(cluster, "electable").topics["electable"].partitions[0]
+    assert p0.leader == b_id and p0.isrs == [b_id]
+    assert elect(cluster.bootstrap, ElectionType.UNCLEAN, [("electable", 0)]) == {("electable", 0): KafkaError.ELECTION_NOT_NEEDED}
+
+
+def test_tern_cli_creates_through_any_broker_and_cluster_info_shows_the_layout(cluster):
+    def tern(*args):
+        res = subprocess.run([TERN_BIN, *args], capture_output=True, timeout=60)
+        assert res.returncode == 0, res.stderr.decode()
+        return res.stdout.decode()
+
+    controller = metadata(cluster).controller_id
+    other = next(b for i, b in cluster.brokers.items() if i != controller)
+    assert "created layout" in tern("topic", "create", "layout", "-p", "6", "-r", "3", "-b", other.bootstrap)
+    lead = wait_for("layout has leaders", lambda: (lambda l: l if len(l) == 6 and all(x >= 0 for x in l.values()) else None)(
+        leaders(cluster, "layout")))[0]
+    out = tern("cluster", "info", "-b", other.bootstrap, "--topic", "layout")
+    assert f"CONTROLLER  {controller}" in out, out
+    rows = [l.split() for l in out.splitlines() if l.startswith("layout")]
+    assert len(rows) == 6
+    for topic, partition, leader, epoch, replicas, isr, offline in rows:
+        assert int(leader) == lead[int(partition)]
+        assert sorted(replicas.split(",")) == ["1", "2", "3"] and sorted(isr.split(",")) == ["1", "2", "3"] and offline == "-"
