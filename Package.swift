@@ -147,7 +147,11 @@ let package = Package(
         ),
         .testTarget(
             name: "TernGroupsTests",
-            dependencies: ["TernGroups", .product(name: "NIOCore", package: "swift-nio")]
+            dependencies: [
+                "TernGroups", "TernLog", "TernProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
         ),
         .testTarget(
             name: "TernServerTests",

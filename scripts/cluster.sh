@@ -20,7 +20,9 @@ stop() {
 }
 trap stop INT TERM EXIT
 
-etcd --name tern --data-dir "$DATA/etcd" \
+# Its own session: a Ctrl-C in the terminal reaches the brokers, which need etcd for their
+# controlled shutdown; etcd is stopped after them.
+setsid etcd --name tern --data-dir "$DATA/etcd" \
   --listen-client-urls "http://127.0.0.1:$ETCD_PORT" --advertise-client-urls "http://127.0.0.1:$ETCD_PORT" \
   --listen-peer-urls http://127.0.0.1:$((ETCD_PORT + 1)) --initial-advertise-peer-urls http://127.0.0.1:$((ETCD_PORT + 1)) \
   --initial-cluster "tern=http://127.0.0.1:$((ETCD_PORT + 1))" >"$DATA/etcd.log" 2>&1 &

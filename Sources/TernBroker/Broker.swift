@@ -29,6 +29,9 @@ public final class Broker: Sendable {
     public static let internalTopics: Set<String> = [offsetsTopic, "__transaction_state"]
     /// Cluster mode: membership, the metadata image, the controller (nil: a single broker).
     public let cluster: BrokerCluster?
+    /// Cluster mode: whether the group coordinator holds the groups' state (it leads
+    /// `__consumer_offsets`); it loads them at start, as if it did.
+    let groupCoordination = NIOLockedValueBox(true)
 
     /// A single broker, or with `cluster` (already joined) one broker of a cluster: local storage
     /// is made to match the cluster's image before this returns, and follows it afterwards.
@@ -74,7 +77,12 @@ public final class Broker: Sendable {
                 }
             },
             stateLog: topics.topic(TransactionCoordinator.stateTopic)!.partition(0)!,
-            idExpirationMs: config.transactionalIdExpirationMs, logger: logger)
+            idExpirationMs: config.transactionalIdExpirationMs, logger: logger,
+            ledHere: { topic, partition in
+                // Unknown partitions pass, to be refused as unknown.
+                let refusal = Self.leadershipRefusal(topic, partition, in: view(), cluster: cluster, nodeId: nodeId, registry: registry)
+                return refusal == nil || refusal == .unknownTopicOrPartition
+            })
         if let cluster {
             applyToLocalReplicas(cluster.image)
             cluster.applier.start { [weak self] image in self?.applyToLocalReplicas(image) }

@@ -62,6 +62,8 @@ public final class TopicRegistry: @unchecked Sendable {
         assert(topics.count == topicNamesById.count, "every topic has one id")
     }
     private let store: TopicStore
+    /// Held from start to exit: no second broker process on this directory.
+    private let directoryLock: DataDirectoryLock
     private let config: BrokerConfig
     let io: DiskIO
     private let logger: Logger
@@ -72,6 +74,7 @@ public final class TopicRegistry: @unchecked Sendable {
         self.logger = logger
         self.io = DiskIO(logger: logger)
         try FileManager.default.createDirectory(atPath: config.logDir, withIntermediateDirectories: true)
+        self.directoryLock = try DataDirectoryLock(directory: config.logDir)
         self.store = TopicStore(directory: config.logDir)
         let contents = try store.load(warn: { logger.critical("\($0)") })
         self.clusterId = contents?.clusterId ?? Self.newClusterId()
@@ -314,5 +317,6 @@ public final class TopicRegistry: @unchecked Sendable {
     /// Flushes and closes every log (graceful shutdown).
     public func close() {
         for topic in allTopics { topic.partitions.forEach { $0.close() } }
+        directoryLock.release()
     }
 }

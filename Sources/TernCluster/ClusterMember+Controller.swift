@@ -49,8 +49,11 @@ extension ClusterMember {
     /// topic changed meanwhile) is dropped: the change that beat it arrives through the watch and
     /// the rules run again on it.
     func actAsController(balancePreferredLeaders: Bool = false) async {
-        for record in LeaderElection.changes(in: image, preferred: balancePreferredLeaders) {
-            guard let revision = image.topicRevisions[record.name] else { continue }
+        // Each record is written with the revision of the image it was computed from (the image
+        // moves on while a write is awaited): a topic changed meanwhile fails the compare.
+        let snapshot = image
+        for record in LeaderElection.changes(in: snapshot, preferred: balancePreferredLeaders) {
+            guard let revision = snapshot.topicRevisions[record.name] else { continue }
             do {
                 let key = image.topicKey(record.name)
                 let written = try await controllerTransaction(
@@ -155,11 +158,13 @@ extension ClusterMember {
     /// have is absent from the result).
     public func electLeaders(unclean: Bool, partitions: [String: [Int32]]?) async throws -> [String: [Int32: LeaderElection.Outcome]] {
         guard isController else { throw ClusterError.notController }
-        let eligible = { [image] (id: Int32) in image.brokers[id].map { $0.shuttingDown != true } ?? false }
-        let wanted = partitions ?? image.topics.mapValues { Array(0..<Int32($0.partitions.count)) }
+        // One image for every decision; each topic's write compares against it.
+        let snapshot = image
+        let eligible = { (id: Int32) in snapshot.brokers[id].map { $0.shuttingDown != true } ?? false }
+        let wanted = partitions ?? snapshot.topics.mapValues { Array(0..<Int32($0.partitions.count)) }
         var outcomes: [String: [Int32: LeaderElection.Outcome]] = [:]
         for (name, indexes) in wanted.sorted(by: { $0.key < $1.key }) {
-            guard let record = image.topics[name], let revision = image.topicRevisions[name] else { continue }
+            guard let record = snapshot.topics[name], let revision = snapshot.topicRevisions[name] else { continue }
             var next = record
             var results: [Int32: LeaderElection.Outcome] = [:]
             for i in indexes where i >= 0 && Int(i) < record.partitions.count {
@@ -168,7 +173,7 @@ extension ClusterMember {
                 results[i] = outcome
             }
             if next != record {
-                let key = image.topicKey(name)
+                let key = snapshot.topicKey(name)
                 guard try await controllerTransaction(if: [.modRevision(of: key, is: revision)], then: [.put(key, try Self.encode(next))]) else {
                     throw ClusterError.conflict(name)
                 }

@@ -14,12 +14,17 @@ public struct BrokerRegistration: Codable, Sendable, Equatable {
     /// Set by a broker that received SIGTERM: the controller moves its leaderships away before it
     /// leaves (Kafka's controlled shutdown).
     public var shuttingDown: Bool?
+    /// The broker's data directory id: a registration left by an earlier process on the same
+    /// directory (killed before its lease ran out) may be taken over; one from another directory
+    /// is another broker.
+    public var directoryId: String?
 
-    public init(nodeId: Int32, host: String, port: Int32, rack: String? = nil) {
+    public init(nodeId: Int32, host: String, port: Int32, rack: String? = nil, directoryId: String? = nil) {
         self.nodeId = nodeId
         self.host = host
         self.port = port
         self.rack = rack
+        self.directoryId = directoryId
     }
 }
 
@@ -147,13 +152,17 @@ public actor ClusterMember {
 
     // MARK: registration and election
 
-    private func register() async throws {
+    private func register(mayTakeOver: Bool = true) async throws {
         let granted = try await client.grantLease(ttlSeconds: leaseTTL)
         // The epoch is not stored: readers take it from the key's create revision.
         let value = try JSONEncoder().encode(registration)
         let (created, revision) = try await client.transaction(
             if: [.absent(brokerKey)], then: [.put(brokerKey, Array(value), lease: granted.id)])
         guard created else {
+            if mayTakeOver, try await tookOverOwnStaleRegistration() {
+                try? await client.revoke(granted.id)
+                return try await register(mayTakeOver: false)
+            }
             try? await client.revoke(granted.id)
             throw ClusterError.duplicateNodeId(registration.nodeId)
         }
@@ -161,6 +170,19 @@ public actor ClusterMember {
         fence.renewed(for: .seconds(leaseTTL))
         brokerEpoch = revision
         logger.info("registered with the cluster", metadata: ["node": "\(registration.nodeId)", "brokerEpoch": "\(revision)"])
+    }
+
+    /// A registration under this node id made from the same data directory is this broker's own,
+    /// left by a process that died before its lease ran out: revoking that lease removes it (and
+    /// the controller key, if the dead process held it) as if the process had shut down.
+    private func tookOverOwnStaleRegistration() async throws -> Bool {
+        guard let mine = registration.directoryId, let existing = try await client.get(brokerKey),
+            let other = try? JSONDecoder().decode(BrokerRegistration.self, from: Data(existing.value)), other.directoryId == mine
+        else { return false }
+        logger.notice("taking over this broker's registration from a previous process on the same data directory",
+                      metadata: ["node": "\(registration.nodeId)", "staleEpoch": "\(existing.createRevision)"])
+        try await client.revoke(existing.lease)
+        return true
     }
 
     /// Tries to become controller: creates the controller key under this broker's lease if no one

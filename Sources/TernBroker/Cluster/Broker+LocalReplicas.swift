@@ -31,6 +31,7 @@ extension Broker {
                 logger.error("could not apply the cluster's metadata to a local topic", metadata: ["topic": "\(record.name)", "error": "\(error)"])
             }
         }
+        handOverGroupCoordination(image)
         for local in topics.allTopics where image.topics[local.metadata.name] == nil && !Self.internalTopics.contains(local.metadata.name) {
             // Topics from before this data directory joined a cluster (hosted == nil) are
             // registered at start (`registerLocalTopics`); one still missing is being registered.
@@ -44,6 +45,23 @@ extension Broker {
 }
 
 extension Broker {
+    /// The group coordinator follows the leadership of `__consumer_offsets`: it loads the
+    /// committed offsets when the partition's leadership moves here and drops its state when it
+    /// moves away (`GroupCoordinator+Handover`).
+    func handOverGroupCoordination(_ image: MetadataImage) {
+        let leads = image.topics[Self.offsetsTopic]?.partitions.first?.leader == config.nodeId
+        let changed = groupCoordination.withLockedValue { was in
+            defer { was = leads }
+            return was != leads
+        }
+        guard changed else { return }
+        do {
+            try (leads ? groups.takeOver() : groups.resign()).wait()
+        } catch {
+            logger.error("group coordinator hand-over failed", metadata: ["error": "\(error)"])
+        }
+    }
+
     /// At start in cluster mode: topics this data directory had before it joined a cluster (made
     /// by a single broker) become cluster topics with their replicas here, so turning a single
     /// broker into a cluster keeps its data. A name the cluster already uses for another topic is

@@ -29,8 +29,8 @@ public final class BrokerCluster: Sendable {
         guard let endpoint = config.etcdEndpoint else { preconditionFailure("join needs an etcd endpoint") }
         let etcd = EtcdClient(endpoint: endpoint, requestTimeout: .seconds(3))
         let (host, port) = config.advertised
-        var registration = BrokerRegistration(nodeId: config.nodeId, host: host, port: Int32(port), rack: config.rack)
-        registration.shuttingDown = nil
+        let registration = BrokerRegistration(
+            nodeId: config.nodeId, host: host, port: Int32(port), rack: config.rack, directoryId: try DirectoryIdentity.load(logDir: config.logDir))
         let latest = NIOLockedValueBox(MetadataImage(cluster: config.clusterName))
         let applier = ImageApplier(logger: logger)
         let member = ClusterMember(

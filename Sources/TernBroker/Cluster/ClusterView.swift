@@ -88,11 +88,17 @@ extension Broker {
     /// a cluster the image must name this broker leader, its lease must be alive (past it another
     /// broker may lead by now), and the log must already be open here.
     func leadershipRefusal(_ topic: String, _ partition: Int32, in view: ClusterView) -> KafkaError? {
+        Self.leadershipRefusal(topic, partition, in: view, cluster: cluster, nodeId: config.nodeId, registry: topics)
+    }
+
+    static func leadershipRefusal(
+        _ topic: String, _ partition: Int32, in view: ClusterView, cluster: BrokerCluster?, nodeId: Int32, registry: TopicRegistry
+    ) -> KafkaError? {
         guard view.isCluster, let cluster else { return nil }
         guard let state = view.partition(topic, partition) else { return .unknownTopicOrPartition }
         if state.leader == LeaderElection.noLeader { return .leaderNotAvailable }
-        if state.leader != config.nodeId || cluster.isFenced { return .notLeaderOrFollower }
-        if topics.topic(topic)?.partition(partition) == nil { return .notLeaderOrFollower }
+        if state.leader != nodeId || cluster.isFenced { return .notLeaderOrFollower }
+        if registry.topic(topic)?.partition(partition) == nil { return .notLeaderOrFollower }
         return nil
     }
 }

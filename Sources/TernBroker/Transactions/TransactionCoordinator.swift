@@ -27,9 +27,15 @@ final class TransactionCoordinator: @unchecked Sendable {
     private let logger: Logger
     private let idExpirationMs: Int64
     private let loadedMs = PartitionLog.nowMs()
+    /// Whether a partition's leader is this broker. Markers are written to local logs, so in a
+    /// cluster a transaction may only add partitions led here (markers for other brokers need
+    /// WriteTxnMarkers, which comes with replication); a follower's copy must never get one.
+    private let ledHere: @Sendable (String, Int32) -> Bool
 
     init(topics: TopicRegistry, appender: LogAppender, groups: GroupCoordinator, fetchWaiters: FetchWaiters,
-         allocateProducerId: @escaping @Sendable () throws -> Int64, stateLog: PartitionLog, idExpirationMs: Int64, logger: Logger) throws {
+         allocateProducerId: @escaping @Sendable () throws -> Int64, stateLog: PartitionLog, idExpirationMs: Int64, logger: Logger,
+         ledHere: @escaping @Sendable (String, Int32) -> Bool = { _, _ in true }) throws {
+        self.ledHere = ledHere
         self.idExpirationMs = idExpirationMs
         self.topics = topics
         self.appender = appender
@@ -161,6 +167,11 @@ final class TransactionCoordinator: @unchecked Sendable {
             if let error = validate(id, producerId, epoch) { return .failure(error) }
             var m = transactions[id]!
             for (t, p) in partitions {
+                guard ledHere(t, p) else {
+                    logger.warning("refusing a transaction over a partition led by another broker (not supported before replication)",
+                                   metadata: ["transactionalId": "\(id)", "partition": "\(t)-\(p)"])
+                    return .failure(.invalidTxnState)
+                }
                 guard topics.topic(t)?.partition(p) != nil else { return .failure(.unknownTopicOrPartition) }
                 m.partitions.insert(.init(topic: t, partition: p))
             }

@@ -1,0 +1,62 @@
+import Foundation
+import Logging
+import NIOCore
+import TernLog
+import TernProtocol
+import XCTest
+
+@testable import TernGroups
+
+/// A coordinator that loses the leadership of `__consumer_offsets` drops its state and turns
+/// waiting members away with NOT_COORDINATOR; one that gains it loads the committed offsets from
+/// the log.
+final class CoordinatorHandoverTests: XCTestCase {
+    private var dir = ""
+
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "tern-handover-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
+
+    func testResignAnswersWaitingMembersAndTakeOverReloadsCommittedOffsets() throws {
+        let logger = Logger(label: "tern.test")
+        let io = DiskIO(logger: logger)
+        let log = try PartitionLog(directory: dir + "/__consumer_offsets-0", config: LogConfig(), io: io, logger: logger)
+        let appender = LogAppender(io: io, logger: logger)
+        var config = GroupConfig()
+        config.initialRebalanceDelayMs = 60_000  // the join below waits
+        let catalog = TopicCatalog(partitions: { _ in 3 }, id: { _ in .zero }, name: { _ in nil }, names: { [] })
+        let coordinator = try GroupCoordinator(config: config, offsetsLog: log, appender: appender, logger: logger, topics: catalog)
+        defer {
+            coordinator.shutdown()
+            appender.shutdown()
+            log.close()
+        }
+
+        let commit = OffsetCommitRequest(
+            groupId: "standalone", generationIdOrMemberEpoch: -1, memberId: "",
+            topics: [.init(name: "t", partitions: [.init(partitionIndex: 1, committedOffset: 42)])])
+        let committed = try coordinator.offsetCommit(commit, version: 2).wait()
+        XCTAssertEqual(committed.topics.first?.partitions.first?.errorCode, 0)
+
+        let join = coordinator.joinGroup(
+            JoinGroupRequest(groupId: "waiting", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: "", protocolType: "consumer",
+                             protocols: [.init(name: "range", metadata: ByteBuffer())]),
+            version: 3, clientId: "c", clientHost: "h")
+
+        try coordinator.resign().wait()
+        XCTAssertEqual(try join.wait().errorCode, KafkaError.notCoordinator.rawValue, "a waiting join is turned away")
+        XCTAssertEqual(try fetched(coordinator), -1, "nothing is served from a resigned coordinator's memory")
+
+        try coordinator.takeOver().wait()
+        XCTAssertEqual(try fetched(coordinator), 42, "the committed offset is loaded from the log")
+    }
+
+    private func fetched(_ coordinator: GroupCoordinator) throws -> Int64? {
+        let response = try coordinator.offsetFetch(
+            OffsetFetchRequest(groupId: "standalone", topics: [.init(name: "t", partitionIndexes: [1])]), version: 1).wait()
+        return response.topics.first?.partitions.first?.committedOffset
+    }
+}
