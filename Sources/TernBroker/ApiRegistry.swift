@@ -63,16 +63,23 @@ struct ApiRegistration: Sendable {
         return copy
     }
 
-    /// The same registration for a coordinator API: in a cluster, a broker that does not coordinate
-    /// `kind` answers with `refuse`'s NOT_COORDINATOR response instead of handling the request.
+    /// The same registration for a coordinator API: in a cluster, a request for keys (group or
+    /// transactional ids, `keys`) this broker does not coordinate gets `refuse`'s NOT_COORDINATOR
+    /// response instead. A request naming several keys is served only if all are coordinated here
+    /// (clients batch keys by coordinator, so a mixed request is a stale client view: refusing it
+    /// whole sends the client to FindCoordinator for each).
     func coordinated<Request: KafkaMessage, Response: KafkaMessage>(
-        _ kind: CoordinatorKind, _ refuse: @escaping @Sendable (Request, Int16) -> Response
+        _ kind: CoordinatorKind, keys: @escaping @Sendable (Request, Int16) -> [String],
+        _ refuse: @escaping @Sendable (Request, Int16) -> Response
     ) -> ApiRegistration {
         var copy = self
         let inner = handle
         copy.handle = { bytes, context in
-            guard !context.broker.coordinates(kind) else { return try inner(&bytes, context) }
-            let request = try Request(from: &bytes, version: context.version)
+            guard context.broker.cluster != nil else { return try inner(&bytes, context) }
+            var peek = bytes
+            let request = try Request(from: &peek, version: context.version)
+            guard !context.broker.coordinates(kind, keys(request, context.version)) else { return try inner(&bytes, context) }
+            bytes = peek
             return context.answer(context.eventLoop.makeSucceededFuture(refuse(request, context.version)))
         }
         return copy
@@ -108,34 +115,34 @@ enum ApiRegistry {
         },
         .immediate(.findCoordinator, advertised: 0...4) { (r: FindCoordinatorRequest, c) in c.broker.findCoordinator(r, version: c.version) },
         .later(.offsetCommit, advertised: 0...9) { (r: OffsetCommitRequest, c) in c.broker.groups.offsetCommit(r, version: c.version) }
-            .coordinated(.group, CoordinatorRefusals.offsetCommit),
+            .coordinated(.group, keys: { r, _ in [r.groupId] }, CoordinatorRefusals.offsetCommit),
         .later(.offsetFetch, advertised: 0...9) { (r: OffsetFetchRequest, c) in c.broker.groups.offsetFetch(r, version: c.version) }
-            .coordinated(.group, CoordinatorRefusals.offsetFetch),
+            .coordinated(.group, keys: { r, v in v >= 8 ? r.groups.map(\.groupId) : [r.groupId] }, CoordinatorRefusals.offsetFetch),
         .later(.joinGroup, advertised: 0...9) { (r: JoinGroupRequest, c) in
             c.broker.groups.joinGroup(r, version: c.version, clientId: c.clientId, clientHost: c.clientHost)
-        }.coordinated(.group) { (_: JoinGroupRequest, _) in JoinGroupResponse(errorCode: CoordinatorRefusals.code) },
+        }.coordinated(.group, keys: { (r: JoinGroupRequest, _) in [r.groupId] }) { (_: JoinGroupRequest, _) in JoinGroupResponse(errorCode: CoordinatorRefusals.code) },
         .later(.heartbeat, advertised: 0...4) { (r: HeartbeatRequest, c) in c.broker.groups.heartbeat(r, version: c.version) }
-            .coordinated(.group) { (_: HeartbeatRequest, _) in HeartbeatResponse(errorCode: CoordinatorRefusals.code) },
+            .coordinated(.group, keys: { (r: HeartbeatRequest, _) in [r.groupId] }) { (_: HeartbeatRequest, _) in HeartbeatResponse(errorCode: CoordinatorRefusals.code) },
         .later(.leaveGroup, advertised: 0...5) { (r: LeaveGroupRequest, c) in c.broker.groups.leaveGroup(r, version: c.version) }
-            .coordinated(.group) { (_: LeaveGroupRequest, _) in LeaveGroupResponse(errorCode: CoordinatorRefusals.code) },
+            .coordinated(.group, keys: { (r: LeaveGroupRequest, _) in [r.groupId] }) { (_: LeaveGroupRequest, _) in LeaveGroupResponse(errorCode: CoordinatorRefusals.code) },
         .later(.syncGroup, advertised: 0...5) { (r: SyncGroupRequest, c) in c.broker.groups.syncGroup(r, version: c.version) }
-            .coordinated(.group) { (_: SyncGroupRequest, _) in SyncGroupResponse(errorCode: CoordinatorRefusals.code) },
+            .coordinated(.group, keys: { (r: SyncGroupRequest, _) in [r.groupId] }) { (_: SyncGroupRequest, _) in SyncGroupResponse(errorCode: CoordinatorRefusals.code) },
         .later(.describeGroups, advertised: 0...5) { (r: DescribeGroupsRequest, c) in c.broker.groups.describeGroups(r, version: c.version) }
-            .coordinated(.group) { (r: DescribeGroupsRequest, _) in DescribeGroupsResponse(groups: r.groups.map { .init(errorCode: CoordinatorRefusals.code, groupId: $0) }) },
+            .coordinated(.group, keys: { (r: DescribeGroupsRequest, _) in r.groups }) { (r: DescribeGroupsRequest, _) in DescribeGroupsResponse(groups: r.groups.map { .init(errorCode: CoordinatorRefusals.code, groupId: $0) }) },
         .later(.listGroups, advertised: 0...5) { (r: ListGroupsRequest, c) in c.broker.groups.listGroups(r, version: c.version) },
         .later(.deleteGroups, advertised: 0...2) { (r: DeleteGroupsRequest, c) in c.broker.groups.deleteGroups(r, version: c.version) }
-            .coordinated(.group) { (r: DeleteGroupsRequest, _) in DeleteGroupsResponse(results: r.groupsNames.map { .init(groupId: $0, errorCode: CoordinatorRefusals.code) }) },
+            .coordinated(.group, keys: { (r: DeleteGroupsRequest, _) in r.groupsNames }) { (r: DeleteGroupsRequest, _) in DeleteGroupsResponse(results: r.groupsNames.map { .init(groupId: $0, errorCode: CoordinatorRefusals.code) }) },
         .later(.offsetDelete, advertised: 0...0) { (r: OffsetDeleteRequest, c) in c.broker.groups.offsetDelete(r, version: c.version) }
-            .coordinated(.group) { (_: OffsetDeleteRequest, _) in OffsetDeleteResponse(errorCode: CoordinatorRefusals.code) },
+            .coordinated(.group, keys: { (r: OffsetDeleteRequest, _) in [r.groupId] }) { (_: OffsetDeleteRequest, _) in OffsetDeleteResponse(errorCode: CoordinatorRefusals.code) },
         .later(.consumerGroupDescribe, advertised: 0...0) { (r: ConsumerGroupDescribeRequest, c) in
             c.broker.groups.consumerGroupDescribe(r, version: c.version)
-        }.coordinated(.group) { (r: ConsumerGroupDescribeRequest, _) in
+        }.coordinated(.group, keys: { (r: ConsumerGroupDescribeRequest, _) in r.groupIds }) { (r: ConsumerGroupDescribeRequest, _) in
             ConsumerGroupDescribeResponse(groups: r.groupIds.map { .init(errorCode: CoordinatorRefusals.code, groupId: $0) })
         },
         // KIP-848; librdkafka's group.protocol=consumer needs exactly v1.
         .later(.consumerGroupHeartbeat, advertised: 0...1) { (r: ConsumerGroupHeartbeatRequest, c) in
             c.broker.groups.consumerGroupHeartbeat(r, version: c.version, clientId: c.clientId, clientHost: c.clientHost)
-        }.coordinated(.group) { (_: ConsumerGroupHeartbeatRequest, _) in ConsumerGroupHeartbeatResponse(errorCode: CoordinatorRefusals.code) },
+        }.coordinated(.group, keys: { (r: ConsumerGroupHeartbeatRequest, _) in [r.groupId] }) { (_: ConsumerGroupHeartbeatRequest, _) in ConsumerGroupHeartbeatResponse(errorCode: CoordinatorRefusals.code) },
         .immediate(.apiVersions, advertised: 0...4) { (r: ApiVersionsRequest, c) in c.broker.apiVersions(r, version: c.version) },
         // Cluster mode: the controller's, through etcd (`Broker+ClusterAdmin`).
         .later(.createTopics, advertised: 0...7) { (r: CreateTopicsRequest, c) in
@@ -155,7 +162,7 @@ enum ApiRegistry {
         },
         .later(.initProducerId, advertised: 0...4) { (r: InitProducerIdRequest, c) in
             if let id = r.transactionalId, !id.isEmpty {
-                guard c.broker.coordinates(.transaction) else {
+                guard c.broker.coordinates(.transaction, [id]) else {
                     return c.eventLoop.makeSucceededFuture(InitProducerIdResponse(errorCode: CoordinatorRefusals.code))
                 }
                 return c.broker.initProducerIdTransactional(r, version: c.version, transactionalId: id, on: c.eventLoop)
@@ -164,15 +171,15 @@ enum ApiRegistry {
         },
         .later(.addPartitionsToTxn, advertised: 0...5) { (r: AddPartitionsToTxnRequest, c) in
             c.broker.addPartitionsToTxn(r, version: c.version, on: c.eventLoop)
-        }.coordinated(.transaction, CoordinatorRefusals.addPartitionsToTxn),
+        }.coordinated(.transaction, keys: { r, v in v >= 4 ? r.transactions.map(\.transactionalId) : [r.v3AndBelowTransactionalId] }, CoordinatorRefusals.addPartitionsToTxn),
         .later(.addOffsetsToTxn, advertised: 0...3) { (r: AddOffsetsToTxnRequest, c) in c.broker.addOffsetsToTxn(r, version: c.version) }
-            .coordinated(.transaction) { (_: AddOffsetsToTxnRequest, _) in AddOffsetsToTxnResponse(errorCode: CoordinatorRefusals.code) },
+            .coordinated(.transaction, keys: { (r: AddOffsetsToTxnRequest, _) in [r.transactionalId] }) { (_: AddOffsetsToTxnRequest, _) in AddOffsetsToTxnResponse(errorCode: CoordinatorRefusals.code) },
         .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) }
-            .coordinated(.transaction) { (_: EndTxnRequest, _) in EndTxnResponse(errorCode: CoordinatorRefusals.code) },
+            .coordinated(.transaction, keys: { (r: EndTxnRequest, _) in [r.transactionalId] }) { (_: EndTxnRequest, _) in EndTxnResponse(errorCode: CoordinatorRefusals.code) },
         .immediate(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) }
-            .coordinated(.group, CoordinatorRefusals.txnOffsetCommit),
+            .coordinated(.group, keys: { r, _ in [r.groupId] }, CoordinatorRefusals.txnOffsetCommit),
         .immediate(.describeTransactions, advertised: 0...0) { (r: DescribeTransactionsRequest, c) in c.broker.describeTransactions(r, version: c.version) }
-            .coordinated(.transaction) { (r: DescribeTransactionsRequest, _) in
+            .coordinated(.transaction, keys: { (r: DescribeTransactionsRequest, _) in r.transactionalIds }) { (r: DescribeTransactionsRequest, _) in
                 DescribeTransactionsResponse(transactionStates: r.transactionalIds.map { .init(errorCode: CoordinatorRefusals.code, transactionalId: $0) })
             },
         .immediate(.listTransactions, advertised: 0...1) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },

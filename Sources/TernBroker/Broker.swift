@@ -29,9 +29,9 @@ public final class Broker: Sendable {
     public static let internalTopics: Set<String> = [offsetsTopic, "__transaction_state"]
     /// Cluster mode: membership, the metadata image, the controller (nil: a single broker).
     public let cluster: BrokerCluster?
-    /// Cluster mode: whether the group coordinator holds the groups' state (it leads
-    /// `__consumer_offsets`); it loads them at start, as if it did.
-    let groupCoordination = NIOLockedValueBox(true)
+    /// The `__consumer_offsets` partitions whose groups the coordinator serves (cluster mode: the
+    /// ones this broker leads; `handOverGroupCoordination` keeps it in step with the image).
+    let groupCoordination = NIOLockedValueBox(Set<Int>())
 
     /// A single broker, or with `cluster` (already joined) one broker of a cluster: local storage
     /// is made to match the cluster's image before this returns, and follows it afterwards.
@@ -44,16 +44,13 @@ public final class Broker: Sendable {
         self.nextProducerId = NIOLockedValueBox(PartitionLog.nowMs())
         self.topics = try TopicRegistry(config: config, logger: logger)
         self.appender = LogAppender(io: topics.io, logger: logger)
-        if topics.topic(Self.offsetsTopic) == nil {
-            try topics.createTopic(
-                name: Self.offsetsTopic, partitions: 1,
-                configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
-        }
-        if topics.topic(TransactionCoordinator.stateTopic) == nil {
-            try topics.createTopic(
-                name: TransactionCoordinator.stateTopic, partitions: 1,
-                configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"])
-        }
+        let offsetsCount = try Self.openInternalTopic(
+            Self.offsetsTopic, in: topics, partitions: cluster?.internalPartitions[Self.offsetsTopic] ?? config.offsetsTopicPartitions,
+            clusterRequires: cluster != nil, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
+        let stateCount = try Self.openInternalTopic(
+            TransactionCoordinator.stateTopic, in: topics,
+            partitions: cluster?.internalPartitions[TransactionCoordinator.stateTopic] ?? config.transactionStatePartitions,
+            clusterRequires: cluster != nil, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"])
         // The group coordinator sees every topic of the cluster (KIP-848 assignments cover topics
         // this broker holds no replica of), not only the local ones.
         let (nodeId, advertised, rack, registry) = (config.nodeId, config.advertised, config.rack, topics)
@@ -63,9 +60,15 @@ public final class Broker: Sendable {
             id: { view().topic($0)?.id },
             name: { view().topic(id: $0)?.name },
             names: { view().allTopics.map(\.name).filter { !Self.internalTopics.contains($0) } })
+        // A coordinator serves the internal partitions this broker leads (all, on a single broker).
+        let leads = { @Sendable (topic: String, partition: Int32) in
+            Self.leadershipRefusal(topic, partition, in: view(), cluster: cluster, nodeId: nodeId, registry: registry) == nil
+        }
+        let offsetsLogs = (0..<offsetsCount).map { registry.topic(Self.offsetsTopic)!.partition($0)! }
+        let coordinating = Set((0..<Int(offsetsCount)).filter { leads(Self.offsetsTopic, Int32($0)) })
+        groupCoordination.withLockedValue { $0 = coordinating }
         self.groups = try GroupCoordinator(
-            config: config.groups, offsetsLog: topics.topic(Self.offsetsTopic)!.partition(0)!, appender: appender,
-            logger: logger, topics: catalog)
+            config: config.groups, offsetsLogs: offsetsLogs, coordinating: coordinating, appender: appender, logger: logger, topics: catalog)
         let producerIds = nextProducerId
         self.transactions = try TransactionCoordinator(
             topics: topics, appender: appender, groups: groups, fetchWaiters: fetchWaiters,
@@ -76,7 +79,8 @@ public final class Broker: Sendable {
                     return id
                 }
             },
-            stateLog: topics.topic(TransactionCoordinator.stateTopic)!.partition(0)!,
+            stateLogs: (0..<stateCount).map { registry.topic(TransactionCoordinator.stateTopic)!.partition($0)! },
+            coordinates: { leads(TransactionCoordinator.stateTopic, Int32($0)) },
             idExpirationMs: config.transactionalIdExpirationMs, logger: logger,
             ledHere: { topic, partition in
                 // Unknown partitions pass, to be refused as unknown.
@@ -87,6 +91,22 @@ public final class Broker: Sendable {
             applyToLocalReplicas(cluster.image)
             cluster.applier.start { [weak self] image in self?.applyToLocalReplicas(image) }
         }
+    }
+
+    /// Opens (creating if new) an internal topic and returns its partition count. A data directory
+    /// keeps the count it has — the group/transactional-id → partition hash depends on it — and
+    /// in a cluster every broker must have the cluster's count.
+    private static func openInternalTopic(
+        _ name: String, in topics: TopicRegistry, partitions: Int32, clusterRequires: Bool, configs: [String: String]
+    ) throws -> Int32 {
+        if let existing = topics.topic(name) {
+            guard !clusterRequires || existing.metadata.partitions == partitions else {
+                throw InternalTopicMismatch(topic: name, local: existing.metadata.partitions, cluster: partitions)
+            }
+            return existing.metadata.partitions
+        }
+        try topics.createTopic(name: name, partitions: partitions, configs: configs)
+        return partitions
     }
 
     /// The cluster's id: etcd's in cluster mode, the data directory's on a single broker.
@@ -154,5 +174,17 @@ public final class Broker: Sendable {
         groups.shutdown()
         appender.shutdown()
         topics.close()
+    }
+}
+
+/// A data directory whose internal topic has another partition count than its cluster's: groups
+/// and transactional ids would hash to other partitions, so the broker does not start.
+public struct InternalTopicMismatch: Error, CustomStringConvertible {
+    let topic: String
+    let local: Int32
+    let cluster: Int32
+    public var description: String {
+        "\(topic) has \(local) partition(s) in this data directory but \(cluster) in the cluster; "
+            + "a directory keeps its count (groups hash to partitions), so it cannot join this cluster"
     }
 }

@@ -81,6 +81,11 @@ public struct BrokerConfig: Sendable {
     /// the live broker count when the internal topics are created.
     public var offsetsTopicReplicationFactor: Int16 = 3
     public var transactionStateReplicationFactor: Int16 = 3
+    /// `offsets.topic.num.partitions` / `transaction.state.log.num.partitions`: partitions of the
+    /// internal topics when they are first created. Groups and transactional ids are spread over
+    /// them by hash, so an existing data directory (or cluster) keeps the count it has.
+    public var offsetsTopicPartitions: Int32 = 50
+    public var transactionStatePartitions: Int32 = 50
     /// `auto.leader.rebalance.enable`: the controller moves leadership back to preferred replicas.
     public var autoLeaderRebalance: Bool = true
     /// `controlled.shutdown.enable`: SIGTERM moves leaderships away before the broker exits.

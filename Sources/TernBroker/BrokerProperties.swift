@@ -137,6 +137,8 @@ public enum BrokerProperties {
         case "default.replication.factor": config.defaultReplicationFactor = try positive(Int16.self)
         case "offsets.topic.replication.factor": config.offsetsTopicReplicationFactor = try positive(Int16.self)
         case "transaction.state.log.replication.factor": config.transactionStateReplicationFactor = try positive(Int16.self)
+        case "offsets.topic.num.partitions": config.offsetsTopicPartitions = try positive(Int32.self)
+        case "transaction.state.log.num.partitions": config.transactionStatePartitions = try positive(Int32.self)
         case "auto.leader.rebalance.enable": config.autoLeaderRebalance = try bool()
         case "controlled.shutdown.enable": config.controlledShutdown = try bool()
         default: throw ParseError.unknownKey(key)

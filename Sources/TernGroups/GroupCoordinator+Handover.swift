@@ -2,36 +2,35 @@ import NIOCore
 import TernLog
 import TernProtocol
 
-/// Coordinator hand-over in a cluster: the broker leading `__consumer_offsets` coordinates the
-/// groups. When that leadership moves here the coordinator rebuilds its state from the log (the
-/// committed offsets; group membership starts empty and members rejoin, as after a Kafka
-/// coordinator move); when it moves away, everything in memory is dropped — pending joins and
-/// syncs are answered NOT_COORDINATOR so their clients look the coordinator up again — and no
-/// timer of a group it no longer owns can fire.
+/// Coordinator hand-over in a cluster: the leader of a `__consumer_offsets` partition coordinates
+/// the groups hashing to it. When a partition's leadership moves here the coordinator rebuilds
+/// those groups' state from the partition's log (the committed offsets; membership starts empty
+/// and members rejoin, as after a Kafka coordinator move); when it moves away, their state is
+/// dropped — pending joins and syncs are answered NOT_COORDINATOR so the clients look the
+/// coordinator up again — and no timer of a group it no longer owns can fire.
 extension GroupCoordinator {
-    /// Loads the committed offsets from the log. Runs on the coordinator's loop.
-    public func takeOver() -> EventLoopFuture<Void> {
+    /// Loads the committed offsets of the groups in `partitions` from their logs.
+    public func takeOver(_ partitions: Set<Int>) -> EventLoopFuture<Void> {
         loop.submit { [self] in
-            dropEverything()
-            var fresh = OffsetStore()
-            try fresh.load(from: offsetsLog, logger: logger)
-            store = fresh
-            logger.info("now coordinating groups", metadata: ["groupsWithOffsets": "\(store.offsets.count)"])
+            drop(partitions)
+            for p in partitions.sorted() { try store.load(from: offsetsLogs[p], logger: logger) }
+            logger.info("now coordinating groups", metadata: ["partitions": "\(partitions.sorted())", "groupsWithOffsets": "\(store.offsets.count)"])
         }
     }
 
-    /// Forgets every group; their members are told NOT_COORDINATOR.
-    public func resign() -> EventLoopFuture<Void> {
+    /// Forgets the groups in `partitions`; their members are told NOT_COORDINATOR.
+    public func resign(_ partitions: Set<Int>) -> EventLoopFuture<Void> {
         loop.submit { [self] in
-            dropEverything()
-            store = OffsetStore()
-            logger.info("no longer coordinating groups")
+            drop(partitions)
+            logger.info("no longer coordinating groups", metadata: ["partitions": "\(partitions.sorted())"])
         }
     }
 
-    private func dropEverything() {
+    private func drop(_ partitions: Set<Int>) {
         loop.preconditionInEventLoop()
-        for g in groups.values {
+        let leaving = { (id: String) in partitions.contains(self.partition(of: id)) }
+        store.remove(where: leaving)
+        for g in groups.values where leaving(g.groupId) {
             g.rebalanceTimer?.cancel()
             g.pendingMembers.values.forEach { $0.cancel() }
             for m in g.members.values {
@@ -42,10 +41,10 @@ extension GroupCoordinator {
                 m.syncPromise = nil
             }
         }
-        for g in modernGroups.values {
+        for (id, g) in modernGroups where leaving(id) {
             for m in g.members.values { m.sessionTimer?.cancel() }
         }
-        groups = [:]
-        modernGroups = [:]
+        groups = groups.filter { !leaving($0.key) }
+        modernGroups = modernGroups.filter { !leaving($0.key) }
     }
 }

@@ -77,7 +77,7 @@ extension GroupCoordinator {
         let promise = loop.makePromise(of: Bool.self)
         do {
             let batch = try OffsetStore.batch(group: group, changes, now: PartitionLog.nowMs())
-            appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: offsetsLog) { [self] result in
+            appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: offsetsLogs[partition(of: group)]) { [self] result in
                 loop.execute {
                     switch result {
                     case .success:

@@ -16,7 +16,9 @@ public final class GroupCoordinator: @unchecked Sendable {
     private let group: MultiThreadedEventLoopGroup
     let config: GroupConfig
     let logger: Logger
-    let offsetsLog: PartitionLog
+    /// `__consumer_offsets`' partitions (index = partition); a group's state is in the one its id
+    /// hashes to (`CoordinatorPartition`).
+    let offsetsLogs: [PartitionLog]
     let appender: LogAppender
     let topicCatalog: TopicCatalog
     // Confined to `loop` (asserted where groups are looked up or change state): that confinement
@@ -26,16 +28,27 @@ public final class GroupCoordinator: @unchecked Sendable {
     var modernGroups: [String: ConsumerProtocolGroup] = [:]
     var store = OffsetStore()
 
-    public init(config: GroupConfig, offsetsLog: PartitionLog, appender: LogAppender, logger: Logger, topics: TopicCatalog) throws {
+    /// `coordinating`: the partitions whose groups this coordinator serves from the start (all of
+    /// them on a single broker; in a cluster, those it leads — `takeOver`/`resign` change it).
+    public init(
+        config: GroupConfig, offsetsLogs: [PartitionLog], coordinating: Set<Int>? = nil, appender: LogAppender, logger: Logger,
+        topics: TopicCatalog
+    ) throws {
+        precondition(!offsetsLogs.isEmpty, "__consumer_offsets has at least one partition")
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
         self.loop = group.next()
         self.config = config
         self.logger = logger
-        self.offsetsLog = offsetsLog
+        self.offsetsLogs = offsetsLogs
         self.appender = appender
         self.topicCatalog = topics
-        try store.load(from: offsetsLog, logger: logger)
+        for p in (coordinating ?? Set(offsetsLogs.indices)).sorted() {
+            try store.load(from: offsetsLogs[p], logger: logger)
+        }
     }
+
+    /// The `__consumer_offsets` partition holding `groupId`'s state.
+    public func partition(of groupId: String) -> Int { CoordinatorPartition.of(groupId, partitions: offsetsLogs.count) }
 
     public func shutdown() {
         try? group.syncShutdownGracefully()

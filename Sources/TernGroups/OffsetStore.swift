@@ -63,7 +63,12 @@ struct OffsetStore {
         if offsets[group]?.isEmpty == true { offsets[group] = nil }
     }
 
-    /// Rebuilds the map by replaying the log from its start.
+    /// Forgets the groups `leaving` names (their coordination moved to another broker).
+    mutating func remove(where leaving: (String) -> Bool) {
+        offsets = offsets.filter { !leaving($0.key) }
+    }
+
+    /// Adds one partition's groups by replaying its log from the start.
     mutating func load(from log: PartitionLog, logger: Logger) throws {
         var next = log.logStartOffset
         var loaded = 0

@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer
+from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, Producer
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 
@@ -436,6 +436,17 @@ def test_losing_etcd_keeps_serving_until_the_lease_would_end_then_refuses_writes
     wait_for("the fenced gauge clears", lambda: fenced_gauge() == 0.0, timeout=15)
 
 
+def coordinator_partition(key, partitions):
+    """Kafka's Utils.abs(key.hashCode()) % partitions, with Java's String.hashCode."""
+    h = 0
+    data = key.encode("utf-16-be")
+    for i in range(0, len(data), 2):
+        h = (h * 31 + int.from_bytes(data[i:i + 2], "big")) & 0xFFFFFFFF
+    if h >= 1 << 31:
+        h -= 1 << 32
+    return (0 if h == -(1 << 31) else abs(h)) % partitions
+
+
 def elect(bootstrap, election_type, partitions):
     """confluent-kafka's ElectLeaders → {(topic, partition): error code or 0}."""
     from confluent_kafka import TopicPartition
@@ -557,7 +568,8 @@ def test_transactions_over_partitions_led_by_the_coordinator_commit_and_others_a
     lead = create(cluster, "txn-spread", 3, 1)
     p = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "cluster-txn"})
     p.init_transactions(30)
-    coordinator = leaders(cluster, "__transaction_state")[0]
+    state = leaders(cluster, "__transaction_state")
+    coordinator = state[coordinator_partition("cluster-txn", len(state))]
     local = next(part for part, l in lead.items() if l == coordinator)
     remote = next(part for part, l in lead.items() if l != coordinator)
     p.begin_transaction()
@@ -573,3 +585,27 @@ def test_transactions_over_partitions_led_by_the_coordinator_commit_and_others_a
         p.commit_transaction(30)
     print(f"\nrefused: {refused.value}")
     assert "INVALID_TXN_STATE" in str(refused.value), refused.value
+
+
+def test_groups_are_spread_over_coordinators_by_their_id(cluster):
+    """__consumer_offsets has 50 partitions led across the brokers; each group's coordinator is the
+    leader of the partition its id hashes to (Kafka's rule), and every group works there."""
+    create(cluster, "many-groups", 3, 3)
+    errors = []
+    produce_numbered(cluster.bootstrap, "many-groups", 30, errors)
+    assert errors == []
+    names = [f"spread-{i}" for i in range(6)]
+    for name in names:
+        assert len(consume_all(cluster.bootstrap, "many-groups", 30, group=name)) == 30
+    offsets = metadata(cluster, "__consumer_offsets").topics["__consumer_offsets"].partitions
+    assert len(offsets) == 50
+    assert {p.leader for p in offsets.values()} == {1, 2, 3}
+    a = admin(cluster.bootstrap)
+    described = {n: f.result(timeout=30) for n, f in a.describe_consumer_groups(names).items()}
+    for name, d in described.items():
+        assert d.coordinator.id == offsets[coordinator_partition(name, 50)].leader, name
+    assert len({d.coordinator.id for d in described.values()}) > 1, "six groups, more than one coordinator"
+    # Committed offsets are served by each group's own coordinator.
+    for name in names:
+        committed = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(name)])[name].result(timeout=30)
+        assert sum(tp.offset for tp in committed.topic_partitions) == 30, name

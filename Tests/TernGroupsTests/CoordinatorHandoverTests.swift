@@ -28,7 +28,7 @@ final class CoordinatorHandoverTests: XCTestCase {
         var config = GroupConfig()
         config.initialRebalanceDelayMs = 60_000  // the join below waits
         let catalog = TopicCatalog(partitions: { _ in 3 }, id: { _ in .zero }, name: { _ in nil }, names: { [] })
-        let coordinator = try GroupCoordinator(config: config, offsetsLog: log, appender: appender, logger: logger, topics: catalog)
+        let coordinator = try GroupCoordinator(config: config, offsetsLogs: [log], appender: appender, logger: logger, topics: catalog)
         defer {
             coordinator.shutdown()
             appender.shutdown()
@@ -46,17 +46,50 @@ final class CoordinatorHandoverTests: XCTestCase {
                              protocols: [.init(name: "range", metadata: ByteBuffer())]),
             version: 3, clientId: "c", clientHost: "h")
 
-        try coordinator.resign().wait()
+        try coordinator.resign([0]).wait()
         XCTAssertEqual(try join.wait().errorCode, KafkaError.notCoordinator.rawValue, "a waiting join is turned away")
         XCTAssertEqual(try fetched(coordinator), -1, "nothing is served from a resigned coordinator's memory")
 
-        try coordinator.takeOver().wait()
+        try coordinator.takeOver([0]).wait()
         XCTAssertEqual(try fetched(coordinator), 42, "the committed offset is loaded from the log")
     }
 
-    private func fetched(_ coordinator: GroupCoordinator) throws -> Int64? {
+    /// With several `__consumer_offsets` partitions, each group's commits go to the partition its
+    /// id hashes to (Kafka's rule), and hand-over moves one partition's groups only.
+    func testGroupsLiveInThePartitionTheirIdHashesToAndMoveWithIt() throws {
+        let logger = Logger(label: "tern.test")
+        let io = DiskIO(logger: logger)
+        let logs = try (0..<3).map { try PartitionLog(directory: dir + "/__consumer_offsets-\($0)", config: LogConfig(), io: io, logger: logger) }
+        let appender = LogAppender(io: io, logger: logger)
+        let catalog = TopicCatalog(partitions: { _ in 3 }, id: { _ in .zero }, name: { _ in nil }, names: { [] })
+        let coordinator = try GroupCoordinator(config: GroupConfig(), offsetsLogs: logs, appender: appender, logger: logger, topics: catalog)
+        defer {
+            coordinator.shutdown()
+            appender.shutdown()
+            logs.forEach { $0.close() }
+        }
+        // Java: "g1".hashCode() = 3242 → partition 2 of 3; "g2" = 3243 → 0; "hello" = 99162322 →
+        // 22 of 50; "polygenelubricants" hashes to Integer.MIN_VALUE, which Kafka's abs maps to 0.
+        XCTAssertEqual(CoordinatorPartition.of("g1", partitions: 3), 2)
+        XCTAssertEqual(CoordinatorPartition.of("g2", partitions: 3), 0)
+        XCTAssertEqual(CoordinatorPartition.of("hello", partitions: 50), 22)
+        XCTAssertEqual(CoordinatorPartition.of("polygenelubricants", partitions: 50), 0)
+        for (group, offset) in [("g1", 10), ("g2", 20)] {
+            let commit = OffsetCommitRequest(groupId: group, generationIdOrMemberEpoch: -1, memberId: "",
+                                             topics: [.init(name: "t", partitions: [.init(partitionIndex: 1, committedOffset: Int64(offset))])])
+            XCTAssertEqual(try coordinator.offsetCommit(commit, version: 2).wait().topics.first?.partitions.first?.errorCode, 0)
+        }
+        XCTAssertEqual(logs.map(\.logEndOffset), [1, 0, 1], "one record in each group's partition")
+        try coordinator.resign([0]).wait()
+        XCTAssertEqual(try fetched(coordinator, group: "g1"), 10)
+        XCTAssertEqual(try fetched(coordinator, group: "g2"), -1, "g2's partition moved away")
+        try coordinator.takeOver([0]).wait()
+        XCTAssertEqual(try fetched(coordinator, group: "g2"), 20)
+    }
+
+    private func fetched(_ coordinator: GroupCoordinator, group: String = "standalone") throws -> Int64? {
         let response = try coordinator.offsetFetch(
-            OffsetFetchRequest(groupId: "standalone", topics: [.init(name: "t", partitionIndexes: [1])]), version: 1).wait()
+            OffsetFetchRequest(groupId: group, topics: [.init(name: "t", partitionIndexes: [1])]), version: 1).wait()
         return response.topics.first?.partitions.first?.committedOffset
     }
 }

@@ -45,18 +45,21 @@ extension Broker {
 }
 
 extension Broker {
-    /// The group coordinator follows the leadership of `__consumer_offsets`: it loads the
-    /// committed offsets when the partition's leadership moves here and drops its state when it
-    /// moves away (`GroupCoordinator+Handover`).
+    /// The group coordinator follows the leadership of `__consumer_offsets`' partitions: it loads
+    /// a partition's groups when its leadership moves here and drops them when it moves away
+    /// (`GroupCoordinator+Handover`).
     func handOverGroupCoordination(_ image: MetadataImage) {
-        let leads = image.topics[Self.offsetsTopic]?.partitions.first?.leader == config.nodeId
-        let changed = groupCoordination.withLockedValue { was in
-            defer { was = leads }
-            return was != leads
+        let me = config.nodeId
+        let led = Set((image.topics[Self.offsetsTopic]?.partitions ?? []).enumerated().compactMap { i, p in
+            p.leader == me && image.brokers[me] != nil ? i : nil
+        })
+        let (gained, lost) = groupCoordination.withLockedValue { current in
+            defer { current = led }
+            return (led.subtracting(current), current.subtracting(led))
         }
-        guard changed else { return }
         do {
-            try (leads ? groups.takeOver() : groups.resign()).wait()
+            if !lost.isEmpty { try groups.resign(lost).wait() }
+            if !gained.isEmpty { try groups.takeOver(gained).wait() }
         } catch {
             logger.error("group coordinator hand-over failed", metadata: ["error": "\(error)"])
         }

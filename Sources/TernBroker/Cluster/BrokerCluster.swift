@@ -22,6 +22,9 @@ public final class BrokerCluster: Sendable {
     let producerIds: ProducerIdBlocks
     /// The cluster's id, the same on every broker (created by the first broker to join).
     public let clusterId: String
+    /// Partition counts of `__consumer_offsets` and `__transaction_state`, the same on every
+    /// broker: fixed by the first broker to join (its data directory's counts, or its settings).
+    public let internalPartitions: [String: Int32]
 
     /// Connects to etcd and joins the cluster. Throws — and the broker must not start — when etcd
     /// cannot be reached or another live broker has this node id.
@@ -43,10 +46,12 @@ public final class BrokerCluster: Sendable {
             })
         let producerIds = ProducerIdBlocks(member: member, logger: logger)
         let clusterId: String
+        let internalPartitions: [String: Int32]
         do {
             try await member.start()
             try await producerIds.prime()
             clusterId = try await Self.clusterId(etcd, prefix: "/\(config.clusterName)/", proposed: String(KafkaUUID.random().description.prefix(22)))
+            internalPartitions = try await Self.internalPartitions(etcd, prefix: "/\(config.clusterName)/", proposed: try Self.proposedInternalPartitions(config))
         } catch {
             await member.stop()
             try? await etcd.shutdown()
@@ -54,7 +59,25 @@ public final class BrokerCluster: Sendable {
         }
         return BrokerCluster(
             nodeId: config.nodeId, member: member, etcd: etcd, latest: latest, applier: applier, producerIds: producerIds,
-            clusterId: clusterId, logger: logger)
+            clusterId: clusterId, internalPartitions: internalPartitions, logger: logger)
+    }
+
+    /// This data directory's internal-topic partition counts where it has the topics, else the
+    /// broker's settings.
+    private static func proposedInternalPartitions(_ config: BrokerConfig) throws -> [String: Int32] {
+        let local = try TopicStore(directory: config.logDir).load()?.topics ?? []
+        let count = { (name: String, setting: Int32) in local.first { $0.name == name }?.partitions ?? setting }
+        return [
+            Broker.offsetsTopic: count(Broker.offsetsTopic, config.offsetsTopicPartitions),
+            TransactionCoordinator.stateTopic: count(TransactionCoordinator.stateTopic, config.transactionStatePartitions),
+        ]
+    }
+
+    private static func internalPartitions(_ etcd: EtcdClient, prefix: String, proposed: [String: Int32]) async throws -> [String: Int32] {
+        let key = prefix + "internal-partitions"
+        _ = try await etcd.transaction(if: [.absent(key)], then: [.put(key, Array(try JSONEncoder().encode(proposed)))])
+        guard let stored = try await etcd.get(key) else { throw EtcdError.server(code: -1, message: "\(key) vanished") }
+        return try JSONDecoder().decode([String: Int32].self, from: Data(stored.value))
     }
 
     private static func clusterId(_ etcd: EtcdClient, prefix: String, proposed: String) async throws -> String {
@@ -66,8 +89,9 @@ public final class BrokerCluster: Sendable {
 
     private init(
         nodeId: Int32, member: ClusterMember, etcd: EtcdClient, latest: NIOLockedValueBox<MetadataImage>, applier: ImageApplier,
-        producerIds: ProducerIdBlocks, clusterId: String, logger: Logger
+        producerIds: ProducerIdBlocks, clusterId: String, internalPartitions: [String: Int32], logger: Logger
     ) {
+        self.internalPartitions = internalPartitions
         self.producerIds = producerIds
         self.clusterId = clusterId
         self.nodeId = nodeId

@@ -1,4 +1,5 @@
 import TernCluster
+import TernGroups
 import TernProtocol
 
 /// Which internal topic's leader coordinates a request.
@@ -9,30 +10,37 @@ enum CoordinatorKind: Sendable {
 }
 
 extension Broker {
-    /// Whether this broker coordinates groups (or transactional ids): a single broker always; in a
-    /// cluster, the live leader of the internal topic's partition that the key hashes to. The
-    /// internal topics have one partition for now, so one broker coordinates them all.
-    func coordinates(_ kind: CoordinatorKind) -> Bool {
-        guard cluster != nil else { return true }
-        return leadershipRefusal(kind.topic, 0, in: view) == nil
+    /// The internal topic's partition holding `key` (a group or transactional id): Kafka's hash
+    /// over the topic's partition count in this data directory (the cluster's, in a cluster).
+    func coordinatorPartition(_ kind: CoordinatorKind, _ key: String) -> Int32 {
+        Int32(CoordinatorPartition.of(key, partitions: Int(topics.topic(kind.topic)?.metadata.partitions ?? 1)))
     }
 
-    /// FindCoordinator's answer in cluster mode: the leader of the internal topic's partition. The
-    /// first request for a kind creates the topic (Kafka creates `__consumer_offsets` the same
-    /// way) with `offsets.topic.replication.factor` / `transaction.state.log.replication.factor`
-    /// replicas, capped at the live brokers; until it has a leader the answer is
-    /// COORDINATOR_NOT_AVAILABLE, which clients retry.
-    func coordinatorInCluster(_ kind: CoordinatorKind) -> BrokerRegistration? {
+    /// Whether this broker coordinates every one of `keys`: a single broker always; in a cluster,
+    /// the live leader of the internal partition each hashes to.
+    func coordinates(_ kind: CoordinatorKind, _ keys: [String]) -> Bool {
+        guard cluster != nil else { return true }
+        let view = self.view
+        return keys.allSatisfy { leadershipRefusal(kind.topic, coordinatorPartition(kind, $0), in: view) == nil }
+    }
+
+    /// FindCoordinator's answer in cluster mode: the leader of the internal partition `key`
+    /// hashes to. The first request creates the topic (Kafka creates `__consumer_offsets` the same
+    /// way) with the cluster's partition count and `offsets.topic.replication.factor` /
+    /// `transaction.state.log.replication.factor` replicas, capped at the live brokers; until the
+    /// partition has a live leader the answer is COORDINATOR_NOT_AVAILABLE, which clients retry.
+    func coordinatorInCluster(_ kind: CoordinatorKind, key: String) -> BrokerRegistration? {
         let view = self.view
         guard let topic = view.topic(kind.topic) else {
             autoCreateInCluster(
-                kind.topic, partitions: 1,
+                kind.topic, partitions: topics.topic(kind.topic)?.metadata.partitions ?? 1,
                 factor: kind == .group ? config.offsetsTopicReplicationFactor : config.transactionStateReplicationFactor,
                 configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"].merging(kind == .group ? ["compression.type": "producer"] : [:]) { a, _ in a })
             return nil
         }
-        guard let leader = topic.partitions.first?.leader else { return nil }
-        return view.broker(leader)
+        let partition = Int(coordinatorPartition(kind, key))
+        guard partition < topic.partitions.count else { return nil }
+        return view.broker(topic.partitions[partition].leader)
     }
 }
 

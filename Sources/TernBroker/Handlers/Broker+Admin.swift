@@ -135,21 +135,21 @@ extension Broker {
     /// the internal topic's partition does (`coordinatorInCluster`).
     func findCoordinator(_ request: FindCoordinatorRequest, version: Int16) -> FindCoordinatorResponse {
         let (host, port) = config.advertised
-        func answer(_ keyType: Int8) -> (Int16, String?, Int32, String, Int32) {
+        func answer(_ keyType: Int8, _ key: String) -> (Int16, String?, Int32, String, Int32) {
             guard keyType == 0 || keyType == 1 else { return (KafkaError.invalidRequest.rawValue, "unknown key type \(keyType)", -1, "", -1) }
             guard cluster != nil else { return (0, nil, config.nodeId, host, Int32(port)) }
-            guard let coordinator = coordinatorInCluster(keyType == 0 ? .group : .transaction) else {
+            guard let coordinator = coordinatorInCluster(keyType == 0 ? .group : .transaction, key: key) else {
                 return (KafkaError.coordinatorNotAvailable.rawValue, "The coordinator is not available.", -1, "", -1)
             }
             return (0, nil, coordinator.nodeId, coordinator.host, coordinator.port)
         }
         if version >= 4 {
             return FindCoordinatorResponse(coordinators: request.coordinatorKeys.map { key in
-                let (code, message, node, h, p) = answer(request.keyType)
+                let (code, message, node, h, p) = answer(request.keyType, key)
                 return .init(key: key, nodeId: node, host: h, port: p, errorCode: code, errorMessage: message)
             })
         }
-        let (code, message, node, h, p) = answer(version >= 1 ? request.keyType : 0)
+        let (code, message, node, h, p) = answer(version >= 1 ? request.keyType : 0, request.key)
         return FindCoordinatorResponse(errorCode: code, errorMessage: message, nodeId: node, host: h, port: p)
     }
 

@@ -23,7 +23,12 @@ final class TransactionCoordinator: @unchecked Sendable {
     private let groups: GroupCoordinator
     private let fetchWaiters: FetchWaiters
     private let allocateProducerId: @Sendable () throws -> Int64
-    private let stateLog: PartitionLog
+    /// `__transaction_state`'s partitions; an id's records go to the one it hashes to.
+    private let stateLogs: [PartitionLog]
+    /// Whether this broker coordinates the ids of a `__transaction_state` partition (always on a
+    /// single broker; in a cluster, while it leads the partition). Only those are recovered at
+    /// start, timed out and expired here — the others belong to another broker's coordinator.
+    private let coordinates: @Sendable (Int) -> Bool
     private let logger: Logger
     private let idExpirationMs: Int64
     private let loadedMs = PartitionLog.nowMs()
@@ -33,7 +38,8 @@ final class TransactionCoordinator: @unchecked Sendable {
     private let ledHere: @Sendable (String, Int32) -> Bool
 
     init(topics: TopicRegistry, appender: LogAppender, groups: GroupCoordinator, fetchWaiters: FetchWaiters,
-         allocateProducerId: @escaping @Sendable () throws -> Int64, stateLog: PartitionLog, idExpirationMs: Int64, logger: Logger,
+         allocateProducerId: @escaping @Sendable () throws -> Int64, stateLogs: [PartitionLog],
+         coordinates: @escaping @Sendable (Int) -> Bool = { _ in true }, idExpirationMs: Int64, logger: Logger,
          ledHere: @escaping @Sendable (String, Int32) -> Bool = { _, _ in true }) throws {
         self.ledHere = ledHere
         self.idExpirationMs = idExpirationMs
@@ -42,14 +48,37 @@ final class TransactionCoordinator: @unchecked Sendable {
         self.groups = groups
         self.fetchWaiters = fetchWaiters
         self.allocateProducerId = allocateProducerId
-        self.stateLog = stateLog
+        precondition(!stateLogs.isEmpty, "__transaction_state has at least one partition")
+        self.stateLogs = stateLogs
+        self.coordinates = coordinates
         self.logger = logger
         try load()
     }
 
+    /// The `__transaction_state` partition holding `id`.
+    func partition(of id: String) -> Int { CoordinatorPartition.of(id, partitions: stateLogs.count) }
+
+    private func coordinatesId(_ id: String) -> Bool { coordinates(partition(of: id)) }
+
     /// Replays `__transaction_state`; transactions a crash left open are aborted, ones that were
-    /// committing are committed.
+    /// committing are committed (for the ids coordinated here).
     private func load() throws {
+        for log in stateLogs { try load(log) }
+        for meta in transactions.values { transactionalIdByProducer[meta.producerId] = meta.transactionalId }
+        for id in Array(transactions.keys) where coordinatesId(id) {
+            let begun: (TransactionMetadata, Bool)? = lock.withLock {
+                switch transactions[id]!.state {
+                case .ongoing, .prepareAbort: return beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
+                case .prepareCommit: return beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
+                default: return nil
+                }
+            }
+            if let (prepared, commit) = begun { _ = finishEnd(prepared, commit: commit) }
+        }
+        logger.info("loaded transactions", metadata: ["count": "\(transactions.count)"])
+    }
+
+    private func load(_ stateLog: PartitionLog) throws {
         var next = stateLog.logStartOffset
         while next < stateLog.logEndOffset {
             var bytes = try stateLog.read(from: next, maxBytes: 4 << 20).records.bytes
@@ -71,18 +100,6 @@ final class TransactionCoordinator: @unchecked Sendable {
             }
             if !progressed { break }
         }
-        for meta in transactions.values { transactionalIdByProducer[meta.producerId] = meta.transactionalId }
-        for id in Array(transactions.keys) {
-            let begun: (TransactionMetadata, Bool)? = lock.withLock {
-                switch transactions[id]!.state {
-                case .ongoing, .prepareAbort: return beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
-                case .prepareCommit: return beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
-                default: return nil
-                }
-            }
-            if let (prepared, commit) = begun { _ = finishEnd(prepared, commit: commit) }
-        }
-        logger.info("loaded transactions", metadata: ["count": "\(transactions.count)"])
     }
 
     private func persist(_ meta: TransactionMetadata) -> EventLoopFuture<Void> {
@@ -100,7 +117,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         do {
             var out = ByteBuffer()
             try RecordBatch(records: [Record(timestamp: PartitionLog.nowMs(), key: ByteBuffer(string: key), value: value)]).encode(to: &out)
-            appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: stateLog) { result in
+            appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: stateLogs[partition(of: key)]) { result in
                 switch result {
                 case .success: promise.succeed(())
                 case .failure(let e): promise.fail(e)
@@ -339,7 +356,7 @@ final class TransactionCoordinator: @unchecked Sendable {
     func abortExpired(nowMs: Int64 = PartitionLog.nowMs()) {
         let expired: [TransactionMetadata] = lock.withLock {
             transactions.values
-                .filter { $0.state == .ongoing && $0.startedMs >= 0 && nowMs - $0.startedMs > Int64($0.timeoutMs) }
+                .filter { $0.state == .ongoing && $0.startedMs >= 0 && nowMs - $0.startedMs > Int64($0.timeoutMs) && coordinatesId($0.transactionalId) }
                 .compactMap { beginEnd($0.transactionalId, commit: false, bumpEpoch: true) }
         }
         for prepared in expired {
@@ -355,7 +372,9 @@ final class TransactionCoordinator: @unchecked Sendable {
     @discardableResult
     func removeExpiredTransactionalIds(nowMs: Int64 = PartitionLog.nowMs()) -> Int {
         lock.withLock {
-            let expired = transactions.values.filter { $0.isIdle && nowMs - ($0.lastUpdateMs ?? loadedMs) > idExpirationMs }
+            let expired = transactions.values.filter {
+                $0.isIdle && nowMs - ($0.lastUpdateMs ?? loadedMs) > idExpirationMs && coordinatesId($0.transactionalId)
+            }
             for m in expired {
                 transactions[m.transactionalId] = nil
                 if transactionalIdByProducer[m.producerId] == m.transactionalId { transactionalIdByProducer[m.producerId] = nil }
