@@ -86,8 +86,10 @@ public struct BrokerConfig: Sendable {
     /// them by hash, so an existing data directory (or cluster) keeps the count it has.
     public var offsetsTopicPartitions: Int32 = 50
     public var transactionStatePartitions: Int32 = 50
-    /// `auto.leader.rebalance.enable`: the controller moves leadership back to preferred replicas.
+    /// `auto.leader.rebalance.enable`: the controller moves leadership back to preferred replicas,
+    /// checking every `leader.imbalance.check.interval.seconds`.
     public var autoLeaderRebalance: Bool = true
+    public var leaderImbalanceCheckIntervalSeconds: Int64 = 300
     /// `controlled.shutdown.enable`: SIGTERM moves leaderships away before the broker exits.
     public var controlledShutdown: Bool = true
 

@@ -141,6 +141,7 @@ public enum BrokerProperties {
         case "transaction.state.log.num.partitions": config.transactionStatePartitions = try positive(Int32.self)
         case "auto.leader.rebalance.enable": config.autoLeaderRebalance = try bool()
         case "controlled.shutdown.enable": config.controlledShutdown = try bool()
+        case "leader.imbalance.check.interval.seconds": config.leaderImbalanceCheckIntervalSeconds = try positive(Int64.self)
         default: throw ParseError.unknownKey(key)
         }
     }

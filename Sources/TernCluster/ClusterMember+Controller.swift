@@ -41,10 +41,6 @@ extension ClusterMember {
         controllerPassRunning = false
     }
 
-    /// `leader.imbalance.check.interval.seconds` is 300 in Kafka; leadership moves back within
-    /// a few seconds here, which rolling restarts want.
-    var preferredLeaderCheckInterval: Duration { .seconds(5) }
-
     /// Writes the partition changes the current image calls for. A write that loses a race (the
     /// topic changed meanwhile) is dropped: the change that beat it arrives through the watch and
     /// the rules run again on it.

@@ -76,8 +76,10 @@ public actor ClusterMember {
     private let prefix: String
     let leaseTTL: Int64
     let logger: Logger
-    /// Moves leadership back to preferred replicas (`auto.leader.rebalance.enable`).
+    /// Moves leadership back to preferred replicas (`auto.leader.rebalance.enable`), checked every
+    /// `preferredLeaderCheckInterval` (`leader.imbalance.check.interval.seconds`).
     let preferredLeaderBalancing: Bool
+    let preferredLeaderCheckInterval: Duration
     private let onChange: @Sendable (MetadataImage) -> Void
 
     private var lease: EtcdLease?
@@ -95,8 +97,10 @@ public actor ClusterMember {
 
     public init(
         client: EtcdClient, cluster: String = "tern", registration: BrokerRegistration, leaseTTLSeconds: Int64 = 6,
-        preferredLeaderBalancing: Bool = true, logger: Logger, onChange: @escaping @Sendable (MetadataImage) -> Void = { _ in }
+        preferredLeaderBalancing: Bool = true, preferredLeaderCheckInterval: Duration = .seconds(300), logger: Logger,
+        onChange: @escaping @Sendable (MetadataImage) -> Void = { _ in }
     ) {
+        self.preferredLeaderCheckInterval = preferredLeaderCheckInterval
         self.client = client
         self.prefix = "/\(cluster)/"
         self.image = MetadataImage(cluster: cluster)

@@ -163,8 +163,9 @@ def test_kill_9_of_the_controller_elects_another_within_seconds(cluster):
 
     def new_controller():
         md = admin(cluster.bootstrap).list_topics(topic="kept", timeout=5)
-        led_by_dead = any(p.leader == controller for p in md.topics["kept"].partitions.values())
-        return md if md.controller_id not in (-1, controller) and controller not in md.brokers and not led_by_dead else None
+        # A partition whose leader died shows leader -1 until the new controller re-elects it.
+        all_led = all(p.leader not in (-1, controller) for p in md.topics["kept"].partitions.values())
+        return md if md.controller_id not in (-1, controller) and controller not in md.brokers and all_led else None
 
     after, seconds = wait_for("a new controller", new_controller, timeout=SESSION_TIMEOUT_MS / 1000 + 10)
     print(f"\ncontroller failover after kill -9: {seconds:.2f} s (broker.session.timeout.ms={SESSION_TIMEOUT_MS})")
@@ -609,3 +610,41 @@ def test_groups_are_spread_over_coordinators_by_their_id(cluster):
     for name in names:
         committed = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(name)])[name].result(timeout=30)
         assert sum(tp.offset for tp in committed.topic_partitions) == 30, name
+
+
+def test_the_controller_refuses_impossible_topics_without_trying_them(cluster):
+    """Bad CreateTopics input gets Kafka's errors from the controller, fast, and nothing is written:
+    more partitions than one topic may have in cluster mode (checked before placement, which would
+    allocate per partition), a replication factor above the live brokers, an assignment naming an
+    unknown broker."""
+    a = admin(cluster.bootstrap)
+    asks = [NewTopic("huge", 100_000, 1), NewTopic("too-many-replicas", 3, 4),
+            NewTopic("unknown-broker", num_partitions=1, replica_assignment=[[1, 9]])]
+    started = time.time()
+    codes = {}
+    for name, f in a.create_topics(asks, operation_timeout=10).items():
+        with pytest.raises(Exception) as refused:
+            f.result(timeout=30)
+        codes[name] = refused.value.args[0].code()
+    assert time.time() - started < 10
+    assert codes == {"huge": KafkaError.INVALID_PARTITIONS, "too-many-replicas": KafkaError.INVALID_REPLICATION_FACTOR,
+                     "unknown-broker": KafkaError.INVALID_REPLICA_ASSIGNMENT}, codes
+    # 2^31-1 partitions on the wire (clients refuse to send it): refused at once, the controller
+    # never tries to place them.
+    controller = cluster.brokers[metadata(cluster).controller_id]
+    conn = wire.Conn(controller.port)
+    try:
+        body = struct.pack(">i", 1) + wire.string("enormous") + struct.pack(">ihii", 2**31 - 1, 1, 0, 0) + struct.pack(">i", 10000)
+        started = time.time()
+        conn.send(wire.request(19, 0, 5, body))
+        payload = conn.recv_frame()
+        assert time.time() - started < 2
+        count, = struct.unpack_from(">i", payload, 4)
+        name_len, = struct.unpack_from(">h", payload, 8)
+        error, = struct.unpack_from(">h", payload, 10 + name_len)
+        assert (count, payload[10:10 + name_len], error) == (1, b"enormous", 37), "INVALID_PARTITIONS"
+    finally:
+        conn.close()
+    md = metadata(cluster)
+    assert not {"huge", "too-many-replicas", "unknown-broker", "enormous"} & set(md.topics)
+    assert all(b.alive() for b in cluster.brokers.values())

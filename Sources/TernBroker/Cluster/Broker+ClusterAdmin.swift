@@ -66,8 +66,17 @@ extension Broker {
             let factor = t.replicationFactor == -1 ? config.defaultReplicationFactor : t.replicationFactor
             guard partitions > 0 else { throw DescribedKafkaError(.invalidPartitions, "Number of partitions must be larger than 0.") }
             guard factor > 0 else { throw DescribedKafkaError(.invalidReplicationFactor, "Replication factor must be larger than 0.") }
+            // Checked before placement, which allocates per partition.
+            guard partitions <= Self.clusterMaxPartitionsPerTopic else {
+                throw DescribedKafkaError(.invalidPartitions, "A topic may have at most \(Self.clusterMaxPartitionsPerTopic) partitions in cluster mode.")
+            }
+            // This broker's descriptors stand in for every replica's (brokers are configured alike).
+            try FileDescriptorBudget.check(partitions: Int(partitions))
             replicas = try placement(partitions: partitions, factor: factor, image: image)
         } else {
+            guard t.assignments.count <= Int(Self.clusterMaxPartitionsPerTopic) else {
+                throw DescribedKafkaError(.invalidPartitions, "A topic may have at most \(Self.clusterMaxPartitionsPerTopic) partitions in cluster mode.")
+            }
             let registered = Set(image.brokers.keys)
             _ = try checkedAssignment(t, registered: registered)
             replicas = t.assignments.sorted { $0.partitionIndex < $1.partitionIndex }.map(\.brokerIds)
@@ -99,14 +108,19 @@ extension Broker {
         guard let cluster else { return }
         let image = cluster.image
         guard image.topics[name] == nil else { return }
+        // One creation per name at a time: many Metadata or FindCoordinator requests for a topic
+        // that does not exist yet make one etcd write, not one each.
+        guard autoCreating.withLockedValue({ $0.insert(name).inserted }) else { return }
         do {
+            try FileDescriptorBudget.check(partitions: Int(partitions ?? config.numPartitions))
             let replicas = try placement(
                 partitions: partitions ?? config.numPartitions,
                 factor: min(factor ?? config.defaultReplicationFactor, Int16(max(1, image.liveBrokers.count))), image: image)
             let record = TopicRecord(
                 name: name, topicId: KafkaUUID.random().description, configs: configs,
                 partitions: replicas.map { PartitionState(replicas: $0, isr: $0, leader: $0[0]) })
-            Task { [logger] in
+            Task { [logger, autoCreating] in
+                defer { autoCreating.withLockedValue { _ = $0.remove(name) } }
                 do {
                     try await cluster.member.createTopic(record, byController: false)
                 } catch ClusterError.topicExists {
@@ -116,6 +130,7 @@ extension Broker {
                 }
             }
         } catch {
+            autoCreating.withLockedValue { _ = $0.remove(name) }
             logger.warning("auto-create failed", metadata: ["topic": "\(name)", "error": "\(error)"])
         }
     }
@@ -168,6 +183,7 @@ extension Broker {
             throw DescribedKafkaError(.invalidPartitions, "A topic may have at most \(Self.clusterMaxPartitionsPerTopic) partitions in cluster mode.")
         }
         let factor = topic.partitions.first?.replicas.count ?? 1
+        try FileDescriptorBudget.check(partitions: Int(t.count - have))
         let replicas: [[Int32]]
         if let assignments = t.assignments {
             guard assignments.count == Int(t.count - have) else {

@@ -39,7 +39,8 @@ public final class BrokerCluster: Sendable {
         let member = ClusterMember(
             client: etcd, cluster: config.clusterName, registration: registration,
             leaseTTLSeconds: max(2, (config.brokerSessionTimeoutMs + 999) / 1000),
-            preferredLeaderBalancing: config.autoLeaderRebalance, logger: logger,
+            preferredLeaderBalancing: config.autoLeaderRebalance,
+            preferredLeaderCheckInterval: .seconds(config.leaderImbalanceCheckIntervalSeconds), logger: logger,
             onChange: { image in
                 latest.withLockedValue { $0 = image }
                 applier.offer(image)

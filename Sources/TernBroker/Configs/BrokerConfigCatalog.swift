@@ -85,6 +85,8 @@ enum BrokerConfigCatalog {
               about: "Partitions of __transaction_state when it is created (an existing one keeps its count)."),
         .init(name: "auto.leader.rebalance.enable", type: .boolean, value: { "\($0.autoLeaderRebalance)" },
               about: "Move leadership back to preferred replicas."),
+        .init(name: "leader.imbalance.check.interval.seconds", type: .long, value: { "\($0.leaderImbalanceCheckIntervalSeconds)" },
+              about: "How often the controller checks for leadership away from preferred replicas."),
         .init(name: "controlled.shutdown.enable", type: .boolean, value: { "\($0.controlledShutdown)" },
               about: "Move leaderships away before shutting down."),
     ]
