@@ -5,6 +5,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 
 from conftest import BrokerProcess, free_port
@@ -89,3 +90,43 @@ def wait_for(what, condition, timeout=20, interval=0.1):
             return value, time.time() - start
         time.sleep(interval)
     raise AssertionError(f"not within {timeout} s: {what}")
+
+
+class BackgroundProducer:
+    """A confluent-kafka producer writing numbered values to `topic` on a thread of its own until
+    the `with` block ends, then flushing; `acked` and `errors` collect the delivery reports."""
+
+    def __init__(self, bootstrap, topic, flush_seconds=60, **conf):
+        from confluent_kafka import Producer
+
+        self.topic, self.flush_seconds = topic, flush_seconds
+        self.producer = Producer({"bootstrap.servers": bootstrap, "acks": "all", "linger.ms": 5, **conf})
+        self.acked, self.errors = [], []
+        self.stop = threading.Event()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+
+    def _report(self, err, msg):
+        if err is not None:
+            self.errors.append(err)
+        else:
+            self.acked.append(msg.value())
+
+    def _run(self):
+        i = 0
+        while not self.stop.is_set():
+            try:
+                self.producer.produce(self.topic, value=f"v{i}".encode(), on_delivery=self._report)
+                i += 1
+            except BufferError:
+                pass
+            self.producer.poll(0.002)
+        self.producer.flush(self.flush_seconds)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.stop.set()
+        self.thread.join(self.flush_seconds + 30)
+        return False

@@ -13,7 +13,7 @@ from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 
 import wire
-from cluster import SESSION_TIMEOUT_MS, Cluster, wait_for
+from cluster import SESSION_TIMEOUT_MS, BackgroundProducer, Cluster, wait_for
 from conftest import TERN_BIN, BrokerProcess, free_port, kcat
 
 
@@ -181,32 +181,14 @@ def test_kill_9_of_a_broker_moves_its_leaderships_and_producing_continues(cluste
     lead = create(cluster, "steady", 6, 3)
     controller = metadata(cluster).controller_id
     victim = next(i for i in (1, 2, 3) if i != controller)
-    errors = []
-    stop = threading.Event()
-    acked = []
-
-    def keep_producing():
-        p = Producer({"bootstrap.servers": cluster.brokers[controller].bootstrap, "acks": "all", "enable.idempotence": True,
-                      "linger.ms": 5, "message.timeout.ms": 60000})
-        i = 0
-        while not stop.is_set():
-            p.produce("steady", value=f"v{i}".encode(), on_delivery=lambda e, m: errors.append(e) if e else acked.append(m.value()))
-            p.poll(0.002)
-            i += 1
-        p.flush(60)
-
-    t = threading.Thread(target=keep_producing, daemon=True)
-    t.start()
-    try:
+    with BackgroundProducer(cluster.brokers[controller].bootstrap, "steady", **{"enable.idempotence": True, "message.timeout.ms": 60000}) as bg:
         time.sleep(1)
         cluster.brokers[victim].stop(signal.SIGKILL)
         moved, seconds = wait_for("the victim's partitions get new leaders", lambda: (lambda l: l if l and victim not in l.values() and all(
             x >= 0 for x in l.values()) else None)(leaders(cluster, "steady")), timeout=20)
         print(f"\nleaders moved {seconds:.2f} s after kill -9 of broker {victim}: {lead} -> {moved}")
         time.sleep(1)
-    finally:
-        stop.set()
-        t.join(90)
+    errors, acked = bg.errors, bg.acked
     assert errors == [], errors[:3]
     assert len(acked) > 100
 
@@ -287,29 +269,12 @@ def test_a_broker_returning_with_a_deleted_topic_deletes_its_replicas(cluster):
 
 def test_deleting_a_topic_while_it_is_produced_to(cluster):
     create(cluster, "busy", 3, 2)
-    errors, stop = [], threading.Event()
-    delivered = []
-
-    def keep_producing():
-        p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "message.timeout.ms": 5000, "linger.ms": 5,
-                      "allow.auto.create.topics": False})
-        while not stop.is_set():
-            try:
-                p.produce("busy", value=b"x", on_delivery=lambda e, m: errors.append(e) if e else delivered.append(1))
-            except BufferError:
-                pass
-            p.poll(0.002)
-        p.flush(10)
-
-    t = threading.Thread(target=keep_producing, daemon=True)
-    t.start()
-    try:
+    with BackgroundProducer(cluster.bootstrap, "busy", flush_seconds=10,
+                            **{"message.timeout.ms": 5000, "allow.auto.create.topics": False}) as bg:
         time.sleep(1)
         delete(cluster, "busy")
         time.sleep(1)
-    finally:
-        stop.set()
-        t.join(30)
+    delivered = bg.acked
     assert delivered, "produced before the deletion"
     # Every broker is still up and answering, and the topic's replicas are gone everywhere.
     for b in cluster.brokers.values():
@@ -319,35 +284,17 @@ def test_deleting_a_topic_while_it_is_produced_to(cluster):
 
 def test_rolling_restart_under_a_producer_shows_no_errors_to_the_application(cluster):
     create(cluster, "rolling", 6, 3)
-    errors, acked, stop = [], [], threading.Event()
-
-    def keep_producing():
-        p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all", "enable.idempotence": True, "linger.ms": 5,
-                      "message.timeout.ms": 120000})
-        i = 0
-        while not stop.is_set():
-            try:
-                p.produce("rolling", value=f"v{i}".encode(), on_delivery=lambda e, m: errors.append(e) if e else acked.append(1))
-                i += 1
-            except BufferError:
-                pass
-            p.poll(0.002)
-        p.flush(120)
-
-    t = threading.Thread(target=keep_producing, daemon=True)
-    t.start()
-    try:
+    with BackgroundProducer(cluster.bootstrap, "rolling", flush_seconds=120,
+                            **{"enable.idempotence": True, "message.timeout.ms": 120000}) as bg:
         for node in (1, 2, 3):
             time.sleep(1)
-            before = len(acked)
+            before = len(bg.acked)
             b = cluster.brokers[node]
             assert b.stop(signal.SIGTERM) == 0
             b.start()
             wait_for(f"broker {node} is back", lambda: node in metadata(cluster).brokers)
-            wait_for("acknowledgements continue", lambda: len(acked) > before + 50, timeout=30)
-    finally:
-        stop.set()
-        t.join(150)
+            wait_for("acknowledgements continue", lambda: len(bg.acked) > before + 50, timeout=30)
+    errors, acked = bg.errors, bg.acked
     assert errors == [], errors[:3]
     print(f"\nrolling restart: {len(acked)} records acknowledged, no errors reached the application")
 
