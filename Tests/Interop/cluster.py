@@ -60,6 +60,21 @@ class Cluster:
         self.brokers = {i: self.make_broker(i) for i in range(1, n + 1)}
         for b in self.brokers.values():
             b.start()
+        # Listening means registered; every broker (the controller above all) must also have seen
+        # the others' registrations through its watch before a test places replicas.
+        self.wait_until_all_see(set(self.brokers))
+
+    def wait_until_all_see(self, ids):
+        from confluent_kafka.admin import AdminClient
+
+        def everyone_sees():
+            for b in self.brokers.values():
+                md = AdminClient({"bootstrap.servers": b.bootstrap}).list_topics(timeout=5)
+                if set(md.brokers) != ids:
+                    return False
+            return True
+
+        wait_for(f"every broker sees brokers {sorted(ids)}", everyone_sees)
 
     def make_broker(self, node_id, extra_args=()):
         return BrokerProcess(

@@ -59,8 +59,14 @@ struct ClusterView {
         return registry.allTopics.map(local)
     }
 
+    /// One partition's state. On a single broker it is made directly (every produce asks, and a
+    /// topic may have many partitions: no per-topic view is built).
     func partition(_ name: String, _ index: Int32) -> PartitionState? {
-        guard let t = topic(name), index >= 0, Int(index) < t.partitions.count else { return nil }
+        guard let image else {
+            guard registry.topic(name)?.partition(index) != nil else { return nil }
+            return PartitionState(replicas: [nodeId], isr: [nodeId], leader: nodeId)
+        }
+        guard let t = image.topics[name], index >= 0, Int(index) < t.partitions.count else { return nil }
         return t.partitions[Int(index)]
     }
 

@@ -67,7 +67,8 @@ extension Broker {
         var leaderHints = Set<Int32>()
         for fetchTopic in request.topics {
             let topic = fetchTopic.topic.isEmpty ? topics.topic(id: fetchTopic.topicId) : topics.topic(fetchTopic.topic)
-            let name = fetchTopic.topic.isEmpty ? view.topic(id: fetchTopic.topicId)?.name : fetchTopic.topic
+            // By id (v13+): the local topic's name, or the cluster's for a topic with no replica here.
+            let name = fetchTopic.topic.isEmpty ? (topic?.metadata.name ?? view.topic(id: fetchTopic.topicId)?.name) : fetchTopic.topic
             var topicResponse = FetchResponse.FetchableTopicResponse(topic: fetchTopic.topic, topicId: fetchTopic.topicId)
             for p in fetchTopic.partitions {
                 var data = FetchResponse.PartitionData(partitionIndex: p.partition, highWatermark: -1, lastStableOffset: -1, logStartOffset: -1)
