@@ -214,17 +214,21 @@ public actor ClusterMember {
     private func keepAliveLoop() async {
         let interval = Duration.milliseconds(leaseTTL * 1000 / 3)
         var wasFenced = false
+        // Said when it changes — checked before and after each heartbeat, which may itself wait
+        // out a request timeout while etcd is away.
+        func noteFence() {
+            guard isFenced != wasFenced else { return }
+            wasFenced = isFenced
+            if wasFenced {
+                logger.error("no heartbeat reached etcd within the lease: refusing writes and reads as leader until etcd answers again",
+                             metadata: ["node": "\(registration.nodeId)"])
+            } else {
+                logger.notice("etcd reachable again: serving as leader where the cluster says so", metadata: ["node": "\(registration.nodeId)"])
+            }
+        }
         while !stopped && !Task.isCancelled {
             try? await Task.sleep(for: interval)
-            if isFenced != wasFenced {
-                wasFenced = isFenced
-                if wasFenced {
-                    logger.error("no heartbeat reached etcd within the lease: refusing writes and reads as leader until etcd answers again",
-                                 metadata: ["node": "\(registration.nodeId)"])
-                } else {
-                    logger.notice("etcd reachable again: serving as leader where the cluster says so", metadata: ["node": "\(registration.nodeId)"])
-                }
-            }
+            noteFence()
             guard !stopped, !Task.isCancelled, let lease else { continue }
             let sent = ContinuousClock.now
             do {
@@ -244,6 +248,7 @@ public actor ClusterMember {
             } catch {
                 logger.warning("etcd heartbeat failed", metadata: ["error": "\(error)", "fenced": "\(isFenced)"])
             }
+            noteFence()
         }
     }
 

@@ -374,7 +374,7 @@ def test_losing_etcd_keeps_serving_until_the_lease_would_end_then_refuses_writes
         _, seconds = wait_for("the leader refuses writes", lambda: produce_raw() == 6, timeout=SESSION_TIMEOUT_MS / 1000 + 5)
         print(f"\netcd stopped: leader refused writes after {seconds:.2f} s (lease {SESSION_TIMEOUT_MS} ms)")
         wait_for("the fenced gauge says so", lambda: fenced_gauge() == 1.0, timeout=10)
-        assert "no heartbeat reached etcd within the lease" in leader.logs()
+        wait_for("the log says so", lambda: "no heartbeat reached etcd within the lease" in leader.logs(), timeout=10)
     finally:
         cluster.etcd.proc.send_signal(signal.SIGCONT)
     # etcd back: the brokers register again and the partition is served again (wherever it is led).
@@ -595,3 +595,36 @@ def test_the_controller_refuses_impossible_topics_without_trying_them(cluster):
     md = metadata(cluster)
     assert not {"huge", "too-many-replicas", "unknown-broker", "enormous"} & set(md.topics)
     assert all(b.alive() for b in cluster.brokers.values())
+
+
+def test_a_single_brokers_data_joins_a_cluster_and_a_name_clash_stops_a_broker(cluster):
+    """A data directory written by a single broker joins with its topics (registered with their
+    replicas on that broker, records readable); one whose topic name the cluster already uses for
+    another topic refuses to start and keeps its data."""
+    from conftest import BrokerProcess as Single
+
+    def single_broker_data(name, topic):
+        b = Single(os.path.join(cluster.root, name))
+        b.start()
+        try:
+            errors = []
+            assert len(produce_numbered(b.bootstrap, topic, 5, errors)) == 5 and errors == []
+        finally:
+            b.stop()
+        return b.data_dir
+
+    create(cluster, "taken", 1, 1)
+    joiner = cluster.make_broker(4)
+    joiner.data_dir = single_broker_data("single-4", "legacy")
+    cluster.brokers[4] = joiner  # stopped with the cluster
+    joiner.start()
+    lead = wait_for("legacy is a cluster topic", lambda: (lambda l: l if l and all(x == 4 for x in l.values()) else None)(leaders(cluster, "legacy")))[0]
+    assert len(lead) == 3  # the single broker's --num-partitions 3
+    assert sorted(v for _, _, v in consume_all(cluster.bootstrap, "legacy", 5)) == sorted(f"v{i}".encode() for i in range(5))
+
+    clash = cluster.make_broker(5)
+    clash.data_dir = single_broker_data("single-5", "taken")
+    with pytest.raises(RuntimeError, match="exited with 1"):
+        clash.start()
+    assert "from before it joined the cluster" in clash.logs()
+    assert any(d.startswith("taken-") for d in os.listdir(clash.data_dir)), "its data is kept"

@@ -13,14 +13,14 @@ extension Broker {
             let isInternal = Self.internalTopics.contains(record.name)
             let hosted = record.partitions.indices.filter { record.partitions[$0].replicas.contains(me) }.map(Int32.init)
             do {
-                if hosted.isEmpty && !isInternal {
-                    if topics.topic(record.name) != nil { try topics.deleteTopic(record.name) }
-                    continue
-                }
                 if let local = topics.topic(record.name), local.metadata.hosted == nil, local.metadata.id != record.topicId, !isInternal {
                     // Data from before this directory joined the cluster, under a name the cluster
                     // uses for another topic: never deleted silently (`registerLocalTopics` refuses
                     // to start over it).
+                    continue
+                }
+                if hosted.isEmpty && !isInternal {
+                    if topics.topic(record.name) != nil { try topics.deleteTopic(record.name) }
                     continue
                 }
                 let meta = TopicMetadata(
