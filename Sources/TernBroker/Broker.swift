@@ -32,8 +32,8 @@ public final class Broker: Sendable {
     /// The `__consumer_offsets` partitions whose groups the coordinator serves (cluster mode: the
     /// ones this broker leads; `handOverGroupCoordination` keeps it in step with the image).
     let groupCoordination = NIOLockedValueBox(Set<Int>())
-    /// Cluster mode: topics whose auto-creation is being written to etcd (at most one write each;
-    /// bounded by the names clients ask for, each leaving when its write ends).
+    /// Cluster mode: topics whose auto-creation is being written to etcd (one write each, at most
+    /// `maxConcurrentAutoCreations`, each leaving when its write ends).
     let autoCreating = NIOLockedValueBox(Set<String>())
 
     /// A single broker, or with `cluster` (already joined) one broker of a cluster: local storage

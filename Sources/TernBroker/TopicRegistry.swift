@@ -44,6 +44,11 @@ public final class Topic: Sendable {
     }
 }
 
+enum TopicRegistryError: Error {
+    /// A topic changed while `adopt` opened its logs (it is applied again with the next image).
+    case changedMeanwhile(String)
+}
+
 /// The single owner of topic metadata on a broker: creates, opens and deletes topics and their
 /// logs, and persists the topic list. Readers get immutable `Topic` snapshots. Sendable: the topic
 /// map and the store are touched only under `lock`.
@@ -235,56 +240,57 @@ public final class TopicRegistry: @unchecked Sendable {
     /// another id is a topic deleted (and perhaps re-created) while this broker was away: its logs
     /// go — except for internal topics, whose data is the coordinators' and is kept under the
     /// cluster's id. A partition no longer hosted here loses its log. Returns whether anything changed.
+    ///
+    /// New logs are opened outside the registry's lock (request handlers on the event loops take
+    /// it on every request; opening a log creates files and may recover them). In cluster mode the
+    /// apply thread is the registry's only writer, so what was read before opening still holds
+    /// when the topic is swapped in under the lock — checked, and retried with the next image if not.
     @discardableResult
     public func adopt(_ meta: TopicMetadata, keepingData: Bool = false) throws -> Bool {
-        try lock.withLock {
-            var current = topics[meta.name]
-            if let old = current, old.metadata.id != meta.id, !keepingData {
-                logger.warning("deleting a local topic the cluster no longer has", metadata: ["topic": "\(meta.name)", "localId": "\(old.metadata.id)", "clusterId": "\(meta.id)"])
-                set(meta.name, nil)
-                try persist()
-                old.partitions.forEach { $0.delete() }
-                current = nil
-            }
-            guard let current else {
-                set(meta.name, try openTopic(meta, creating: true))
-                try persist()
-                logger.info("hosting topic", metadata: ["topic": "\(meta.name)", "partitions": "\(meta.hosted.map { "\($0)" } ?? "all")"])
-                return true
-            }
-            guard current.metadata != meta else { return false }
-            let logConfig = Self.logConfig(base: config.log, overrides: meta.configs)
-            var logs: [PartitionLog?] = []
-            var dropped: [PartitionLog] = []
-            var opened: [PartitionLog] = []
-            do {
-                for p in 0..<meta.partitions {
-                    let existing = current.partition(p)
-                    if meta.hosts(p) {
-                        if let existing {
-                            logs.append(existing)
-                        } else {
-                            let log = try openLog(meta.name, p, logConfig)
-                            opened.append(log)
-                            logs.append(log)
-                        }
+        var current = topic(meta.name)
+        if let old = current, old.metadata.id != meta.id, !keepingData {
+            logger.warning("deleting a local topic the cluster no longer has", metadata: ["topic": "\(meta.name)", "localId": "\(old.metadata.id)", "clusterId": "\(meta.id)"])
+            try deleteTopic(meta.name)
+            current = nil
+        }
+        if let current, current.metadata == meta { return false }
+        let logConfig = Self.logConfig(base: config.log, overrides: meta.configs)
+        var logs: [PartitionLog?] = []
+        var opened: [PartitionLog] = []
+        var dropped: [PartitionLog] = []
+        do {
+            for p in 0..<meta.partitions {
+                let existing = current?.partition(p)
+                if meta.hosts(p) {
+                    if let existing {
+                        logs.append(existing)
                     } else {
-                        if let existing { dropped.append(existing) }
-                        logs.append(nil)
+                        let log = try openLog(meta.name, p, logConfig)
+                        opened.append(log)
+                        logs.append(log)
                     }
+                } else {
+                    if let existing { dropped.append(existing) }
+                    logs.append(nil)
                 }
-            } catch {
-                opened.forEach { $0.delete() }
-                throw error
             }
             // Partitions beyond the new count cannot exist (counts only grow); keep them safe anyway.
-            dropped += current.logs.dropFirst(Int(meta.partitions)).compactMap { $0 }
-            set(meta.name, Topic(metadata: meta, logs: logs, broker: config))
-            try persist()
-            if current.metadata.configs != meta.configs { current.partitions.forEach { $0.update(config: logConfig) } }
-            dropped.forEach { $0.delete() }
-            return true
+            dropped += current?.logs.dropFirst(Int(meta.partitions)).compactMap { $0 } ?? []
+            try lock.withLock {
+                guard topics[meta.name] === current else { throw TopicRegistryError.changedMeanwhile(meta.name) }
+                set(meta.name, Topic(metadata: meta, logs: logs, broker: config))
+                try persist()
+            }
+        } catch {
+            opened.forEach { $0.delete() }
+            throw error
         }
+        if let current, current.metadata.configs != meta.configs { current.partitions.forEach { $0.update(config: logConfig) } }
+        dropped.forEach { $0.delete() }
+        if current == nil {
+            logger.info("hosting topic", metadata: ["topic": "\(meta.name)", "partitions": "\(meta.hosted.map { "\($0)" } ?? "all")"])
+        }
+        return true
     }
 
     /// Applies retention to every log (the `log.retention.check.interval.ms` task).

@@ -12,6 +12,8 @@ extension Broker {
     /// Most partitions a topic may have in cluster mode: its record is one etcd value, and etcd
     /// refuses values over 1.5 MiB (about 80 bytes a partition).
     static let clusterMaxPartitionsPerTopic: Int32 = 10_000
+    /// Auto-created topics being written to etcd at once.
+    static let maxConcurrentAutoCreations = 64
 
     func createTopicsInCluster(_ request: CreateTopicsRequest, version: Int16, on loop: EventLoop) -> EventLoopFuture<CreateTopicsResponse> {
         guard let cluster else { preconditionFailure("cluster mode only") }
@@ -110,7 +112,9 @@ extension Broker {
         guard image.topics[name] == nil else { return }
         // One creation per name at a time: many Metadata or FindCoordinator requests for a topic
         // that does not exist yet make one etcd write, not one each.
-        guard autoCreating.withLockedValue({ $0.insert(name).inserted }) else { return }
+        // Bounded: past `maxConcurrentAutoCreations` in flight the client is told LEADER_NOT_AVAILABLE
+        // and asks again, so a stream of made-up names cannot pile up etcd writes.
+        guard autoCreating.withLockedValue({ $0.count < Self.maxConcurrentAutoCreations && $0.insert(name).inserted }) else { return }
         do {
             try FileDescriptorBudget.check(partitions: Int(partitions ?? config.numPartitions))
             let replicas = try placement(
