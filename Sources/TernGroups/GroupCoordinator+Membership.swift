@@ -91,14 +91,18 @@ extension GroupCoordinator {
             checkJoinComplete(g)
             return promise.futureResult
         case .completingRebalance, .stable:
-            if changed || member.memberId == g.leaderId || g.state == .completingRebalance {
+            // Kafka's rules: a changed subscription always rebalances; the leader rejoining a
+            // stable group does too (it may have seen topic metadata change); a member that
+            // rejoins unchanged while the group awaits SyncGroup only missed its JoinGroup
+            // answer, and gets it again — rebalancing there can loop forever with clients that
+            // rejoin on a stale heartbeat answer.
+            if changed || (member.memberId == g.leaderId && g.state == .stable) {
                 let promise = loop.makePromise(of: JoinResult.self)
                 member.joinPromise = promise
                 member.sessionTimer?.cancel()
                 prepareRebalance(g, reason: "member \(member.memberId) rejoined")
                 return promise.futureResult
             }
-            // A follower rejoining a stable group with the same subscription: nothing to redo.
             scheduleSessionExpiry(g, member)
             return loop.makeSucceededFuture(currentJoinResult(g, for: member.memberId))
         case .empty, .dead:

@@ -437,17 +437,25 @@ def test_kip848_online_upgrade_with_kafka_python_classic_members(broker):
     broker.start()
     create(broker.bootstrap, "kp-migrating", 4)
     owned = {"kp-a": set(), "kp-b": set(), "modern": set()}
+    lock = threading.Lock()
 
     class Track(ConsumerRebalanceListener):
         def __init__(self, name):
             self.name = name
 
         def on_partitions_assigned(self, assigned):
-            owned[self.name] |= {tp.partition for tp in assigned}
+            with lock:
+                owned[self.name] |= {tp.partition for tp in assigned}
 
         def on_partitions_revoked(self, revoked):
-            owned[self.name] -= {tp.partition for tp in revoked}
+            with lock:
+                owned[self.name] -= {tp.partition for tp in revoked}
 
+    # Each kafka-python consumer polls without pause in its own thread: kafka-python 3.0 drops a
+    # JoinGroup/SyncGroup answer that arrives while poll() is not waiting (join_group_async replaces
+    # a finished join task with a new one), and a leader that rejoins a stable group rebalances it
+    # (Kafka's rule) — polling the consumers in turn made that loop for tens of seconds.
+    stop = threading.Event()
     kp = {}
     for name in ("kp-a", "kp-b"):
         kp[name] = KafkaConsumer(bootstrap_servers=broker.bootstrap, group_id="kp-migrating-group",
@@ -455,34 +463,44 @@ def test_kip848_online_upgrade_with_kafka_python_classic_members(broker):
                                  session_timeout_ms=10000, heartbeat_interval_ms=300)
         kp[name].subscribe(["kp-migrating"], listener=Track(name))
 
-    def poll_all(others=()):
-        for c in kp.values():
-            c.poll(timeout_ms=50)
-        for c in others:
-            c.poll(0.05)
+    def keep_polling(c):
+        while not stop.is_set():
+            c.poll(timeout_ms=200)
+        c.close()
+
+    pollers = [threading.Thread(target=keep_polling, args=(c,), daemon=True) for c in kp.values()]
+    for t in pollers:
+        t.start()
 
     def exclusive_cover(names):
-        sets = [owned[n] for n in names]
+        with lock:
+            sets = [set(owned[n]) for n in names]
         return sum(len(x) for x in sets) == 4 and set().union(*sets) == {0, 1, 2, 3}
 
     def settle(check, others=(), timeout=40):
         deadline = time.time() + timeout
         while time.time() < deadline:
-            poll_all(others)
+            for c in others:
+                c.poll(0.05)
+            if not others:
+                time.sleep(0.05)
             if check():
                 return True
         return False
 
-    assert settle(lambda: exclusive_cover(["kp-a", "kp-b"])), owned
-    modern = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "kp-migrating-group", "group.protocol": "consumer",
-                       "auto.offset.reset": "earliest", "enable.auto.commit": False})
-    modern.subscribe(["kp-migrating"], on_assign=lambda _, ps: owned["modern"].update(p.partition for p in ps),
-                     on_revoke=lambda _, ps: owned["modern"].difference_update(p.partition for p in ps))
-    assert settle(lambda: owned["modern"] and owned["kp-a"] and owned["kp-b"] and exclusive_cover(list(owned)), [modern]), owned
-    modern.close()
-    owned["modern"] = set()
-    assert settle(lambda: exclusive_cover(["kp-a", "kp-b"])), owned
-    assert "consumer-protocol group downgraded to classic" in broker.logs()
-    for c in kp.values():
-        c.close()
+    try:
+        assert settle(lambda: exclusive_cover(["kp-a", "kp-b"])), owned
+        modern = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "kp-migrating-group", "group.protocol": "consumer",
+                           "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        modern.subscribe(["kp-migrating"], on_assign=lambda _, ps: owned["modern"].update(p.partition for p in ps),
+                         on_revoke=lambda _, ps: owned["modern"].difference_update(p.partition for p in ps))
+        assert settle(lambda: owned["modern"] and owned["kp-a"] and owned["kp-b"] and exclusive_cover(list(owned)), [modern]), owned
+        modern.close()
+        owned["modern"] = set()
+        assert settle(lambda: exclusive_cover(["kp-a", "kp-b"])), owned
+        assert "consumer-protocol group downgraded to classic" in broker.logs()
+    finally:
+        stop.set()
+        for t in pollers:
+            t.join(timeout=30)
 
