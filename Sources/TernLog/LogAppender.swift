@@ -31,6 +31,7 @@ public final class LogAppender: @unchecked Sendable {
         let log: PartitionLog
         let records: ByteBuffer
         let headers: [RecordBatchHeader]
+        let origin: PartitionLog.Origin
         let completion: Completion
         /// The log's flush policy syncs on append (taken at queueing time).
         let synced: Bool
@@ -73,7 +74,12 @@ public final class LogAppender: @unchecked Sendable {
     }
 
     /// Queues an append; `completion` runs on the writer thread after the write (and sync) finished.
-    public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog, completion: @escaping Completion) {
+    /// A leader's appends carry its epoch (stamped on the batches); a follower's keep the leader's
+    /// offsets and epochs (`.replica`).
+    public func append(
+        _ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog, origin: PartitionLog.Origin = .leader(epoch: 0),
+        completion: @escaping Completion
+    ) {
         let synced = log.syncsOnAppend
         condition.lock()
         if stopping {
@@ -81,7 +87,7 @@ public final class LogAppender: @unchecked Sendable {
             completion(.failure(LogError.closed))
             return
         }
-        enqueue(Request(log: log, records: records, headers: headers, completion: completion, synced: synced), atFront: false)
+        enqueue(Request(log: log, records: records, headers: headers, origin: origin, completion: completion, synced: synced), atFront: false)
         condition.signal()
         condition.unlock()
     }
@@ -174,7 +180,7 @@ public final class LogAppender: @unchecked Sendable {
                 continue
             }
             do {
-                switch try request.log.prepareAppend(request.records, headers: request.headers) {
+                switch try request.log.prepareAppend(request.records, headers: request.headers, origin: request.origin) {
                 case .ready(let p): prepared.append((request, p))
                 case .afterInFlightWrites:
                     waitingLogs.insert(id)

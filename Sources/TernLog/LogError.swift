@@ -12,4 +12,9 @@ public enum LogError: Error, Equatable, Sendable {
     case outOfOrderSequence
     /// Idempotent producer: an epoch older than the producer's current one.
     case invalidProducerEpoch
+    /// A follower was handed batches that do not continue its log (Kafka's
+    /// UnexpectedAppendOffsetException): it must truncate or refetch, never renumber.
+    case unexpectedAppendOffset(expectedAtLeast: Int64, got: Int64)
+    /// An operation that needs the log quiet (truncation) found appends in flight.
+    case busy
 }

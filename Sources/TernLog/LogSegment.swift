@@ -205,6 +205,15 @@ final class LogSegment {
         if let last = headers.last { nextOffset = last.lastOffset + 1 }
     }
 
+    /// Cuts the segment at a batch boundary (a divergent tail) and rebuilds its indexes and end
+    /// from what remains.
+    func truncate(toPosition position: Int64, io: DiskIO, config: LogConfig, logger: Logger) throws {
+        precondition(position >= 0 && position <= size, "truncation stays inside the segment")
+        try PosixFile.truncate(fd, to: position)
+        size = position
+        try recover(io: io, config: config, logger: logger)
+    }
+
     /// Cuts the file back to the committed size (after a failed write left partial bytes).
     func discardUncommitted() {
         try? PosixFile.truncate(fd, to: size)

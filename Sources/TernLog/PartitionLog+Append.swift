@@ -39,25 +39,58 @@ extension PartitionLog {
         let durable: Bool
     }
 
+    /// Who decided the batches' offsets.
+    public enum Origin: Sendable, Equatable {
+        /// A client's batches on the partition's leader: offsets assigned here, stamped with the
+        /// leader's epoch.
+        case leader(epoch: Int32)
+        /// The leader's batches copied by a follower: offsets and epochs kept as they are. They
+        /// must start at or past this log's end and increase (a compacted leader leaves gaps).
+        case replica
+    }
+
     /// Reserves offsets and file space for already validated batches and builds their write.
     /// Offsets are assigned by a fresh 16-byte prefix per batch (base offset, length, leader
     /// epoch — all outside the CRC); the record bytes go to disk as received, never copied.
     /// Every `prepareAppend` must be followed, in order, by `completeAppend`.
     public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> Preparation {
+        try prepareAppend(records, headers: headers, origin: .leader(epoch: leaderEpoch))
+    }
+
+    public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], origin: Origin) throws -> Preparation {
         var sealed: SealedSegment?
         let preparation = try lock.withLock { () throws -> Preparation in
             guard !isClosed else { throw LogError.closed }
             if let reason = io.offlineReason { throw LogError.offline(reason) }
-            // Idempotence: a retried batch is answered with its original offsets.
-            if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0]) {
-                return .duplicate(AppendResult(baseOffset: d.firstOffset, lastOffset: d.lastOffset, logStartOffset: startOffset))
-            }
-            for h in headers.dropFirst() where h.producerId >= 0 {
-                if case .duplicate = try producerState.check(h) { throw LogError.outOfOrderSequence }
-            }
+            guard !headers.isEmpty else { throw LogError.corruptBatch("no batches to append") }
             var active = segments[segments.count - 1]
             var position = inFlight > 0 ? reservedPosition : active.size
-            let first = inFlight > 0 ? reservedNextOffset : active.nextOffset
+            let end = inFlight > 0 ? reservedNextOffset : active.nextOffset
+            let first: Int64
+            let lastOffset: Int64
+            switch origin {
+            case .leader:
+                // Idempotence: a retried batch is answered with its original offsets.
+                if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0]) {
+                    return .duplicate(AppendResult(baseOffset: d.firstOffset, lastOffset: d.lastOffset, logStartOffset: startOffset))
+                }
+                for h in headers.dropFirst() where h.producerId >= 0 {
+                    if case .duplicate = try producerState.check(h) { throw LogError.outOfOrderSequence }
+                }
+                first = end
+                lastOffset = first + headers.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1
+            case .replica:
+                // Kafka's UnexpectedAppendOffsetException: the leader's offsets must continue ours.
+                var previous = end - 1
+                for h in headers {
+                    guard h.baseOffset > previous else {
+                        throw LogError.unexpectedAppendOffset(expectedAtLeast: previous + 1, got: h.baseOffset)
+                    }
+                    previous = h.lastOffset
+                }
+                first = headers[0].baseOffset
+                lastOffset = previous
+            }
             let total = headers.reduce(0) { $0 + $1.totalSize }
             // Kafka's rule for segment.ms: compare the incoming batch's timestamp (not the wall
             // clock) with the segment's first, so replayed old data does not roll on every append.
@@ -65,7 +98,6 @@ extension PartitionLog {
             let tooOld = active.firstTimestamp >= 0 && newest - active.firstTimestamp > config.rollMs
             // Index entries hold offsets relative to the segment's base as 32 bits: a batch whose
             // last offset would not fit starts a new segment, as Kafka rolls on offset overflow.
-            let lastOffset = first + headers.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1
             let offsetOverflow = lastOffset - active.baseOffset > Int64(Int32.max)
             if position > 0 && (position + Int64(total) > Int64(config.segmentBytes) || tooOld || offsetOverflow) {
                 if inFlight > 0 { return .afterInFlightWrites }
@@ -80,19 +112,24 @@ extension PartitionLog {
             assigned.reserveCapacity(headers.count)
             var at = records.readerIndex
             for var h in headers {
-                var prefix = ByteBuffer()
-                prefix.reserveCapacity(16)
-                prefix.writeInteger(next)
-                prefix.writeInteger(h.batchLength)
-                prefix.writeInteger(leaderEpoch)
-                buffers.append(prefix)
-                buffers.append(records.getSlice(at: at + 16, length: h.totalSize - 16)!)
-                h.baseOffset = next
-                h.partitionLeaderEpoch = leaderEpoch
+                if case .leader(let leaderEpoch) = origin {
+                    var prefix = ByteBuffer()
+                    prefix.reserveCapacity(16)
+                    prefix.writeInteger(next)
+                    prefix.writeInteger(h.batchLength)
+                    prefix.writeInteger(leaderEpoch)
+                    buffers.append(prefix)
+                    buffers.append(records.getSlice(at: at + 16, length: h.totalSize - 16)!)
+                    h.baseOffset = next
+                    h.partitionLeaderEpoch = leaderEpoch
+                } else {
+                    buffers.append(records.getSlice(at: at, length: h.totalSize)!)
+                }
                 assigned.append(h)
                 next = h.lastOffset + 1
                 at += h.totalSize
             }
+            assert(next == lastOffset + 1, "the reserved range covers every batch")
             var undo: [(Int64, ProducerStateTable.Entry?)] = []
             for h in assigned where h.producerId >= 0 {
                 undo.append((h.producerId, producerState.producers[h.producerId]))
@@ -126,7 +163,16 @@ extension PartitionLog {
     /// file back to the last good batch. Appends prepared after a failed one fail too: they
     /// would leave a gap.
     public func completeAppend(_ prepared: PreparedAppend, error: LogError?) throws -> AppendResult {
-        try lock.withLock {
+        var newEpoch: LeaderEpochCache?
+        defer {
+            // Once per leader change: written after the log's lock is released.
+            if let newEpoch {
+                do { try epochFile.write(newEpoch) } catch {
+                    logger.warning("writing the leader-epoch checkpoint failed", metadata: ["error": "\(error)"])
+                }
+            }
+        }
+        return try lock.withLock {
             inFlight -= 1
             assert(inFlight >= 0, "every completeAppend follows its prepareAppend")
             defer {
@@ -153,6 +199,9 @@ extension PartitionLog {
             } catch {
                 throw undo(error)
             }
+            let latestEpoch = epochs.latestEpoch
+            for h in prepared.headers { epochs.observe(epoch: h.partitionLeaderEpoch, at: h.baseOffset) }
+            if epochs.latestEpoch != latestEpoch { newEpoch = epochs }
             for h in prepared.headers where h.isTransactional {
                 var marker: Int16?
                 if h.isControl {
@@ -171,8 +220,14 @@ extension PartitionLog {
 
     /// Appends and waits for the write: the unbatched path (tests, tools). The broker goes through
     /// `LogAppender`, which submits many logs' appends at once.
+    @discardableResult
     public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> AppendResult {
-        switch try prepareAppend(records, headers: headers, leaderEpoch: leaderEpoch) {
+        try append(records, headers: headers, origin: .leader(epoch: leaderEpoch))
+    }
+
+    @discardableResult
+    public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], origin: Origin) throws -> AppendResult {
+        switch try prepareAppend(records, headers: headers, origin: origin) {
         case .ready(let prepared): return try completeAppend(prepared, error: io.submit([prepared.write])[0])
         case .duplicate(let result): return result
         case .afterInFlightWrites: throw LogError.io("append raced with a group commit", EBUSY)

@@ -20,26 +20,28 @@ extension PartitionLog {
     private struct ReadTarget {
         let snapshot: SegmentSnapshot
         let from: Int64
-        /// read_committed with the last stable offset inside this segment: where to start looking
-        /// for it, to cut the read there.
-        let stable: (offset: Int64, from: Int64)?
+        /// The read's bound (high watermark, last stable offset) inside this segment: where to
+        /// start looking for it, to cut the read there.
+        let bound: (offset: Int64, from: Int64)?
         let aborted: [(producerId: Int64, firstOffset: Int64)]
     }
 
     /// Reads from the first batch containing `offset`, up to `maxBytes`, but always at least one whole
     /// batch so a consumer can make progress past a batch larger than its limit (KIP-74).
-    /// With `readCommitted`, nothing at or past the last stable offset (the first offset of a
-    /// still-open transaction) is returned, and the aborted transactions in range are listed.
-    public func read(from offset: Int64, maxBytes: Int, readCommitted: Bool = false) throws -> ReadResult {
+    /// Consumers read below the high watermark; with `readCommitted`, nothing at or past the last
+    /// stable offset (the first offset of a still-open transaction) is returned, and the aborted
+    /// transactions in range are listed. A follower (`toLogEnd`) reads everything written.
+    public func read(from offset: Int64, maxBytes: Int, readCommitted: Bool = false, toLogEnd: Bool = false) throws -> ReadResult {
         var result = ReadResult(records: .empty, highWatermark: 0, logStartOffset: 0)
         let found = try lock.withLock { () throws -> ReadTarget? in
             let end = segments[segments.count - 1].nextOffset
             guard offset >= startOffset, offset <= end else {
                 throw LogError.offsetOutOfRange(requested: offset, logStart: startOffset, logEnd: end)
             }
-            let stable = transactions.lastStableOffset(logEnd: end)
-            result = ReadResult(records: .empty, highWatermark: end, logStartOffset: startOffset, lastStableOffset: stable)
-            let upTo = readCommitted ? stable : end
+            let highWatermark = currentHighWatermark
+            let stable = min(transactions.lastStableOffset(logEnd: end), highWatermark)
+            result = ReadResult(records: .empty, highWatermark: highWatermark, logStartOffset: startOffset, lastStableOffset: stable)
+            let upTo = toLogEnd ? end : readCommitted ? stable : highWatermark
             guard offset < upTo else { return nil }
             // The first segment holding a batch that ends at or after `offset`: compaction can
             // empty a range, a segment or the end of a sealed segment.
@@ -47,19 +49,18 @@ extension PartitionLog {
             while i < segments.count && (segments[i].nextOffset <= offset || segments[i].size == 0) { i += 1 }
             guard i < segments.count else { return nil }
             let segment = segments[i]
-            let cutAtStable = readCommitted && stable < segment.nextOffset
             return ReadTarget(
                 snapshot: try SegmentSnapshot(segment),
                 from: segment.indexedPosition(atOrBefore: offset),
-                stable: cutAtStable ? (stable, segment.indexedPosition(atOrBefore: stable)) : nil,
+                bound: upTo < segment.nextOffset ? (upTo, segment.indexedPosition(atOrBefore: upTo)) : nil,
                 aborted: readCommitted ? transactions.aborted(from: offset, to: upTo).map { ($0.producerId, $0.firstOffset) } : [])
         }
         guard let target = found else { return result }
         let view = target.snapshot.view
         guard let (position, header) = try view.firstBatch(containing: offset, from: target.from, io: io) else { return result }
         var count = max(maxBytes, header.totalSize)
-        if let stable = target.stable, let (stablePosition, _) = try view.firstBatch(containing: stable.offset, from: stable.from, io: io) {
-            count = min(count, Int(stablePosition - position))
+        if let bound = target.bound, let (boundPosition, _) = try view.firstBatch(containing: bound.offset, from: bound.from, io: io) {
+            count = min(count, Int(boundPosition - position))
         }
         guard count > 0 else { return result }
         result.records = .file(target.snapshot.slice(at: position, count: count))
@@ -67,9 +68,9 @@ extension PartitionLog {
         return result
     }
 
-    /// First offset of the oldest open transaction, or the log end offset.
+    /// First offset of the oldest open transaction, or the high watermark.
     public var lastStableOffset: Int64 {
-        lock.withLock { transactions.lastStableOffset(logEnd: segments[segments.count - 1].nextOffset) }
+        lock.withLock { min(transactions.lastStableOffset(logEnd: segments[segments.count - 1].nextOffset), currentHighWatermark) }
     }
 
     /// Kafka's ListOffsets by timestamp: the first batch whose max timestamp is >= `timestamp`,

@@ -55,6 +55,16 @@ public final class PartitionLog: @unchecked Sendable {
     /// Idempotent producers' sequences; includes prepared, not yet completed, appends.
     var producerState = ProducerStateTable()
     var transactions = TransactionIndex()
+    /// First offset of each leader epoch in this log (covers completed appends only).
+    var epochs = LeaderEpochCache()
+    let epochFile: LeaderEpochFile
+    /// Replicated partitions (cluster mode): the offset below which every in-sync replica has the
+    /// records — what consumers may read. Without replication it is the log end offset.
+    var tracksHighWatermark = false
+    var hw: Int64 = 0
+    /// The high watermark on disk, written now and then (`checkpointHighWatermark`) and at close:
+    /// a restarted replica serves no further than it until its leader says more.
+    let persistedHighWatermark: PersistedOffset
 
     public struct AppendResult: Equatable, Sendable {
         public var baseOffset: Int64
@@ -73,6 +83,8 @@ public final class PartitionLog: @unchecked Sendable {
         try FileManager.default.createDirectory(atPath: directory, withIntermediateDirectories: true)
         persistedStart = PersistedOffset(directory: directory, name: "log-start-offset")
         recoveryPoint = PersistedOffset(directory: directory, name: "recovery-point")
+        persistedHighWatermark = PersistedOffset(directory: directory, name: "high-watermark")
+        epochFile = LeaderEpochFile(directory: directory)
         startOffset = persistedStart.current
         let files = try FileManager.default.contentsOfDirectory(atPath: directory)
         // A cleaner interrupted before its swap leaves a `.cleaned` file: the original is intact.
@@ -94,7 +106,10 @@ public final class PartitionLog: @unchecked Sendable {
             startOffset = end
             try persistedStart.reset(to: end)
         }
+        epochs = LeaderEpochCache.load(directory) ?? LeaderEpochCache()
+        epochs.truncate(fromEnd: end)
         try rebuildProducerState()
+        hw = min(max(persistedHighWatermark.current, startOffset), end)
     }
 
     /// Segments wholly below the recovery point were synced after their roll and are trusted; the
@@ -125,7 +140,9 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Loads the last producer-state snapshot and replays the batch headers written after it, so a
     /// retried idempotent batch is still recognised after a restart (clean or not).
-    private func rebuildProducerState() throws {
+    func rebuildProducerState() throws {
+        producerState = ProducerStateTable()
+        transactions = TransactionIndex()
         let end = segments[segments.count - 1].nextOffset
         var from = startOffset
         if let snapshot = ProducerStateSnapshot.load(directory, logger: logger), snapshot.offset <= end, snapshot.offset >= startOffset {
@@ -138,6 +155,8 @@ public final class PartitionLog: @unchecked Sendable {
             if var (position, _) = try segments[i].position(of: from, io: io) {
                 while position < segments[i].size {
                     let h = try segments[i].readHeader(io: io, at: position)
+                    // Epochs written after the checkpoint (a crash before it was saved).
+                    if h.lastOffset >= from { epochs.observe(epoch: h.partitionLeaderEpoch, at: h.baseOffset) }
                     if h.producerId >= 0 && h.lastOffset >= from {
                         producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset)
                         let marker = h.isControl ? TransactionIndex.markerType(try segments[i].read(io: io, at: position, count: h.totalSize)) : nil
@@ -188,6 +207,8 @@ public final class PartitionLog: @unchecked Sendable {
             if inFlight == 0 {
                 try? ProducerStateSnapshot(offset: segments[segments.count - 1].nextOffset, table: producerState, transactions: transactions).save(directory)
             }
+            try? epochFile.write(epochs)
+            if tracksHighWatermark { try? persistedHighWatermark.reset(to: hw) }
             segments.forEach { $0.close() }
             isClosed = true
         }
