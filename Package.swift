@@ -68,10 +68,21 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // Followers fetching from leaders, the ISR, the high watermark, acks=all waits.
+        .target(
+            name: "TernReplication",
+            dependencies: [
+                "TernProtocol", "TernLog", "TernCluster", "TernClient",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
         .target(
             name: "TernBroker",
             dependencies: [
-                "TernProtocol", "TernLog", "TernGroups", "TernCluster",
+                "TernProtocol", "TernLog", "TernGroups", "TernCluster", "TernReplication",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
@@ -150,6 +161,15 @@ let package = Package(
             dependencies: [
                 "TernGroups", "TernLog", "TernProtocol",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
+            ]
+        ),
+        .testTarget(
+            name: "TernReplicationTests",
+            dependencies: [
+                "TernReplication", "TernLog", "TernCluster", "TernProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOEmbedded", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),

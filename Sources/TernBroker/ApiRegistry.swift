@@ -108,6 +108,9 @@ enum ApiRegistry {
         .later(.fetch, advertised: 0...17, served: 4...17) { (r: FetchRequest, c) in c.broker.fetch(r, version: c.version, on: c.eventLoop) }
             .refusing { (r: FetchRequest, c) in Broker.refusedFetch(r) },
         .immediate(.listOffsets, advertised: 0...10) { (r: ListOffsetsRequest, c) in c.broker.listOffsets(r, version: c.version) },
+        .immediate(.offsetForLeaderEpoch, advertised: 0...4) { (r: OffsetForLeaderEpochRequest, c) in
+            c.broker.offsetForLeaderEpoch(r, version: c.version)
+        },
         .immediate(.metadata, advertised: 0...12) { (r: MetadataRequest, c) in c.broker.metadata(r, version: c.version) },
         .immediate(.describeCluster, advertised: 0...1) { (r: DescribeClusterRequest, c) in c.broker.describeCluster(r, version: c.version) },
         .immediate(.describeTopicPartitions, advertised: 0...0) { (r: DescribeTopicPartitionsRequest, c) in

@@ -4,6 +4,7 @@ import NIOCore
 import TernGroups
 import TernLog
 import TernProtocol
+import TernReplication
 
 /// A single Kafka-compatible broker: request handlers over the topic registry.
 /// The broker knows Kafka requests and responses; it knows nothing about sockets or io_uring.
@@ -29,6 +30,8 @@ public final class Broker: Sendable {
     public static let internalTopics: Set<String> = [offsetsTopic, "__transaction_state"]
     /// Cluster mode: membership, the metadata image, the controller (nil: a single broker).
     public let cluster: BrokerCluster?
+    /// Cluster mode: this broker's role — leader or follower — for each of its replicas.
+    public let replicas: ReplicaManager?
     /// The `__consumer_offsets` partitions whose groups the coordinator serves (cluster mode: the
     /// ones this broker leads; `handOverGroupCoordination` keeps it in step with the image).
     let groupCoordination = NIOLockedValueBox(Set<Int>())
@@ -91,9 +94,32 @@ public final class Broker: Sendable {
                 return refusal == nil || refusal == .unknownTopicOrPartition
             })
         if let cluster {
+            replicas = Self.replicaManager(config: config, cluster: cluster, appender: appender, registry: registry, logger: logger)
             applyToLocalReplicas(cluster.image)
             cluster.applier.start { [weak self] image in self?.applyToLocalReplicas(image) }
+        } else {
+            replicas = nil
         }
+    }
+
+    private static func replicaManager(
+        config: BrokerConfig, cluster: BrokerCluster, appender: LogAppender, registry: TopicRegistry, logger: Logger
+    ) -> ReplicaManager {
+        let member = cluster.member
+        return ReplicaManager(
+            nodeId: config.nodeId, config: config.replication, appender: appender, logger: logger,
+            logs: { registry.topic($0.topic)?.partition($0.partition) },
+            writeIsr: { key, leaderEpoch, partitionEpoch, isr in
+                do {
+                    let outcome = try await member.alterPartition(
+                        topic: key.topic, partition: key.partition, leaderEpoch: leaderEpoch, partitionEpoch: partitionEpoch, isr: isr)
+                    if case .invalid(let why) = outcome { logger.warning("ISR change refused", metadata: ["partition": "\(key)", "reason": "\(why)"]) }
+                    if case .altered = outcome { return true }
+                } catch {
+                    logger.warning("ISR change not written", metadata: ["partition": "\(key)", "error": "\(error)"])
+                }
+                return false
+            })
     }
 
     /// Opens (creating if new) an internal topic and returns its partition count. A data directory
@@ -173,6 +199,7 @@ public final class Broker: Sendable {
 
     /// Stops the background threads, finishes queued appends, then flushes and closes every log.
     public func shutdown() {
+        replicas?.shutdown()
         stopMaintenance()
         groups.shutdown()
         appender.shutdown()

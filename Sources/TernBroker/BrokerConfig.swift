@@ -1,5 +1,6 @@
 import TernGroups
 import TernLog
+import TernReplication
 
 /// Broker settings, named after Kafka's `server.properties` keys where one exists.
 public struct BrokerConfig: Sendable {
@@ -92,6 +93,8 @@ public struct BrokerConfig: Sendable {
     public var leaderImbalanceCheckIntervalSeconds: Int64 = 300
     /// `controlled.shutdown.enable`: SIGTERM moves leaderships away before the broker exits.
     public var controlledShutdown: Bool = true
+    /// `replica.*`: followers' fetching and the ISR (cluster mode).
+    public var replication = ReplicationConfig()
 
     public init() {}
 

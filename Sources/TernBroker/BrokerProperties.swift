@@ -142,6 +142,12 @@ public enum BrokerProperties {
         case "auto.leader.rebalance.enable": config.autoLeaderRebalance = try bool()
         case "controlled.shutdown.enable": config.controlledShutdown = try bool()
         case "leader.imbalance.check.interval.seconds": config.leaderImbalanceCheckIntervalSeconds = try positive(Int64.self)
+        case "replica.lag.time.max.ms": config.replication.lagTimeMaxMs = try positive(Int64.self)
+        case "replica.fetch.wait.max.ms": config.replication.fetchWaitMaxMs = try positive(Int32.self)
+        case "replica.fetch.max.bytes": config.replication.fetchMaxBytes = try positive(Int32.self)
+        case "replica.fetch.response.max.bytes": config.replication.fetchResponseMaxBytes = try positive(Int32.self)
+        case "replica.fetch.backoff.ms": config.replication.fetchBackoffMs = try positive(Int64.self)
+        case "replica.high.watermark.checkpoint.interval.ms": config.replication.highWatermarkCheckpointIntervalMs = try positive(Int64.self)
         default: throw ParseError.unknownKey(key)
         }
     }

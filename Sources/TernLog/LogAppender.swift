@@ -77,7 +77,7 @@ public final class LogAppender: @unchecked Sendable {
     /// A leader's appends carry its epoch (stamped on the batches); a follower's keep the leader's
     /// offsets and epochs (`.replica`).
     public func append(
-        _ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog, origin: PartitionLog.Origin = .leader(epoch: 0),
+        _ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog, origin: PartitionLog.Origin = .leader(),
         completion: @escaping Completion
     ) {
         let synced = log.syncsOnAppend

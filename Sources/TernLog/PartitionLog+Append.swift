@@ -41,9 +41,10 @@ extension PartitionLog {
 
     /// Who decided the batches' offsets.
     public enum Origin: Sendable, Equatable {
-        /// A client's batches on the partition's leader: offsets assigned here, stamped with the
-        /// leader's epoch.
-        case leader(epoch: Int32)
+        /// Batches written on the partition's leader (a client's, a coordinator's): offsets
+        /// assigned here, stamped with the leader's epoch — the one given, or by default the one
+        /// this log leads in (`lead(inEpoch:)`).
+        case leader(epoch: Int32? = nil)
         /// The leader's batches copied by a follower: offsets and epochs kept as they are. They
         /// must start at or past this log's end and increase (a compacted leader leaves gaps).
         case replica
@@ -53,7 +54,7 @@ extension PartitionLog {
     /// Offsets are assigned by a fresh 16-byte prefix per batch (base offset, length, leader
     /// epoch — all outside the CRC); the record bytes go to disk as received, never copied.
     /// Every `prepareAppend` must be followed, in order, by `completeAppend`.
-    public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> Preparation {
+    public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32? = nil) throws -> Preparation {
         try prepareAppend(records, headers: headers, origin: .leader(epoch: leaderEpoch))
     }
 
@@ -112,7 +113,8 @@ extension PartitionLog {
             assigned.reserveCapacity(headers.count)
             var at = records.readerIndex
             for var h in headers {
-                if case .leader(let leaderEpoch) = origin {
+                if case .leader(let given) = origin {
+                    let leaderEpoch = given ?? epochForAppends
                     var prefix = ByteBuffer()
                     prefix.reserveCapacity(16)
                     prefix.writeInteger(next)
@@ -221,7 +223,7 @@ extension PartitionLog {
     /// Appends and waits for the write: the unbatched path (tests, tools). The broker goes through
     /// `LogAppender`, which submits many logs' appends at once.
     @discardableResult
-    public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32 = 0) throws -> AppendResult {
+    public func append(_ records: ByteBuffer, headers: [RecordBatchHeader], leaderEpoch: Int32? = nil) throws -> AppendResult {
         try append(records, headers: headers, origin: .leader(epoch: leaderEpoch))
     }
 

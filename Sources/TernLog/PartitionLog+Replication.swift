@@ -59,6 +59,17 @@ extension PartitionLog {
         try persistedHighWatermark.reset(to: value)
     }
 
+    /// This replica leads the partition in `epoch`: every leader append (clients', coordinators')
+    /// is stamped with it from now on.
+    public func lead(inEpoch epoch: Int32) {
+        lock.withLock {
+            // The controller only ever raises epochs; metadata edited by hand must not make a
+            // leader stamp an epoch older than its log's (followers would miss the divergence).
+            assert(epoch >= epochs.latestEpoch, "a leader's epoch is at least every epoch in its log")
+            epochForAppends = max(epoch, epochs.latestEpoch)
+        }
+    }
+
     /// The leader epoch of the last batch in the log (-1 for none): a follower's `last_fetched_epoch`.
     public var latestEpoch: Int32 { lock.withLock { epochs.latestEpoch } }
 

@@ -36,7 +36,8 @@ extension PartitionLog {
     public func deleteRecords(before offset: Int64) throws -> Int64 {
         let (removed, start) = try lock.withLock { () throws -> ([LogSegment], Int64) in
             guard !isClosed else { throw LogError.closed }
-            let end = segments[segments.count - 1].nextOffset
+            // Records not yet on every in-sync replica cannot be deleted (Kafka bounds it by the HW).
+            let end = currentHighWatermark
             let target = offset == -1 ? end : offset
             guard target >= 0, target <= end else {
                 throw LogError.offsetOutOfRange(requested: offset, logStart: startOffset, logEnd: end)

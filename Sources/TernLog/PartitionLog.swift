@@ -57,6 +57,9 @@ public final class PartitionLog: @unchecked Sendable {
     var transactions = TransactionIndex()
     /// First offset of each leader epoch in this log (covers completed appends only).
     var epochs = LeaderEpochCache()
+    /// The leader epoch stamped on leader appends: the one this replica leads in (cluster mode),
+    /// else the log's latest (0 for a single broker's).
+    var epochForAppends: Int32 = 0
     let epochFile: LeaderEpochFile
     /// Replicated partitions (cluster mode): the offset below which every in-sync replica has the
     /// records — what consumers may read. Without replication it is the log end offset.
@@ -109,6 +112,7 @@ public final class PartitionLog: @unchecked Sendable {
         epochs = LeaderEpochCache.load(directory) ?? LeaderEpochCache()
         epochs.truncate(fromEnd: end)
         try rebuildProducerState()
+        epochForAppends = max(epochs.latestEpoch, 0)
         hw = min(max(persistedHighWatermark.current, startOffset), end)
     }
 

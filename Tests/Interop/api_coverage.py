@@ -109,6 +109,7 @@ COVERAGE = {
                         ("kafka-python", "test_api_answers.py::test_authorized_operations_are_all_operations_without_an_authorizer"),
                         ("kafka-python", "test_cluster.py::test_clients_see_every_broker_and_leaders_spread_over_all")],
     "ElectLeaders": [("confluent-kafka", "test_cluster.py::test_elect_leaders_preferred_and_unclean")],
+    "OffsetForLeaderEpoch": [("wire", "test_replication.py::test_a_returning_leader_truncates_the_tail_nobody_else_has")],
     "DescribeProducers": [("kafka-python", "test_admin_apis.py::test_describe_producers_lists_idempotent_and_transactional_producers")],
     "DescribeTransactions": [("kafka-python", "test_admin_apis.py::test_offset_delete_and_describe_transactions")],
     "ListTransactions": [("wire", "test_transactions.py::test_idle_transactional_ids_expire_and_stay_gone_after_restart"),

@@ -31,6 +31,7 @@ extension Broker {
                 logger.error("could not apply the cluster's metadata to a local topic", metadata: ["topic": "\(record.name)", "error": "\(error)"])
             }
         }
+        replicas?.apply(image)
         handOverGroupCoordination(image)
         for local in topics.allTopics where image.topics[local.metadata.name] == nil && !Self.internalTopics.contains(local.metadata.name) {
             // Topics from before this data directory joined a cluster (hosted == nil) are

@@ -89,5 +89,17 @@ enum BrokerConfigCatalog {
               about: "How often the controller checks for leadership away from preferred replicas."),
         .init(name: "controlled.shutdown.enable", type: .boolean, value: { "\($0.controlledShutdown)" },
               about: "Move leaderships away before shutting down."),
+        .init(name: "replica.lag.time.max.ms", type: .long, value: { "\($0.replication.lagTimeMaxMs)" },
+              about: "A follower that has not caught up for this long leaves the ISR."),
+        .init(name: "replica.fetch.wait.max.ms", type: .int, value: { "\($0.replication.fetchWaitMaxMs)" },
+              about: "How long a follower's fetch waits at the leader for new records."),
+        .init(name: "replica.fetch.max.bytes", type: .int, value: { "\($0.replication.fetchMaxBytes)" },
+              about: "Bytes per partition in a follower's fetch."),
+        .init(name: "replica.fetch.response.max.bytes", type: .int, value: { "\($0.replication.fetchResponseMaxBytes)" },
+              about: "Bytes per follower fetch response."),
+        .init(name: "replica.fetch.backoff.ms", type: .int, value: { "\($0.replication.fetchBackoffMs)" },
+              about: "Pause after a failed follower fetch."),
+        .init(name: "replica.high.watermark.checkpoint.interval.ms", type: .long, value: { "\($0.replication.highWatermarkCheckpointIntervalMs)" },
+              about: "How often high watermarks are written to disk."),
     ]
 }

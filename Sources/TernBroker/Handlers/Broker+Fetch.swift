@@ -1,6 +1,7 @@
 import NIOCore
 import TernLog
 import TernProtocol
+import TernReplication
 
 extension Broker {
     /// Fetch with Kafka's long poll: answers at once when `min_bytes` are available (or on error),
@@ -65,6 +66,10 @@ extension Broker {
         var anyError = false
         let view = self.view
         var leaderHints = Set<Int32>()
+        // A follower names itself (replica_id before v15, replica_state after): it reads to the log
+        // end, and its fetch offset tells the leader how far its log goes.
+        let replicaId = version >= 15 ? request.replicaState.replicaId : request.replicaId
+        let nowMs = PartitionLog.nowMs()
         for fetchTopic in request.topics {
             let topic = fetchTopic.topic.isEmpty ? topics.topic(id: fetchTopic.topicId) : topics.topic(fetchTopic.topic)
             // By id (v13+): the local topic's name, or the cluster's for a topic with no replica here.
@@ -91,13 +96,26 @@ extension Broker {
                     topicResponse.partitions.append(data)
                     continue
                 }
+                if replicaId >= 0, let name {
+                    if let refusal = followerFetchRefusal(replicaId, ReplicaKey(name, p.partition), p, log: log, into: &data, nowMs: nowMs) {
+                        data.errorCode = refusal.rawValue
+                        data.highWatermark = log.highWatermark
+                        data.logStartOffset = log.logStartOffset
+                    }
+                    if data.errorCode != 0 || data.divergingEpoch != .init() {
+                        anyError = true  // answered at once, as data would be
+                        topicResponse.partitions.append(data)
+                        continue
+                    }
+                }
                 logs.append(log)
                 do {
                     // The first partition with data may exceed the limits by one batch (KIP-74);
                     // after that, stop adding data once the response is full.
                     let limit = min(Int(p.partitionMaxBytes), remaining)
                     if limit > 0 || total == 0 {
-                        let read = try log.read(from: p.fetchOffset, maxBytes: max(limit, 0), readCommitted: request.isolationLevel == 1)
+                        let read = try log.read(
+                            from: p.fetchOffset, maxBytes: max(limit, 0), readCommitted: request.isolationLevel == 1, toLogEnd: replicaId >= 0)
                         data.records = read.records
                         data.highWatermark = read.highWatermark
                         data.lastStableOffset = read.lastStableOffset
@@ -108,13 +126,13 @@ extension Broker {
                         total += read.records.byteCount
                         remaining -= read.records.byteCount
                     } else {
-                        data.highWatermark = log.logEndOffset
+                        data.highWatermark = log.highWatermark
                         data.lastStableOffset = log.lastStableOffset
                         data.logStartOffset = log.logStartOffset
                     }
                 } catch {
                     data.errorCode = KafkaError(error).rawValue
-                    data.highWatermark = log.logEndOffset
+                    data.highWatermark = log.highWatermark
                     data.lastStableOffset = data.highWatermark
                     data.logStartOffset = log.logStartOffset
                     anyError = true
@@ -129,6 +147,38 @@ extension Broker {
             }
         }
         return (response, total, anyError ? [] : logs)
+    }
+}
+
+extension Broker {
+    /// A follower's fetch at its leader (Kafka's `Partition.fetchRecords` checks): nil to serve it,
+    /// else the partition's error. Its leader epoch must be this leadership's; when the epoch of
+    /// its last batch ended earlier here than its log does (or never was), the answer is that
+    /// epoch's end (`diverging_epoch`, KIP-320) so it truncates first. Otherwise its fetch offset
+    /// is recorded as its log end, which may move the high watermark.
+    func followerFetchRefusal(
+        _ replica: Int32, _ key: ReplicaKey, _ p: FetchRequest.FetchPartition, log: PartitionLog, into data: inout FetchResponse.PartitionData,
+        nowMs: Int64
+    ) -> KafkaError? {
+        guard let leadership = replicas?.leadership(key), leadership.log === log else { return .notLeaderOrFollower }
+        let epoch = leadership.leaderEpoch
+        if p.currentLeaderEpoch >= 0 && p.currentLeaderEpoch < epoch { return .fencedLeaderEpoch }
+        if p.currentLeaderEpoch > epoch { return .unknownLeaderEpoch }
+        if p.lastFetchedEpoch >= 0 {
+            let (ended, endOffset) = log.endOffset(forEpoch: p.lastFetchedEpoch)
+            if ended != p.lastFetchedEpoch || endOffset < p.fetchOffset {
+                data.divergingEpoch = .init(epoch: ended, endOffset: endOffset)
+                data.highWatermark = log.highWatermark
+                data.logStartOffset = log.logStartOffset
+                return nil
+            }
+        }
+        // An offset outside the log is answered OFFSET_OUT_OF_RANGE by the read; it is not a log end.
+        guard p.fetchOffset >= log.logStartOffset && p.fetchOffset <= log.logEndOffset else { return nil }
+        let (isReplica, advanced) = leadership.followerFetched(replica, fetchOffset: p.fetchOffset, nowMs: nowMs)
+        guard isReplica else { return .notLeaderOrFollower }
+        if advanced { fetchWaiters.notify(log) }
+        return nil
     }
 }
 

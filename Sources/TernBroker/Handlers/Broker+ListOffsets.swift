@@ -46,7 +46,7 @@ extension Broker {
     /// (offset, timestamp) for one partition; (-1, -1) when nothing matches or the match lies at or
     /// past what the isolation level may read (as Kafka's ReplicaManager answers).
     private static func offset(in log: PartitionLog, at timestamp: Int64, readCommitted: Bool) throws -> (Int64, Int64) {
-        let lastFetchable = readCommitted ? log.lastStableOffset : log.logEndOffset
+        let lastFetchable = readCommitted ? log.lastStableOffset : log.highWatermark
         let found: (offset: Int64, timestamp: Int64)?
         switch timestamp {
         case latestTimestamp: return (lastFetchable, -1)

@@ -1,6 +1,7 @@
 import NIOCore
 import TernLog
 import TernProtocol
+import TernReplication
 
 extension Broker {
     /// Validates each partition's batch and hands it to the group-commit appender. The future
@@ -47,15 +48,29 @@ extension Broker {
                 let promise = eventLoop.makePromise(of: ProduceResponse.PartitionProduceResponse.self)
                 let counters = metrics.topic(topicData.name)
                 let (bytes, count) = (records.readableBytes, Int(header.recordsCount))
+                let leadership = replicas?.leadership(ReplicaKey(topicData.name, partitionData.index))
+                let (acks, timeoutMs, minInsync) = (request.acks, Int64(request.timeoutMs), Int(topic.minInsyncReplicas))
                 appender.append(records, headers: [header], to: log) { [fetchWaiters, logger] result in
                     switch result {
                     case .success(let appended):
                         counters.bytesIn.increment(by: bytes)
                         counters.recordsIn.increment(by: count)
+                        // Followers waiting at this log fetch the new batch; with a lone in-sync
+                        // replica the high watermark follows at once.
+                        leadership?.leaderAppended()
                         fetchWaiters.notify(log)
-                        promise.succeed(.init(
+                        let response = ProduceResponse.PartitionProduceResponse(
                             index: partitionData.index, baseOffset: appended.baseOffset,
-                            logAppendTimeMs: topic.logAppendTime ? nowMs : -1, logStartOffset: appended.logStartOffset))
+                            logAppendTimeMs: topic.logAppendTime ? nowMs : -1, logStartOffset: appended.logStartOffset)
+                        guard acks == -1, let leadership else {
+                            promise.succeed(response)
+                            return
+                        }
+                        // acks=all: answered once every in-sync replica has the batch.
+                        leadership.waitForReplication(of: appended.lastOffset + 1, minInsync: minInsync, timeoutMs: timeoutMs, on: eventLoop)
+                            .whenSuccess { error in
+                                promise.succeed(error == .none ? response : Self.produceError(error, partition: partitionData.index))
+                            }
                     case .failure(let error):
                         logger.error("produce failed", metadata: ["topic": "\(topicData.name)", "error": "\(error)"])
                         promise.succeed(Self.produceError(error, partition: partitionData.index))

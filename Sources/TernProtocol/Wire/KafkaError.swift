@@ -48,6 +48,8 @@ public enum KafkaError: Int16, Error, Sendable {
     case logDirNotFound = 57
     case nonEmptyGroup = 68
     case groupIdNotFound = 69
+    case fencedLeaderEpoch = 74
+    case unknownLeaderEpoch = 75
     case unsupportedCompressionType = 76
     case memberIdRequired = 79
     case fencedInstanceId = 82

@@ -1,0 +1,174 @@
+import Foundation
+import Logging
+import NIOConcurrencyHelpers
+import NIOCore
+import NIOPosix
+import TernCluster
+import TernLog
+import TernProtocol
+
+/// Cluster mode: makes this broker the leader or a follower of each partition it has a replica
+/// of, as the metadata image says (Kafka's ReplicaManager). Leaders get a `PartitionLeadership`
+/// (followers' progress, ISR, high watermark, acks=all waits); followers are handed to one
+/// `ReplicaFetcher` per leader broker. A maintenance thread asks for ISR changes and checkpoints
+/// high watermarks.
+///
+/// Concurrency: `apply` runs on the cluster's apply thread only (asserted by its lock being
+/// uncontended with itself: one caller). The leaderships map is under a lock, read by request
+/// handlers on the event loops. ISR requests run as tasks that write etcd.
+public final class ReplicaManager: Sendable {
+    public typealias IsrWriter = @Sendable (_ key: ReplicaKey, _ leaderEpoch: Int32, _ partitionEpoch: Int32, _ isr: [Int32]) async -> Bool
+
+    private let nodeId: Int32
+    private let config: ReplicationConfig
+    private let appender: LogAppender
+    private let group: MultiThreadedEventLoopGroup
+    private let logger: Logger
+    private let logs: @Sendable (ReplicaKey) -> PartitionLog?
+    private let writeIsr: IsrWriter
+    private let leaders = NIOLockedValueBox<[ReplicaKey: PartitionLeadership]>([:])
+    /// Touched only by `apply` and `shutdown` (the apply thread has stopped by then).
+    private let fetchers = NIOLockedValueBox<[Int32: ReplicaFetcher]>([:])
+    private let stopping = NIOLockedValueBox(false)
+    private let maintenanceExited = DispatchSemaphore(value: 0)
+
+    /// `logs` finds the local log of a partition; `writeIsr` asks the cluster for an ISR change and
+    /// says whether it was made.
+    public init(
+        nodeId: Int32, config: ReplicationConfig, appender: LogAppender, logger: Logger,
+        logs: @escaping @Sendable (ReplicaKey) -> PartitionLog?, writeIsr: @escaping IsrWriter
+    ) {
+        self.nodeId = nodeId
+        self.config = config
+        self.appender = appender
+        // Followers' connections to leaders: network waits only, one thread is plenty.
+        self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
+        self.logger = logger
+        self.logs = logs
+        self.writeIsr = writeIsr
+        let thread = Thread { [self] in maintain() }
+        thread.name = "tern-replica-maintenance"
+        thread.start()
+    }
+
+    /// The leadership of a partition this broker leads now, or nil.
+    public func leadership(_ key: ReplicaKey) -> PartitionLeadership? { leaders.withLockedValue { $0[key] } }
+
+    public var leaderships: [PartitionLeadership] { leaders.withLockedValue { Array($0.values) } }
+
+    /// Partitions followed from other brokers.
+    public var followedPartitions: Set<ReplicaKey> {
+        fetchers.withLockedValue { $0.values.reduce(into: Set()) { $0.formUnion($1.followedKeys) } }
+    }
+
+    /// Makes roles match `image`. Called after local storage was made to match it.
+    public func apply(_ image: MetadataImage) {
+        let nowMs = PartitionLog.nowMs()
+        let alive = image.brokers[nodeId] != nil
+        var led: [(ReplicaKey, PartitionLog, PartitionState)] = []
+        var following: [Int32: [(ReplicaKey, PartitionLog, Int32)]] = [:]
+        for record in image.topics.values {
+            for (index, p) in record.partitions.enumerated() where p.replicas.contains(nodeId) {
+                let key = ReplicaKey(record.name, Int32(index))
+                guard let log = logs(key) else { continue }
+                log.trackHighWatermark()
+                if p.leader == nodeId && alive {
+                    led.append((key, log, p))
+                } else if p.leader != LeaderElection.noLeader && p.leader != nodeId, image.brokers[p.leader] != nil {
+                    following[p.leader, default: []].append((key, log, p.leaderEpoch))
+                }
+            }
+        }
+        // Fetchers stop writing what this broker now leads before its leadership starts.
+        updateFetchers(following, image: image)
+        let current = leaders.withLockedValue { $0 }
+        var leading: [ReplicaKey: PartitionLeadership] = [:]
+        for (key, log, p) in led {
+            if let existing = current[key], existing.log === log, existing.leaderEpoch == p.leaderEpoch {
+                existing.update(p, nowMs: nowMs)
+                leading[key] = existing
+            } else {
+                leading[key] = PartitionLeadership(topic: key.topic, partition: key.partition, log: log, nodeId: nodeId, state: p, nowMs: nowMs)
+            }
+        }
+        let replaced = leaders.withLockedValue { map -> [PartitionLeadership] in
+            defer { map = leading }
+            return map.filter { leading[$0.key] !== $0.value }.map(\.value)
+        }
+        for old in replaced { old.resign() }
+        for (key, l) in leading where current[key] !== l {
+            logger.info("leading partition", metadata: ["partition": "\(key)", "leaderEpoch": "\(l.leaderEpoch)", "isr": "\(l.inSyncReplicas)"])
+        }
+    }
+
+    private func updateFetchers(_ following: [Int32: [(ReplicaKey, PartitionLog, Int32)]], image: MetadataImage) {
+        fetchers.withLockedValue { fetchers in
+            for (leaderId, fetcher) in fetchers {
+                let wanted = Set((following[leaderId] ?? []).map(\.0))
+                // A leader that re-registered elsewhere gets a new connection.
+                let moved = image.brokers[leaderId].map { $0.host != fetcher.leader.host || $0.port != fetcher.leader.port } ?? true
+                if wanted.isEmpty || moved {
+                    fetcher.stop()
+                    fetchers[leaderId] = nil
+                    continue
+                }
+                for key in fetcher.followedKeys where !wanted.contains(key) { fetcher.unfollow(key) }
+            }
+            for (leaderId, partitions) in following {
+                guard let registration = image.brokers[leaderId] else { continue }
+                let fetcher = fetchers[leaderId] ?? {
+                    let made = ReplicaFetcher(leader: registration, nodeId: nodeId, config: config, appender: appender, group: group, logger: logger)
+                    made.start()
+                    fetchers[leaderId] = made
+                    return made
+                }()
+                for (key, log, epoch) in partitions { fetcher.follow(key, log: log, leaderEpoch: epoch) }
+            }
+        }
+    }
+
+    /// Stops fetching and resigns every leadership (waiting produce requests are answered).
+    public func shutdown() {
+        stopping.withLockedValue { $0 = true }
+        maintenanceExited.wait()
+        let all = fetchers.withLockedValue { f in defer { f = [:] }; return Array(f.values) }
+        all.forEach { $0.stop() }
+        let led = leaders.withLockedValue { m in defer { m = [:] }; return Array(m.values) }
+        led.forEach { $0.resign() }
+        for l in led { try? l.log.checkpointHighWatermark() }
+        try? group.syncShutdownGracefully()
+    }
+
+    // MARK: maintenance
+
+    private func maintain() {
+        var lastCheckpointMs = PartitionLog.nowMs()
+        while !stopping.withLockedValue({ $0 }) {
+            usleep(250_000)
+            let nowMs = PartitionLog.nowMs()
+            for leadership in leaderships {
+                guard let (isr, leaderEpoch, partitionEpoch) = leadership.proposedIsr(nowMs: nowMs, lagMaxMs: config.lagTimeMaxMs) else { continue }
+                let key = ReplicaKey(leadership.topic, leadership.partition)
+                logger.info("asking for an ISR change", metadata: ["partition": "\(key)", "isr": "\(isr)", "was": "\(leadership.inSyncReplicas)"])
+                Task { [writeIsr] in
+                    if !(await writeIsr(key, leaderEpoch, partitionEpoch, isr)) { leadership.isrRequestFinished() }
+                }
+            }
+            if nowMs - lastCheckpointMs >= config.highWatermarkCheckpointIntervalMs {
+                lastCheckpointMs = nowMs
+                checkpointHighWatermarks()
+            }
+        }
+        maintenanceExited.signal()
+    }
+
+    private func checkpointHighWatermarks() {
+        var replicated = leaderships.map(\.log)
+        replicated += followedPartitions.compactMap(logs)
+        for log in replicated {
+            do { try log.checkpointHighWatermark() } catch {
+                logger.warning("writing a high-watermark checkpoint failed", metadata: ["log": "\(log.directory)", "error": "\(error)"])
+            }
+        }
+    }
+}
