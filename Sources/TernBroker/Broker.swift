@@ -189,6 +189,12 @@ public final class Broker: Sendable {
             metrics.partitionsLed.record(partitions.filter { $0.leader == me }.count)
             metrics.offlinePartitions.record(partitions.filter { image.brokers[$0.leader] == nil }.count)
         }
+        if let replicas {
+            let led = replicas.leaderships
+            metrics.underReplicated.record(led.filter(\.isUnderReplicated).count)
+            metrics.producePurgatory.record(led.reduce(0) { $0 + $1.waitingProduceRequests })
+            metrics.maxFollowerLag.record(led.map(\.maxFollowerLag).max() ?? 0)
+        }
     }
 
     /// Aborts transactions past their timeout (run periodically).

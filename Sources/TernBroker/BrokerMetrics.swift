@@ -31,6 +31,12 @@ final class BrokerMetrics: @unchecked Sendable {
     let partitionsLed = Gauge(label: "tern_cluster_partitions_led")
     /// Partitions of the cluster without a live leader (every broker reports the same count).
     let offlinePartitions = Gauge(label: "tern_cluster_offline_partitions")
+    /// Partitions led here with fewer in-sync replicas than replicas.
+    let underReplicated = Gauge(label: "tern_replication_under_replicated_partitions")
+    /// acks=all produce requests waiting for followers.
+    let producePurgatory = Gauge(label: "tern_replication_produce_purgatory_size")
+    /// Records the furthest-behind follower of any partition led here lacks.
+    let maxFollowerLag = Gauge(label: "tern_replication_max_follower_lag")
 
     func logSize(topic: String) -> Gauge { Gauge(label: "tern_log_size_bytes", dimensions: [("topic", topic)]) }
 

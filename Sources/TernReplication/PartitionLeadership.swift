@@ -190,6 +190,15 @@ public final class PartitionLeadership: @unchecked Sendable {
     /// Follower log ends for metrics and tests: replica → log end (-1 while unknown).
     public var followerLogEnds: [Int32: Int64] { lock.withLock { followers.mapValues(\.logEnd) } }
 
+    /// Records the furthest-behind follower lacks (one that has not fetched yet counts from 0).
+    public var maxFollowerLag: Int64 {
+        let end = log.logEndOffset
+        return lock.withLock { followers.values.map { end - max($0.logEnd, 0) }.max() ?? 0 }
+    }
+
+    /// Fewer in-sync replicas than assigned ones.
+    public var isUnderReplicated: Bool { lock.withLock { state.isr.count < state.replicas.count } }
+
     // MARK: lock held
 
     /// Moves the high watermark to the smallest log end in the ISR; returns the waiters it

@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import Metrics
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
@@ -30,6 +31,8 @@ public final class ReplicaManager: Sendable {
     /// Touched only by `apply` and `shutdown` (the apply thread has stopped by then).
     private let fetchers = NIOLockedValueBox<[Int32: ReplicaFetcher]>([:])
     private let stopping = NIOLockedValueBox(false)
+    private let isrShrinks = Counter(label: "tern_replication_isr_shrinks_total")
+    private let isrExpands = Counter(label: "tern_replication_isr_expands_total")
     private let maintenanceExited = DispatchSemaphore(value: 0)
 
     /// `logs` finds the local log of a partition; `writeIsr` asks the cluster for an ISR change and
@@ -149,9 +152,15 @@ public final class ReplicaManager: Sendable {
             for leadership in leaderships {
                 guard let (isr, leaderEpoch, partitionEpoch) = leadership.proposedIsr(nowMs: nowMs, lagMaxMs: config.lagTimeMaxMs) else { continue }
                 let key = ReplicaKey(leadership.topic, leadership.partition)
-                logger.info("asking for an ISR change", metadata: ["partition": "\(key)", "isr": "\(isr)", "was": "\(leadership.inSyncReplicas)"])
-                Task { [writeIsr] in
-                    if !(await writeIsr(key, leaderEpoch, partitionEpoch, isr)) { leadership.isrRequestFinished() }
+                let was = leadership.inSyncReplicas
+                logger.info("asking for an ISR change", metadata: ["partition": "\(key)", "isr": "\(isr)", "was": "\(was)"])
+                Task { [writeIsr, isrShrinks, isrExpands] in
+                    guard await writeIsr(key, leaderEpoch, partitionEpoch, isr) else {
+                        leadership.isrRequestFinished()
+                        return
+                    }
+                    if isr.contains(where: { !was.contains($0) }) { isrExpands.increment() }
+                    if was.contains(where: { !isr.contains($0) }) { isrShrinks.increment() }
                 }
             }
             if nowMs - lastCheckpointMs >= config.highWatermarkCheckpointIntervalMs {

@@ -6,6 +6,7 @@ import os
 import signal
 import struct
 import time
+import urllib.request
 
 import pytest
 from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
@@ -71,6 +72,12 @@ def consume_everything(bootstrap, topic, partitions, timeout=60):
     finally:
         c.close()
     return seen
+
+
+def metric(broker, name):
+    body = urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=5).read().decode()
+    values = [float(line.split()[-1]) for line in body.splitlines() if line.startswith(name + " ") or line.startswith(name + "{")]
+    return sum(values) if values else None
 
 
 def offset_for_leader_epoch(broker, topic, partition, leader_epoch, current_leader_epoch=-1):
@@ -142,15 +149,19 @@ def test_a_paused_follower_leaves_the_isr_and_rejoins_after_catching_up():
         follower = next(r for r in state.replicas if r != state.leader)
         others = [r for r in state.replicas if r not in (state.leader, follower)]
         cluster.brokers[follower].proc.send_signal(signal.SIGSTOP)
+        paused_at = time.time()
         try:
             # Acknowledged records while it is away: acks=all goes on with the two others.
             p = Producer({"bootstrap.servers": cluster.brokers[state.leader].bootstrap, "acks": "all", "linger.ms": 5})
             for i in range(100):
                 p.produce("lagging", value=f"a{i}".encode())
             assert p.flush(30) == 0
-            _, took = wait_for("the paused follower leaves the ISR",
-                               lambda: follower not in partitions_of(cluster, "lagging")[0].isrs, timeout=20)
-            print(f"ISR shrank {took:.1f} s after the follower's data was needed")
+            wait_for("the paused follower leaves the ISR", lambda: follower not in partitions_of(cluster, "lagging")[0].isrs, timeout=20)
+            print(f"ISR shrank {time.time() - paused_at:.1f} s after the follower paused (replica.lag.time.max.ms = 2 s)")
+            leader = cluster.brokers[state.leader]
+            wait_for("the leader reports an under-replicated partition",
+                     lambda: (metric(leader, "tern_replication_under_replicated_partitions") or 0) >= 1, timeout=15)
+            assert metric(leader, "tern_replication_isr_shrinks_total") >= 1
             # With a second follower paused too the ISR would be 1 < min.insync.replicas.
             cluster.brokers[others[0]].proc.send_signal(signal.SIGSTOP)
             try:
@@ -169,6 +180,7 @@ def test_a_paused_follower_leaves_the_isr_and_rejoins_after_catching_up():
         finally:
             cluster.brokers[follower].proc.send_signal(signal.SIGCONT)
         wait_for("both rejoin the ISR", lambda: sorted(partitions_of(cluster, "lagging")[0].isrs) == sorted(state.replicas), timeout=30)
+        assert metric(cluster.brokers[state.leader], "tern_replication_isr_expands_total") >= 1
         wait_for("identical replicas", lambda: replicas_identical(cluster, "lagging", 0, state.replicas))
     finally:
         cluster.stop()
