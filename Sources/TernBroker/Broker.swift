@@ -49,7 +49,11 @@ public final class Broker: Sendable {
         // up from the wall clock in milliseconds keeps them increasing across restarts.
         self.nextProducerId = NIOLockedValueBox(PartitionLog.nowMs())
         self.topics = try TopicRegistry(config: config, logger: logger)
-        self.appender = LogAppender(io: topics.io, logger: logger)
+        let (appender, registry) = (LogAppender(io: topics.io, logger: logger), topics)
+        self.appender = appender
+        let replicas = cluster.map { Self.replicaManager(config: config, cluster: $0, appender: appender, registry: registry, logger: logger) }
+        self.replicas = replicas
+        let replicated = Self.replicatedWrite(replicas: replicas, fetchWaiters: fetchWaiters, registry: registry)
         let offsetsCount = try Self.openInternalTopic(
             Self.offsetsTopic, in: topics, partitions: cluster?.internalPartitions[Self.offsetsTopic] ?? config.offsetsTopicPartitions,
             clusterRequires: cluster != nil, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
@@ -59,7 +63,7 @@ public final class Broker: Sendable {
             clusterRequires: cluster != nil, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"])
         // The group coordinator sees every topic of the cluster (KIP-848 assignments cover topics
         // this broker holds no replica of), not only the local ones.
-        let (nodeId, advertised, rack, registry) = (config.nodeId, config.advertised, config.rack, topics)
+        let (nodeId, advertised, rack) = (config.nodeId, config.advertised, config.rack)
         let view: @Sendable () -> ClusterView = { ClusterView(nodeId: nodeId, advertised: advertised, rack: rack, image: cluster?.image, registry: registry) }
         let catalog = TopicCatalog(
             partitions: { view().topic($0).map { Int32($0.partitions.count) } },
@@ -74,10 +78,13 @@ public final class Broker: Sendable {
         let coordinating = Set((0..<Int(offsetsCount)).filter { leads(Self.offsetsTopic, Int32($0)) })
         groupCoordination.withLockedValue { $0 = coordinating }
         self.groups = try GroupCoordinator(
-            config: config.groups, offsetsLogs: offsetsLogs, coordinating: coordinating, appender: appender, logger: logger, topics: catalog)
+            config: config.groups, offsetsLogs: offsetsLogs, coordinating: coordinating, appender: appender, logger: logger, topics: catalog,
+            replicated: { partition, end, loop in
+                replicated(Self.offsetsTopic, Int32(partition), end, loop).map { $0 == .none }
+            })
         let producerIds = nextProducerId
         self.transactions = try TransactionCoordinator(
-            topics: topics, appender: appender, groups: groups, fetchWaiters: fetchWaiters,
+            topics: topics, appender: appender, groups: groups,
             allocateProducerId: {
                 if let cluster { return try cluster.producerIds.take() }
                 return producerIds.withLockedValue { id in
@@ -92,13 +99,33 @@ public final class Broker: Sendable {
                 // Unknown partitions pass, to be refused as unknown.
                 let refusal = Self.leadershipRefusal(topic, partition, in: view(), cluster: cluster, nodeId: nodeId, registry: registry)
                 return refusal == nil || refusal == .unknownTopicOrPartition
-            })
+            },
+            replicated: replicated)
         if let cluster {
-            replicas = Self.replicaManager(config: config, cluster: cluster, appender: appender, registry: registry, logger: logger)
             applyToLocalReplicas(cluster.image)
             cluster.applier.start { [weak self] image in self?.applyToLocalReplicas(image) }
-        } else {
-            replicas = nil
+        }
+    }
+
+    /// How long the coordinators' writes wait for followers (Kafka's `offsets.commit.timeout.ms`).
+    static let internalWriteTimeoutMs: Int64 = 5_000
+
+    /// After a leader append that is not a client's produce — a coordinator's record, a transaction
+    /// marker: wakes waiting fetches, lets a lone in-sync leader's high watermark follow, and
+    /// completes once the records are on every in-sync replica (acks=all, as Kafka writes them) or
+    /// with the error that stopped them. At once on a single broker.
+    static func replicatedWrite(replicas: ReplicaManager?, fetchWaiters: FetchWaiters, registry: TopicRegistry)
+        -> @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>
+    {
+        { topic, partition, end, loop in
+            let log = registry.topic(topic)?.partition(partition)
+            guard let replicas, let leadership = replicas.leadership(ReplicaKey(topic, partition)), leadership.log === log else {
+                if let log { fetchWaiters.notify(log) }
+                return loop.makeSucceededFuture(replicas == nil ? .none : .notLeaderOrFollower)
+            }
+            leadership.leaderAppended()
+            fetchWaiters.notify(leadership.log)
+            return leadership.waitForReplication(of: end, minInsync: 1, timeoutMs: internalWriteTimeoutMs, on: loop)
         }
     }
 

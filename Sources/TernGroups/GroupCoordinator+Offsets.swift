@@ -71,18 +71,28 @@ extension GroupCoordinator {
     }
 
     /// Appends the changes to `__consumer_offsets`; the in-memory view changes only once the
-    /// record is written, so a reply never reports an offset that a crash could lose.
+    /// record is written (and, in a cluster, on every in-sync replica), so a reply never reports an
+    /// offset that a crash could lose.
     func persist(group: String, _ changes: [(TopicPartitionKey, CommittedOffset?)]) -> EventLoopFuture<Bool> {
         guard !changes.isEmpty else { return loop.makeSucceededFuture(true) }
         let promise = loop.makePromise(of: Bool.self)
         do {
             let batch = try OffsetStore.batch(group: group, changes, now: PartitionLog.nowMs())
-            appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: offsetsLogs[partition(of: group)]) { [self] result in
+            let partition = partition(of: group)
+            appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: offsetsLogs[partition]) { [self] result in
                 loop.execute {
                     switch result {
-                    case .success:
-                        self.store.apply(group: group, changes)
-                        promise.succeed(true)
+                    case .success(let appended):
+                        let replication = self.replicated?(partition, appended.lastOffset + 1, self.loop) ?? self.loop.makeSucceededFuture(true)
+                        replication.hop(to: self.loop).whenSuccess { replicated in
+                            guard replicated else {
+                                self.logger.warning("offset commit not replicated in time", metadata: ["group": "\(group)"])
+                                promise.succeed(false)
+                                return
+                            }
+                            self.store.apply(group: group, changes)
+                            promise.succeed(true)
+                        }
                     case .failure(let error):
                         self.logger.error("offset commit write failed", metadata: ["group": "\(group)", "error": "\(error)"])
                         promise.succeed(false)

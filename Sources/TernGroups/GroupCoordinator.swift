@@ -21,6 +21,10 @@ public final class GroupCoordinator: @unchecked Sendable {
     let offsetsLogs: [PartitionLog]
     let appender: LogAppender
     let topicCatalog: TopicCatalog
+    /// Cluster mode: completes once a write to `__consumer_offsets` (partition, end offset) is on
+    /// every in-sync replica — true — or could not get there in time — false. Kafka writes
+    /// committed offsets with acks=all; nil (a single broker, tests): written is replicated.
+    let replicated: (@Sendable (Int, Int64, EventLoop) -> EventLoopFuture<Bool>)?
     // Confined to `loop` (asserted where groups are looked up or change state): that confinement
     // is what makes this class, and the group and member classes it owns, safe to mark
     // @unchecked Sendable — timers and futures on `loop` capture them.
@@ -32,7 +36,7 @@ public final class GroupCoordinator: @unchecked Sendable {
     /// them on a single broker; in a cluster, those it leads — `takeOver`/`resign` change it).
     public init(
         config: GroupConfig, offsetsLogs: [PartitionLog], coordinating: Set<Int>? = nil, appender: LogAppender, logger: Logger,
-        topics: TopicCatalog
+        topics: TopicCatalog, replicated: (@Sendable (Int, Int64, EventLoop) -> EventLoopFuture<Bool>)? = nil
     ) throws {
         precondition(!offsetsLogs.isEmpty, "__consumer_offsets has at least one partition")
         self.group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
@@ -42,6 +46,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         self.offsetsLogs = offsetsLogs
         self.appender = appender
         self.topicCatalog = topics
+        self.replicated = replicated
         for p in (coordinating ?? Set(offsetsLogs.indices)).sorted() {
             try store.load(from: offsetsLogs[p], logger: logger)
         }

@@ -73,7 +73,9 @@ struct OffsetStore {
         var next = log.logStartOffset
         var loaded = 0
         while next < log.logEndOffset {
-            var bytes = try log.read(from: next, maxBytes: 4 << 20).records.bytes
+            // To the log end, as Kafka's coordinator loads: a new leader's high watermark may still
+            // trail records every in-sync replica has (commits answered only once replicated).
+            var bytes = try log.read(from: next, maxBytes: 4 << 20, toLogEnd: true).records.bytes
             var progressed = false
             while bytes.readableBytes >= RecordBatchHeader.size,
                 let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex),

@@ -470,8 +470,8 @@ def test_a_second_process_on_the_same_data_directory_refuses_to_start(cluster):
 
 def test_a_consumer_group_follows_its_coordinator_to_another_broker(cluster):
     """kill -9 of the broker coordinating a group: the coordinator moves with the leadership of
-    __consumer_offsets, the group rebalances there and consumption goes on. (Its committed offsets
-    follow it once partition data is replicated — the replication issue.)"""
+    __consumer_offsets, the group rebalances there and consumption goes on (its committed offsets
+    follow it: test_replication.py)."""
     create(cluster, "followed", 6, 3)
     c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "follower", "auto.offset.reset": "earliest",
                   "session.timeout.ms": 6000})

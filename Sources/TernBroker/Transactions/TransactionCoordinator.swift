@@ -21,7 +21,6 @@ final class TransactionCoordinator: @unchecked Sendable {
     private let topics: TopicRegistry
     private let appender: LogAppender
     private let groups: GroupCoordinator
-    private let fetchWaiters: FetchWaiters
     private let allocateProducerId: @Sendable () throws -> Int64
     /// `__transaction_state`'s partitions; an id's records go to the one it hashes to.
     private let stateLogs: [PartitionLog]
@@ -36,17 +35,22 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// cluster a transaction may only add partitions led here (markers for other brokers need
     /// WriteTxnMarkers, which comes with replication); a follower's copy must never get one.
     private let ledHere: @Sendable (String, Int32) -> Bool
+    /// Completes once a write (topic, partition, end offset) is on every in-sync replica, or with
+    /// the error that stopped it (`Broker.replicatedWrite`): state records and markers are
+    /// written with acks=all, as Kafka writes them.
+    private let replicated: @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>
 
-    init(topics: TopicRegistry, appender: LogAppender, groups: GroupCoordinator, fetchWaiters: FetchWaiters,
+    init(topics: TopicRegistry, appender: LogAppender, groups: GroupCoordinator,
          allocateProducerId: @escaping @Sendable () throws -> Int64, stateLogs: [PartitionLog],
          coordinates: @escaping @Sendable (Int) -> Bool = { _ in true }, idExpirationMs: Int64, logger: Logger,
-         ledHere: @escaping @Sendable (String, Int32) -> Bool = { _, _ in true }) throws {
+         ledHere: @escaping @Sendable (String, Int32) -> Bool = { _, _ in true },
+         replicated: @escaping @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>) throws {
         self.ledHere = ledHere
+        self.replicated = replicated
         self.idExpirationMs = idExpirationMs
         self.topics = topics
         self.appender = appender
         self.groups = groups
-        self.fetchWaiters = fetchWaiters
         self.allocateProducerId = allocateProducerId
         precondition(!stateLogs.isEmpty, "__transaction_state has at least one partition")
         self.stateLogs = stateLogs
@@ -81,7 +85,8 @@ final class TransactionCoordinator: @unchecked Sendable {
     private func load(_ stateLog: PartitionLog) throws {
         var next = stateLog.logStartOffset
         while next < stateLog.logEndOffset {
-            var bytes = try stateLog.read(from: next, maxBytes: 4 << 20).records.bytes
+            // To the log end, as Kafka's coordinator loads (a new leader's high watermark may trail).
+            var bytes = try stateLog.read(from: next, maxBytes: 4 << 20, toLogEnd: true).records.bytes
             var progressed = false
             while bytes.readableBytes >= RecordBatchHeader.size,
                 let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex), bytes.readableBytes >= header.totalSize
@@ -117,9 +122,13 @@ final class TransactionCoordinator: @unchecked Sendable {
         do {
             var out = ByteBuffer()
             try RecordBatch(records: [Record(timestamp: PartitionLog.nowMs(), key: ByteBuffer(string: key), value: value)]).encode(to: &out)
-            appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: stateLogs[partition(of: key)]) { result in
+            let partition = partition(of: key)
+            appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: stateLogs[partition]) { [replicated] result in
                 switch result {
-                case .success: promise.succeed(())
+                case .success(let appended):
+                    replicated(Self.stateTopic, Int32(partition), appended.lastOffset + 1, loop).whenSuccess { error in
+                        if error == .none { promise.succeed(()) } else { promise.fail(error) }
+                    }
                 case .failure(let e): promise.fail(e)
                 }
             }
@@ -337,11 +346,12 @@ final class TransactionCoordinator: @unchecked Sendable {
             batch.producerEpoch = m.producerEpoch
             var out = ByteBuffer()
             try batch.encode(to: &out)
-            appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: log) { [fetchWaiters] result in
+            appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: log) { [replicated] result in
                 switch result {
-                case .success:
-                    fetchWaiters.notify(log)
-                    promise.succeed(())
+                case .success(let appended):
+                    replicated(p.topic, p.partition, appended.lastOffset + 1, loop).whenSuccess { error in
+                        if error == .none { promise.succeed(()) } else { promise.fail(error) }
+                    }
                 case .failure(let e): promise.fail(e)
                 }
             }
