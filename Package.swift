@@ -83,8 +83,9 @@ let package = Package(
         .target(
             name: "TernBroker",
             dependencies: [
-                "TernProtocol", "TernLog", "TernGroups", "TernCluster", "TernReplication",
+                "TernProtocol", "TernLog", "TernGroups", "TernCluster", "TernReplication", "TernClient",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "Logging", package: "swift-log"),

@@ -177,6 +177,9 @@ enum ApiRegistry {
         }.coordinated(.transaction, keys: { r, v in v >= 4 ? r.transactions.map(\.transactionalId) : [r.v3AndBelowTransactionalId] }, CoordinatorRefusals.addPartitionsToTxn),
         .later(.addOffsetsToTxn, advertised: 0...3) { (r: AddOffsetsToTxnRequest, c) in c.broker.addOffsetsToTxn(r, version: c.version) }
             .coordinated(.transaction, keys: { (r: AddOffsetsToTxnRequest, _) in [r.transactionalId] }) { (_: AddOffsetsToTxnRequest, _) in AddOffsetsToTxnResponse(errorCode: CoordinatorRefusals.code) },
+        .later(.writeTxnMarkers, advertised: 0...1) { (r: WriteTxnMarkersRequest, c) in
+            c.broker.writeTxnMarkers(r, version: c.version, on: c.eventLoop)
+        },
         .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) }
             .coordinated(.transaction, keys: { (r: EndTxnRequest, _) in [r.transactionalId] }) { (_: EndTxnRequest, _) in EndTxnResponse(errorCode: CoordinatorRefusals.code) },
         .immediate(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) }

@@ -1,3 +1,4 @@
+import Dispatch
 import Logging
 import NIOConcurrencyHelpers
 import NIOCore
@@ -32,6 +33,13 @@ public final class Broker: Sendable {
     public let cluster: BrokerCluster?
     /// Cluster mode: this broker's role — leader or follower — for each of its replicas.
     public let replicas: ReplicaManager?
+    /// Cluster mode: connections to the other brokers (transaction markers).
+    let channels: BrokerChannels?
+    /// After a leader append that is not a client's produce: completes once it is on the ISR.
+    let replicatedWrite: @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>
+    /// The `__transaction_state` partitions whose ids the transaction coordinator serves (cluster
+    /// mode: the ones this broker leads).
+    let transactionCoordination = NIOLockedValueBox(Set<Int>())
     /// The `__consumer_offsets` partitions whose groups the coordinator serves (cluster mode: the
     /// ones this broker leads; `handOverGroupCoordination` keeps it in step with the image).
     let groupCoordination = NIOLockedValueBox(Set<Int>())
@@ -54,6 +62,8 @@ public final class Broker: Sendable {
         let replicas = cluster.map { Self.replicaManager(config: config, cluster: $0, appender: appender, registry: registry, logger: logger) }
         self.replicas = replicas
         let replicated = Self.replicatedWrite(replicas: replicas, fetchWaiters: fetchWaiters, registry: registry)
+        self.replicatedWrite = replicated
+        self.channels = cluster.map { c in BrokerChannels(nodeId: config.nodeId, image: { c.image }) }
         let offsetsCount = try Self.openInternalTopic(
             Self.offsetsTopic, in: topics, partitions: cluster?.internalPartitions[Self.offsetsTopic] ?? config.offsetsTopicPartitions,
             clusterRequires: cluster != nil, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
@@ -100,11 +110,22 @@ public final class Broker: Sendable {
                 let refusal = Self.leadershipRefusal(topic, partition, in: view(), cluster: cluster, nodeId: nodeId, registry: registry)
                 return refusal == nil || refusal == .unknownTopicOrPartition
             },
+            partitionExists: { topic, partition in view().partition(topic, partition) != nil },
             replicated: replicated)
-        if let cluster {
+        transactionCoordination.withLockedValue { $0 = Set((0..<Int(stateCount)).filter { leads(TransactionCoordinator.stateTopic, Int32($0)) }) }
+        if let cluster, let channels {
+            let markerLoop = groups.eventLoop
+            transactions.installRemoteMarkers { topic, partition, producerId, epoch, commit in
+                Self.sendMarker(
+                    channels: channels, cluster: cluster, topic: topic, partition: partition, producerId: producerId, epoch: epoch,
+                    commit: commit, on: markerLoop)
+            }
             applyToLocalReplicas(cluster.image)
             cluster.applier.start { [weak self] image in self?.applyToLocalReplicas(image) }
         }
+        // Transactions a crash interrupted in their commit or abort are finished now that
+        // markers can be written (to other brokers too).
+        transactions.recover()
     }
 
     /// How long the coordinators' writes wait for followers (Kafka's `offsets.commit.timeout.ms`).
@@ -233,6 +254,14 @@ public final class Broker: Sendable {
     /// Stops the background threads, finishes queued appends, then flushes and closes every log.
     public func shutdown() {
         replicas?.shutdown()
+        if let channels {
+            let closed = DispatchSemaphore(value: 0)
+            Task {
+                await channels.shutdown()
+                closed.signal()
+            }
+            closed.wait()
+        }
         stopMaintenance()
         groups.shutdown()
         appender.shutdown()

@@ -20,3 +20,11 @@ extension PartitionLog {
         }
     }
 }
+
+extension PartitionLog {
+    /// Whether `producerId`'s transaction is open in this partition at `epoch` (its first batch is
+    /// here and no marker has closed it): later batches of the same transaction need no check.
+    public func hasOpenTransaction(producerId: Int64, epoch: Int16) -> Bool {
+        lock.withLock { transactions.open[producerId] != nil && producerState.producers[producerId]?.epoch == epoch }
+    }
+}

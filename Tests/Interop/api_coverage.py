@@ -21,7 +21,7 @@ API_NAMES = {
     10: "FindCoordinator", 11: "JoinGroup", 12: "Heartbeat", 13: "LeaveGroup", 14: "SyncGroup",
     15: "DescribeGroups", 16: "ListGroups", 17: "SaslHandshake", 18: "ApiVersions", 19: "CreateTopics",
     20: "DeleteTopics", 21: "DeleteRecords", 22: "InitProducerId", 23: "OffsetForLeaderEpoch",
-    24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn", 28: "TxnOffsetCommit", 29: "DescribeAcls",
+    24: "AddPartitionsToTxn", 25: "AddOffsetsToTxn", 26: "EndTxn", 27: "WriteTxnMarkers", 28: "TxnOffsetCommit", 29: "DescribeAcls",
     30: "CreateAcls", 31: "DeleteAcls", 32: "DescribeConfigs", 33: "AlterConfigs", 34: "AlterReplicaLogDirs",
     35: "DescribeLogDirs", 36: "SaslAuthenticate", 37: "CreatePartitions", 42: "DeleteGroups",
     43: "ElectLeaders", 44: "IncrementalAlterConfigs", 45: "AlterPartitionReassignments",
@@ -110,6 +110,8 @@ COVERAGE = {
                         ("kafka-python", "test_cluster.py::test_clients_see_every_broker_and_leaders_spread_over_all")],
     "ElectLeaders": [("confluent-kafka", "test_cluster.py::test_elect_leaders_preferred_and_unclean")],
     "OffsetForLeaderEpoch": [("wire", "test_replication.py::test_a_returning_leader_truncates_the_tail_nobody_else_has")],
+    # Sent by Tern brokers to each other (a coordinator to the leaders of a transaction's partitions).
+    "WriteTxnMarkers": [("tern", "test_cluster.py::test_a_transaction_spans_partitions_led_by_every_broker")],
     "DescribeProducers": [("kafka-python", "test_admin_apis.py::test_describe_producers_lists_idempotent_and_transactional_producers")],
     "DescribeTransactions": [("kafka-python", "test_admin_apis.py::test_offset_delete_and_describe_transactions")],
     "ListTransactions": [("wire", "test_transactions.py::test_idle_transactional_ids_expire_and_stay_gone_after_restart"),

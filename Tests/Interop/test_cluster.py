@@ -509,30 +509,90 @@ def test_a_consumer_group_follows_its_coordinator_to_another_broker(cluster):
         c.close()
 
 
-def test_transactions_over_partitions_led_by_the_coordinator_commit_and_others_are_refused(cluster):
-    """Until replication brings WriteTxnMarkers, a transaction may only span partitions led by its
-    coordinator's broker: those commit as on a single broker; a partition led elsewhere is refused
-    (INVALID_TXN_STATE) rather than get markers on a follower's copy."""
-    lead = create(cluster, "txn-spread", 3, 1)
+def read_committed(cluster, topic, partition):
+    out = kcat("-b", cluster.bootstrap, "-C", "-t", topic, "-p", str(partition), "-o", "beginning", "-e", "-q", "-f", "%s\n",
+               "-X", "isolation.level=read_committed")
+    return out.decode().split()
+
+
+def test_a_transaction_spans_partitions_led_by_every_broker(cluster):
+    """The coordinator writes markers to partitions it leads itself and sends WriteTxnMarkers to
+    the leaders of the others; their leaders check the producer's first batch with the coordinator
+    (AddPartitionsToTxn verify_only). Commit and abort both reach every partition."""
+    lead = create(cluster, "txn-spread", 6, 3)
+    assert len(set(lead.values())) == 3
     p = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "cluster-txn"})
     p.init_transactions(30)
-    state = leaders(cluster, "__transaction_state")
-    coordinator = state[coordinator_partition("cluster-txn", len(state))]
-    local = next(part for part, l in lead.items() if l == coordinator)
-    remote = next(part for part, l in lead.items() if l != coordinator)
     p.begin_transaction()
-    for i in range(10):
-        p.produce("txn-spread", value=f"t{i}".encode(), partition=local)
+    for part in range(6):
+        p.produce("txn-spread", value=f"c{part}".encode(), partition=part)
     p.commit_transaction(30)
-    out = kcat("-b", cluster.bootstrap, "-C", "-t", "txn-spread", "-p", str(local), "-o", "beginning", "-e", "-q", "-f", "%s\n",
-               "-X", "isolation.level=read_committed")
-    assert out.decode().split() == [f"t{i}" for i in range(10)]
     p.begin_transaction()
-    p.produce("txn-spread", value=b"elsewhere", partition=remote)
-    with pytest.raises(Exception) as refused:
-        p.commit_transaction(30)
-    print(f"\nrefused: {refused.value}")
-    assert "INVALID_TXN_STATE" in str(refused.value), refused.value
+    for part in range(6):
+        p.produce("txn-spread", value=f"a{part}".encode(), partition=part)
+    p.flush(30)
+    p.abort_transaction(30)
+    after = Producer({"bootstrap.servers": cluster.bootstrap})
+    for part in range(6):
+        after.produce("txn-spread", value=f"z{part}".encode(), partition=part)
+    assert after.flush(30) == 0
+    for part in range(6):
+        assert read_committed(cluster, "txn-spread", part) == [f"c{part}", f"z{part}"]
+
+
+def test_a_stray_transactional_batch_is_refused_by_a_partition_not_in_the_transaction(cluster):
+    """A leader that is not the coordinator still refuses a transactional batch for a partition the
+    producer never added to its transaction: it asks the coordinator (INVALID_TXN_STATE), where a
+    partition the coordinator has added is accepted."""
+    lead = create(cluster, "txn-stray", 3, 3)
+    Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "stray-txn"}).init_transactions(30)
+    state = leaders(cluster, "__transaction_state")
+    coordinator = state[coordinator_partition("stray-txn", len(state))]
+    remote = next(part for part, l in lead.items() if l != coordinator)
+    remote_leader = cluster.brokers[lead[remote]]
+    # InitProducerId v1 at the coordinator: the producer id and epoch of "stray-txn".
+    conn = wire.Conn(cluster.brokers[coordinator].port)
+    conn.send(wire.request(22, 1, 3, wire.string("stray-txn") + struct.pack(">i", 60000)))
+    resp = conn.recv_frame()
+    conn.close()
+    _corr, _throttle, error, pid, epoch = struct.unpack_from(">iihqh", resp, 0)
+    assert error == 0
+
+    def produce_transactional(seq):
+        batch = wire.batch(wire.record(b"stray"), 1, attributes=0x10, pid=pid, epoch=epoch, seq=seq)
+        c = wire.Conn(remote_leader.port)
+        c.send(wire.request(0, 8, 4, wire.produce_v8("txn-stray", remote, batch, transactional_id="stray-txn")))
+        _, results = wire.parse_produce_v8_response(c.recv_frame())
+        c.close()
+        return results[0][2]
+
+    assert produce_transactional(0) == 48  # INVALID_TXN_STATE: never added to the transaction
+    assert read_committed(cluster, "txn-stray", remote) == []
+
+
+def test_a_transactional_producer_goes_on_after_its_coordinator_is_killed(cluster):
+    """kill -9 of the broker coordinating a transactional id: the transaction state is on the
+    other replicas of its __transaction_state partition, the new coordinator loads it, and the same
+    producer commits its next transactions there."""
+    lead = create(cluster, "txn-moving", 3, 3)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "moving-txn", "transaction.timeout.ms": 60000})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for part in range(3):
+        p.produce("txn-moving", value=f"before{part}".encode(), partition=part)
+    p.commit_transaction(30)
+    state = leaders(cluster, "__transaction_state")
+    coordinator = state[coordinator_partition("moving-txn", len(state))]
+    cluster.brokers[coordinator].stop(signal.SIGKILL)
+    wait_for("a new coordinator", lambda: leaders(cluster, "__transaction_state").get(coordinator_partition("moving-txn", len(state)), -1)
+             not in (-1, coordinator), timeout=30)
+    for round in range(3):
+        p.begin_transaction()
+        for part in range(3):
+            p.produce("txn-moving", value=f"after{round}-{part}".encode(), partition=part)
+        p.commit_transaction(60)
+    for part in range(3):
+        assert read_committed(cluster, "txn-moving", part) == [f"before{part}"] + [f"after{r}-{part}" for r in range(3)]
 
 
 def test_groups_are_spread_over_coordinators_by_their_id(cluster):

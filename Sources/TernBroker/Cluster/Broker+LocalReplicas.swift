@@ -33,6 +33,7 @@ extension Broker {
         }
         replicas?.apply(image)
         handOverGroupCoordination(image)
+        handOverTransactionCoordination(image)
         for local in topics.allTopics where image.topics[local.metadata.name] == nil && !Self.internalTopics.contains(local.metadata.name) {
             // Topics from before this data directory joined a cluster (hosted == nil) are
             // registered at start (`registerLocalTopics`); one still missing is being registered.
@@ -63,6 +64,26 @@ extension Broker {
             if !gained.isEmpty { try groups.takeOver(gained).wait() }
         } catch {
             logger.error("group coordinator hand-over failed", metadata: ["error": "\(error)"])
+        }
+    }
+
+    /// The transaction coordinator follows the leadership of `__transaction_state`'s partitions:
+    /// it reloads a partition's ids (and finishes endings its previous coordinator left
+    /// half-done) when the leadership moves here, and drops them when it moves away.
+    func handOverTransactionCoordination(_ image: MetadataImage) {
+        let me = config.nodeId
+        let led = Set((image.topics[TransactionCoordinator.stateTopic]?.partitions ?? []).enumerated().compactMap { i, p in
+            p.leader == me && image.brokers[me] != nil ? i : nil
+        })
+        let (gained, lost) = transactionCoordination.withLockedValue { current in
+            defer { current = led }
+            return (led.subtracting(current), current.subtracting(led))
+        }
+        if !lost.isEmpty { transactions.resign(lost) }
+        if !gained.isEmpty {
+            do { try transactions.takeOver(gained) } catch {
+                logger.error("transaction coordinator hand-over failed", metadata: ["error": "\(error)"])
+            }
         }
     }
 

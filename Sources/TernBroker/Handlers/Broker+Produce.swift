@@ -29,11 +29,6 @@ extension Broker {
                     // Produce v3+ carries only magic v2 batches (Kafka refuses the rest as INVALID_RECORD).
                     header = try ClientBatchValidator.validate(&records, policy: topic.batchPolicy, nowMs: nowMs)
                     if header.compression == .zstd && version < 7 { throw KafkaError.unsupportedCompressionType }  // KIP-110
-                    if header.isTransactional, let refusal = transactions.refusal(
-                        ofWriteBy: header.producerId, epoch: header.producerEpoch, topic: topicData.name, partition: partitionData.index)
-                    {
-                        throw refusal
-                    }
                     let isr = view.partition(topicData.name, partitionData.index)?.isr ?? [config.nodeId]
                     if request.acks == -1 && isr.count < Int(topic.minInsyncReplicas) {
                         throw DescribedKafkaError(.notEnoughReplicas, "The size of the current ISR \(isr) is insufficient to satisfy the min.isr requirement of \(topic.minInsyncReplicas) for partition \(topicData.name)-\(partitionData.index)")
@@ -45,38 +40,16 @@ extension Broker {
                 } catch {
                     return failed(error)
                 }
-                let promise = eventLoop.makePromise(of: ProduceResponse.PartitionProduceResponse.self)
-                let counters = metrics.topic(topicData.name)
-                let (bytes, count) = (records.readableBytes, Int(header.recordsCount))
-                let leadership = replicas?.leadership(ReplicaKey(topicData.name, partitionData.index))
-                let (acks, timeoutMs, minInsync) = (request.acks, Int64(request.timeoutMs), Int(topic.minInsyncReplicas))
-                appender.append(records, headers: [header], to: log) { [fetchWaiters, logger] result in
-                    switch result {
-                    case .success(let appended):
-                        counters.bytesIn.increment(by: bytes)
-                        counters.recordsIn.increment(by: count)
-                        // Followers waiting at this log fetch the new batch; with a lone in-sync
-                        // replica the high watermark follows at once.
-                        leadership?.leaderAppended()
-                        fetchWaiters.notify(log)
-                        let response = ProduceResponse.PartitionProduceResponse(
-                            index: partitionData.index, baseOffset: appended.baseOffset,
-                            logAppendTimeMs: topic.logAppendTime ? nowMs : -1, logStartOffset: appended.logStartOffset)
-                        guard acks == -1, let leadership else {
-                            promise.succeed(response)
-                            return
-                        }
-                        // acks=all: answered once every in-sync replica has the batch.
-                        leadership.waitForReplication(of: appended.lastOffset + 1, minInsync: minInsync, timeoutMs: timeoutMs, on: eventLoop)
-                            .whenSuccess { error in
-                                promise.succeed(error == .none ? response : Self.produceError(error, partition: partitionData.index))
-                            }
-                    case .failure(let error):
-                        logger.error("produce failed", metadata: ["topic": "\(topicData.name)", "error": "\(error)"])
-                        promise.succeed(Self.produceError(error, partition: partitionData.index))
-                    }
+                let write = ProducedWrite(
+                    topic: topicData.name, partition: partitionData.index, log: log, records: records, header: header,
+                    logAppendTimeMs: topic.logAppendTime ? nowMs : -1, acks: request.acks, timeoutMs: Int64(request.timeoutMs),
+                    minInsync: Int(topic.minInsyncReplicas))
+                guard header.isTransactional else { return append(write, on: eventLoop) }
+                return transactionalWriteCheck(
+                    header, transactionalId: request.transactionalId, topic: topicData.name, partition: partitionData.index, log: log, on: eventLoop
+                ).flatMap { [self] refusal in
+                    refusal.map { eventLoop.makeSucceededFuture(Self.produceError($0, partition: partitionData.index)) } ?? append(write, on: eventLoop)
                 }
-                return promise.futureResult
             })
         }
         if request.acks == 0 { return nil }
@@ -85,6 +58,53 @@ extension Broker {
             .map { results in
                 ProduceResponse(responses: zip(names, results).map { .init(name: $0, partitionResponses: $1) })
             }
+    }
+
+    /// One partition's validated batch on its way to the log.
+    struct ProducedWrite: Sendable {
+        let topic: String
+        let partition: Int32
+        let log: PartitionLog
+        let records: ByteBuffer
+        let header: RecordBatchHeader
+        let logAppendTimeMs: Int64
+        let acks: Int16
+        let timeoutMs: Int64
+        let minInsync: Int
+    }
+
+    /// Hands the batch to the group-commit appender; answers after the write — with acks=all, once
+    /// every in-sync replica has it.
+    private func append(_ w: ProducedWrite, on eventLoop: EventLoop) -> EventLoopFuture<ProduceResponse.PartitionProduceResponse> {
+        let promise = eventLoop.makePromise(of: ProduceResponse.PartitionProduceResponse.self)
+        let counters = metrics.topic(w.topic)
+        let leadership = replicas?.leadership(ReplicaKey(w.topic, w.partition))
+        appender.append(w.records, headers: [w.header], to: w.log) { [fetchWaiters, logger] result in
+            switch result {
+            case .success(let appended):
+                counters.bytesIn.increment(by: w.records.readableBytes)
+                counters.recordsIn.increment(by: Int(w.header.recordsCount))
+                // Followers waiting at this log fetch the new batch; with a lone in-sync replica
+                // the high watermark follows at once.
+                leadership?.leaderAppended()
+                fetchWaiters.notify(w.log)
+                let response = ProduceResponse.PartitionProduceResponse(
+                    index: w.partition, baseOffset: appended.baseOffset, logAppendTimeMs: w.logAppendTimeMs, logStartOffset: appended.logStartOffset)
+                guard w.acks == -1, let leadership else {
+                    promise.succeed(response)
+                    return
+                }
+                // acks=all: answered once every in-sync replica has the batch.
+                leadership.waitForReplication(of: appended.lastOffset + 1, minInsync: w.minInsync, timeoutMs: w.timeoutMs, on: eventLoop)
+                    .whenSuccess { error in
+                        promise.succeed(error == .none ? response : Self.produceError(error, partition: w.partition))
+                    }
+            case .failure(let error):
+                logger.error("produce failed", metadata: ["topic": "\(w.topic)", "error": "\(error)"])
+                promise.succeed(Self.produceError(error, partition: w.partition))
+            }
+        }
+        return promise.futureResult
     }
 
     /// Produce v0-2 carry message formats v0/v1, which Tern does not store (Kafka 4 refuses them

@@ -35,6 +35,13 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// cluster a transaction may only add partitions led here (markers for other brokers need
     /// WriteTxnMarkers, which comes with replication); a follower's copy must never get one.
     private let ledHere: @Sendable (String, Int32) -> Bool
+    /// Whether a partition exists (on a single broker locally; in a cluster, in the image).
+    private let partitionExists: @Sendable (String, Int32) -> Bool
+    /// Writes a marker on a partition led by another broker (WriteTxnMarkers); installed by the
+    /// broker once it is up (`installRemoteMarkers`). Until then only local partitions get markers.
+    private let remoteMarkers = NIOLockedValueBox<RemoteMarkerWriter?>(nil)
+    typealias RemoteMarkerWriter = @Sendable (_ topic: String, _ partition: Int32, _ producerId: Int64, _ epoch: Int16, _ commit: Bool)
+        -> EventLoopFuture<Void>
     /// Completes once a write (topic, partition, end offset) is on every in-sync replica, or with
     /// the error that stopped it (`Broker.replicatedWrite`): state records and markers are
     /// written with acks=all, as Kafka writes them.
@@ -44,8 +51,10 @@ final class TransactionCoordinator: @unchecked Sendable {
          allocateProducerId: @escaping @Sendable () throws -> Int64, stateLogs: [PartitionLog],
          coordinates: @escaping @Sendable (Int) -> Bool = { _ in true }, idExpirationMs: Int64, logger: Logger,
          ledHere: @escaping @Sendable (String, Int32) -> Bool = { _, _ in true },
+         partitionExists: @escaping @Sendable (String, Int32) -> Bool,
          replicated: @escaping @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>) throws {
         self.ledHere = ledHere
+        self.partitionExists = partitionExists
         self.replicated = replicated
         self.idExpirationMs = idExpirationMs
         self.topics = topics
@@ -64,25 +73,77 @@ final class TransactionCoordinator: @unchecked Sendable {
 
     private func coordinatesId(_ id: String) -> Bool { coordinates(partition(of: id)) }
 
-    /// Replays `__transaction_state`; transactions a crash left open are aborted, ones that were
-    /// committing are committed (for the ids coordinated here).
+    /// Replays `__transaction_state` (ending what a crash interrupted is `recover`'s, once the
+    /// broker can write markers).
     private func load() throws {
-        for log in stateLogs { try load(log) }
-        for meta in transactions.values { transactionalIdByProducer[meta.producerId] = meta.transactionalId }
-        for id in Array(transactions.keys) where coordinatesId(id) {
+        var loaded: [String: TransactionMetadata] = [:]
+        for log in stateLogs { try Self.replay(log, into: &loaded) }
+        lock.withLock {
+            transactions = loaded
+            for meta in loaded.values { transactionalIdByProducer[meta.producerId] = meta.transactionalId }
+        }
+        logger.info("loaded transactions", metadata: ["count": "\(loaded.count)"])
+    }
+
+    /// Ends what a crash (or the previous coordinator's loss) interrupted, for the ids of
+    /// `partitions` (nil: all) coordinated here: PrepareCommit is committed, PrepareAbort aborted.
+    /// Ongoing transactions stay open, as Kafka leaves them: their producer may go on, and
+    /// `transaction.timeout.ms` (counted from their start) aborts them if it does not.
+    func recover(partitions: Set<Int>? = nil) {
+        let ids = lock.withLock {
+            transactions.keys.filter { id in coordinatesId(id) && (partitions?.contains(partition(of: id)) ?? true) }
+        }
+        for id in ids {
             let begun: (TransactionMetadata, Bool)? = lock.withLock {
-                switch transactions[id]!.state {
-                case .ongoing, .prepareAbort: return beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
-                case .prepareCommit: return beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
+                switch transactions[id]?.state {
+                case .prepareAbort?: return beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
+                case .prepareCommit?: return beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
                 default: return nil
                 }
             }
-            if let (prepared, commit) = begun { _ = finishEnd(prepared, commit: commit) }
+            if let (prepared, commit) = begun {
+                logger.info("finishing an interrupted transaction", metadata: ["transactionalId": "\(id)", "commit": "\(commit)"])
+                _ = finishEnd(prepared, commit: commit)
+            }
         }
-        logger.info("loaded transactions", metadata: ["count": "\(transactions.count)"])
     }
 
-    private func load(_ stateLog: PartitionLog) throws {
+    /// Cluster mode: this broker now leads `partitions` of `__transaction_state`: their ids'
+    /// state is reloaded from the (replicated) log and interrupted endings are finished.
+    func takeOver(_ partitions: Set<Int>) throws {
+        var loaded: [String: TransactionMetadata] = [:]
+        for p in partitions.sorted() { try Self.replay(stateLogs[p], into: &loaded) }
+        lock.withLock {
+            for (id, meta) in transactions where partitions.contains(partition(of: id)) {
+                transactions[id] = nil
+                if transactionalIdByProducer[meta.producerId] == id { transactionalIdByProducer[meta.producerId] = nil }
+            }
+            for (id, meta) in loaded where partitions.contains(partition(of: id)) {
+                transactions[id] = meta
+                transactionalIdByProducer[meta.producerId] = id
+            }
+        }
+        recover(partitions: partitions)
+    }
+
+    /// Cluster mode: another broker leads `partitions` now; their ids are no longer served here.
+    func resign(_ partitions: Set<Int>) {
+        lock.withLock {
+            for (id, meta) in transactions where partitions.contains(partition(of: id)) {
+                transactions[id] = nil
+                if transactionalIdByProducer[meta.producerId] == id { transactionalIdByProducer[meta.producerId] = nil }
+            }
+        }
+    }
+
+    func installRemoteMarkers(_ writer: @escaping RemoteMarkerWriter) {
+        remoteMarkers.withLockedValue { $0 = writer }
+    }
+
+    /// Whether this broker coordinates `id` now.
+    func coordinates(transactionalId id: String) -> Bool { coordinatesId(id) }
+
+    private static func replay(_ stateLog: PartitionLog, into transactions: inout [String: TransactionMetadata]) throws {
         var next = stateLog.logStartOffset
         while next < stateLog.logEndOffset {
             // To the log end, as Kafka's coordinator loads (a new leader's high watermark may trail).
@@ -193,12 +254,7 @@ final class TransactionCoordinator: @unchecked Sendable {
             if let error = validate(id, producerId, epoch) { return .failure(error) }
             var m = transactions[id]!
             for (t, p) in partitions {
-                guard ledHere(t, p) else {
-                    logger.warning("refusing a transaction over a partition led by another broker (not supported before replication)",
-                                   metadata: ["transactionalId": "\(id)", "partition": "\(t)-\(p)"])
-                    return .failure(.invalidTxnState)
-                }
-                guard topics.topic(t)?.partition(p) != nil else { return .failure(.unknownTopicOrPartition) }
+                guard partitionExists(t, p) else { return .failure(.unknownTopicOrPartition) }
                 m.partitions.insert(.init(topic: t, partition: p))
             }
             if m.state != .ongoing {
@@ -329,36 +385,23 @@ final class TransactionCoordinator: @unchecked Sendable {
         transactionalIdByProducer[m.producerId] = m.transactionalId
     }
 
+    /// Ends the transaction on one partition: the marker is appended here when this broker leads
+    /// the partition, else sent to its leader (WriteTxnMarkers). Completes once the marker is on
+    /// the partition's in-sync replicas.
     private func writeMarker(_ m: TransactionMetadata, _ p: TransactionMetadata.Partition, commit: Bool) -> EventLoopFuture<Void> {
         let loop = groups.eventLoop
-        guard let log = topics.topic(p.topic)?.partition(p.partition) else { return loop.makeSucceededVoidFuture() }
-        let promise = loop.makePromise(of: Void.self)
-        do {
-            var key = ByteBuffer()
-            key.writeInteger(0 as Int16)
-            key.writeInteger(commit ? TransactionIndex.commitMarker : TransactionIndex.abortMarker)
-            var value = ByteBuffer()
-            value.writeInteger(0 as Int16)
-            value.writeInteger(0 as Int32)  // coordinator epoch
-            var batch = RecordBatch(records: [Record(timestamp: PartitionLog.nowMs(), key: key, value: value)])
-            batch.attributes = 0x30  // transactional + control
-            batch.producerId = m.producerId
-            batch.producerEpoch = m.producerEpoch
-            var out = ByteBuffer()
-            try batch.encode(to: &out)
-            appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: log) { [replicated] result in
-                switch result {
-                case .success(let appended):
-                    replicated(p.topic, p.partition, appended.lastOffset + 1, loop).whenSuccess { error in
-                        if error == .none { promise.succeed(()) } else { promise.fail(error) }
-                    }
-                case .failure(let e): promise.fail(e)
-                }
-            }
-        } catch {
-            promise.fail(error)
+        guard ledHere(p.topic, p.partition) else {
+            guard let remote = remoteMarkers.withLockedValue({ $0 }) else { return loop.makeFailedFuture(KafkaError.coordinatorNotAvailable) }
+            return remote(p.topic, p.partition, m.producerId, m.producerEpoch, commit).hop(to: loop)
         }
-        return promise.futureResult
+        // A partition deleted meanwhile needs no marker.
+        guard let log = topics.topic(p.topic)?.partition(p.partition) else { return loop.makeSucceededVoidFuture() }
+        return TransactionMarker.append(
+            producerId: m.producerId, epoch: m.producerEpoch, commit: commit, to: log, topic: p.topic, partition: p.partition,
+            appender: appender, replicated: replicated, on: loop
+        ).flatMapThrowing { error in
+            if error != .none { throw error }
+        }
     }
 
     /// Aborts transactions open longer than their `transaction.timeout.ms` (with an epoch bump, so
