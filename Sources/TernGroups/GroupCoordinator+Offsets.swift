@@ -10,7 +10,10 @@ extension GroupCoordinator {
                     .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: codes(t.name, $0.partitionIndex).rawValue) })
                 })
             }
-            if let error = validateCommitter(req, version: version) {
+            if let error = validateCommitter(
+                group: req.groupId, generation: req.generationIdOrMemberEpoch, memberId: req.memberId, instanceId: req.groupInstanceId,
+                memberEpochs: version >= 9)
+            {
                 return loop.makeSucceededFuture(respond { _, _ in error })
             }
             let now = PartitionLog.nowMs()
@@ -45,28 +48,29 @@ extension GroupCoordinator {
     /// `member_id` says — an admin client, a consumer using `assign`, or a KIP-848 consumer's manual
     /// commit; otherwise the committer must be a current member (instance id checked first) of the
     /// current generation, or, with neither member id nor generation, the group must be empty.
-    private func validateCommitter(_ req: OffsetCommitRequest, version: Int16) -> KafkaError? {
-        guard !req.groupId.isEmpty else { return .invalidGroupId }
-        let epoch = req.generationIdOrMemberEpoch
-        if let modern = modernGroups[req.groupId] {
+    /// `memberEpochs`: the request can carry a KIP-848 member epoch (OffsetCommit v9+,
+    /// TxnOffsetCommit's generation field).
+    func validateCommitter(group groupId: String, generation epoch: Int32, memberId: String, instanceId: String?, memberEpochs: Bool) -> KafkaError? {
+        guard !groupId.isEmpty else { return .invalidGroupId }
+        if let modern = modernGroups[groupId] {
             // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
             if epoch < 0 && modern.members.isEmpty { return nil }
-            guard let member = modern.members[req.memberId] else { return .unknownMemberId }
+            guard let member = modern.members[memberId] else { return .unknownMemberId }
             // A classic member inside (KIP-848 migration) commits with its epoch as generation.
             if member.classic != nil { return epoch == member.epoch ? nil : .illegalGeneration }
-            if version < 9 { return .unsupportedVersion }
+            if !memberEpochs { return .unsupportedVersion }
             return epoch == member.epoch ? nil : .staleMemberEpoch
         }
-        let g = group(req.groupId, create: true)!
+        let g = group(groupId, create: true)!
         if epoch < 0 && g.members.isEmpty { return nil }
-        if epoch >= 0 || !req.memberId.isEmpty || req.groupInstanceId != nil {
-            if let error = validateMember(g, memberId: req.memberId, instanceId: req.groupInstanceId) { return error }
+        if epoch >= 0 || !memberId.isEmpty || instanceId != nil {
+            if let error = validateMember(g, memberId: memberId, instanceId: instanceId) { return error }
             guard epoch == g.generationId else { return .illegalGeneration }
         } else if !g.members.isEmpty {
             return .unknownMemberId
         }
         if g.state == .completingRebalance { return .rebalanceInProgress }
-        if let member = g.members[req.memberId] { scheduleSessionExpiry(g, member) }
+        if let member = g.members[memberId] { scheduleSessionExpiry(g, member) }
         return nil
     }
 
@@ -180,19 +184,6 @@ extension GroupCoordinator {
 
 extension GroupCoordinator {
     public var eventLoop: EventLoop { loop }
-
-    /// Offsets committed by a transaction (TxnOffsetCommit + EndTxn commit): written without
-    /// membership checks, as the transaction coordinator already validated the producer.
-    public func commitTransactionalOffsets(group: String, _ offsets: [(String, Int32, Int64, Int32, String?)]) -> EventLoopFuture<Void> {
-        loop.flatSubmit { [self] in
-            let now = PartitionLog.nowMs()
-            let changes = offsets.map { (TopicPartitionKey(topic: $0.0, partition: $0.1),
-                                         Optional(CommittedOffset(offset: $0.2, leaderEpoch: $0.3, metadata: $0.4, commitTimestamp: now))) }
-            return persist(group: group, changes).flatMapThrowing { ok in
-                if !ok { throw GroupCoordinatorError.offsetWriteFailed }
-            }
-        }
-    }
 }
 
 public enum GroupCoordinatorError: Error { case offsetWriteFailed }

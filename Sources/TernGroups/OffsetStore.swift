@@ -22,8 +22,14 @@ struct TopicPartitionKey: Hashable {
 /// string topic, int32 partition; value = int16 3, int64 offset, int32 leader epoch, nullable
 /// string metadata, int64 commit timestamp. A null value (tombstone) deletes the offset, and
 /// compaction eventually keeps only the newest record per key.
+///
+/// Offsets a transaction commits (TxnOffsetCommit) are written as transactional records of the
+/// producer; they count only once the transaction's commit marker follows them in the same
+/// partition, and never after an abort marker (`pendingTransactional` holds them meanwhile).
 struct OffsetStore {
     private(set) var offsets: [String: [TopicPartitionKey: CommittedOffset]] = [:]
+    /// Producer id → group → offsets written by its open transaction.
+    private(set) var pendingTransactional: [Int64: [String: [TopicPartitionKey: CommittedOffset]]] = [:]
 
     static func key(group: String, _ tp: TopicPartitionKey) -> ByteBuffer {
         var b = ByteBuffer()
@@ -44,12 +50,37 @@ struct OffsetStore {
         return b
     }
 
-    /// One record batch holding `changes` (nil = delete), ready to append.
-    static func batch(group: String, _ changes: [(TopicPartitionKey, CommittedOffset?)], now: Int64) throws -> ByteBuffer {
+    /// One record batch holding `changes` (nil = delete), ready to append; a transaction's
+    /// (`producer`) is marked transactional with its producer id and epoch.
+    static func batch(
+        group: String, _ changes: [(TopicPartitionKey, CommittedOffset?)], now: Int64, producer: (id: Int64, epoch: Int16)? = nil
+    ) throws -> ByteBuffer {
         var out = ByteBuffer()
         let records = changes.map { tp, c in Record(timestamp: now, key: key(group: group, tp), value: c.map(value)) }
-        try RecordBatch(records: records).encode(to: &out)
+        var batch = RecordBatch(records: records)
+        if let producer {
+            batch.attributes |= 0x10  // transactional
+            batch.producerId = producer.id
+            batch.producerEpoch = producer.epoch
+        }
+        try batch.encode(to: &out)
         return out
+    }
+
+    /// A transaction wrote offsets for `group`: they wait for its marker.
+    mutating func stage(producerId: Int64, group: String, _ changes: [(TopicPartitionKey, CommittedOffset)]) {
+        for (tp, c) in changes { pendingTransactional[producerId, default: [:]][group, default: [:]][tp] = c }
+    }
+
+    /// The marker of `producerId`'s transaction: a commit makes its pending offsets of the groups
+    /// `included` names committed, an abort drops them.
+    mutating func complete(producerId: Int64, commit: Bool, included: (String) -> Bool) {
+        guard var byGroup = pendingTransactional[producerId] else { return }
+        for (group, pending) in byGroup where included(group) {
+            if commit { apply(group: group, pending.map { ($0.key, Optional($0.value)) }) }
+            byGroup[group] = nil
+        }
+        pendingTransactional[producerId] = byGroup.isEmpty ? nil : byGroup
     }
 
     mutating func apply(group: String, _ changes: [(TopicPartitionKey, CommittedOffset?)]) {
@@ -66,6 +97,10 @@ struct OffsetStore {
     /// Forgets the groups `leaving` names (their coordination moved to another broker).
     mutating func remove(where leaving: (String) -> Bool) {
         offsets = offsets.filter { !leaving($0.key) }
+        pendingTransactional = pendingTransactional.compactMapValues { byGroup in
+            let kept = byGroup.filter { !leaving($0.key) }
+            return kept.isEmpty ? nil : kept
+        }
     }
 
     /// Adds one partition's groups by replaying its log from the start.
@@ -82,6 +117,17 @@ struct OffsetStore {
                 bytes.readableBytes >= header.totalSize
             {
                 let batch = try RecordBatch.read(from: &bytes)
+                if header.isControl {
+                    // A transaction's marker: every group here is in this partition.
+                    if header.lastOffset >= next, var k = batch.records.first?.key, (try? k.readKafka(Int16.self)) != nil,
+                        let type = try? k.readKafka(Int16.self)
+                    {
+                        complete(producerId: header.producerId, commit: type == TransactionIndex.commitMarker, included: { _ in true })
+                    }
+                    next = header.lastOffset + 1
+                    progressed = true
+                    continue
+                }
                 for r in batch.records where r.offset >= next {
                     guard var k = r.key, try k.readKafka(Int16.self) == 1 else { continue }
                     let group = try k.readKafkaString(compact: false)
@@ -91,7 +137,11 @@ struct OffsetStore {
                         let c = CommittedOffset(
                             offset: try v.readKafka(Int64.self), leaderEpoch: try v.readKafka(Int32.self),
                             metadata: try v.readKafkaNullableString(compact: false), commitTimestamp: try v.readKafka(Int64.self))
-                        apply(group: group, [(tp, c)])
+                        if header.isTransactional {
+                            stage(producerId: header.producerId, group: group, [(tp, c)])
+                        } else {
+                            apply(group: group, [(tp, c)])
+                        }
                     } else {
                         apply(group: group, [(tp, nil)])
                     }

@@ -45,6 +45,10 @@ extension PartitionLog {
         /// assigned here, stamped with the leader's epoch — the one given, or by default the one
         /// this log leads in (`lead(inEpoch:)`).
         case leader(epoch: Int32? = nil)
+        /// A coordinator's own transactional records (TxnOffsetCommit's offsets) on the leader:
+        /// stamped like `.leader()`, without the idempotent-producer sequence checks, which
+        /// only apply to what clients produce (Kafka's AppendOrigin.COORDINATOR).
+        case coordinator
         /// The leader's batches copied by a follower: offsets and epochs kept as they are. They
         /// must start at or past this log's end and increase (a compacted leader leaves gaps).
         case replica
@@ -70,6 +74,9 @@ extension PartitionLog {
             let first: Int64
             let lastOffset: Int64
             switch origin {
+            case .coordinator:
+                first = end
+                lastOffset = first + headers.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1
             case .leader:
                 // Idempotence: a retried batch is answered with its original offsets.
                 if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0]) {
@@ -113,8 +120,8 @@ extension PartitionLog {
             assigned.reserveCapacity(headers.count)
             var at = records.readerIndex
             for var h in headers {
-                if case .leader(let given) = origin {
-                    let leaderEpoch = given ?? epochForAppends
+                if origin != .replica {
+                    let leaderEpoch = if case .leader(let given?) = origin { given } else { epochForAppends }
                     var prefix = ByteBuffer()
                     prefix.reserveCapacity(16)
                     prefix.writeInteger(next)

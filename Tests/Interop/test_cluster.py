@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import Consumer, ConsumerGroupTopicPartitions, KafkaError, Producer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 from kafka.admin import KafkaAdminClient
 
@@ -593,6 +593,73 @@ def test_a_transactional_producer_goes_on_after_its_coordinator_is_killed(cluste
         p.commit_transaction(60)
     for part in range(3):
         assert read_committed(cluster, "txn-moving", part) == [f"before{part}"] + [f"after{r}-{part}" for r in range(3)]
+
+
+def test_exactly_once_with_the_group_and_transaction_coordinators_on_different_brokers(cluster):
+    """consume-transform-produce where the consumer group's coordinator and the producer's
+    transaction coordinator are different brokers: TxnOffsetCommit writes the offsets as the
+    transaction's records at the group coordinator, and the transaction coordinator's marker there
+    (WriteTxnMarkers) commits or drops them. The committed offsets then survive kill -9 of the
+    group's coordinator."""
+    create(cluster, "eos-in", 2, 3)
+    create(cluster, "eos-out", 2, 3)
+    Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "eos-probe"}).init_transactions(30)
+    admin(cluster.bootstrap).list_topics(timeout=10)
+    c = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": "eos-probe-group"})
+    c.list_topics(timeout=10)
+    c.close()
+    offsets_leaders = wait_for("__consumer_offsets has leaders", lambda: leaders(cluster, "__consumer_offsets") or None)[0]
+    state_leaders = leaders(cluster, "__transaction_state")
+    group, txn = next((f"eos-group-{i}", f"eos-txn-{i}") for i in range(200)
+                      if offsets_leaders[coordinator_partition(f"eos-group-{i}", len(offsets_leaders))]
+                      != state_leaders[coordinator_partition(f"eos-txn-{i}", len(state_leaders))])
+    group_coordinator = offsets_leaders[coordinator_partition(group, len(offsets_leaders))]
+    src = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(40):
+        src.produce("eos-in", value=f"{i}".encode(), partition=i % 2)
+    assert src.flush(30) == 0
+
+    consumer = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False, "isolation.level": "read_committed"})
+    consumer.subscribe(["eos-in"])
+    producer = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": txn})
+    producer.init_transactions(30)
+    done, rounds = 0, 0
+    deadline = time.time() + 60
+    try:
+        while done < 40 and time.time() < deadline:
+            msgs = [m for m in consumer.consume(10, 1.0) if not m.error()]
+            if not msgs:
+                continue
+            producer.begin_transaction()
+            for m in msgs:
+                producer.produce("eos-out", value=f"t{m.value().decode()}".encode(), partition=m.partition())
+            producer.send_offsets_to_transaction(consumer.position(consumer.assignment()), consumer.consumer_group_metadata())
+            rounds += 1
+            if rounds == 2:
+                producer.abort_transaction(30)
+                for tp in consumer.committed(consumer.assignment(), timeout=10):
+                    consumer.seek(TopicPartition(tp.topic, tp.partition, tp.offset if tp.offset >= 0 else OFFSET_BEGINNING))
+            else:
+                producer.commit_transaction(30)
+                done += len(msgs)
+    finally:
+        consumer.close()
+    assert done == 40
+    for part in range(2):
+        assert sorted(read_committed(cluster, "eos-out", part)) == sorted(f"t{i}" for i in range(part, 40, 2))
+    cluster.brokers[group_coordinator].stop(signal.SIGKILL)
+
+    def committed():
+        check = Consumer({"bootstrap.servers": cluster.bootstrap, "group.id": group})
+        try:
+            return [tp.offset for tp in check.committed([TopicPartition("eos-in", 0), TopicPartition("eos-in", 1)], timeout=5)]
+        except Exception:  # noqa: BLE001 - the coordinator is moving: ask again
+            return None
+        finally:
+            check.close()
+
+    assert wait_for("the committed offsets at the new coordinator", lambda: committed() == [20, 20], timeout=30)
 
 
 def test_groups_are_spread_over_coordinators_by_their_id(cluster):

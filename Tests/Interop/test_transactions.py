@@ -78,6 +78,13 @@ def test_consume_transform_produce_commits_visible_aborts_not(broker):
     assert sorted(committed) == sorted(f"t{i}" for i in range(60)), "each input exactly once, no aborted output"
     uncommitted = read(broker.bootstrap, "tx-out", "read_uncommitted", 2)
     assert len(uncommitted) == 60 + aborted, "read_uncommitted also sees the aborted records"
+    # The committed offsets are the transactions' records in __consumer_offsets with their
+    # commit markers: a restarted coordinator replays them (and not the aborted ones).
+    broker.restart()
+    check = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "transformers"})
+    offsets = check.committed([TopicPartition("tx-in", 0), TopicPartition("tx-in", 1)], timeout=10)
+    check.close()
+    assert [tp.offset for tp in offsets] == [30, 30]
     # The group's offsets were committed with the transactions.
     c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "transformers"})
     offsets = c.committed([TopicPartition("tx-in", 0), TopicPartition("tx-in", 1)], timeout=10)

@@ -56,17 +56,10 @@ extension Broker {
             .map { AddOffsetsToTxnResponse(errorCode: $0.rawValue) }
     }
 
-    func txnOffsetCommit(_ r: TxnOffsetCommitRequest, version: Int16) -> TxnOffsetCommitResponse {
-        let pending = r.topics.flatMap { t in
-            t.partitions.map {
-                TransactionMetadata.PendingOffset(topic: t.name, partition: $0.partitionIndex, offset: $0.committedOffset,
-                                                  leaderEpoch: $0.committedLeaderEpoch, metadata: $0.committedMetadata)
-            }
-        }
-        let error = transactions.stageOffsets(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, group: r.groupId, pending)
-        return TxnOffsetCommitResponse(topics: r.topics.map { t in
-            .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: error.rawValue) })
-        })
+    /// TxnOffsetCommit goes to the group's coordinator (the gate checks it), which writes the
+    /// offsets as the transaction's records (`GroupCoordinator+TransactionalOffsets`).
+    func txnOffsetCommit(_ r: TxnOffsetCommitRequest, version: Int16) -> EventLoopFuture<TxnOffsetCommitResponse> {
+        groups.txnOffsetCommit(r, version: version)
     }
 
     func endTxn(_ r: EndTxnRequest, version: Int16) -> EventLoopFuture<EndTxnResponse> {

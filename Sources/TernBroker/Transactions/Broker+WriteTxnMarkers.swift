@@ -20,7 +20,7 @@ extension Broker {
                         written = TransactionMarker.append(
                             producerId: marker.producerId, epoch: marker.producerEpoch, commit: marker.transactionResult,
                             coordinatorEpoch: marker.coordinatorEpoch, to: log, topic: t.name, partition: p, appender: appender,
-                            replicated: replicatedWrite, on: loop)
+                            groups: groups, replicated: replicatedWrite, on: loop)
                     } else {
                         written = loop.makeSucceededFuture(.unknownTopicOrPartition)
                     }

@@ -230,7 +230,6 @@ final class TransactionCoordinator: @unchecked Sendable {
                 m.timeoutMs = timeoutMs
                 m.state = .empty
                 m.partitions = []
-                m.pendingOffsets = [:]
                 store(m)
                 return m
             }
@@ -280,25 +279,10 @@ final class TransactionCoordinator: @unchecked Sendable {
         }
     }
 
+    /// AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction, so its
+    /// marker commits (or drops) the offsets TxnOffsetCommit writes there.
     func addOffsets(_ id: String, producerId: Int64, epoch: Int16, group: String) -> EventLoopFuture<KafkaError> {
-        let loop = groups.eventLoop
-        return loop.makeSucceededFuture(lock.withLock {
-            if let error = validate(id, producerId, epoch) { return error }
-            if transactions[id]!.state != .ongoing {
-                transactions[id]!.state = .ongoing
-                transactions[id]!.startedMs = PartitionLog.nowMs()
-            }
-            transactions[id]!.pendingOffsets[group, default: []] += []
-            return .none
-        })
-    }
-
-    func stageOffsets(_ id: String, producerId: Int64, epoch: Int16, group: String, _ offsets: [TransactionMetadata.PendingOffset]) -> KafkaError {
-        lock.withLock {
-            if let error = validate(id, producerId, epoch) { return error }
-            transactions[id]!.pendingOffsets[group, default: []] += offsets
-            return .none
-        }
+        addPartitions(id, producerId: producerId, epoch: epoch, [(Broker.offsetsTopic, Int32(groups.partition(of: group)))])
     }
 
     func endTransaction(_ id: String, producerId: Int64, epoch: Int16, commit: Bool) -> EventLoopFuture<KafkaError> {
@@ -357,17 +341,11 @@ final class TransactionCoordinator: @unchecked Sendable {
         let id = prepared.transactionalId
         return persist(prepared).flatMap { [self] in
             let markers = prepared.partitions.map { writeMarker(prepared, $0, commit: commit) }
-            let offsets = commit
-                ? prepared.pendingOffsets.filter { !$0.value.isEmpty }.map { group, pending in
-                    groups.commitTransactionalOffsets(group: group, pending.map { ($0.topic, $0.partition, $0.offset, $0.leaderEpoch, $0.metadata) })
-                }
-                : []
-            return EventLoopFuture.andAllSucceed(markers + offsets, on: loop)
+            return EventLoopFuture.andAllSucceed(markers, on: loop)
         }.flatMap { [self] in
             var done = prepared
             done.state = commit ? .completeCommit : .completeAbort
             done.partitions = []
-            done.pendingOffsets = [:]
             lock.withLock { store(done) }
             logger.debug("transaction ended", metadata: ["transactionalId": "\(id)", "committed": "\(commit)"])
             return persist(done)
@@ -398,7 +376,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         guard let log = topics.topic(p.topic)?.partition(p.partition) else { return loop.makeSucceededVoidFuture() }
         return TransactionMarker.append(
             producerId: m.producerId, epoch: m.producerEpoch, commit: commit, to: log, topic: p.topic, partition: p.partition,
-            appender: appender, replicated: replicated, on: loop
+            appender: appender, groups: groups, replicated: replicated, on: loop
         ).flatMapThrowing { error in
             if error != .none { throw error }
         }

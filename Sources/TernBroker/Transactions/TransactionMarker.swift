@@ -1,4 +1,5 @@
 import NIOCore
+import TernGroups
 import TernLog
 import TernProtocol
 
@@ -23,11 +24,12 @@ enum TransactionMarker {
     }
 
     /// Appends a marker to `log` as its leader and completes — with the error that stopped it, or
-    /// none — once it is on the partition's in-sync replicas.
+    /// none — once it is on the partition's in-sync replicas. On `__consumer_offsets` the group
+    /// coordinator then commits (or drops) the offsets the transaction wrote there.
     static func append(
         producerId: Int64, epoch: Int16, commit: Bool, coordinatorEpoch: Int32 = 0, to log: PartitionLog, topic: String, partition: Int32,
-        appender: LogAppender, replicated: @escaping @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>,
-        on loop: EventLoop
+        appender: LogAppender, groups: GroupCoordinator,
+        replicated: @escaping @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>, on loop: EventLoop
     ) -> EventLoopFuture<KafkaError> {
         let promise = loop.makePromise(of: KafkaError.self)
         do {
@@ -35,7 +37,12 @@ enum TransactionMarker {
             appender.append(out, headers: try RecordBatchHeader.validateAll(out), to: log) { result in
                 switch result {
                 case .success(let appended):
-                    replicated(topic, partition, appended.lastOffset + 1, loop).whenSuccess { promise.succeed($0) }
+                    replicated(topic, partition, appended.lastOffset + 1, loop).whenSuccess { error in
+                        guard error == .none, topic == Broker.offsetsTopic else { return promise.succeed(error) }
+                        groups.completeTransaction(producerId: producerId, commit: commit, partition: Int(partition)).whenComplete { _ in
+                            promise.succeed(.none)
+                        }
+                    }
                 case .failure(let error):
                     promise.succeed(KafkaError(error))
                 }

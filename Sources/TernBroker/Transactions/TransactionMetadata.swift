@@ -1,5 +1,3 @@
-import TernGroups
-
 /// What the transaction coordinator knows about one transactional id; persisted as JSON in the
 /// compacted internal topic `__transaction_state` (key = transactional id) on every transition.
 struct TransactionMetadata: Codable, Equatable {
@@ -17,21 +15,15 @@ struct TransactionMetadata: Codable, Equatable {
         var partition: Int32
     }
 
-    struct PendingOffset: Codable, Equatable {
-        var topic: String
-        var partition: Int32
-        var offset: Int64
-        var leaderEpoch: Int32
-        var metadata: String?
-    }
-
     var transactionalId: String
     var producerId: Int64
     var producerEpoch: Int16
     var timeoutMs: Int32
     var state: State = .empty
+    /// Every partition the transaction wrote to — `__consumer_offsets` ones too (AddOffsetsToTxn):
+    /// each gets the marker. (State written by older versions may also hold `pendingOffsets`, now
+    /// ignored: TxnOffsetCommit's offsets are in `__consumer_offsets` itself.)
     var partitions: Set<Partition> = []
-    var pendingOffsets: [String: [PendingOffset]] = [:]
     var startedMs: Int64 = -1
     /// When the coordinator last changed this id (nil in metadata written before it was kept:
     /// counted from when the broker loaded it).
