@@ -8,7 +8,7 @@ PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy z
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
-.PHONY: cluster run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan
+.PHONY: cluster run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan bench-replication
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -33,6 +33,10 @@ run: build
 # (controlled shutdown), and running it again brings the same cluster back.
 cluster: build
 	scripts/cluster.sh
+
+# Produce throughput and latency, RF=1 against RF=3 (acks=1 and acks=all), on a fresh 3-broker cluster.
+bench-replication: build
+	scripts/bench-replication.sh
 
 unit-test: deps
 	swift build --build-tests

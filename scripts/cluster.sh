@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `make cluster`: etcd + three Tern brokers on 127.0.0.1:9092/9093/9094 (node ids 1-3), data in
-# ./cluster-data (etcd's too), so a second run starts the same cluster again. Ctrl-C stops the
+# ./cluster-data (etcd's too), so a second run starts the same cluster again. TERN_BROKER_ARGS adds
+# flags to every broker (e.g. "--set replica.lag.time.max.ms=10000"). Ctrl-C stops the
 # brokers with SIGTERM (controlled shutdown: leaderships move first), then etcd.
 set -euo pipefail
 TERN=${TERN:-.build/release/tern}
@@ -33,7 +34,7 @@ for id in 1 2 3; do
   port=$((9091 + id))
   "$TERN" broker --node-id "$id" --cluster "etcd://127.0.0.1:$ETCD_PORT" \
     --listeners "PLAINTEXT://127.0.0.1:$port" --log-dirs "$DATA/broker-$id" \
-    --metrics-listener "127.0.0.1:$((9643 + id))" > >(sed -u "s/^/[broker $id] /") 2>&1 &
+    --metrics-listener "127.0.0.1:$((9643 + id))" ${TERN_BROKER_ARGS:-} > >(sed -u "s/^/[broker $id] /") 2>&1 &
   pids+=($!)
 done
 echo "cluster up: bootstrap 127.0.0.1:9092,127.0.0.1:9093,127.0.0.1:9094 (etcd 127.0.0.1:$ETCD_PORT); Ctrl-C stops it"
