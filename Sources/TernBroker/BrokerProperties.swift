@@ -86,6 +86,7 @@ public enum BrokerProperties {
             config.log.flushIntervalMessages = try int(Int64.self)
             guard config.log.flushIntervalMessages > 0 else { throw ParseError.badValue(key, value) }
         case "log.flush.interval.ms": config.log.flushIntervalMs = try int(Int64.self)
+        case "tern.replication.fsync": config.log.replicationFsync = try bool()
         case "log.roll.ms": config.log.rollMs = try positive(Int64.self)
         case "log.roll.hours": config.log.rollMs = try positive(Int64.self) * 3_600_000
         case "log.retention.ms": config.log.retentionMs = try retention()

@@ -125,6 +125,7 @@ public final class TopicRegistry: @unchecked Sendable {
         if let v = overrides["segment.ms"].flatMap(Int64.init) { c.rollMs = v }
         if let v = overrides["index.interval.bytes"].flatMap(Int.init) { c.indexIntervalBytes = v }
         if let v = overrides["flush.messages"].flatMap(Int64.init) { c.flushIntervalMessages = v }
+        if let v = overrides["tern.replication.fsync"].flatMap(Bool.init) { c.replicationFsync = v }
         if let v = overrides["flush.ms"].flatMap(Int64.init) { c.flushIntervalMs = v }
         if let v = overrides["retention.ms"].flatMap(Int64.init) { c.retentionMs = v }
         if let v = overrides["retention.bytes"].flatMap(Int64.init) { c.retentionBytes = v }

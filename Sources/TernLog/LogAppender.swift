@@ -32,6 +32,8 @@ public final class LogAppender: @unchecked Sendable {
         let records: ByteBuffer
         let headers: [RecordBatchHeader]
         let origin: PartitionLog.Origin
+        /// fdatasync this write whatever the flush policy says.
+        let sync: Bool
         let completion: Completion
         /// The log's flush policy syncs on append (taken at queueing time).
         let synced: Bool
@@ -78,16 +80,16 @@ public final class LogAppender: @unchecked Sendable {
     /// offsets and epochs (`.replica`).
     public func append(
         _ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog, origin: PartitionLog.Origin = .leader(),
-        completion: @escaping Completion
+        sync: Bool = false, completion: @escaping Completion
     ) {
-        let synced = log.syncsOnAppend
+        let synced = sync || log.syncsOnAppend
         condition.lock()
         if stopping {
             condition.unlock()
             completion(.failure(LogError.closed))
             return
         }
-        enqueue(Request(log: log, records: records, headers: headers, origin: origin, completion: completion, synced: synced), atFront: false)
+        enqueue(Request(log: log, records: records, headers: headers, origin: origin, sync: sync, completion: completion, synced: synced), atFront: false)
         condition.signal()
         condition.unlock()
     }
@@ -180,7 +182,7 @@ public final class LogAppender: @unchecked Sendable {
                 continue
             }
             do {
-                switch try request.log.prepareAppend(request.records, headers: request.headers, origin: request.origin) {
+                switch try request.log.prepareAppend(request.records, headers: request.headers, origin: request.origin, sync: request.sync) {
                 case .ready(let p): prepared.append((request, p))
                 case .afterInFlightWrites:
                     waitingLogs.insert(id)

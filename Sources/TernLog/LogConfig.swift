@@ -30,6 +30,11 @@ public struct LogConfig: Sendable, Equatable {
     public var cleanerDedupeBufferBytes: Int = 128 << 20
     /// `producer.id.expiration.ms`: idempotent producers idle this long are forgotten.
     public var producerIdExpirationMs: Int64 = 24 * 3_600_000
+    /// `tern.replication.fsync` (beyond Kafka): an acks=all write is acknowledged only once it is
+    /// fdatasync'ed on every in-sync replica — the leader syncs it, followers sync what they copy
+    /// before asking for more — so a power loss of every replica at once loses no acknowledged
+    /// record. Kafka acknowledges page-cache copies.
+    public var replicationFsync: Bool = false
 
     public struct CleanupPolicy: OptionSet, Sendable, Equatable {
         public let rawValue: Int

@@ -62,7 +62,8 @@ extension PartitionLog {
         try prepareAppend(records, headers: headers, origin: .leader(epoch: leaderEpoch))
     }
 
-    public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], origin: Origin) throws -> Preparation {
+    /// `sync`: this write ends with an fdatasync whatever the flush policy says.
+    public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], origin: Origin, sync forceSync: Bool = false) throws -> Preparation {
         var sealed: SealedSegment?
         let preparation = try lock.withLock { () throws -> Preparation in
             guard !isClosed else { throw LogError.closed }
@@ -145,7 +146,7 @@ extension PartitionLog {
                 producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset)
             }
             unflushedMessages += next - first
-            let sync = unflushedMessages >= config.flushIntervalMessages
+            let sync = forceSync || unflushedMessages >= config.flushIntervalMessages
             if sync { unflushedMessages = 0 }
             inFlight += 1
             reservedPosition = position + Int64(total)

@@ -179,6 +179,8 @@ public final class PartitionLog: @unchecked Sendable {
     public var logEndOffset: Int64 { lock.withLock { segments[segments.count - 1].nextOffset } }
     /// The flush policy syncs appends (`flush.messages` set): the appender groups more per sync.
     public var syncsOnAppend: Bool { lock.withLock { config.flushIntervalMessages != Int64.max } }
+    /// `tern.replication.fsync`: acks=all writes (and followers' copies) are synced.
+    public var syncsReplication: Bool { lock.withLock { config.replicationFsync } }
     public var logStartOffset: Int64 { lock.withLock { startOffset } }
     public var sizeInBytes: Int64 { lock.withLock { segments.reduce(0) { $0 + $1.size } } }
     public var segmentCount: Int { lock.withLock { segments.count } }

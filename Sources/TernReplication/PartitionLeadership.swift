@@ -63,6 +63,9 @@ public final class PartitionLeadership: @unchecked Sendable {
         }
         log.trackHighWatermark()
         log.lead(inEpoch: state.leaderEpoch)
+        // A lone in-sync leader's high watermark is its log end from the start (a single broker's
+        // data joining a cluster, say): nothing to wait for.
+        _ = lock.withLock { advanceLocked() }
     }
 
     public var leaderEpoch: Int32 { lock.withLock { state.leaderEpoch } }

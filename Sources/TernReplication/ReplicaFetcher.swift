@@ -225,7 +225,8 @@ final class ReplicaFetcher: Sendable {
 
     private func append(_ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog) async throws {
         _ = try await withCheckedThrowingContinuation { (continuation: CheckedContinuation<PartitionLog.AppendResult, Error>) in
-            appender.append(records, headers: headers, to: log, origin: .replica) { continuation.resume(with: $0) }
+            // tern.replication.fsync: synced before the next fetch reports it as this replica's.
+            appender.append(records, headers: headers, to: log, origin: .replica, sync: log.syncsReplication) { continuation.resume(with: $0) }
         }
     }
 

@@ -53,10 +53,14 @@ final class PartitionLeadershipTests: XCTestCase {
     }
 
     func testALoneInSyncLeaderAdvancesOnItsOwnAppend() throws {
+        try append(3)
+        log.trackHighWatermark()
+        XCTAssertEqual(log.highWatermark, 0, "a log never replicated before has no high watermark yet")
         let l = leadership(isr: [1])
+        XCTAssertEqual(log.highWatermark, 3, "what the lone in-sync leader has is replicated from the start")
         try append(5)
         XCTAssertTrue(l.leaderAppended())
-        XCTAssertEqual(log.highWatermark, 5)
+        XCTAssertEqual(log.highWatermark, 8)
     }
 
     func testAcksAllWaitsCompleteTimeOutOrEndWithTheLeadership() throws {

@@ -79,7 +79,9 @@ extension Broker {
         let promise = eventLoop.makePromise(of: ProduceResponse.PartitionProduceResponse.self)
         let counters = metrics.topic(w.topic)
         let leadership = replicas?.leadership(ReplicaKey(w.topic, w.partition))
-        appender.append(w.records, headers: [w.header], to: w.log) { [fetchWaiters, logger] result in
+        // tern.replication.fsync: an acks=all write is synced here too before it counts.
+        let sync = w.acks == -1 && leadership != nil && w.log.syncsReplication
+        appender.append(w.records, headers: [w.header], to: w.log, sync: sync) { [fetchWaiters, logger] result in
             switch result {
             case .success(let appended):
                 counters.bytesIn.increment(by: w.records.readableBytes)

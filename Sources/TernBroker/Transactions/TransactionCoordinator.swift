@@ -18,6 +18,8 @@ final class TransactionCoordinator: @unchecked Sendable {
     private var transactions: [String: TransactionMetadata] = [:]
     /// Which transactional id each producer id belongs to, for checking transactional produces.
     private var transactionalIdByProducer: [Int64: String] = [:]
+    /// Ids whose interrupted ending `recover` is finishing.
+    private var recovering: Set<String> = []
     private let topics: TopicRegistry
     private let appender: LogAppender
     private let groups: GroupCoordinator
@@ -95,15 +97,20 @@ final class TransactionCoordinator: @unchecked Sendable {
         }
         for id in ids {
             let begun: (TransactionMetadata, Bool)? = lock.withLock {
+                // A recovery already finishing it (start, then a hand-over) is not doubled.
+                guard !recovering.contains(id) else { return nil }
+                let begun: (TransactionMetadata, Bool)?
                 switch transactions[id]?.state {
-                case .prepareAbort?: return beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
-                case .prepareCommit?: return beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
-                default: return nil
+                case .prepareAbort?: begun = beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
+                case .prepareCommit?: begun = beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
+                default: begun = nil
                 }
+                if begun != nil { recovering.insert(id) }
+                return begun
             }
             if let (prepared, commit) = begun {
                 logger.info("finishing an interrupted transaction", metadata: ["transactionalId": "\(id)", "commit": "\(commit)"])
-                _ = finishEnd(prepared, commit: commit)
+                finishEnd(prepared, commit: commit).whenComplete { [self] _ in _ = lock.withLock { recovering.remove(id) } }
             }
         }
     }
