@@ -22,6 +22,21 @@ extension KafkaClient {
         }
     }
 
+    /// ElectLeaders at the controller (KIP-460): preferred (the first replica, if in sync) or
+    /// unclean (any live replica, for partitions without a leader). `partitions` nil: all of them.
+    /// Returns each partition's outcome: (topic, partition, error code, message).
+    public func electLeaders(unclean: Bool, partitions: [String: [Int32]]?) async throws -> [(String, Int32, Int16, String?)] {
+        let c = try await controllerConnection()
+        let version = try c.version(.electLeaders, max: 2)
+        let request = ElectLeadersRequest(
+            electionType: unclean ? 1 : 0,
+            topicPartitions: partitions.map { $0.sorted { $0.key < $1.key }.map { .init(topic: $0.key, partitions: $0.value) } },
+            timeoutMs: 30_000)
+        let response = try await c.send(request, version: version, as: ElectLeadersResponse.self)
+        if response.errorCode != 0 { throw ClientError.kafka(code: response.errorCode, context: "elect leaders") }
+        return response.replicaElectionResults.flatMap { t in t.partitionResult.map { (t.topic, $0.partitionId, $0.errorCode, $0.errorMessage) } }
+    }
+
     public func deleteTopic(_ name: String) async throws {
         let c = try await controllerConnection()
         let version = try c.version(.deleteTopics, max: 5)

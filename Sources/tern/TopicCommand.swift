@@ -5,7 +5,40 @@ import TernProtocol
 struct TopicCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topic", abstract: "Create, list, describe, delete and configure topics.",
-        subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self])
+        subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self, ElectLeaders.self])
+
+    struct ElectLeaders: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "elect-leaders",
+            abstract: "Move leadership back to preferred replicas, or (--unclean) elect any live replica for partitions without a leader.")
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "Topics (none: every partition of the cluster).") var topics: [String] = []
+        @Option(name: [.short, .long], help: "Only this partition of the topic (one topic).") var partition: Int32?
+        @Flag(name: .long, help: "Unclean election: may lose records the chosen replica lacks.") var unclean = false
+
+        mutating func run() async throws {
+            guard partition == nil || topics.count == 1 else { throw ValidationError("--partition needs exactly one topic") }
+            let (topics, partition, unclean) = (self.topics, self.partition, self.unclean)
+            try await withClient(options) { client in
+                var wanted: [String: [Int32]]?
+                if !topics.isEmpty {
+                    var byTopic: [String: [Int32]] = [:]
+                    for t in topics {
+                        if let partition {
+                            byTopic[t] = [partition]
+                        } else {
+                            byTopic[t] = Array(try await client.topic(t).partitions.keys).sorted()
+                        }
+                    }
+                    wanted = byTopic
+                }
+                let results = try await client.electLeaders(unclean: unclean, partitions: wanted)
+                printTable(["TOPIC", "PARTITION", "RESULT"], results.sorted { ($0.0, $0.1) < ($1.0, $1.1) }.map { t, p, code, message in
+                    [t, "\(p)", code == 0 ? "elected" : KafkaErrorNames.name(code) + (message.map { ": \($0)" } ?? "")]
+                })
+            }
+        }
+    }
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(abstract: "Create topics.")

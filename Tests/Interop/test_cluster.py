@@ -446,6 +446,11 @@ def test_tern_cli_creates_through_any_broker_and_cluster_info_shows_the_layout(c
     for topic, partition, leader, epoch, replicas, isr, offline in rows:
         assert int(leader) == lead[int(partition)]
         assert sorted(replicas.split(",")) == ["1", "2", "3"] and sorted(isr.split(",")) == ["1", "2", "3"] and offline == "-"
+    # Every partition is led by its preferred replica already: nothing to elect.
+    out = tern("topic", "elect-leaders", "layout", "-b", other.bootstrap)
+    assert out.count("ELECTION_NOT_NEEDED") == 6, out
+    out = tern("topic", "elect-leaders", "layout", "-p", "2", "--unclean", "-b", other.bootstrap)
+    assert out.count("ELECTION_NOT_NEEDED") == 1 and "layout" in out, out
 
 
 def test_a_broker_killed_and_restarted_at_once_takes_its_registration_back(cluster):

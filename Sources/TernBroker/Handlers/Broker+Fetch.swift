@@ -155,7 +155,9 @@ extension Broker {
     /// else the partition's error. Its leader epoch must be this leadership's; when the epoch of
     /// its last batch ended earlier here than its log does (or never was), the answer is that
     /// epoch's end (`diverging_epoch`, KIP-320) so it truncates first. Otherwise its fetch offset
-    /// is recorded as its log end, which may move the high watermark.
+    /// is recorded as its log end, which may move the high watermark. Who may fetch as a replica
+    /// is not checked yet: Kafka guards it with the ClusterAction ACL, which comes with the
+    /// security work (until then a cluster's listeners must be trusted).
     func followerFetchRefusal(
         _ replica: Int32, _ key: ReplicaKey, _ p: FetchRequest.FetchPartition, log: PartitionLog, into data: inout FetchResponse.PartitionData,
         nowMs: Int64

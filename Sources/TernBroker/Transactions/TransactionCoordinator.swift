@@ -6,9 +6,11 @@ import TernGroups
 import TernLog
 import TernProtocol
 
-/// The transaction coordinator of a single broker: transactional ids → producer id and epoch,
-/// the partitions and group offsets of each open transaction, and the commit/abort markers that
-/// end it. Metadata is written to `__transaction_state` before each reply that depends on it.
+/// The transaction coordinator: transactional ids → producer id and epoch, the partitions of each
+/// open transaction (a group's `__consumer_offsets` partition too, for its offsets), and the
+/// commit/abort markers that end it — written here or, for partitions another broker leads, sent
+/// there. Metadata is written to `__transaction_state` (on every in-sync replica) before each
+/// reply that depends on it. In a cluster it serves the ids of the partitions this broker leads.
 /// Sendable: both maps are touched only under `lock`, and every check-then-transition happens in
 /// one critical section.
 final class TransactionCoordinator: @unchecked Sendable {
