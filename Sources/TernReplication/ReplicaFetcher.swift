@@ -177,7 +177,8 @@ final class ReplicaFetcher: Sendable {
             switch KafkaError(rawValue: data.errorCode) ?? .unknownServerError {
             case .none:
                 if data.divergingEpoch.epoch >= 0 || data.divergingEpoch.endOffset >= 0 {
-                    try truncateDivergence(log, leaderEpoch: data.divergingEpoch.epoch, leaderEnd: data.divergingEpoch.endOffset)
+                    let (epoch, end) = (data.divergingEpoch.epoch, data.divergingEpoch.endOffset)
+                    try await Self.onLogQueue { try Self.truncateDivergence(log, leaderEpoch: epoch, leaderEnd: end) }
                     return
                 }
                 if let records = data.records?.bytes, records.readableBytes > 0 {
@@ -185,14 +186,23 @@ final class ReplicaFetcher: Sendable {
                     if !headers.isEmpty { try await append(batches, headers: headers, to: log) }
                 }
                 log.followHighWatermark(data.highWatermark)
+                // The leader's log start moved (DeleteRecords, retention): so does this copy's, or
+                // deleted records would come back with a failover. Bounded by what this replica
+                // knows is replicated; the rest follows with a later fetch.
+                if data.logStartOffset > log.logStartOffset {
+                    let target = min(data.logStartOffset, log.highWatermark)
+                    _ = try await Self.onLogQueue { try log.deleteRecords(before: target) }
+                }
             case .offsetOutOfRange:
                 if data.logStartOffset > fetchOffset {
                     // Behind the leader's log start (retention or DeleteRecords moved it): start over there.
-                    try log.truncateFully(startingAt: data.logStartOffset)
+                    let start = data.logStartOffset
+                    try await Self.onLogQueue { try log.truncateFully(startingAt: start) }
                 } else if data.highWatermark >= 0 {
                     // Past the leader's end: what is below its high watermark is on every in-sync
                     // replica, so the tail beyond it is what to give up.
-                    try log.truncate(to: data.highWatermark)
+                    let hw = data.highWatermark
+                    try await Self.onLogQueue { try log.truncate(to: hw) }
                 }
             default:
                 // Not the leader (any more), an epoch this leader does not know yet, an unknown
@@ -210,7 +220,7 @@ final class ReplicaFetcher: Sendable {
 
     /// KIP-320's truncation: the leader says where the epoch of this log's last batch ended on its
     /// side; everything past that (or past where the same epoch ends here, if earlier) goes.
-    private func truncateDivergence(_ log: PartitionLog, leaderEpoch: Int32, leaderEnd: Int64) throws {
+    private static func truncateDivergence(_ log: PartitionLog, leaderEpoch: Int32, leaderEnd: Int64) throws {
         let target: Int64
         if leaderEnd < 0 {
             target = log.highWatermark
@@ -221,6 +231,17 @@ final class ReplicaFetcher: Sendable {
             target = epoch < 0 ? min(leaderEnd, log.logEndOffset) : min(leaderEnd, end)
         }
         try log.truncate(to: target)
+    }
+
+    /// Truncations and log-start moves write and sync files — rare (a leader change, a
+    /// DeleteRecords), but blocking: they run on a queue of their own, never in the cooperative
+    /// pool the fetch loops run in.
+    private static let logQueue = DispatchQueue(label: "tern-replica-log-changes")
+
+    private static func onLogQueue<T: Sendable>(_ work: @escaping @Sendable () throws -> T) async throws -> T {
+        try await withCheckedThrowingContinuation { continuation in
+            logQueue.async { continuation.resume(with: Result { try work() }) }
+        }
     }
 
     private func append(_ records: ByteBuffer, headers: [RecordBatchHeader], to log: PartitionLog) async throws {

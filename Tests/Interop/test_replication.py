@@ -9,7 +9,7 @@ import time
 import urllib.request
 
 import pytest
-from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, KafkaError, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import wire
@@ -55,7 +55,7 @@ def replicas_identical(cluster, topic, partition, replicas):
 def consume_everything(bootstrap, topic, partitions, timeout=60):
     c = Consumer({"bootstrap.servers": bootstrap, "group.id": "replication-check", "enable.auto.commit": False,
                   "enable.partition.eof": True})
-    c.assign([TopicPartition(topic, p, 0) for p in range(partitions)])
+    c.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     seen, at_end = [], set()
     deadline = time.time() + timeout
     try:
@@ -332,3 +332,30 @@ def test_twenty_leader_kills_lose_no_acknowledged_record_and_show_consumers_noth
     for partition, state in partitions_of(cluster, "hammered").items():
         wait_for(f"hammered-{partition} identical on every replica",
                  lambda: replicas_identical(cluster, "hammered", partition, state.replicas))
+
+
+def test_delete_records_reaches_the_followers_and_stays_deleted_after_a_failover(cluster):
+    """The leader's log start moves with DeleteRecords; followers take it from their fetches, so a
+    failover does not bring the deleted records back."""
+    from confluent_kafka import TopicPartition as TP
+    create(cluster, "trimmed", 1)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "acks": "all"})
+    for i in range(100):
+        p.produce("trimmed", value=f"d{i}".encode(), partition=0)
+    assert p.flush(30) == 0
+    a = AdminClient({"bootstrap.servers": cluster.bootstrap})
+    for f in a.delete_records([TP("trimmed", 0, 60)]).values():
+        f.result(timeout=30)
+    state = partitions_of(cluster, "trimmed")[0]
+
+    def start_offset(broker):
+        try:
+            return int(open(os.path.join(broker.data_dir, "trimmed-0", "log-start-offset")).read())
+        except OSError:
+            return 0
+
+    wait_for("every replica's log starts at 60", lambda: all(start_offset(cluster.brokers[r]) == 60 for r in state.replicas))
+    cluster.brokers[state.leader].stop(signal.SIGKILL)
+    wait_for("a new leader", lambda: partitions_of(cluster, "trimmed")[0].leader not in (-1, state.leader), timeout=30)
+    values = [v for _, _, v in consume_everything(cluster.bootstrap, "trimmed", 1)]
+    assert values == [f"d{i}".encode() for i in range(60, 100)]
