@@ -79,32 +79,40 @@ extension GroupCoordinator {
     /// offset that a crash could lose.
     func persist(group: String, _ changes: [(TopicPartitionKey, CommittedOffset?)]) -> EventLoopFuture<Bool> {
         guard !changes.isEmpty else { return loop.makeSucceededFuture(true) }
-        let promise = loop.makePromise(of: Bool.self)
         do {
             let batch = try OffsetStore.batch(group: group, changes, now: PartitionLog.nowMs())
-            let partition = partition(of: group)
-            appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: offsetsLogs[partition]) { [self] result in
-                loop.execute {
-                    switch result {
-                    case .success(let appended):
-                        let replication = self.replicated?(partition, appended.lastOffset + 1, self.loop) ?? self.loop.makeSucceededFuture(true)
-                        replication.hop(to: self.loop).whenSuccess { replicated in
-                            guard replicated else {
-                                self.logger.warning("offset commit not replicated in time", metadata: ["group": "\(group)"])
-                                promise.succeed(false)
-                                return
-                            }
-                            self.store.apply(group: group, changes)
-                            promise.succeed(true)
+            return appendOffsets(batch, group: group, origin: .leader()) { [self] in store.apply(group: group, changes) }
+        } catch {
+            return loop.makeSucceededFuture(false)
+        }
+    }
+
+    /// Appends an offsets batch to `group`'s partition of `__consumer_offsets` and completes, on
+    /// the coordinator's loop, with whether it was written and replicated in time; `whenSafe` runs
+    /// there first, only if it was.
+    func appendOffsets(_ batch: ByteBuffer, group: String, origin: PartitionLog.Origin, whenSafe: @escaping @Sendable () -> Void) -> EventLoopFuture<Bool> {
+        let promise = loop.makePromise(of: Bool.self)
+        let partition = partition(of: group)
+        let headers: [RecordBatchHeader]
+        do { headers = try RecordBatchHeader.validateAll(batch) } catch { return loop.makeSucceededFuture(false) }
+        appender.append(batch, headers: headers, to: offsetsLogs[partition], origin: origin) { [self] result in
+            loop.execute {
+                switch result {
+                case .success(let appended):
+                    let replication = self.replicated?(partition, appended.lastOffset + 1, self.loop) ?? self.loop.makeSucceededFuture(true)
+                    replication.hop(to: self.loop).whenSuccess { replicated in
+                        if replicated {
+                            whenSafe()
+                        } else {
+                            self.logger.warning("offsets not replicated in time", metadata: ["group": "\(group)"])
                         }
-                    case .failure(let error):
-                        self.logger.error("offset commit write failed", metadata: ["group": "\(group)", "error": "\(error)"])
-                        promise.succeed(false)
+                        promise.succeed(replicated)
                     }
+                case .failure(let error):
+                    self.logger.error("offset write failed", metadata: ["group": "\(group)", "error": "\(error)"])
+                    promise.succeed(false)
                 }
             }
-        } catch {
-            promise.succeed(false)
         }
         return promise.futureResult
     }

@@ -62,28 +62,13 @@ extension GroupCoordinator {
     ) -> EventLoopFuture<Bool> {
         loop.preconditionInEventLoop()
         guard !changes.isEmpty else { return loop.makeSucceededFuture(true) }
-        let promise = loop.makePromise(of: Bool.self)
         do {
             let batch = try OffsetStore.batch(group: group, changes.map { ($0.0, Optional($0.1)) }, now: PartitionLog.nowMs(), producer: producer)
-            let partition = partition(of: group)
-            appender.append(batch, headers: try RecordBatchHeader.validateAll(batch), to: offsetsLogs[partition], origin: .coordinator) { [self] result in
-                loop.execute {
-                    switch result {
-                    case .success(let appended):
-                        let replication = self.replicated?(partition, appended.lastOffset + 1, self.loop) ?? self.loop.makeSucceededFuture(true)
-                        replication.hop(to: self.loop).whenSuccess { replicated in
-                            if replicated { self.store.stage(producerId: producer.id, group: group, changes) }
-                            promise.succeed(replicated)
-                        }
-                    case .failure(let error):
-                        self.logger.error("transactional offset commit write failed", metadata: ["group": "\(group)", "error": "\(error)"])
-                        promise.succeed(false)
-                    }
-                }
+            return appendOffsets(batch, group: group, origin: .coordinator) { [self] in
+                store.stage(producerId: producer.id, group: group, changes)
             }
         } catch {
-            promise.succeed(false)
+            return loop.makeSucceededFuture(false)
         }
-        return promise.futureResult
     }
 }
