@@ -14,9 +14,10 @@ import TernProtocol
 /// `ReplicaFetcher` per leader broker. A maintenance thread asks for ISR changes and checkpoints
 /// high watermarks.
 ///
-/// Concurrency: `apply` runs on the cluster's apply thread only (asserted by its lock being
-/// uncontended with itself: one caller). The leaderships map is under a lock, read by request
-/// handlers on the event loops. ISR requests run as tasks that write etcd.
+/// Concurrency: `apply` has one caller at a time — the broker's start, then the cluster's apply
+/// thread. The leaderships map is under a lock, read by request handlers on the event loops; the
+/// fetchers' table under another (apply, shutdown, the maintenance thread's checkpoints). ISR
+/// requests run as tasks that write etcd.
 public final class ReplicaManager: Sendable {
     public typealias IsrWriter = @Sendable (_ key: ReplicaKey, _ leaderEpoch: Int32, _ partitionEpoch: Int32, _ isr: [Int32]) async -> Bool
 
