@@ -22,10 +22,8 @@ extension GroupCoordinator {
             for t in req.topics {
                 for p in t.partitions {
                     let tp = TopicPartitionKey(topic: t.name, partition: p.partitionIndex)
-                    if (topicCatalog.partitions(t.name) ?? 0) <= p.partitionIndex || p.partitionIndex < 0 {
-                        rejected[tp] = .unknownTopicOrPartition
-                    } else if (p.committedMetadata?.utf8.count ?? 0) > config.offsetMetadataMaxBytes {
-                        rejected[tp] = .offsetMetadataTooLarge
+                    if let refusal = offsetRefusal(topic: t.name, partition: p.partitionIndex, metadata: p.committedMetadata) {
+                        rejected[tp] = refusal
                     } else {
                         changes.append((tp, CommittedOffset(
                             offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata,
@@ -48,6 +46,14 @@ extension GroupCoordinator {
     /// `member_id` says — an admin client, a consumer using `assign`, or a KIP-848 consumer's manual
     /// commit; otherwise the committer must be a current member (instance id checked first) of the
     /// current generation, or, with neither member id nor generation, the group must be empty.
+    /// Why one partition's committed offset is refused (OffsetCommit and TxnOffsetCommit alike):
+    /// a partition the topic does not have, or metadata over `offset.metadata.max.bytes`.
+    func offsetRefusal(topic: String, partition: Int32, metadata: String?) -> KafkaError? {
+        if partition < 0 || (topicCatalog.partitions(topic) ?? 0) <= partition { return .unknownTopicOrPartition }
+        if (metadata?.utf8.count ?? 0) > config.offsetMetadataMaxBytes { return .offsetMetadataTooLarge }
+        return nil
+    }
+
     /// `memberEpochs`: the request can carry a KIP-848 member epoch (OffsetCommit v9+,
     /// TxnOffsetCommit's generation field).
     func validateCommitter(group groupId: String, generation epoch: Int32, memberId: String, instanceId: String?, memberEpochs: Bool) -> KafkaError? {

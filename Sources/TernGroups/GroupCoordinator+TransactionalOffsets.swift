@@ -28,10 +28,8 @@ extension GroupCoordinator {
             for t in req.topics {
                 for p in t.partitions {
                     let tp = TopicPartitionKey(topic: t.name, partition: p.partitionIndex)
-                    if (topicCatalog.partitions(t.name) ?? 0) <= p.partitionIndex || p.partitionIndex < 0 {
-                        rejected[tp] = .unknownTopicOrPartition
-                    } else if (p.committedMetadata?.utf8.count ?? 0) > config.offsetMetadataMaxBytes {
-                        rejected[tp] = .offsetMetadataTooLarge
+                    if let refusal = offsetRefusal(topic: t.name, partition: p.partitionIndex, metadata: p.committedMetadata) {
+                        rejected[tp] = refusal
                     } else {
                         changes.append((tp, CommittedOffset(
                             offset: p.committedOffset, leaderEpoch: p.committedLeaderEpoch, metadata: p.committedMetadata, commitTimestamp: now)))
