@@ -190,6 +190,12 @@ enum ApiRegistry {
             },
         .immediate(.listTransactions, advertised: 0...1) { (r: ListTransactionsRequest, c) in c.broker.listTransactions(r, version: c.version) },
         .later(.electLeaders, advertised: 0...2) { (r: ElectLeadersRequest, c) in c.broker.electLeaders(r, version: c.version, on: c.eventLoop) },
+        .later(.alterPartitionReassignments, advertised: 0...0) { (r: AlterPartitionReassignmentsRequest, c) in
+            c.broker.alterPartitionReassignments(r, on: c.eventLoop)
+        },
+        .immediate(.listPartitionReassignments, advertised: 0...0) { (r: ListPartitionReassignmentsRequest, c) in
+            c.broker.listPartitionReassignments(r)
+        },
         .immediate(.describeLogDirs, advertised: 0...4) { (r: DescribeLogDirsRequest, c) in c.broker.describeLogDirs(r, version: c.version) },
         .immediate(.alterReplicaLogDirs, advertised: 0...2) { (r: AlterReplicaLogDirsRequest, c) in
             c.broker.alterReplicaLogDirs(r, version: c.version)

@@ -37,6 +37,43 @@ extension KafkaClient {
         return response.replicaElectionResults.flatMap { t in t.partitionResult.map { (t.topic, $0.partitionId, $0.errorCode, $0.errorMessage) } }
     }
 
+    /// AlterPartitionReassignments at the controller (KIP-455): moves each listed partition to its
+    /// new replica list, or cancels its reassignment (nil). Returns each partition's outcome:
+    /// (topic, partition, error code, message).
+    public func alterPartitionReassignments(_ targets: [(topic: String, partition: Int32, replicas: [Int32]?)]) async throws
+        -> [(String, Int32, Int16, String?)]
+    {
+        let c = try await controllerConnection()
+        let version = try c.version(.alterPartitionReassignments, max: 0)
+        var byTopic: [(String, [AlterPartitionReassignmentsRequest.ReassignablePartition])] = []
+        for t in targets {
+            let partition = AlterPartitionReassignmentsRequest.ReassignablePartition(partitionIndex: t.partition, replicas: t.replicas)
+            if let i = byTopic.firstIndex(where: { $0.0 == t.topic }) { byTopic[i].1.append(partition) } else { byTopic.append((t.topic, [partition])) }
+        }
+        let request = AlterPartitionReassignmentsRequest(timeoutMs: 30_000, topics: byTopic.map { .init(name: $0.0, partitions: $0.1) })
+        let response = try await c.send(request, version: version, as: AlterPartitionReassignmentsResponse.self)
+        if response.errorCode != 0 {
+            throw ClientError.kafka(code: response.errorCode, context: "alter partition reassignments\(response.errorMessage.map { ": \($0)" } ?? "")")
+        }
+        return response.responses.flatMap { t in t.partitions.map { (t.name, $0.partitionIndex, $0.errorCode, $0.errorMessage) } }
+    }
+
+    /// Reassignments in progress (of `topics`' partitions, or all): topic, partition, replicas,
+    /// adding, removing.
+    public func listPartitionReassignments(topics: [String: [Int32]]? = nil) async throws
+        -> [(topic: String, partition: Int32, replicas: [Int32], adding: [Int32], removing: [Int32])]
+    {
+        let c = try await controllerConnection()
+        let version = try c.version(.listPartitionReassignments, max: 0)
+        let request = ListPartitionReassignmentsRequest(
+            timeoutMs: 30_000, topics: topics.map { $0.sorted { $0.key < $1.key }.map { .init(name: $0.key, partitionIndexes: $0.value) } })
+        let response = try await c.send(request, version: version, as: ListPartitionReassignmentsResponse.self)
+        if response.errorCode != 0 { throw ClientError.kafka(code: response.errorCode, context: "list partition reassignments") }
+        return response.topics.flatMap { t in
+            t.partitions.map { (t.name, $0.partitionIndex, $0.replicas, $0.addingReplicas, $0.removingReplicas) }
+        }
+    }
+
     public func deleteTopic(_ name: String) async throws {
         let c = try await controllerConnection()
         let version = try c.version(.deleteTopics, max: 5)

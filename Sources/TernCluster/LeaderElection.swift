@@ -75,19 +75,19 @@ public enum LeaderElection {
         return .elected(next)
     }
 
-    /// Every topic with at least one partition to change, with the changes applied.
+    /// Every topic with at least one partition to change, with the changes applied: reassignments
+    /// whose new replicas are all in sync complete (`PartitionReassignment.complete`), then the
+    /// leadership rules above run on the result.
     public static func changes(in image: MetadataImage, preferred: Bool) -> [TopicRecord] {
         let eligible = { (id: Int32) in image.brokers[id].map { $0.shuttingDown != true } ?? false }
         return image.topics.values.sorted { $0.name < $1.name }.compactMap { topic in
             var record = topic
-            var changed = false
             for (i, p) in topic.partitions.enumerated() {
-                if let next = change(p, eligible: eligible, preferred: preferred) {
-                    record.partitions[i] = next
-                    changed = true
-                }
+                var next = PartitionReassignment.complete(p, eligible: eligible) ?? p
+                next = change(next, eligible: eligible, preferred: preferred) ?? next
+                record.partitions[i] = next
             }
-            return changed ? record : nil
+            return record == topic ? nil : record
         }
     }
 }

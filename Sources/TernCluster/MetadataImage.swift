@@ -8,14 +8,28 @@ public struct PartitionState: Codable, Sendable, Equatable {
     public var leaderEpoch: Int32
     /// Bumped on every change of this record (AlterPartition's compare-and-set guard).
     public var partitionEpoch: Int32
+    /// During a reassignment (KIP-455): replicas being added (in `replicas`, catching up) and
+    /// being removed (in `replicas` until the added ones are in sync). Absent otherwise, so records
+    /// written before reassignments existed decode unchanged.
+    public var addingReplicas: [Int32]?
+    public var removingReplicas: [Int32]?
 
-    public init(replicas: [Int32], isr: [Int32], leader: Int32, leaderEpoch: Int32 = 0, partitionEpoch: Int32 = 0) {
+    public init(
+        replicas: [Int32], isr: [Int32], leader: Int32, leaderEpoch: Int32 = 0, partitionEpoch: Int32 = 0,
+        addingReplicas: [Int32]? = nil, removingReplicas: [Int32]? = nil
+    ) {
         self.replicas = replicas
         self.isr = isr
         self.leader = leader
         self.leaderEpoch = leaderEpoch
         self.partitionEpoch = partitionEpoch
+        self.addingReplicas = addingReplicas
+        self.removingReplicas = removingReplicas
     }
+
+    public var adding: [Int32] { addingReplicas ?? [] }
+    public var removing: [Int32] { removingReplicas ?? [] }
+    public var isReassigning: Bool { !adding.isEmpty || !removing.isEmpty }
 }
 
 /// A topic as stored under `/<cluster>/topics/<name>`.

@@ -65,6 +65,31 @@ public final class ReplicaManager: Sendable {
         fetchers.withLockedValue { $0.values.reduce(into: Set()) { $0.formUnion($1.followedKeys) } }
     }
 
+    /// Stops following and leading every partition `image` no longer places on this broker (a
+    /// reassignment moved it away, or its topic was deleted), so that no fetch or produce writes
+    /// to a log about to be deleted. Called before local storage is made to match the image.
+    public func release(_ image: MetadataImage) {
+        let me = nodeId
+        let placed = { (key: ReplicaKey) -> Bool in
+            guard let partitions = image.topics[key.topic]?.partitions, key.partition >= 0, Int(key.partition) < partitions.count else { return false }
+            return partitions[Int(key.partition)].replicas.contains(me)
+        }
+        fetchers.withLockedValue { fetchers in
+            for fetcher in fetchers.values {
+                for key in fetcher.followedKeys where !placed(key) { fetcher.unfollow(key) }
+            }
+        }
+        let released = leaders.withLockedValue { map -> [PartitionLeadership] in
+            let gone = map.filter { !placed($0.key) }
+            for key in gone.keys { map[key] = nil }
+            return Array(gone.values)
+        }
+        for leadership in released {
+            leadership.resign()
+            logger.info("no longer a replica of a partition it led", metadata: ["partition": "\(leadership.topic)-\(leadership.partition)"])
+        }
+    }
+
     /// Makes roles match `image`. Called after local storage was made to match it.
     public func apply(_ image: MetadataImage) {
         let nowMs = PartitionLog.nowMs()

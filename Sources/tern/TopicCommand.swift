@@ -5,7 +5,7 @@ import TernProtocol
 struct TopicCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "topic", abstract: "Create, list, describe, delete and configure topics.",
-        subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self, ElectLeaders.self])
+        subcommands: [Create.self, List.self, Describe.self, Delete.self, AlterConfig.self, ElectLeaders.self, Reassign.self, Reassignments.self])
 
     struct ElectLeaders: AsyncParsableCommand {
         static let configuration = CommandConfiguration(

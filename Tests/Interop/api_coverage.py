@@ -109,6 +109,10 @@ COVERAGE = {
                         ("kafka-python", "test_api_answers.py::test_authorized_operations_are_all_operations_without_an_authorizer"),
                         ("kafka-python", "test_cluster.py::test_clients_see_every_broker_and_leaders_spread_over_all")],
     "ElectLeaders": [("confluent-kafka", "test_cluster.py::test_elect_leaders_preferred_and_unclean")],
+    "AlterPartitionReassignments": [("kafka-python", "test_reassignment.py::test_reassignments_are_listed_cancelled_and_bad_targets_refused"),
+                                    ("tern", "test_reassignment.py::test_reassignment_under_load_moves_every_replica_off_a_broker_without_loss")],
+    "ListPartitionReassignments": [("kafka-python", "test_reassignment.py::test_reassignments_are_listed_cancelled_and_bad_targets_refused"),
+                                   ("tern", "test_reassignment.py::test_reassignments_are_listed_cancelled_and_bad_targets_refused")],
     "OffsetForLeaderEpoch": [("wire", "test_replication.py::test_a_returning_leader_truncates_the_tail_nobody_else_has")],
     # Sent by Tern brokers to each other (a coordinator to the leaders of a transaction's partitions).
     "WriteTxnMarkers": [("tern", "test_cluster.py::test_a_transaction_spans_partitions_led_by_every_broker")],

@@ -9,6 +9,8 @@ extension Broker {
     /// always open here: every broker runs the coordinators over its local copy.
     func applyToLocalReplicas(_ image: MetadataImage) {
         let me = config.nodeId
+        // Replicas moved away (or deleted) stop being fetched and led before their logs go.
+        replicas?.release(image)
         for record in image.topics.values.sorted(by: { $0.name < $1.name }) {
             let isInternal = Self.internalTopics.contains(record.name)
             let hosted = record.partitions.indices.filter { record.partitions[$0].replicas.contains(me) }.map(Int32.init)

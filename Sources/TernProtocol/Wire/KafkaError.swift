@@ -56,6 +56,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case preferredLeaderNotAvailable = 80
     case eligibleLeadersNotAvailable = 83
     case electionNotNeeded = 84
+    case noReassignmentInProgress = 85
     case groupSubscribedToTopic = 86
     case invalidRecord = 87
     case unknownTopicId = 100
