@@ -222,9 +222,9 @@ public final class Broker: Sendable {
 
     /// Refreshes the gauges that are cheaper to sample than to track (log sizes, group count).
     public func sampleGauges() {
-        for topic in topics.allTopics {
-            metrics.logSize(topic: topic.metadata.name).record(topic.partitions.reduce(Int64(0)) { $0 + $1.sizeInBytes })
-        }
+        let local = topics.allTopics
+        metrics.logSizes.sample(Dictionary(local.map { t in (t.metadata.name, t.partitions.reduce(Int64(0)) { $0 + $1.sizeInBytes }) }, uniquingKeysWith: { $1 }))
+        metrics.forgetTopics(except: Set(local.map(\.metadata.name)))
         groups.groupCount { [metrics] n in metrics.groups.record(n) }
         metrics.appenderQueuedBytes.record(appender.queuedAppends.bytes)
         metrics.logDirOffline.record(topics.io.offlineReason == nil ? 0 : 1)
@@ -242,6 +242,11 @@ public final class Broker: Sendable {
             metrics.underReplicated.record(led.filter(\.isUnderReplicated).count)
             metrics.producePurgatory.record(led.reduce(0) { $0 + $1.waitingProduceRequests })
             metrics.maxFollowerLag.record(led.map(\.maxFollowerLag).max() ?? 0)
+            var lags: [BrokerMetrics.FollowerKey: Int64] = [:]
+            for l in led {
+                for (replica, lag) in l.followerLags { lags[.init(topic: l.topic, partition: l.partition, replica: replica)] = lag }
+            }
+            metrics.followerLag.sample(lags)
         }
     }
 

@@ -38,7 +38,31 @@ final class BrokerMetrics: @unchecked Sendable {
     /// Records the furthest-behind follower of any partition led here lacks.
     let maxFollowerLag = Gauge(label: "tern_replication_max_follower_lag")
 
-    func logSize(topic: String) -> Gauge { Gauge(label: "tern_log_size_bytes", dimensions: [("topic", topic)]) }
+    let logSizes = SampledGauges<String>(label: "tern_log_size_bytes") { [("topic", $0)] }
+    /// Per follower of each partition led here: records it lacks (the leader's log end minus the
+    /// follower's, as of its last fetch).
+    let followerLag = SampledGauges<FollowerKey>(label: "tern_replication_follower_lag") {
+        [("topic", $0.topic), ("partition", "\($0.partition)"), ("replica", "\($0.replica)")]
+    }
+
+    struct FollowerKey: Hashable, Sendable {
+        let topic: String
+        let partition: Int32
+        let replica: Int32
+    }
+
+    /// Drops the per-topic counters of topics that no longer exist here.
+    func forgetTopics(except live: Set<String>) {
+        let gone = lock.withLock { () -> [(bytesIn: Counter, recordsIn: Counter, bytesOut: Counter)] in
+            let names = topicCounters.keys.filter { !live.contains($0) }
+            return names.compactMap { topicCounters.removeValue(forKey: $0) }
+        }
+        for c in gone {
+            c.bytesIn.destroy()
+            c.recordsIn.destroy()
+            c.bytesOut.destroy()
+        }
+    }
 
     func requestTimer(api: Int16, name: String) -> Timer {
         lock.withLock {

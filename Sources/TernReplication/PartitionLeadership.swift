@@ -193,11 +193,14 @@ public final class PartitionLeadership: @unchecked Sendable {
     /// Follower log ends for metrics and tests: replica → log end (-1 while unknown).
     public var followerLogEnds: [Int32: Int64] { lock.withLock { followers.mapValues(\.logEnd) } }
 
-    /// Records the furthest-behind follower lacks (one that has not fetched yet counts from 0).
-    public var maxFollowerLag: Int64 {
+    /// Records each follower lacks (one that has not fetched yet counts from 0).
+    public var followerLags: [Int32: Int64] {
         let end = log.logEndOffset
-        return lock.withLock { followers.values.map { end - max($0.logEnd, 0) }.max() ?? 0 }
+        return lock.withLock { followers.mapValues { max(end - max($0.logEnd, 0), 0) } }
     }
+
+    /// Records the furthest-behind follower lacks.
+    public var maxFollowerLag: Int64 { followerLags.values.max() ?? 0 }
 
     /// Fewer in-sync replicas than assigned ones.
     public var isUnderReplicated: Bool { lock.withLock { state.isr.count < state.replicas.count } }

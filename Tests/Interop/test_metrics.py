@@ -3,6 +3,8 @@ import re
 import time
 import urllib.request
 
+from confluent_kafka.admin import AdminClient
+
 from conftest import kcat
 
 
@@ -37,3 +39,10 @@ def test_metrics_count_traffic_latency_connections_and_sizes(broker):
     except urllib.error.HTTPError as e:
         assert e.code == 404
     assert "tern_records_in_total" in scrape(broker)
+    # A deleted topic's series go (the next sample drops them): creating and deleting topics cannot
+    # grow the registry.
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.delete_topics(["metered"])["metered"].result(30)
+    time.sleep(6)
+    text = scrape(broker)
+    assert 'topic="metered"' not in text, [line for line in text.splitlines() if "metered" in line]

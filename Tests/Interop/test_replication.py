@@ -76,7 +76,9 @@ def consume_everything(bootstrap, topic, partitions, timeout=60):
 
 def metric(broker, name):
     body = urllib.request.urlopen(f"http://127.0.0.1:{broker.metrics_port}/metrics", timeout=5).read().decode()
-    values = [float(line.split()[-1]) for line in body.splitlines() if line.startswith(name + " ") or line.startswith(name + "{")]
+    # `name` may carry labels: then only that series counts.
+    values = [float(line.split()[-1]) for line in body.splitlines()
+              if line.startswith(name + " ") or (not name.endswith("}") and line.startswith(name + "{"))]
     return sum(values) if values else None
 
 
@@ -162,6 +164,8 @@ def test_a_paused_follower_leaves_the_isr_and_rejoins_after_catching_up():
             wait_for("the leader reports an under-replicated partition",
                      lambda: (metric(leader, "tern_replication_under_replicated_partitions") or 0) >= 1, timeout=15)
             assert metric(leader, "tern_replication_isr_shrinks_total") >= 1
+            lag_of = lambda r: metric(leader, f'tern_replication_follower_lag{{topic="lagging",partition="0",replica="{r}"}}')
+            wait_for("the paused follower's lag is reported", lambda: (lag_of(follower) or 0) >= 100, timeout=15)
             # With a second follower paused too the ISR would be 1 < min.insync.replicas.
             cluster.brokers[others[0]].proc.send_signal(signal.SIGSTOP)
             try:
@@ -181,6 +185,7 @@ def test_a_paused_follower_leaves_the_isr_and_rejoins_after_catching_up():
             cluster.brokers[follower].proc.send_signal(signal.SIGCONT)
         wait_for("both rejoin the ISR", lambda: sorted(partitions_of(cluster, "lagging")[0].isrs) == sorted(state.replicas), timeout=30)
         assert metric(cluster.brokers[state.leader], "tern_replication_isr_expands_total") >= 1
+        wait_for("no follower lags any more", lambda: lag_of(follower) == 0 and lag_of(others[0]) == 0, timeout=15)
         wait_for("identical replicas", lambda: replicas_identical(cluster, "lagging", 0, state.replicas))
     finally:
         cluster.stop()
