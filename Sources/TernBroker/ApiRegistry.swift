@@ -182,7 +182,7 @@ enum ApiRegistry {
         },
         .later(.endTxn, advertised: 0...3) { (r: EndTxnRequest, c) in c.broker.endTxn(r, version: c.version) }
             .coordinated(.transaction, keys: { (r: EndTxnRequest, _) in [r.transactionalId] }) { (_: EndTxnRequest, _) in EndTxnResponse(errorCode: CoordinatorRefusals.code) },
-        .later(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version) }
+        .later(.txnOffsetCommit, advertised: 0...3) { (r: TxnOffsetCommitRequest, c) in c.broker.txnOffsetCommit(r, version: c.version, on: c.eventLoop) }
             .coordinated(.group, keys: { r, _ in [r.groupId] }, CoordinatorRefusals.txnOffsetCommit),
         .immediate(.describeTransactions, advertised: 0...0) { (r: DescribeTransactionsRequest, c) in c.broker.describeTransactions(r, version: c.version) }
             .coordinated(.transaction, keys: { (r: DescribeTransactionsRequest, _) in r.transactionalIds }) { (r: DescribeTransactionsRequest, _) in

@@ -28,7 +28,9 @@ struct TopicPartitionKey: Hashable {
 /// partition, and never after an abort marker (`pendingTransactional` holds them meanwhile).
 struct OffsetStore {
     private(set) var offsets: [String: [TopicPartitionKey: CommittedOffset]] = [:]
-    /// Producer id → group → offsets written by its open transaction.
+    /// Producer id → group → offsets written by its open transaction. Bounded by the open
+    /// transactions: the broker verifies each TxnOffsetCommit against the transaction coordinator
+    /// first, so only a transaction whose marker will clear its entry can add one.
     private(set) var pendingTransactional: [Int64: [String: [TopicPartitionKey: CommittedOffset]]] = [:]
 
     static func key(group: String, _ tp: TopicPartitionKey) -> ByteBuffer {

@@ -199,3 +199,47 @@ def test_idle_transactional_ids_expire_and_stay_gone_after_restart():
     finally:
         broker.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+def txn_offset_commit(conn, transactional_id, group, pid, epoch, topic, offset, correlation_id):
+    """TxnOffsetCommit v2 for partition 0 of `topic`: its error code."""
+    body = wire.string(transactional_id) + wire.string(group) + struct.pack(">qh", pid, epoch)
+    body += struct.pack(">i", 1) + wire.string(topic) + struct.pack(">i", 1) + struct.pack(">iqih", 0, offset, -1, -1)
+    conn.send(wire.request(28, 2, correlation_id, body))
+    resp = conn.recv_frame()
+    pos = 4 + 4 + 4  # correlation id, throttle, topics count
+    name_len, = struct.unpack_from(">h", resp, pos)
+    pos += 2 + name_len + 4
+    _partition, error = struct.unpack_from(">ih", resp, pos)
+    return error
+
+
+def test_txn_offset_commit_needs_the_groups_partition_in_the_producers_transaction(broker):
+    """TxnOffsetCommit is verified as Kafka's group coordinator verifies it (KIP-890): offsets for a
+    producer id nobody was given, at a stale epoch, or before AddOffsetsToTxn added the group's
+    offsets partition to the transaction are refused — none of them would ever see a marker. After
+    AddOffsetsToTxn they are written, and EndTxn's commit makes them the group's."""
+    create(broker.bootstrap, "txn-offsets-in")
+    conn = wire.Conn(broker.port)
+    try:
+        assert txn_offset_commit(conn, "nobody", "g-raw", 987654, 0, "txn-offsets-in", 5, 1) == 49  # INVALID_PRODUCER_ID_MAPPING
+        conn.send(wire.request(22, 1, 2, wire.string("raw-offsets") + struct.pack(">i", 60000)))
+        _corr, _throttle, error, pid, epoch = struct.unpack_from(">iihqh", conn.recv_frame(), 0)
+        assert error == 0
+        assert txn_offset_commit(conn, "raw-offsets", "g-raw", pid, epoch, "txn-offsets-in", 5, 3) == 48  # INVALID_TXN_STATE
+        assert txn_offset_commit(conn, "raw-offsets", "g-raw", pid + 1, epoch, "txn-offsets-in", 5, 4) == 49
+        conn.send(wire.request(25, 1, 5, wire.string("raw-offsets") + struct.pack(">qh", pid, epoch) + wire.string("g-raw")))
+        _corr, _throttle, error = struct.unpack_from(">iih", conn.recv_frame(), 0)
+        assert error == 0
+        assert txn_offset_commit(conn, "raw-offsets", "g-raw", pid, epoch - 1, "txn-offsets-in", 5, 6) == 47  # INVALID_PRODUCER_EPOCH
+        assert txn_offset_commit(conn, "raw-offsets", "g-raw", pid, epoch, "txn-offsets-in", 5, 7) == 0
+        conn.send(wire.request(26, 1, 8, wire.string("raw-offsets") + struct.pack(">qhb", pid, epoch, 1)))
+        _corr, _throttle, error = struct.unpack_from(">iih", conn.recv_frame(), 0)
+        assert error == 0
+    finally:
+        conn.close()
+    c = Consumer({"bootstrap.servers": broker.bootstrap, "group.id": "g-raw", "enable.auto.commit": False})
+    try:
+        assert [tp.offset for tp in c.committed([TopicPartition("txn-offsets-in", 0)], timeout=10)] == [5]
+    finally:
+        c.close()

@@ -58,8 +58,16 @@ extension Broker {
 
     /// TxnOffsetCommit goes to the group's coordinator (the gate checks it), which writes the
     /// offsets as the transaction's records (`GroupCoordinator+TransactionalOffsets`).
-    func txnOffsetCommit(_ r: TxnOffsetCommitRequest, version: Int16) -> EventLoopFuture<TxnOffsetCommitResponse> {
-        groups.txnOffsetCommit(r, version: version)
+    /// The group coordinator writes the offsets once the transaction is known to include the
+    /// group's offsets partition (`transactionalOffsetsCheck`); otherwise every partition gets the
+    /// refusal.
+    func txnOffsetCommit(_ r: TxnOffsetCommitRequest, version: Int16, on loop: EventLoop) -> EventLoopFuture<TxnOffsetCommitResponse> {
+        transactionalOffsetsCheck(r, partition: Int32(groups.partition(of: r.groupId)), on: loop).flatMap { [self] refusal in
+            guard let refusal else { return groups.txnOffsetCommit(r, version: version).hop(to: loop) }
+            return loop.makeSucceededFuture(TxnOffsetCommitResponse(topics: r.topics.map { t in
+                .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: refusal.rawValue) })
+            }))
+        }
     }
 
     func endTxn(_ r: EndTxnRequest, version: Int16) -> EventLoopFuture<EndTxnResponse> {

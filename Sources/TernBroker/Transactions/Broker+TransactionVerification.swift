@@ -19,8 +19,34 @@ extension Broker {
                 transactions.refusal(ofWriteBy: header.producerId, epoch: header.producerEpoch, topic: topic, partition: partition))
         }
         if log.hasOpenTransaction(producerId: header.producerId, epoch: header.producerEpoch) { return loop.makeSucceededFuture(nil) }
+        return verifyWithCoordinator(
+            id, producerId: header.producerId, epoch: header.producerEpoch, topic: topic, partition: partition, unavailable: .notEnoughReplicas,
+            cluster: cluster, channels: channels, on: loop)
+    }
+
+    /// TxnOffsetCommit's check, as Kafka's group coordinator verifies it (KIP-890): the group's
+    /// `__consumer_offsets` partition must be in the producer's ongoing transaction — added by
+    /// AddOffsetsToTxn — at the producer's epoch. Without it, offsets written for a made-up or
+    /// finished transaction would wait for a marker that never comes.
+    func transactionalOffsetsCheck(_ r: TxnOffsetCommitRequest, partition: Int32, on loop: EventLoop) -> EventLoopFuture<KafkaError?> {
+        guard let cluster, let channels, !transactions.coordinates(transactionalId: r.transactionalId) else {
+            let code = transactions.verifyPartitions(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, [(Self.offsetsTopic, partition)])
+            return loop.makeSucceededFuture(code.first.flatMap { $0 == .none ? nil : $0 })
+        }
+        return verifyWithCoordinator(
+            r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, topic: Self.offsetsTopic, partition: partition,
+            unavailable: .coordinatorNotAvailable, cluster: cluster, channels: channels, on: loop)
+    }
+
+    /// AddPartitionsToTxn v4 `verify_only` to the transactional id's coordinator on another broker.
+    /// `unavailable` is the retriable error of the caller's API for a coordinator that cannot be
+    /// reached, moved or is loading.
+    private func verifyWithCoordinator(
+        _ id: String, producerId: Int64, epoch: Int16, topic: String, partition: Int32, unavailable: KafkaError,
+        cluster: BrokerCluster, channels: BrokerChannels, on loop: EventLoop
+    ) -> EventLoopFuture<KafkaError?> {
         let request = AddPartitionsToTxnRequest(transactions: [
-            .init(transactionalId: id, producerId: header.producerId, producerEpoch: header.producerEpoch, verifyOnly: true,
+            .init(transactionalId: id, producerId: producerId, producerEpoch: epoch, verifyOnly: true,
                   topics: [.init(name: topic, partitions: [partition])])
         ])
         let stateTopic = TransactionCoordinator.stateTopic
@@ -30,7 +56,7 @@ extension Broker {
             let image = cluster.image
             let index = Int(CoordinatorPartition.of(id, partitions: Int(count)))
             guard let state = image.topics[stateTopic]?.partitions, index < state.count, state[index].leader != LeaderElection.noLeader else {
-                return .notEnoughReplicas
+                return unavailable
             }
             do {
                 let response = try await channels.send(request, to: state[index].leader, api: .addPartitionsToTxn, maxVersion: 5, as: AddPartitionsToTxnResponse.self)
@@ -38,11 +64,11 @@ extension Broker {
                 switch KafkaError(rawValue: code) ?? .unknownServerError {
                 case .none: return nil
                 // The coordinator moved or is loading: retriable for the producer, as Kafka maps it.
-                case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress: return .notEnoughReplicas
+                case .notCoordinator, .coordinatorNotAvailable, .coordinatorLoadInProgress: return unavailable
                 case let error: return error
                 }
             } catch {
-                return .notEnoughReplicas
+                return unavailable
             }
         }
         return promise.futureResult
