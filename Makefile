@@ -44,6 +44,7 @@ unit-test: deps
 	.build/debug/tern-fuzz request Tests/Fuzz/corpus/request
 	.build/debug/tern-fuzz batch Tests/Fuzz/corpus/batch
 	.build/debug/tern-fuzz segment Tests/Fuzz/corpus/segment
+	.build/debug/tern-fuzz response Tests/Fuzz/corpus/response
 
 interop-test: test-deps
 	swift build --product tern
@@ -62,9 +63,10 @@ asan: deps
 	swift build --build-tests --sanitize=address --scratch-path .build-asan
 	ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --scratch-path .build-asan
 
-# libFuzzer over request framing + every request decoder, produced-batch validation and log
-# recovery (Sources/tern-fuzz), seeded from Tests/Fuzz/corpus (captured from real clients); each
-# target runs FUZZ_SECONDS. New corpus entries stay in .build-fuzz/work, findings fail the run.
+# libFuzzer (Sources/tern-fuzz) over request framing + every request decoder, produced-batch
+# validation, log recovery, and every response decoder with a follower's and the client's record
+# handling; seeded from Tests/Fuzz/corpus (captured from real clients); each target runs
+# FUZZ_SECONDS. New corpus entries stay in .build-fuzz/work, findings fail the run.
 FUZZ_SECONDS ?= 60
 FUZZ_BIN := .build-fuzz/debug/tern-fuzz
 fuzz-build: deps
@@ -72,7 +74,7 @@ fuzz-build: deps
 	  -Xswiftc -DTERN_FUZZING -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | grep -v "Cannot export local symbol"
 
 fuzz: fuzz-build
-	@for t in request batch segment; do \
+	@for t in request batch segment response; do \
 	  mkdir -p .build-fuzz/work/$$t .build-fuzz/findings; \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
 	  TERN_FUZZ_TARGET=$$t $(FUZZ_BIN) .build-fuzz/work/$$t Tests/Fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \

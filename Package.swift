@@ -122,7 +122,7 @@ let package = Package(
         .executableTarget(
             name: "tern-fuzz",
             dependencies: [
-                "TernServer", "TernLog", "TernProtocol",
+                "TernServer", "TernLog", "TernProtocol", "TernClient", "TernReplication",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
             ]

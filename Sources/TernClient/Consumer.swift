@@ -157,7 +157,7 @@ public final class Consumer {
         var next = from
         var index = bytes.readerIndex
         while bytes.writerIndex - index >= RecordBatchHeader.size, let h = try? RecordBatchHeader(from: bytes, at: index),
-            bytes.writerIndex - index >= h.totalSize
+            h.totalSize >= RecordBatchHeader.size, bytes.writerIndex - index >= h.totalSize
         {
             next = max(next, h.lastOffset + 1)
             index += h.totalSize
@@ -168,9 +168,10 @@ public final class Consumer {
     static func decode(_ records: ByteBuffer, topic: String, partition: Int32, from: Int64, into out: inout [ConsumedRecord]) throws {
         var bytes = records
         while bytes.readableBytes >= RecordBatchHeader.size {
-            guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex), bytes.readableBytes >= header.totalSize else {
-                break  // a partial batch at the end of the response
-            }
+            guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex) else { break }
+            // A length below a header's is a broken (or hostile) broker's, not a partial batch.
+            guard header.totalSize >= RecordBatchHeader.size else { throw RecordBatchError.invalidLength(header.batchLength) }
+            guard bytes.readableBytes >= header.totalSize else { break }  // a partial batch at the end of the response
             if header.isControl {
                 bytes.moveReaderIndex(forwardBy: header.totalSize)
                 continue

@@ -59,6 +59,16 @@ public struct ProtocolGenerator {
         out.append("        }")
         out.append("    }")
         out.append("")
+        out.append("    /// The response message of this API (for code that decodes any response, such as fuzzers).")
+        out.append("    public var responseType: any KafkaMessage.Type {")
+        out.append("        switch self {")
+        for r in requests {
+            let base = String(r.name.dropLast("Request".count))
+            out.append("        case .\(SwiftNames.lowerCamel(base)): return \(base)Response.self")
+        }
+        out.append("        }")
+        out.append("    }")
+        out.append("")
         out.append("    /// First version using compact encodings and tagged fields (KIP-482); Int16.max when none.")
         out.append("    public var firstFlexibleVersion: Int16 {")
         out.append("        switch self {")

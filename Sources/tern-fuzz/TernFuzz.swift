@@ -4,6 +4,8 @@ import NIOEmbedded
 import TernLog
 import TernProtocol
 
+@testable import TernClient
+@testable import TernReplication
 @testable import TernServer
 
 /// libFuzzer targets over everything in Tern that parses bytes a peer or a disk controls. Built
@@ -14,9 +16,13 @@ import TernProtocol
 /// - `batch`: `ClientBatchValidator` on a produced batch; whatever it accepts must decode whole;
 /// - `segment`: the bytes as a log segment on disk (for odd last bytes also as a sealed segment's
 ///   index files), opened (recovery), read back and appended to.
+/// - `response`: a response as Tern's client and a follower receive it from a peer (the input
+///   starts with its request's API key and version as two int16s): the header, the generated
+///   decoder of that API and version; a Fetch response's records also go through the follower's
+///   whole-batch splitter and the client's batch decoding.
 /// A finding is a crash, a sanitizer report or a broken property (`fatalError`).
 enum Target: String {
-    case request, batch, segment
+    case request, batch, segment, response
 }
 
 nonisolated(unsafe) var target = Target(rawValue: ProcessInfo.processInfo.environment["TERN_FUZZ_TARGET"] ?? "request") ?? .request
@@ -32,6 +38,7 @@ func run(_ bytes: ByteBuffer) {
     case .request: fuzzRequests(bytes)
     case .batch: fuzzBatch(bytes)
     case .segment: fuzzSegment(bytes)
+    case .response: fuzzResponse(bytes)
     }
 }
 
@@ -56,7 +63,7 @@ struct Entry {
             exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
         #else
             guard let name = args.popFirst(), let chosen = Target(rawValue: name) else {
-                FileHandle.standardError.write(Data("usage: tern-fuzz request|batch|segment FILE|DIR...\n".utf8))
+                FileHandle.standardError.write(Data("usage: tern-fuzz request|batch|segment|response FILE|DIR...\n".utf8))
                 exit(2)
             }
             target = chosen
@@ -181,4 +188,37 @@ func fuzzSegment(_ bytes: ByteBuffer) {
     let end = log.logEndOffset
     guard let appended = try? log.append(appendable, headers: [try! RecordBatchHeader.validated(in: appendable, at: 0)]) else { return }
     if appended.baseOffset != end { fatalError("append after recovery went to \(appended.baseOffset), log end was \(end)") }
+}
+
+func fuzzResponse(_ input: ByteBuffer) {
+    var body = input
+    guard let key = body.readInteger(as: Int16.self), let version = body.readInteger(as: Int16.self), let api = ApiKey(rawValue: key),
+        api.schemaVersions.contains(version), body.readInteger(as: Int32.self) != nil
+    else { return }
+    // Response header v1 (tagged fields) for flexible versions, except ApiVersions (always v0).
+    if version >= api.firstFlexibleVersion && api != .apiVersions {
+        guard let count = try? body.readUnsignedVarint() else { return }
+        for _ in 0..<min(count, 64) {
+            guard (try? body.readUnsignedVarint()) != nil, let n = try? body.readUnsignedVarint(), (try? body.skipKafkaBytes(Int(n))) != nil else { return }
+        }
+    }
+    guard let fetch = (try? api.responseType.init(from: &body, version: version)) as? FetchResponse else { return }
+    for topic in fetch.responses {
+        for partition in topic.partitions {
+            guard case .bytes(let records)? = partition.records else { continue }
+            var consumed: [ConsumedRecord] = []
+            try? Consumer.decode(records, topic: "t", partition: partition.partitionIndex, from: 0, into: &consumed)
+            guard let (whole, headers) = try? ReplicaFetcher.wholeBatches(records) else { continue }
+            // What the follower would append: exactly the batches it counted, each decodable by
+            // its header alone.
+            if whole.readableBytes != headers.reduce(0, { $0 + $1.totalSize }) {
+                fatalError("the follower would append \(whole.readableBytes) bytes for batches of \(headers.map(\.totalSize))")
+            }
+            var at = whole.readerIndex
+            for h in headers {
+                guard (try? RecordBatchHeader.validated(in: whole, at: at)) == h else { fatalError("a counted batch does not validate where it lies") }
+                at += h.totalSize
+            }
+        }
+    }
 }

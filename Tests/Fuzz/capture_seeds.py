@@ -2,10 +2,13 @@
 
 A broker is started with its advertised listener pointing at a recording proxy, so every request
 of kcat (librdkafka 2.0.2), confluent-kafka (librdkafka 2.16) and kafka-python goes through it.
-Saved: each request frame (request/), each record batch found in Produce requests (batch/), and the
-first 64 KiB of each partition's first segment after the run (segment/).
+Saved: each request frame (request/), each record batch found in Produce requests (batch/), the
+first 64 KiB of each partition's first segment after the run (segment/), and each response frame
+the broker sent, after its request's API key and version as two int16s (response/).
 
-    TERN_BIN=.build/debug/tern python3 Tests/Fuzz/capture_seeds.py
+    TERN_BIN=.build/debug/tern python3 Tests/Fuzz/capture_seeds.py [request batch segment response]
+
+Only the kinds named (all when none) are replaced.
 """
 import hashlib
 import os
@@ -25,7 +28,9 @@ sys.path.insert(0, os.path.join(HERE, "..", "Interop"))
 from conftest import BrokerProcess, free_port  # noqa: E402
 
 CORPUS = os.path.join(HERE, "corpus")
+KINDS = ("request", "batch", "segment", "response")
 frames = []
+responses = []
 
 
 def save(kind, data):
@@ -35,7 +40,9 @@ def save(kind, data):
         f.write(data)
 
 
-def pump(src, dst, record):
+def pump(src, dst, requests, sent):
+    """Copies one direction of a connection, splitting it into frames: requests (noting each
+    one's API key and version by correlation id in `sent`) or responses (matched through `sent`)."""
     buf = b""
     while True:
         try:
@@ -45,14 +52,20 @@ def pump(src, dst, record):
         if not chunk:
             break
         dst.sendall(chunk)
-        if record:
-            buf += chunk
-            while len(buf) >= 4:
-                size, = struct.unpack(">i", buf[:4])
-                if len(buf) < 4 + size:
-                    break
-                frames.append(buf[:4 + size])
-                buf = buf[4 + size:]
+        buf += chunk
+        while len(buf) >= 4:
+            size, = struct.unpack(">i", buf[:4])
+            if len(buf) < 4 + size:
+                break
+            frame, buf = buf[:4 + size], buf[4 + size:]
+            if requests:
+                frames.append(frame)
+                key, version, correlation = struct.unpack(">hhi", frame[4:12])
+                sent[correlation] = (key, version)
+            elif size >= 4:
+                correlation, = struct.unpack(">i", frame[4:8])
+                if correlation in sent:
+                    responses.append(struct.pack(">hh", *sent.pop(correlation)) + frame[4:])
     for s in (src, dst):
         try:
             s.shutdown(socket.SHUT_RDWR)
@@ -68,8 +81,9 @@ def proxy(listen_port, target_port):
     while True:
         client, _ = server.accept()
         upstream = socket.create_connection(("127.0.0.1", target_port))
-        threading.Thread(target=pump, args=(client, upstream, True), daemon=True).start()
-        threading.Thread(target=pump, args=(upstream, client, False), daemon=True).start()
+        sent = {}
+        threading.Thread(target=pump, args=(client, upstream, True, sent), daemon=True).start()
+        threading.Thread(target=pump, args=(upstream, client, False, sent), daemon=True).start()
 
 
 def batches_in(frame):
@@ -140,20 +154,24 @@ def main():
         time.sleep(0.5)
     finally:
         broker.stop()
-    for kind in ("request", "batch", "segment"):
+    kinds = [k for k in sys.argv[1:] if k in KINDS] or list(KINDS)
+    for kind in kinds:
         shutil.rmtree(os.path.join(CORPUS, kind), ignore_errors=True)
     for f in frames:
-        if len(f) <= 65536:
+        if len(f) <= 65536 and "request" in kinds:
             save("request", f)
-        for b in batches_in(f):
+        for b in batches_in(f) if "batch" in kinds else []:
             save("batch", b)
-    for dirpath, _, files in os.walk(os.path.join(root, "data")):
+    for r in responses:
+        if len(r) <= 65536 and "response" in kinds:
+            save("response", r)
+    for dirpath, _, files in os.walk(os.path.join(root, "data")) if "segment" in kinds else []:
         for name in files:
             if name.endswith(".log") and os.path.getsize(os.path.join(dirpath, name)) > 0:
                 with open(os.path.join(dirpath, name), "rb") as f:
                     save("segment", f.read(65536))
     shutil.rmtree(root, ignore_errors=True)
-    for kind in ("request", "batch", "segment"):
+    for kind in kinds:
         print(kind, len(os.listdir(os.path.join(CORPUS, kind))))
 
 

@@ -279,6 +279,100 @@ public enum ApiKey: Int16, CaseIterable, Sendable {
         }
     }
 
+    /// The response message of this API (for code that decodes any response, such as fuzzers).
+    public var responseType: any KafkaMessage.Type {
+        switch self {
+        case .produce: return ProduceResponse.self
+        case .fetch: return FetchResponse.self
+        case .listOffsets: return ListOffsetsResponse.self
+        case .metadata: return MetadataResponse.self
+        case .leaderAndIsr: return LeaderAndIsrResponse.self
+        case .stopReplica: return StopReplicaResponse.self
+        case .updateMetadata: return UpdateMetadataResponse.self
+        case .controlledShutdown: return ControlledShutdownResponse.self
+        case .offsetCommit: return OffsetCommitResponse.self
+        case .offsetFetch: return OffsetFetchResponse.self
+        case .findCoordinator: return FindCoordinatorResponse.self
+        case .joinGroup: return JoinGroupResponse.self
+        case .heartbeat: return HeartbeatResponse.self
+        case .leaveGroup: return LeaveGroupResponse.self
+        case .syncGroup: return SyncGroupResponse.self
+        case .describeGroups: return DescribeGroupsResponse.self
+        case .listGroups: return ListGroupsResponse.self
+        case .saslHandshake: return SaslHandshakeResponse.self
+        case .apiVersions: return ApiVersionsResponse.self
+        case .createTopics: return CreateTopicsResponse.self
+        case .deleteTopics: return DeleteTopicsResponse.self
+        case .deleteRecords: return DeleteRecordsResponse.self
+        case .initProducerId: return InitProducerIdResponse.self
+        case .offsetForLeaderEpoch: return OffsetForLeaderEpochResponse.self
+        case .addPartitionsToTxn: return AddPartitionsToTxnResponse.self
+        case .addOffsetsToTxn: return AddOffsetsToTxnResponse.self
+        case .endTxn: return EndTxnResponse.self
+        case .writeTxnMarkers: return WriteTxnMarkersResponse.self
+        case .txnOffsetCommit: return TxnOffsetCommitResponse.self
+        case .describeAcls: return DescribeAclsResponse.self
+        case .createAcls: return CreateAclsResponse.self
+        case .deleteAcls: return DeleteAclsResponse.self
+        case .describeConfigs: return DescribeConfigsResponse.self
+        case .alterConfigs: return AlterConfigsResponse.self
+        case .alterReplicaLogDirs: return AlterReplicaLogDirsResponse.self
+        case .describeLogDirs: return DescribeLogDirsResponse.self
+        case .saslAuthenticate: return SaslAuthenticateResponse.self
+        case .createPartitions: return CreatePartitionsResponse.self
+        case .createDelegationToken: return CreateDelegationTokenResponse.self
+        case .renewDelegationToken: return RenewDelegationTokenResponse.self
+        case .expireDelegationToken: return ExpireDelegationTokenResponse.self
+        case .describeDelegationToken: return DescribeDelegationTokenResponse.self
+        case .deleteGroups: return DeleteGroupsResponse.self
+        case .electLeaders: return ElectLeadersResponse.self
+        case .incrementalAlterConfigs: return IncrementalAlterConfigsResponse.self
+        case .alterPartitionReassignments: return AlterPartitionReassignmentsResponse.self
+        case .listPartitionReassignments: return ListPartitionReassignmentsResponse.self
+        case .offsetDelete: return OffsetDeleteResponse.self
+        case .describeClientQuotas: return DescribeClientQuotasResponse.self
+        case .alterClientQuotas: return AlterClientQuotasResponse.self
+        case .describeUserScramCredentials: return DescribeUserScramCredentialsResponse.self
+        case .alterUserScramCredentials: return AlterUserScramCredentialsResponse.self
+        case .vote: return VoteResponse.self
+        case .beginQuorumEpoch: return BeginQuorumEpochResponse.self
+        case .endQuorumEpoch: return EndQuorumEpochResponse.self
+        case .describeQuorum: return DescribeQuorumResponse.self
+        case .alterPartition: return AlterPartitionResponse.self
+        case .updateFeatures: return UpdateFeaturesResponse.self
+        case .envelope: return EnvelopeResponse.self
+        case .fetchSnapshot: return FetchSnapshotResponse.self
+        case .describeCluster: return DescribeClusterResponse.self
+        case .describeProducers: return DescribeProducersResponse.self
+        case .brokerRegistration: return BrokerRegistrationResponse.self
+        case .brokerHeartbeat: return BrokerHeartbeatResponse.self
+        case .unregisterBroker: return UnregisterBrokerResponse.self
+        case .describeTransactions: return DescribeTransactionsResponse.self
+        case .listTransactions: return ListTransactionsResponse.self
+        case .allocateProducerIds: return AllocateProducerIdsResponse.self
+        case .consumerGroupHeartbeat: return ConsumerGroupHeartbeatResponse.self
+        case .consumerGroupDescribe: return ConsumerGroupDescribeResponse.self
+        case .controllerRegistration: return ControllerRegistrationResponse.self
+        case .getTelemetrySubscriptions: return GetTelemetrySubscriptionsResponse.self
+        case .pushTelemetry: return PushTelemetryResponse.self
+        case .assignReplicasToDirs: return AssignReplicasToDirsResponse.self
+        case .listClientMetricsResources: return ListClientMetricsResourcesResponse.self
+        case .describeTopicPartitions: return DescribeTopicPartitionsResponse.self
+        case .shareGroupHeartbeat: return ShareGroupHeartbeatResponse.self
+        case .shareGroupDescribe: return ShareGroupDescribeResponse.self
+        case .shareFetch: return ShareFetchResponse.self
+        case .shareAcknowledge: return ShareAcknowledgeResponse.self
+        case .addRaftVoter: return AddRaftVoterResponse.self
+        case .removeRaftVoter: return RemoveRaftVoterResponse.self
+        case .updateRaftVoter: return UpdateRaftVoterResponse.self
+        case .initializeShareGroupState: return InitializeShareGroupStateResponse.self
+        case .readShareGroupState: return ReadShareGroupStateResponse.self
+        case .writeShareGroupState: return WriteShareGroupStateResponse.self
+        case .deleteShareGroupState: return DeleteShareGroupStateResponse.self
+        case .readShareGroupStateSummary: return ReadShareGroupStateSummaryResponse.self
+        }
+    }
+
     /// First version using compact encodings and tagged fields (KIP-482); Int16.max when none.
     public var firstFlexibleVersion: Int16 {
         switch self {
