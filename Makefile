@@ -8,7 +8,7 @@ PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy z
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
-.PHONY: cluster run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan bench-replication
+.PHONY: cluster run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan bench-replication verify
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -37,6 +37,12 @@ cluster: build
 # Produce throughput and latency, RF=1 against RF=3 (acks=1 and acks=all), on a fresh 3-broker cluster.
 bench-replication: build
 	scripts/bench-replication.sh
+
+# The long fault-injection run (CI runs a 60 s one among the interop tests): etcd + 3 brokers,
+# kill -9 and SIGSTOP, VERIFY_SECONDS of the queue workload; report in verify.html.
+VERIFY_SECONDS ?= 300
+verify: build
+	.build/release/tern verify --local-cluster 3 --nemesis kill,pause --duration $(VERIFY_SECONDS) --report verify.html --json verify.json
 
 unit-test: deps
 	swift build --build-tests

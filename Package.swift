@@ -103,10 +103,20 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        // `tern verify`: workloads, fault injection into a local cluster, the history checker.
+        .target(
+            name: "TernVerify",
+            dependencies: [
+                "TernClient", "TernProtocol",
+                .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
+            ]
+        ),
         .executableTarget(
             name: "tern",
             dependencies: [
-                "TernServer", "TernBroker", "TernLog", "TernClient", "TernProtocol",
+                "TernServer", "TernBroker", "TernLog", "TernClient", "TernProtocol", "TernVerify",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
                 .product(name: "NIOCore", package: "swift-nio"),
@@ -141,6 +151,7 @@ let package = Package(
                 .product(name: "Logging", package: "swift-log"),
             ]
         ),
+        .testTarget(name: "TernVerifyTests", dependencies: ["TernVerify"]),
         .testTarget(
             name: "TernClusterTests",
             dependencies: ["TernCluster", .product(name: "Logging", package: "swift-log")]

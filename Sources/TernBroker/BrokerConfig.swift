@@ -95,6 +95,11 @@ public struct BrokerConfig: Sendable {
     public var controlledShutdown: Bool = true
     /// `replica.*`: followers' fetching and the ISR (cluster mode).
     public var replication = ReplicationConfig()
+    /// `tern.test.unsafe.ack.before.replication` — a deliberate bug, for testing checkers only:
+    /// acks=all is answered after the leader's own write, as if every in-sync replica had the
+    /// batch, so a leader's death loses acknowledged records. `tern verify` must find it (CI runs it
+    /// both ways). Never set it anywhere else.
+    public var unsafeAckBeforeReplication = false
 
     public init() {}
 

@@ -87,6 +87,7 @@ public enum BrokerProperties {
             guard config.log.flushIntervalMessages > 0 else { throw ParseError.badValue(key, value) }
         case "log.flush.interval.ms": config.log.flushIntervalMs = try int(Int64.self)
         case "tern.replication.fsync": config.log.replicationFsync = try bool()
+        case "tern.test.unsafe.ack.before.replication": config.unsafeAckBeforeReplication = try bool()
         case "log.roll.ms": config.log.rollMs = try positive(Int64.self)
         case "log.roll.hours": config.log.rollMs = try positive(Int64.self) * 3_600_000
         case "log.retention.ms": config.log.retentionMs = try retention()

@@ -47,12 +47,15 @@ public final class BrokerConnection: Sendable {
         self.brokerVersions = NIOLockedValueBox([:])
     }
 
-    public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup) async throws -> BrokerConnection {
+    /// Connects and negotiates versions; `timeout` bounds the connection and the ApiVersions answer.
+    public static func connect(host: String, port: Int, clientId: String, group: EventLoopGroup, timeout: Duration = .seconds(10)) async throws
+        -> BrokerConnection
+    {
         let channel = try await ClientBootstrap(group: group)
             .channelOption(.socketOption(.tcp_nodelay), value: 1)
             // Fetch responses are megabytes: read them in large chunks rather than NIO's 64 KiB default.
             .channelOption(.recvAllocator, value: AdaptiveRecvByteBufferAllocator(minimum: 64 << 10, initial: 1 << 20, maximum: 8 << 20))
-            .connectTimeout(.seconds(10))
+            .connectTimeout(.nanoseconds(Int64(timeout / .nanoseconds(1))))
             .channelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     try channel.pipeline.syncOperations.addHandler(
@@ -63,7 +66,8 @@ public final class BrokerConnection: Sendable {
             .connect(host: host, port: port).get()
         let router = try await channel.pipeline.handler(type: ResponseRouter.self).map { NIOLoopBound($0, eventLoop: channel.eventLoop) }.get()
         let connection = BrokerConnection(channel: channel, handler: router, clientId: clientId, host: host, port: port)
-        let versions = try await connection.send(ApiVersionsRequest(), version: 0, as: ApiVersionsResponse.self)
+        // A broker that accepts the connection but never answers (paused) must not hold it forever.
+        let versions = try await connection.send(ApiVersionsRequest(), version: 0, as: ApiVersionsResponse.self, timeout: timeout)
         guard versions.errorCode == 0 else { throw ClientError.kafka(code: versions.errorCode, context: "ApiVersions") }
         connection.brokerVersions.withLockedValue { map in
             for v in versions.apiKeys { map[v.apiKey] = v.minVersion...v.maxVersion }
@@ -79,11 +83,14 @@ public final class BrokerConnection: Sendable {
         return min(range.upperBound, ourMax)
     }
 
-    /// Sends a request and awaits its response.
+    /// Sends a request and awaits its response. With a `timeout`, a response that has not come by
+    /// then fails the request with `ClientError.timedOut` and closes the connection (as Kafka's
+    /// clients do: a late answer must not be taken for another request's), so a broker that stopped
+    /// answering — paused, or cut off without a reset — cannot hold the caller forever.
     public func send<Request: KafkaMessage, Response: KafkaMessage>(
-        _ request: Request, version: Int16, as: Response.Type
+        _ request: Request, version: Int16, as: Response.Type, timeout: Duration? = nil
     ) async throws -> Response {
-        var payload = try await sendRaw(request, version: version, expectResponse: true)!
+        var payload = try await sendRaw(request, version: version, expectResponse: true, timeout: timeout)!
         // Response header v1 (tagged fields) for flexible versions, except ApiVersions (always v0).
         if Request.isFlexible(version) && Request.apiKey != ApiKey.apiVersions.rawValue {
             let count = try payload.readUnsignedVarint()
@@ -100,7 +107,7 @@ public final class BrokerConnection: Sendable {
         _ = try await sendRaw(request, version: version, expectResponse: false)
     }
 
-    private func sendRaw<Request: KafkaMessage>(_ request: Request, version: Int16, expectResponse: Bool) async throws -> ByteBuffer? {
+    private func sendRaw<Request: KafkaMessage>(_ request: Request, version: Int16, expectResponse: Bool, timeout: Duration? = nil) async throws -> ByteBuffer? {
         let correlationId = nextCorrelationId.withLockedValue { id in
             defer { id = id == Int32.max ? 1 : id + 1 }
             return id
@@ -121,6 +128,14 @@ public final class BrokerConnection: Sendable {
             }
             channel.writeAndFlush(frameToSend).whenFailure { error in
                 if expectResponse { handler.value.fail(correlationId, error) }
+            }
+            if expectResponse, let timeout {
+                let expiry = channel.eventLoop.scheduleTask(in: .nanoseconds(Int64(timeout / .nanoseconds(1)))) {
+                    let api = ApiKey(rawValue: Request.apiKey).map { "\($0)" } ?? "api \(Request.apiKey)"
+                    handler.value.fail(correlationId, ClientError.timedOut("\(api) request to \(channel.remoteAddress.map { "\($0)" } ?? "the broker")"))
+                    channel.close(promise: nil)
+                }
+                promise.futureResult.whenComplete { _ in expiry.cancel() }
             }
         }
         return try await promise.futureResult.get()
@@ -180,7 +195,10 @@ public enum KafkaErrorNames {
         37: "INVALID_PARTITIONS", 38: "INVALID_REPLICATION_FACTOR", 40: "INVALID_CONFIG", 42: "INVALID_REQUEST",
         41: "NOT_CONTROLLER", 68: "NON_EMPTY_GROUP", 69: "GROUP_ID_NOT_FOUND", 76: "UNSUPPORTED_COMPRESSION_TYPE",
         79: "MEMBER_ID_REQUIRED", 80: "PREFERRED_LEADER_NOT_AVAILABLE", 83: "ELIGIBLE_LEADERS_NOT_AVAILABLE",
-        39: "INVALID_REPLICA_ASSIGNMENT", 84: "ELECTION_NOT_NEEDED", 85: "NO_REASSIGNMENT_IN_PROGRESS", 87: "INVALID_RECORD",
+        13: "NETWORK_EXCEPTION", 14: "COORDINATOR_LOAD_IN_PROGRESS", 19: "NOT_ENOUGH_REPLICAS", 20: "NOT_ENOUGH_REPLICAS_AFTER_APPEND",
+        39: "INVALID_REPLICA_ASSIGNMENT", 45: "OUT_OF_ORDER_SEQUENCE_NUMBER", 46: "DUPLICATE_SEQUENCE_NUMBER", 47: "INVALID_PRODUCER_EPOCH",
+        48: "INVALID_TXN_STATE", 49: "INVALID_PRODUCER_ID_MAPPING", 56: "KAFKA_STORAGE_ERROR", 59: "UNKNOWN_PRODUCER_ID",
+        84: "ELECTION_NOT_NEEDED", 85: "NO_REASSIGNMENT_IN_PROGRESS", 87: "INVALID_RECORD",
     ]
 
     public static func name(_ code: Int16) -> String { names[code] ?? "error \(code)" }

@@ -153,7 +153,7 @@ public final class Consumer {
     }
 
     /// The offset after the last whole batch in `bytes` (a trailing partial batch is not counted).
-    static func offsetAfter(_ bytes: ByteBuffer, from: Int64) -> Int64 {
+    public static func offsetAfter(_ bytes: ByteBuffer, from: Int64) -> Int64 {
         var next = from
         var index = bytes.readerIndex
         while bytes.writerIndex - index >= RecordBatchHeader.size, let h = try? RecordBatchHeader(from: bytes, at: index),
@@ -165,7 +165,9 @@ public final class Consumer {
         return next
     }
 
-    static func decode(_ records: ByteBuffer, topic: String, partition: Int32, from: Int64, into out: inout [ConsumedRecord]) throws {
+    /// The records of the whole batches in `records` at or after offset `from` (control batches
+    /// skipped; a partial batch at the end is left for the next fetch).
+    public static func decode(_ records: ByteBuffer, topic: String, partition: Int32, from: Int64, into out: inout [ConsumedRecord]) throws {
         var bytes = records
         while bytes.readableBytes >= RecordBatchHeader.size {
             guard let header = try? RecordBatchHeader(from: bytes, at: bytes.readerIndex) else { break }

@@ -16,7 +16,7 @@ extension KafkaClient {
             topics: [.init(name: name, numPartitions: partitions, replicationFactor: replicationFactor,
                            configs: configs.sorted { $0.key < $1.key }.map { .init(name: $0.key, value: $0.value) })],
             timeoutMs: 30_000)
-        let response = try await c.send(request, version: version, as: CreateTopicsResponse.self)
+        let response = try await c.send(request, version: version, as: CreateTopicsResponse.self, timeout: requestTimeout)
         if let r = response.topics.first, r.errorCode != 0 {
             throw ClientError.kafka(code: r.errorCode, context: "create topic \(name)\(r.errorMessage.map { ": \($0)" } ?? "")")
         }
@@ -88,7 +88,7 @@ extension KafkaClient {
         let request = ListOffsetsRequest(
             replicaId: -1,
             topics: [.init(name: topic, partitions: [.init(partitionIndex: partition, timestamp: timestamp)])])
-        let response = try await c.send(request, version: version, as: ListOffsetsResponse.self)
+        let response = try await c.send(request, version: version, as: ListOffsetsResponse.self, timeout: requestTimeout)
         guard let p = response.topics.first?.partitions.first else { throw ClientError.invalidResponse("ListOffsets") }
         guard p.errorCode == 0 else { throw ClientError.kafka(code: p.errorCode, context: "list offsets \(topic)[\(partition)]") }
         return version == 0 ? (p.oldStyleOffsets.first ?? -1) : p.offset

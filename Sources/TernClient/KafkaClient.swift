@@ -23,8 +23,13 @@ public final class KafkaClient: Sendable {
     private let topics = NIOLockedValueBox<[String: TopicInfo]>([:])
     private let bootstrapConnection = NIOLockedValueBox<BrokerConnection?>(nil)
 
+    /// Bounds connecting and the client's own requests (metadata, coordinators, offsets); nil
+    /// waits as long as the broker takes (and 10 s to connect).
+    public let requestTimeout: Duration?
+
     /// `servers`: "host:port" strings.
-    public init(bootstrap servers: [String], clientId: String = "tern", group: EventLoopGroup? = nil) {
+    public init(bootstrap servers: [String], clientId: String = "tern", group: EventLoopGroup? = nil, requestTimeout: Duration? = nil) {
+        self.requestTimeout = requestTimeout
         self.bootstrap = servers.map { s in
             let parts = s.split(separator: ":")
             return (String(parts.dropLast().joined(separator: ":")).isEmpty ? "127.0.0.1" : parts.dropLast().joined(separator: ":"),
@@ -51,7 +56,7 @@ public final class KafkaClient: Sendable {
         var lastError: Error = ClientError.noBrokers
         for (host, port) in bootstrap {
             do {
-                let c = try await BrokerConnection.connect(host: host, port: port, clientId: clientId, group: group)
+                let c = try await BrokerConnection.connect(host: host, port: port, clientId: clientId, group: group, timeout: requestTimeout ?? .seconds(10))
                 bootstrapConnection.withLockedValue { $0 = c }
                 return c
             } catch {
@@ -66,7 +71,7 @@ public final class KafkaClient: Sendable {
         if let c = connections.withLockedValue({ $0[nodeId] }), c.isActive { return c }
         if brokers.withLockedValue({ $0[nodeId] }) == nil { _ = try await refreshMetadata(topics: []) }
         guard let address = brokers.withLockedValue({ $0[nodeId] }) else { throw ClientError.noBrokers }
-        let c = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group)
+        let c = try await BrokerConnection.connect(host: address.host, port: address.port, clientId: clientId, group: group, timeout: requestTimeout ?? .seconds(10))
         connections.withLockedValue { $0[nodeId] = c }
         return c
     }
@@ -78,7 +83,7 @@ public final class KafkaClient: Sendable {
         let version = try c.version(.metadata, max: 12)
         let request = MetadataRequest(
             topics: names.map { $0.map { MetadataRequest.MetadataRequestTopic(name: $0) } }, allowAutoTopicCreation: false)
-        let response = try await c.send(request, version: version, as: MetadataResponse.self)
+        let response = try await c.send(request, version: version, as: MetadataResponse.self, timeout: requestTimeout)
         brokers.withLockedValue { b in
             for broker in response.brokers { b[broker.nodeId] = (broker.host, Int(broker.port)) }
         }
@@ -114,7 +119,7 @@ public final class KafkaClient: Sendable {
     public func coordinator(group: String) async throws -> BrokerConnection {
         let c = try await anyConnection()
         let version = try c.version(.findCoordinator, max: 3)
-        let response = try await c.send(FindCoordinatorRequest(key: group, keyType: 0), version: version, as: FindCoordinatorResponse.self)
+        let response = try await c.send(FindCoordinatorRequest(key: group, keyType: 0), version: version, as: FindCoordinatorResponse.self, timeout: requestTimeout)
         guard response.errorCode == 0 else { throw ClientError.kafka(code: response.errorCode, context: "FindCoordinator(\(group))") }
         brokers.withLockedValue { $0[response.nodeId] = (response.host, Int(response.port)) }
         return try await connection(to: response.nodeId)

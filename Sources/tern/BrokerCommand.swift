@@ -71,6 +71,9 @@ struct BrokerCommand: AsyncParsableCommand {
         // conflicting local topic ends the process here with the reason and exit code 1.
         var cluster: BrokerCluster?
         var broker: Broker
+        if brokerConfig.unsafeAckBeforeReplication {
+            logger.critical("tern.test.unsafe.ack.before.replication is set: acks=all does not wait for followers, acknowledged records WILL be lost on failover (a bug for testing checkers)")
+        }
         do {
             if brokerConfig.etcdEndpoint != nil {
                 cluster = try await BrokerCluster.join(config: brokerConfig, logger: logger)

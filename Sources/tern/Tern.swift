@@ -7,6 +7,6 @@ struct Tern: AsyncParsableCommand {
         abstract: "Tern: a Kafka-compatible event streaming broker, and tools for any Kafka-compatible cluster.",
         subcommands: [
             BrokerCommand.self, TopicCommand.self, ProduceCommand.self, ConsumeCommand.self, GroupCommand.self,
-            ClusterCommand.self, BenchCommand.self,
+            ClusterCommand.self, BenchCommand.self, VerifyCommand.self,
         ])
 }

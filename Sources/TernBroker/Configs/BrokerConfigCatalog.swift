@@ -23,6 +23,8 @@ enum BrokerConfigCatalog {
         .init(name: "log.flush.interval.messages", type: .long, value: { "\($0.log.flushIntervalMessages)" }, about: "Default flush.messages."),
         .init(name: "tern.replication.fsync", type: .boolean, value: { "\($0.log.replicationFsync)" },
               about: "Default tern.replication.fsync: acks=all waits for fdatasync on every in-sync replica."),
+        .init(name: "tern.test.unsafe.ack.before.replication", type: .boolean, value: { "\($0.unsafeAckBeforeReplication)" },
+              about: "A deliberate bug for testing checkers: acks=all answered before followers have the batch. Never set it."),
         .init(name: "log.flush.interval.ms", type: .long, value: { c in c.log.flushIntervalMs == Int64.max ? nil : "\(c.log.flushIntervalMs)" },
               about: "Default flush.ms."),
         .init(name: "log.roll.ms", type: .long, value: { _ in nil }, about: "Default segment.ms (milliseconds)."),

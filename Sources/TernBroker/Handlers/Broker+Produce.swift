@@ -92,7 +92,8 @@ extension Broker {
                 fetchWaiters.notify(w.log)
                 let response = ProduceResponse.PartitionProduceResponse(
                     index: w.partition, baseOffset: appended.baseOffset, logAppendTimeMs: w.logAppendTimeMs, logStartOffset: appended.logStartOffset)
-                guard w.acks == -1, let leadership else {
+                // (`unsafeAckBeforeReplication` is the deliberate bug `tern verify` is tested against.)
+                guard w.acks == -1, let leadership, !self.config.unsafeAckBeforeReplication else {
                     promise.succeed(response)
                     return
                 }

@@ -1,0 +1,230 @@
+import Foundation
+
+/// What the checker found wrong, with the history events that show it.
+public struct Violation: Codable, Sendable, Equatable {
+    public enum Kind: String, Codable, Sendable, CaseIterable {
+        /// Acknowledged, and not in the partition at the end.
+        case lost
+        /// One value at two offsets (every value is sent once, by an idempotent producer).
+        case duplicate
+        /// A producer's acknowledged values, within a partition, not in the order it sent them.
+        case reordered
+        /// One offset holding different values over time, or a value acknowledged at one offset
+        /// and found at another.
+        case offsetReused = "offset-reused"
+        /// A record a consumer read during the run is gone at the end.
+        case vanished
+        /// A record no producer sent.
+        case phantom
+        /// A write reported as definitely failed is in the log.
+        case failedWriteVisible = "failed-write-visible"
+    }
+
+    public var kind: Kind
+    public var message: String
+    /// Indices into the history.
+    public var events: [Int]
+    public var timeNs: Int64
+    /// Faults in progress around it (from 10 s before to 2 s after).
+    public var nemesis: [String] = []
+}
+
+/// The queue workload's checker: every value is sent once by an idempotent acks=all producer to
+/// an explicit partition; consumers read during the run (`read`) and everything at the end
+/// (`drain`). Pure: a function of the history, so it is tested with hand-made histories.
+public enum QueueChecker {
+    public struct Result: Codable, Sendable {
+        public var violations: [Violation]
+        public var acknowledged = 0
+        public var failed = 0
+        public var unknown = 0
+        /// Unknown sends found in the log (they happened).
+        public var unknownPresent = 0
+        public var drained = 0
+        /// False when there was no final read: lost writes could not be checked.
+        public var complete = true
+    }
+
+    struct Send {
+        var process: Int
+        var value: String
+        var invoke: Int
+        var completion: Int?
+        var kind: HistoryEvent.Kind?
+        var partition: Int32?
+        var offset: Int64?
+    }
+
+    public static func check(_ history: [HistoryEvent]) -> Result {
+        // Pair each process's invocations with their completions (a worker runs one at a time).
+        var sends: [Send] = []
+        var open: [Int: Int] = [:]  // process → index into sends
+        var bySendValue: [String: Int] = [:]
+        var reads: [(event: Int, record: ReadRecord)] = []
+        var drained: [(event: Int, record: ReadRecord)] = []
+        var sawDrain = false
+        for (i, e) in history.enumerated() {
+            switch (e.f, e.kind) {
+            case ("send", .invoke):
+                guard let value = e.value else { continue }
+                open[e.process] = sends.count
+                bySendValue[value] = sends.count
+                sends.append(Send(process: e.process, value: value, invoke: i, partition: e.partition))
+            case ("send", _):
+                guard let s = open.removeValue(forKey: e.process) else { continue }
+                sends[s].completion = i
+                sends[s].kind = e.kind
+                if let p = e.partition { sends[s].partition = p }
+                sends[s].offset = e.offset
+            case ("read", .ok):
+                for r in e.records ?? [] { reads.append((i, r)) }
+            case ("drain", .ok):
+                sawDrain = true
+                for r in e.records ?? [] { drained.append((i, r)) }
+            default:
+                continue
+            }
+        }
+        var result = Result(violations: [])
+        result.complete = sawDrain
+        result.drained = drained.count
+        for s in sends {
+            switch s.kind {
+            case .ok?: result.acknowledged += 1
+            case .fail?: result.failed += 1
+            default: result.unknown += 1
+            }
+        }
+        var found: [Violation] = []
+        func report(_ kind: Violation.Kind, _ message: String, _ events: [Int]) {
+            found.append(Violation(kind: kind, message: message, events: events.sorted(), timeNs: events.map { history[$0].timeNs }.max() ?? 0))
+        }
+
+        // The log at the end: one value per offset, one offset per value.
+        var finalAt: [Key: (value: String, event: Int)] = [:]
+        var finalPlaces: [String: [Key]] = [:]
+        for (event, r) in drained {
+            let key = Key(partition: r.partition, offset: r.offset)
+            if let seen = finalAt[key] {
+                if seen.value != r.value {
+                    report(.offsetReused, "\(key) read as \(seen.value) and as \(r.value) at the end", [seen.event, event])
+                }
+                continue
+            }
+            finalAt[key] = (r.value, event)
+            finalPlaces[r.value, default: []].append(key)
+        }
+        for (value, places) in finalPlaces where places.count > 1 {
+            let events = places.compactMap { finalAt[$0]?.event } + (bySendValue[value].map { [sends[$0].invoke] } ?? [])
+            report(.duplicate, "\(value) is at \(places.sorted().map(\.description).joined(separator: ", "))", events)
+        }
+
+        // Every value read: sent by someone, not reported failed.
+        var readValues: Set<String> = []
+        for (event, r) in drained + reads where readValues.insert(r.value).inserted {
+            guard let s = bySendValue[r.value].map({ sends[$0] }) else {
+                report(.phantom, "\(r.value) read at \(Key(partition: r.partition, offset: r.offset)) was never sent", [event])
+                continue
+            }
+            if s.kind == .fail {
+                report(.failedWriteVisible, "\(r.value) was reported failed (\(s.completion.flatMap { history[$0].error } ?? "")) but is in the log", [s.invoke, event])
+            }
+            if s.kind == .info || s.kind == nil, finalPlaces[r.value] != nil { result.unknownPresent += 1 }
+        }
+
+        // What consumers saw during the run is still there, at the same offset.
+        var reportedVanished: Set<Key> = []
+        for (event, r) in reads {
+            let key = Key(partition: r.partition, offset: r.offset)
+            guard result.complete, !reportedVanished.contains(key) else { continue }
+            if let now = finalAt[key] {
+                if now.value != r.value {
+                    reportedVanished.insert(key)
+                    report(.offsetReused, "\(key) was read as \(r.value) and holds \(now.value) at the end", [event, now.event])
+                }
+            } else {
+                reportedVanished.insert(key)
+                report(.vanished, "\(r.value) was read at \(key) and is gone at the end", [event])
+            }
+        }
+
+        // Every acknowledged write is there, where it was acknowledged.
+        if result.complete {
+            for s in sends where s.kind == .ok {
+                let completion = s.completion!
+                guard let places = finalPlaces[s.value] else {
+                    let at = s.partition.map { p in s.offset.map { " at \(Key(partition: p, offset: $0))" } ?? " to partition \(p)" } ?? ""
+                    report(.lost, "\(s.value) was acknowledged\(at) and is not in the log", [s.invoke, completion])
+                    continue
+                }
+                if let p = s.partition, let o = s.offset, o >= 0, !places.contains(Key(partition: p, offset: o)) {
+                    let key = Key(partition: p, offset: o)
+                    let holder = finalAt[key].map { " (which holds \($0.value))" } ?? ""
+                    report(.offsetReused, "\(s.value) was acknowledged at \(key)\(holder) but is at \(places.sorted().map(\.description).joined(separator: ", "))", [s.invoke, completion])
+                }
+            }
+        }
+
+        // A producer's acknowledged values keep their order within a partition.
+        var lastInvoke: [Int32: [Int: (invoke: Int, value: String)]] = [:]
+        for (_, r) in drained.sorted(by: { ($0.record.partition, $0.record.offset) < ($1.record.partition, $1.record.offset) }) {
+            guard let s = bySendValue[r.value].map({ sends[$0] }), s.kind == .ok, finalPlaces[r.value]?.first == Key(partition: r.partition, offset: r.offset) else { continue }
+            if let previous = lastInvoke[r.partition]?[s.process], previous.invoke > s.invoke {
+                report(.reordered, "partition \(r.partition): \(previous.value) is before \(r.value), which process \(s.process) sent first", [s.invoke, previous.invoke])
+            }
+            lastInvoke[r.partition, default: [:]][s.process] = (s.invoke, r.value)
+        }
+        result.violations = found.map { v in
+            var v = v
+            v.nemesis = Self.faults(around: v.timeNs, in: history)
+            return v
+        }.sorted { ($0.timeNs, $0.kind.rawValue) < ($1.timeNs, $1.kind.rawValue) }
+        return result
+    }
+
+    /// Faults in progress between 10 s before and 2 s after `timeNs`, as "start–end s: detail".
+    static func faults(around timeNs: Int64, in history: [HistoryEvent]) -> [String] {
+        Faults.windows(in: history).filter { w in
+            w.startNs <= timeNs + 2_000_000_000 && (w.endNs ?? Int64.max) >= timeNs - 10_000_000_000
+        }.map(\.description)
+    }
+
+    struct Key: Hashable, Comparable, CustomStringConvertible {
+        let partition: Int32
+        let offset: Int64
+        var description: String { "\(partition)/\(offset)" }
+        static func < (a: Key, b: Key) -> Bool { (a.partition, a.offset) < (b.partition, b.offset) }
+    }
+}
+
+/// The nemesis's fault intervals in a history.
+public struct FaultWindow: Codable, Sendable, Equatable, CustomStringConvertible {
+    public var startNs: Int64
+    /// Nil when the run ended before it healed.
+    public var endNs: Int64?
+    public var detail: String
+
+    public var description: String {
+        let s = Double(startNs) / 1e9
+        let end = endNs.map { String(format: "%.1f", Double($0) / 1e9) } ?? "end"
+        return String(format: "%.1f", s) + "–\(end) s: \(detail)"
+    }
+}
+
+public enum Faults {
+    /// Pairs each fault's start (invoke) with its heal (ok), by detail.
+    public static func windows(in history: [HistoryEvent]) -> [FaultWindow] {
+        var windows: [FaultWindow] = []
+        var open: [String: Int] = [:]
+        for e in history where e.process == HistoryEvent.nemesis && e.f == "fault" {
+            let detail = e.detail ?? ""
+            if e.kind == .invoke {
+                open[detail] = windows.count
+                windows.append(FaultWindow(startNs: e.timeNs, endNs: nil, detail: detail))
+            } else if let i = open.removeValue(forKey: detail) {
+                windows[i].endNs = e.timeNs
+            }
+        }
+        return windows
+    }
+}

@@ -1,0 +1,74 @@
+import NIOCore
+import TernClient
+import TernProtocol
+
+/// A consumer for the checker: reads every partition of a topic in offset order from each
+/// partition's leader (read_uncommitted), with a timeout on every request so a paused or vanished
+/// broker costs a retry, never a hang. Positions only move forward past records returned.
+struct QueueReader {
+    let client: KafkaClient
+    let topic: String
+    private(set) var positions: [Int32: Int64]
+    /// Each partition's high watermark as of its last successful fetch.
+    private(set) var highWatermarks: [Int32: Int64] = [:]
+    let requestTimeout: Duration
+
+    init(client: KafkaClient, topic: String, partitions: Int32, requestTimeout: Duration = .seconds(5)) {
+        self.client = client
+        self.topic = topic
+        self.positions = Dictionary(uniqueKeysWithValues: (0..<partitions).map { ($0, 0) })
+        self.requestTimeout = requestTimeout
+    }
+
+    /// Every partition has been read up to the high watermark its leader last reported.
+    var caughtUp: Bool { positions.allSatisfy { p, position in highWatermarks[p].map { position >= $0 } ?? false } }
+
+    /// One fetch from each leader. Errors of a partition (leadership moving) or of a broker
+    /// (unreachable, timed out) refresh the metadata and are reported; the records read so far are
+    /// returned either way.
+    mutating func poll(maxWaitMs: Int32) async -> (records: [ReadRecord], errors: [String]) {
+        var errors: [String] = []
+        guard let info = try? await client.topic(topic) else {
+            _ = try? await client.refreshMetadata(topics: [topic])
+            return ([], ["no metadata for \(topic)"])
+        }
+        let byLeader = Dictionary(grouping: positions.keys.sorted(), by: { info.partitions[$0] ?? -1 })
+        var records: [ReadRecord] = []
+        var refresh = false
+        for (leader, partitions) in byLeader.sorted(by: { $0.key < $1.key }) {
+            guard leader >= 0 else {
+                refresh = true
+                errors.append("partitions \(partitions) have no leader")
+                continue
+            }
+            do {
+                let connection = try await client.connection(to: leader)
+                let version = try connection.version(.fetch, max: 11)
+                let request = FetchRequest(
+                    replicaId: -1, maxWaitMs: maxWaitMs, minBytes: 1, maxBytes: 8 << 20, isolationLevel: 0,
+                    topics: [.init(topic: topic, partitions: partitions.map { .init(partition: $0, fetchOffset: positions[$0]!, partitionMaxBytes: 1 << 20) })])
+                let response = try await connection.send(request, version: version, as: FetchResponse.self, timeout: requestTimeout + .milliseconds(Int(maxWaitMs)))
+                for p in response.responses.flatMap(\.partitions) {
+                    guard p.errorCode == 0 else {
+                        refresh = true
+                        errors.append("partition \(p.partitionIndex): \(KafkaErrorNames.name(p.errorCode))")
+                        continue
+                    }
+                    highWatermarks[p.partitionIndex] = p.highWatermark
+                    guard case .bytes(let bytes)? = p.records, let from = positions[p.partitionIndex] else { continue }
+                    var consumed: [ConsumedRecord] = []
+                    try Consumer.decode(bytes, topic: topic, partition: p.partitionIndex, from: from, into: &consumed)
+                    for r in consumed {
+                        records.append(ReadRecord(partition: r.partition, offset: r.offset, value: r.value.map { String(buffer: $0) } ?? ""))
+                    }
+                    positions[p.partitionIndex] = max(from, Consumer.offsetAfter(bytes, from: from))
+                }
+            } catch {
+                refresh = true
+                errors.append("broker \(leader): \(error)")
+            }
+        }
+        if refresh { _ = try? await client.refreshMetadata(topics: [topic]) }
+        return (records, errors)
+    }
+}

@@ -1,0 +1,137 @@
+import ArgumentParser
+import Foundation
+import TernVerify
+
+struct VerifyCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "verify",
+        abstract: "Check that no acknowledged record is lost, duplicated or reordered while faults are injected.",
+        discussion: """
+            Runs the queue workload — idempotent acks=all producers of unique values, consumers reading \
+            everything — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
+            (--local-cluster N: etcd and N Tern brokers on loopback), injecting faults into the latter \
+            (--nemesis kill,pause). Afterwards every partition is read to its end and the history is \
+            checked: lost acknowledged writes, duplicates, reordering, offsets reused for other values, \
+            records that vanished after a consumer read them, records nobody sent. Exit status: 0 when \
+            nothing was found, 1 on a violation, 2 when the run could not be checked.
+            """)
+
+    @Option(name: [.customShort("b"), .long], help: "Comma-separated host:port list of a running cluster.")
+    var brokers: String?
+    @Option(name: .customLong("local-cluster"), help: "Start etcd and this many Tern brokers on loopback instead.")
+    var localCluster: Int?
+    @Option(name: .long, help: "Seconds of workload (faults included).") var duration = 60
+    @Option(name: .long, help: "Workloads (queue).") var workload = "queue"
+    @Option(name: .long, help: "Faults to inject into a local cluster: kill, pause (comma-separated).") var nemesis = ""
+    @Option(name: .long, help: "Seed of the fault schedule (default: random, printed).") var seed: UInt64?
+    @Option(name: .long, help: "Write an HTML report here.") var report: String?
+    @Option(name: .long, help: "Write the JSON report here.") var json: String?
+    @Option(name: .long, help: "Write the history (JSON Lines) here.") var history: String?
+    @Option(name: .long, help: "Only check a history written by --history before.") var check: String?
+    @Option(name: .long, help: "Topic to create for the run.") var topic = "tern-verify"
+    @Option(name: .long, help: "Partitions of the topic.") var partitions: Int32 = 6
+    @Option(name: .long, help: "Producer workers.") var producers = 4
+    @Option(name: .long, help: "Consumer workers reading during the run.") var consumers = 2
+    @Option(name: .long, help: "Sends per second over all producers.") var rate = 1000
+    @Option(name: .customLong("broker-set"), help: "A broker setting for the local cluster, key=value; repeatable.")
+    var brokerSettings: [String] = []
+    @Option(name: .customLong("work-dir"), help: "Where the local cluster keeps its data and logs (default: a new temporary directory, removed after a clean run).")
+    var workDir: String?
+
+    func validate() throws {
+        if check == nil && (brokers == nil) == (localCluster == nil) { throw ValidationError("give --brokers or --local-cluster N") }
+        if let n = localCluster, !(1...9).contains(n) { throw ValidationError("--local-cluster takes 1 to 9 brokers") }
+        let workloads = workload.split(separator: ",").map(String.init)
+        if let other = workloads.first(where: { $0 != "queue" }) {
+            throw ValidationError("workload '\(other)' is not available yet (queue is)")
+        }
+        _ = try nemeses()
+        if !nemesis.isEmpty && localCluster == nil { throw ValidationError("--nemesis needs --local-cluster (faults are injected into brokers it runs)") }
+        guard duration >= 1, partitions >= 1, producers >= 1, consumers >= 0, rate >= 1 else { throw ValidationError("sizes must be positive") }
+    }
+
+    func nemeses() throws -> [NemesisKind] {
+        try nemesis.split(separator: ",").map { name in
+            guard let kind = NemesisKind(rawValue: String(name)) else {
+                throw ValidationError("unknown nemesis '\(name)' (available: \(NemesisKind.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return kind
+        }
+    }
+
+    mutating func run() async throws {
+        let log: @Sendable (String) -> Void = { FileHandle.standardError.write(Data("[verify] \($0)\n".utf8)) }
+        let chosenSeed = seed ?? UInt64.random(in: 0...UInt64(UInt32.max))
+        let kinds = try nemeses()
+        if let check {
+            let events = try HistoryRecorder.load(path: check)
+            let result = VerifyReport(seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: "(history \(check))",
+                                      check: QueueChecker.check(events), statistics: RunStatistics(events))
+            try finish(result, log: log)
+        }
+        log("seed \(chosenSeed)")
+        var cluster: LocalCluster?
+        let root = workDir ?? NSTemporaryDirectory() + "tern-verify-\(getpid())"
+        if let n = localCluster {
+            let made = try LocalCluster(size: n, root: root, ternBinary: Self.ownExecutable(), brokerSettings: brokerSettings)
+            log("starting etcd and \(n) brokers under \(root)")
+            do { try await made.start() } catch {
+                made.stop()
+                throw error
+            }
+            cluster = made
+        }
+        var options = VerifyRun.Options(bootstrap: brokers ?? cluster!.bootstrap)
+        options.cluster = cluster
+        options.durationSeconds = duration
+        options.nemeses = kinds
+        options.seed = chosenSeed
+        options.topic = topic
+        options.partitions = partitions
+        options.producers = producers
+        options.consumers = consumers
+        options.rate = rate
+        options.historyPath = history
+        let outcome: VerifyRun.Outcome
+        do {
+            outcome = try await VerifyRun(options: options, log: log).run()
+        } catch {
+            cluster?.stop()
+            log("could not run: \(error)")
+            throw ExitCode(2)
+        }
+        cluster?.stop()
+        let result = VerifyReport(seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: options.bootstrap,
+                                  check: outcome.check, statistics: outcome.statistics)
+        if result.passed, cluster != nil, workDir == nil { try? FileManager.default.removeItem(atPath: root) }
+        if !result.passed, cluster != nil { log("broker logs and data kept in \(root)") }
+        try finish(result, log: log)
+    }
+
+    private func finish(_ result: VerifyReport, log: @Sendable (String) -> Void) throws -> Never {
+        if let report { try result.html().write(toFile: report, atomically: true, encoding: .utf8) }
+        if let json { try result.json().write(to: URL(fileURLWithPath: json)) }
+        let c = result.check
+        print("acknowledged \(c.acknowledged), failed \(c.failed), unknown \(c.unknown) (\(c.unknownPresent) in the log), read at the end \(c.drained)")
+        for u in result.statistics.unavailability {
+            print(String(format: "  %.2f s without an acknowledged write after: ", u.seconds) + u.fault.description)
+        }
+        for v in c.violations.prefix(20) {
+            print(String(format: "VIOLATION %@ at %.2f s: %@", v.kind.rawValue, Double(v.timeNs) / 1e9, v.message)
+                + (v.nemesis.isEmpty ? "" : " [faults: \(v.nemesis.joined(separator: "; "))]"))
+        }
+        if c.violations.count > 20 { print("… \(c.violations.count - 20) more violations") }
+        if !c.complete {
+            print("INCOMPLETE: the final read did not reach the end of every partition; lost writes could not be checked")
+            Foundation.exit(2)
+        }
+        print(result.passed ? "no violations" : "\(c.violations.count) violation(s)")
+        Foundation.exit(result.passed ? 0 : 1)
+    }
+
+    /// This executable, to start the local cluster's brokers with.
+    static func ownExecutable() throws -> String {
+        let path = try FileManager.default.destinationOfSymbolicLink(atPath: "/proc/self/exe")
+        return path
+    }
+}
