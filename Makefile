@@ -39,10 +39,12 @@ bench-replication: build
 	scripts/bench-replication.sh
 
 # The long fault-injection run (CI runs a 60 s one among the interop tests): etcd + 3 brokers,
-# kill -9 and SIGSTOP, VERIFY_SECONDS of the queue workload; report in verify.html.
+# kill -9, SIGSTOP, etcd outages and full disks (root), VERIFY_SECONDS of the queue workload;
+# report in verify.html.
 VERIFY_SECONDS ?= 300
 verify: build
-	.build/release/tern verify --local-cluster 3 --nemesis kill,pause --duration $(VERIFY_SECONDS) --report verify.html --json verify.json
+	.build/release/tern verify --local-cluster 3 --nemesis kill,pause,etcd$$([ "$$(id -u)" = 0 ] && echo ,disk-full) \
+	  --duration $(VERIFY_SECONDS) --report verify.html --json verify.json
 
 unit-test: deps
 	swift build --build-tests

@@ -24,23 +24,50 @@ public final class LocalCluster: Sendable {
     /// Brokers' lease: short, so that a killed leader is replaced in seconds.
     public static let sessionTimeoutMs = 3000
 
-    /// `brokerSettings`: extra `key=value` broker settings (`--set`).
-    public init(size: Int, root: String, ternBinary: String, brokerSettings: [String]) throws {
+    /// Size of each broker's own tmpfs when the disk can be filled (`smallDisks`).
+    public static let diskBytes = 256 << 20
+    private let smallDisks: Bool
+
+    /// `brokerSettings`: extra `key=value` broker settings (`--set`). `smallDisks` mounts a tmpfs
+    /// of `diskBytes` as each broker's data directory (needs root), so that the nemesis can fill
+    /// one broker's disk without touching the machine's.
+    public init(size: Int, root: String, ternBinary: String, brokerSettings: [String], smallDisks: Bool = false) throws {
         precondition(size >= 1)
         self.root = root
         self.ternBinary = ternBinary
         self.brokerSettings = brokerSettings
+        self.smallDisks = smallDisks
         try FileManager.default.createDirectory(atPath: root, withIntermediateDirectories: true)
         etcdPort = try Self.freePort()
         etcdPeerPort = try Self.freePort()
         members = try (1...size).map { id in
             Member(nodeId: Int32(id), port: try Self.freePort(), dataDir: "\(root)/data-\(id)")
         }
+        if smallDisks {
+            guard geteuid() == 0 else { throw VerifyError.setup("the disk-full nemesis mounts a small tmpfs per broker: run as root") }
+            var mounted: [String] = []
+            do {
+                for m in members {
+                    try FileManager.default.createDirectory(atPath: m.dataDir, withIntermediateDirectories: true)
+                    try Self.run("/bin/mount", ["-t", "tmpfs", "-o", "size=\(Self.diskBytes)", "tern-verify", m.dataDir])
+                    mounted.append(m.dataDir)
+                }
+            } catch {
+                for dir in mounted { try? Self.run("/bin/umount", [dir]) }
+                throw error
+            }
+        }
     }
 
     public var bootstrap: String { members.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
 
     public func start() async throws {
+        try await startEtcd()
+        for m in members { try await start(m.nodeId) }
+    }
+
+    /// Starts (or restarts, on the same data directory and ports) the etcd member.
+    public func startEtcd() async throws {
         guard let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first(where: FileManager.default.isExecutableFile) else {
             throw VerifyError.setup("etcd is not installed (apt-get install etcd-server)")
         }
@@ -51,7 +78,14 @@ public final class LocalCluster: Sendable {
         ], log: "\(root)/etcd.log")
         etcd.withLockedValue { $0 = process }
         try await Self.waitListening(port: etcdPort, what: "etcd")
-        for m in members { try await start(m.nodeId) }
+    }
+
+    /// kill -9 of the etcd member: brokers lose their leases' renewals (and fence themselves once
+    /// the session timeout passes) until it is back.
+    public func killEtcd() {
+        guard let p = etcd.withLockedValue({ p in defer { p = nil }; return p }) else { return }
+        Foundation.kill(p.processIdentifier, SIGKILL)
+        p.waitUntilExit()
     }
 
     /// Starts (or restarts) a broker and waits until it listens.
@@ -78,6 +112,27 @@ public final class LocalCluster: Sendable {
 
     public func isRunning(_ nodeId: Int32) -> Bool { processes.withLockedValue { $0[nodeId]?.isRunning ?? false } }
 
+    /// Fills the broker's disk: a file taking every free byte of its tmpfs (written, so the space
+    /// is really used). `unfill` removes it.
+    public func fill(_ nodeId: Int32) {
+        guard let m = members.first(where: { $0.nodeId == nodeId }) else { return }
+        let path = "\(m.dataDir)/.tern-verify-filler"
+        let fd = open(path, O_WRONLY | O_CREAT | O_TRUNC, 0o600)
+        guard fd >= 0 else { return }
+        defer { close(fd) }
+        let chunk = [UInt8](repeating: 0, count: 1 << 20)
+        var written = chunk.count
+        while written > 0 { written = chunk.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) } }
+        // The last partial megabyte.
+        var small = [UInt8](repeating: 0, count: 4096)
+        while small.withUnsafeMutableBytes({ write(fd, $0.baseAddress, $0.count) }) > 0 {}
+    }
+
+    public func unfill(_ nodeId: Int32) {
+        guard let m = members.first(where: { $0.nodeId == nodeId }) else { return }
+        unlink("\(m.dataDir)/.tern-verify-filler")
+    }
+
     /// Stops everything it started (resuming paused brokers first, so SIGKILL lands).
     public func stop() {
         let all = processes.withLockedValue { p in defer { p = [:] }; return Array(p.values) }
@@ -90,6 +145,18 @@ public final class LocalCluster: Sendable {
             e.terminate()
             e.waitUntilExit()
         }
+        if smallDisks {
+            for m in members { try? Self.run("/bin/umount", [m.dataDir]) }
+        }
+    }
+
+    private static func run(_ tool: String, _ args: [String]) throws {
+        let p = Process()
+        p.executableURL = URL(fileURLWithPath: tool)
+        p.arguments = args
+        try p.run()
+        p.waitUntilExit()
+        guard p.terminationStatus == 0 else { throw VerifyError.setup("\(tool) \(args.joined(separator: " ")) failed (\(p.terminationStatus))") }
     }
 
     private func signal(_ nodeId: Int32, _ sig: Int32) {

@@ -7,6 +7,10 @@ public enum NemesisKind: String, CaseIterable, Sendable, Codable {
     case kill
     /// SIGSTOP a broker for a few seconds (longer than its session timeout at times), then SIGCONT.
     case pause
+    /// kill -9 the etcd member, restart it a few seconds later (on its data directory).
+    case etcd
+    /// Fill a broker's disk (its own small tmpfs; root only) for a few seconds, then free it.
+    case diskFull = "disk-full"
 }
 
 /// A deterministic random source (SplitMix64): the seed printed at the start replays a run's
@@ -46,12 +50,14 @@ struct Nemesis {
             let kind = kinds.randomElement(using: &random)!
             let (victim, role) = await pickVictim()
             let faultMs = Int.random(in: 1000...(kind == .pause ? 6000 : 8000), using: &random)
-            let detail = "\(kind.rawValue) broker \(victim) (\(role)) for \(faultMs) ms"
+            let detail = kind == .etcd ? "kill etcd for \(faultMs) ms" : "\(kind.rawValue) broker \(victim) (\(role)) for \(faultMs) ms"
             log("nemesis: \(detail)")
             recorder.record { HistoryEvent(process: HistoryEvent.nemesis, kind: .invoke, f: "fault", timeNs: $0, detail: detail) }
             switch kind {
             case .kill: cluster.kill(victim)
             case .pause: cluster.pause(victim)
+            case .etcd: cluster.killEtcd()
+            case .diskFull: cluster.fill(victim)
             }
             try? await Task.sleep(for: .milliseconds(faultMs))
             await heal(kind, victim)
@@ -64,6 +70,9 @@ struct Nemesis {
         case .kill:
             do { try await cluster.start(victim) } catch { log("nemesis: restarting broker \(victim) failed: \(error)") }
         case .pause: cluster.resume(victim)
+        case .etcd:
+            do { try await cluster.startEtcd() } catch { log("nemesis: restarting etcd failed: \(error)") }
+        case .diskFull: cluster.unfill(victim)
         }
     }
 

@@ -10,7 +10,7 @@ struct VerifyCommand: AsyncParsableCommand {
             Runs the queue workload — idempotent acks=all producers of unique values, consumers reading \
             everything — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
             (--local-cluster N: etcd and N Tern brokers on loopback), injecting faults into the latter \
-            (--nemesis kill,pause). Afterwards every partition is read to its end and the history is \
+            (--nemesis kill,pause,etcd,disk-full). Afterwards every partition is read to its end and the history is \
             checked: lost acknowledged writes, duplicates, reordering, offsets reused for other values, \
             records that vanished after a consumer read them, records nobody sent. Exit status: 0 when \
             nothing was found, 1 on a violation, 2 when the run could not be checked.
@@ -22,7 +22,7 @@ struct VerifyCommand: AsyncParsableCommand {
     var localCluster: Int?
     @Option(name: .long, help: "Seconds of workload (faults included).") var duration = 60
     @Option(name: .long, help: "Workloads (queue).") var workload = "queue"
-    @Option(name: .long, help: "Faults to inject into a local cluster: kill, pause (comma-separated).") var nemesis = ""
+    @Option(name: .long, help: "Faults to inject into a local cluster: kill, pause, etcd, disk-full (comma-separated).") var nemesis = ""
     @Option(name: .long, help: "Seed of the fault schedule (default: random, printed).") var seed: UInt64?
     @Option(name: .long, help: "Write an HTML report here.") var report: String?
     @Option(name: .long, help: "Write the JSON report here.") var json: String?
@@ -73,7 +73,8 @@ struct VerifyCommand: AsyncParsableCommand {
         var cluster: LocalCluster?
         let root = workDir ?? NSTemporaryDirectory() + "tern-verify-\(getpid())"
         if let n = localCluster {
-            let made = try LocalCluster(size: n, root: root, ternBinary: Self.ownExecutable(), brokerSettings: brokerSettings)
+            let made = try LocalCluster(
+                size: n, root: root, ternBinary: Self.ownExecutable(), brokerSettings: brokerSettings, smallDisks: kinds.contains(.diskFull))
             log("starting etcd and \(n) brokers under \(root)")
             do { try await made.start() } catch {
                 made.stop()
