@@ -39,11 +39,11 @@ bench-replication: build
 	scripts/bench-replication.sh
 
 # The long fault-injection run (CI runs a 60 s one among the interop tests): etcd + 3 brokers,
-# kill -9, SIGSTOP, etcd outages and full disks (root), VERIFY_SECONDS of the queue workload;
+# kill -9, SIGSTOP, etcd outages and full disks (root), VERIFY_SECONDS of the queue and txn workloads;
 # report in verify.html.
 VERIFY_SECONDS ?= 300
 verify: build
-	.build/release/tern verify --local-cluster 3 --nemesis kill,pause,etcd$$([ "$$(id -u)" = 0 ] && echo ,disk-full) \
+	.build/release/tern verify --local-cluster 3 --workload queue,txn --nemesis kill,pause,etcd$$([ "$$(id -u)" = 0 ] && echo ,disk-full) \
 	  --duration $(VERIFY_SECONDS) --report verify.html --json verify.json
 
 unit-test: deps

@@ -116,11 +116,16 @@ public final class KafkaClient: Sendable {
     }
 
     /// The coordinator of `group` (FindCoordinator), as a connection.
-    public func coordinator(group: String) async throws -> BrokerConnection {
+    public func coordinator(group: String) async throws -> BrokerConnection { try await coordinator(key: group, keyType: 0) }
+
+    /// The transaction coordinator of `transactionalId`, as a connection.
+    public func coordinator(transactionalId: String) async throws -> BrokerConnection { try await coordinator(key: transactionalId, keyType: 1) }
+
+    private func coordinator(key: String, keyType: Int8) async throws -> BrokerConnection {
         let c = try await anyConnection()
         let version = try c.version(.findCoordinator, max: 3)
-        let response = try await c.send(FindCoordinatorRequest(key: group, keyType: 0), version: version, as: FindCoordinatorResponse.self, timeout: requestTimeout)
-        guard response.errorCode == 0 else { throw ClientError.kafka(code: response.errorCode, context: "FindCoordinator(\(group))") }
+        let response = try await c.send(FindCoordinatorRequest(key: key, keyType: keyType), version: version, as: FindCoordinatorResponse.self, timeout: requestTimeout)
+        guard response.errorCode == 0 else { throw ClientError.kafka(code: response.errorCode, context: "FindCoordinator(\(key))") }
         brokers.withLockedValue { $0[response.nodeId] = (response.host, Int(response.port)) }
         return try await connection(to: response.nodeId)
     }

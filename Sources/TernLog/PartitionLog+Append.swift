@@ -212,12 +212,21 @@ extension PartitionLog {
             let latestEpoch = epochs.latestEpoch
             for h in prepared.headers { epochs.observe(epoch: h.partitionLeaderEpoch, at: h.baseOffset) }
             if epochs.latestEpoch != latestEpoch { newEpoch = epochs }
-            for h in prepared.headers where h.isTransactional {
+            // A write holds its batches back to back; a marker's type is read from its own batch
+            // (a follower's write carries many batches, markers anywhere among them).
+            var whole: ByteBuffer?
+            var position = 0
+            for h in prepared.headers {
+                defer { position += h.totalSize }
+                guard h.isTransactional else { continue }
                 var marker: Int16?
                 if h.isControl {
-                    var whole = ByteBuffer()
-                    for b in prepared.write.buffers { whole.writeImmutableBuffer(b) }
-                    marker = TransactionIndex.markerType(whole)
+                    if whole == nil {
+                        var joined = ByteBuffer()
+                        for b in prepared.write.buffers { joined.writeImmutableBuffer(b) }
+                        whole = joined
+                    }
+                    marker = whole!.getSlice(at: whole!.readerIndex + position, length: h.totalSize).flatMap(TransactionIndex.markerType)
                 }
                 transactions.observe(h, marker: marker)
             }

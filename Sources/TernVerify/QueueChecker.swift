@@ -18,6 +18,12 @@ public struct Violation: Codable, Sendable, Equatable {
         case phantom
         /// A write reported as definitely failed is in the log.
         case failedWriteVisible = "failed-write-visible"
+        /// A read_committed consumer saw a record of an aborted transaction.
+        case abortedRead = "aborted-read"
+        /// A read_committed consumer saw a record before its transaction was even asked to commit.
+        case uncommittedRead = "uncommitted-read"
+        /// Part of a transaction is visible at the end and part is not.
+        case nonAtomic = "non-atomic"
     }
 
     public var kind: Kind

@@ -2,25 +2,33 @@ import NIOCore
 import TernClient
 import TernProtocol
 
-/// A consumer for the checker: reads every partition of a topic in offset order from each
-/// partition's leader (read_uncommitted), with a timeout on every request so a paused or vanished
-/// broker costs a retry, never a hang. Positions only move forward past records returned.
+/// A consumer for the checkers: reads every partition of a topic in offset order from each
+/// partition's leader, with a timeout on every request so a paused or vanished broker costs a
+/// retry, never a hang. Positions only move forward past records returned. read_committed (the
+/// transactional workload) stops at the last stable offset and drops the records of aborted
+/// transactions as Kafka's consumers do: a producer's transactional batches from the first
+/// offset of one of its aborted transactions up to its abort marker.
 struct QueueReader {
     let client: KafkaClient
     let topic: String
+    let readCommitted: Bool
     private(set) var positions: [Int32: Int64]
-    /// Each partition's high watermark as of its last successful fetch.
+    /// Each partition's high watermark (read_committed: last stable offset) as of its last fetch.
     private(set) var highWatermarks: [Int32: Int64] = [:]
+    /// read_committed: producers inside an aborted transaction at each partition's position.
+    private var abortedProducers: [Int32: Set<Int64>] = [:]
     let requestTimeout: Duration
 
-    init(client: KafkaClient, topic: String, partitions: Int32, requestTimeout: Duration = .seconds(5)) {
+    init(client: KafkaClient, topic: String, partitions: Int32, readCommitted: Bool = false, requestTimeout: Duration = .seconds(5)) {
         self.client = client
         self.topic = topic
+        self.readCommitted = readCommitted
         self.positions = Dictionary(uniqueKeysWithValues: (0..<partitions).map { ($0, 0) })
         self.requestTimeout = requestTimeout
     }
 
-    /// Every partition has been read up to the high watermark its leader last reported.
+    /// Every partition has been read up to the high watermark (or last stable offset) its leader
+    /// last reported.
     var caughtUp: Bool { positions.allSatisfy { p, position in highWatermarks[p].map { position >= $0 } ?? false } }
 
     /// One fetch from each leader. Errors of a partition (leadership moving) or of a broker
@@ -45,7 +53,7 @@ struct QueueReader {
                 let connection = try await client.connection(to: leader)
                 let version = try connection.version(.fetch, max: 11)
                 let request = FetchRequest(
-                    replicaId: -1, maxWaitMs: maxWaitMs, minBytes: 1, maxBytes: 8 << 20, isolationLevel: 0,
+                    replicaId: -1, maxWaitMs: maxWaitMs, minBytes: 1, maxBytes: 8 << 20, isolationLevel: readCommitted ? 1 : 0,
                     topics: [.init(topic: topic, partitions: partitions.map { .init(partition: $0, fetchOffset: positions[$0]!, partitionMaxBytes: 1 << 20) })])
                 let response = try await connection.send(request, version: version, as: FetchResponse.self, timeout: requestTimeout + .milliseconds(Int(maxWaitMs)))
                 for p in response.responses.flatMap(\.partitions) {
@@ -54,12 +62,16 @@ struct QueueReader {
                         errors.append("partition \(p.partitionIndex): \(KafkaErrorNames.name(p.errorCode))")
                         continue
                     }
-                    highWatermarks[p.partitionIndex] = p.highWatermark
+                    highWatermarks[p.partitionIndex] = readCommitted ? p.lastStableOffset : p.highWatermark
                     guard case .bytes(let bytes)? = p.records, let from = positions[p.partitionIndex] else { continue }
-                    var consumed: [ConsumedRecord] = []
-                    try Consumer.decode(bytes, topic: topic, partition: p.partitionIndex, from: from, into: &consumed)
-                    for r in consumed {
-                        records.append(ReadRecord(partition: r.partition, offset: r.offset, value: r.value.map { String(buffer: $0) } ?? ""))
+                    if readCommitted {
+                        records += try committedRecords(bytes, partition: p.partitionIndex, from: from, aborted: p.abortedTransactions ?? [])
+                    } else {
+                        var consumed: [ConsumedRecord] = []
+                        try Consumer.decode(bytes, topic: topic, partition: p.partitionIndex, from: from, into: &consumed)
+                        for r in consumed {
+                            records.append(ReadRecord(partition: r.partition, offset: r.offset, value: r.value.map { String(buffer: $0) } ?? ""))
+                        }
                     }
                     positions[p.partitionIndex] = max(from, Consumer.offsetAfter(bytes, from: from))
                 }
@@ -70,5 +82,40 @@ struct QueueReader {
         }
         if refresh { _ = try? await client.refreshMetadata(topics: [topic]) }
         return (records, errors)
+    }
+
+    /// The records of committed (or non-transactional) batches in `bytes` at or after `from`.
+    private mutating func committedRecords(
+        _ bytes: ByteBuffer, partition: Int32, from: Int64, aborted: [FetchResponse.AbortedTransaction]
+    ) throws -> [ReadRecord] {
+        var pending = aborted.sorted { $0.firstOffset < $1.firstOffset }
+        var active = abortedProducers[partition] ?? []
+        defer { abortedProducers[partition] = active }
+        var out: [ReadRecord] = []
+        var buffer = bytes
+        while buffer.readableBytes >= RecordBatchHeader.size {
+            guard let header = try? RecordBatchHeader(from: buffer, at: buffer.readerIndex) else { break }
+            guard header.totalSize >= RecordBatchHeader.size else { throw RecordBatchError.invalidLength(header.batchLength) }
+            guard buffer.readableBytes >= header.totalSize else { break }
+            while let next = pending.first, next.firstOffset <= header.lastOffset {
+                active.insert(next.producerId)
+                pending.removeFirst()
+            }
+            if header.isControl {
+                // A marker ends its producer's transaction, aborted or not.
+                active.remove(header.producerId)
+                buffer.moveReaderIndex(forwardBy: header.totalSize)
+                continue
+            }
+            if header.isTransactional && active.contains(header.producerId) {
+                buffer.moveReaderIndex(forwardBy: header.totalSize)
+                continue
+            }
+            let batch = try RecordBatch.read(from: &buffer)
+            for r in batch.records where r.offset >= from {
+                out.append(ReadRecord(partition: partition, offset: r.offset, value: r.value.map { String(buffer: $0) } ?? ""))
+            }
+        }
+        return out
     }
 }

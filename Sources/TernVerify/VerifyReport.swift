@@ -4,24 +4,33 @@ import Foundation
 /// page: a timeline of throughput and latency per second with the faults shaded and violations
 /// marked, then the tables).
 public struct VerifyReport: Codable, Sendable {
-    public var workload = "queue"
     public var seed: UInt64
     public var nemeses: [NemesisKind]
     public var durationSeconds: Int
     public var brokers: String
-    public var check: QueueChecker.Result
+    /// The queue workload's result, if it ran.
+    public var check: QueueChecker.Result?
+    /// The transactional workload's result, if it ran.
+    public var txn: TxnChecker.Result?
     public var statistics: RunStatistics
 
-    public init(seed: UInt64, nemeses: [NemesisKind], durationSeconds: Int, brokers: String, check: QueueChecker.Result, statistics: RunStatistics) {
+    public init(
+        seed: UInt64, nemeses: [NemesisKind], durationSeconds: Int, brokers: String, check: QueueChecker.Result?, txn: TxnChecker.Result? = nil,
+        statistics: RunStatistics
+    ) {
         self.seed = seed
         self.nemeses = nemeses
         self.durationSeconds = durationSeconds
         self.brokers = brokers
         self.check = check
+        self.txn = txn
         self.statistics = statistics
     }
 
-    public var passed: Bool { check.violations.isEmpty && check.complete }
+    public var violations: [Violation] { ((check?.violations ?? []) + (txn?.violations ?? [])).sorted { $0.timeNs < $1.timeNs } }
+    public var complete: Bool { (check?.complete ?? true) && (txn?.complete ?? true) }
+    public var passed: Bool { violations.isEmpty && complete }
+    var workloads: [String] { (check == nil ? [] : ["queue"]) + (txn == nil ? [] : ["txn"]) }
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -30,20 +39,34 @@ public struct VerifyReport: Codable, Sendable {
     }
 
     public func html() -> String {
-        let verdict = passed ? "no violations" : check.complete ? "\(check.violations.count) violation(s)" : "incomplete: the final read did not finish"
+        let verdict = passed ? "no violations" : complete ? "\(violations.count) violation(s)" : "incomplete: the final read did not finish"
         var out = """
             <!doctype html><html><head><meta charset="utf-8"><title>tern verify: \(esc(verdict))</title>
             <style>body{font:14px system-ui,sans-serif;margin:2em;max-width:1100px}table{border-collapse:collapse;margin:1em 0}
             td,th{border:1px solid #ccc;padding:3px 8px;text-align:left;vertical-align:top}.pass{color:#070}.fail{color:#b00}
             svg text{font-size:11px}</style></head><body>
             <h1>tern verify — <span class="\(passed ? "pass" : "fail")">\(esc(verdict))</span></h1>
-            <p>Workload <b>\(workload)</b> for \(durationSeconds) s against \(esc(brokers)); nemesis \
+            <p>Workload \(workloads.map { "<b>\($0)</b>" }.joined(separator: " and ")) for \(durationSeconds) s against \(esc(brokers)); nemesis \
             <b>\(nemeses.isEmpty ? "none" : nemeses.map(\.rawValue).joined(separator: ", "))</b>; seed <code>\(seed)</code> \
-            (<code>--seed \(seed)</code> replays the fault schedule).</p>
-            <table><tr><th>acknowledged writes</th><td>\(check.acknowledged)</td></tr>
-            <tr><th>failed writes (definite)</th><td>\(check.failed)</td></tr>
-            <tr><th>unknown outcome (found in the log)</th><td>\(check.unknown) (\(check.unknownPresent))</td></tr>
-            <tr><th>records read at the end</th><td>\(check.drained)</td></tr>
+            (<code>--seed \(seed)</code> replays the fault schedule).</p><table>
+            """
+        if let check {
+            out += """
+                <tr><th>queue: acknowledged writes</th><td>\(check.acknowledged)</td></tr>
+                <tr><th>queue: failed writes (definite)</th><td>\(check.failed)</td></tr>
+                <tr><th>queue: unknown outcome (found in the log)</th><td>\(check.unknown) (\(check.unknownPresent))</td></tr>
+                <tr><th>queue: records read at the end</th><td>\(check.drained)</td></tr>
+                """
+        }
+        if let txn {
+            out += """
+                <tr><th>txn: committed transactions</th><td>\(txn.committed)</td></tr>
+                <tr><th>txn: aborted transactions</th><td>\(txn.aborted)</td></tr>
+                <tr><th>txn: unknown outcome (wholly visible)</th><td>\(txn.unknown) (\(txn.unknownVisible))</td></tr>
+                <tr><th>txn: records read at the end (read_committed)</th><td>\(txn.drained)</td></tr>
+                """
+        }
+        out += """
             <tr><th>faults injected</th><td>\(statistics.faults.count)</td></tr>
             <tr><th>violations</th><td>\(violationCounts())</td></tr></table>
             """
@@ -55,21 +78,21 @@ public struct VerifyReport: Codable, Sendable {
             }
             out += "</table>"
         }
-        if !check.violations.isEmpty {
+        if !violations.isEmpty {
             out += "<h2>Violations</h2><table><tr><th>kind</th><th>at</th><th>what</th><th>faults around it</th><th>history events</th></tr>"
-            for v in check.violations.prefix(500) {
+            for v in violations.prefix(500) {
                 out += "<tr><td>\(v.kind.rawValue)</td><td>\(String(format: "%.2f", Double(v.timeNs) / 1e9)) s</td><td>\(esc(v.message))</td>"
                 out += "<td>\(esc(v.nemesis.joined(separator: "; ")))</td><td>\(v.events.map(String.init).joined(separator: ", "))</td></tr>"
             }
-            if check.violations.count > 500 { out += "<tr><td colspan=5>… and \(check.violations.count - 500) more (see --json)</td></tr>" }
+            if violations.count > 500 { out += "<tr><td colspan=5>… and \(violations.count - 500) more (see --json)</td></tr>" }
             out += "</table>"
         }
         return out + "</body></html>\n"
     }
 
     private func violationCounts() -> String {
-        guard !check.violations.isEmpty else { return "0" }
-        let counts = Dictionary(grouping: check.violations, by: \.kind).mapValues(\.count)
+        guard !violations.isEmpty else { return "0" }
+        let counts = Dictionary(grouping: violations, by: \.kind).mapValues(\.count)
         return Violation.Kind.allCases.compactMap { k in counts[k].map { "\(k.rawValue): \($0)" } }.joined(separator: ", ")
     }
 
@@ -98,7 +121,7 @@ public struct VerifyReport: Codable, Sendable {
         }
         let points = seconds.compactMap { s in s.p99Ms.map { "\(fmt(x(Double(s.second) + 0.5))),\(fmt(top + plotH - $0 / maxP99 * plotH))" } }
         if !points.isEmpty { svg += "<polyline points=\"\(points.joined(separator: " "))\" fill=\"none\" stroke=\"#333\" stroke-width=\"1.5\"/>" }
-        for v in check.violations.prefix(500) {
+        for v in violations.prefix(500) {
             let vx = x(Double(v.timeNs) / 1e9)
             svg += "<line x1=\"\(fmt(vx))\" x2=\"\(fmt(vx))\" y1=\"\(fmt(top))\" y2=\"\(fmt(top + plotH))\" stroke=\"#c00\" stroke-width=\"1.5\"><title>\(esc(v.kind.rawValue + ": " + v.message))</title></line>"
         }

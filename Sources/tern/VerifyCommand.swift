@@ -7,12 +7,14 @@ struct VerifyCommand: AsyncParsableCommand {
         commandName: "verify",
         abstract: "Check that no acknowledged record is lost, duplicated or reordered while faults are injected.",
         discussion: """
-            Runs the queue workload — idempotent acks=all producers of unique values, consumers reading \
-            everything — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
+            Runs workloads — queue: idempotent acks=all producers of unique values and consumers reading \
+            everything; txn: transactions over several partitions, committed or aborted, and read_committed \
+            consumers — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
             (--local-cluster N: etcd and N Tern brokers on loopback), injecting faults into the latter \
             (--nemesis kill,pause,etcd,disk-full). Afterwards every partition is read to its end and the history is \
             checked: lost acknowledged writes, duplicates, reordering, offsets reused for other values, \
-            records that vanished after a consumer read them, records nobody sent. Exit status: 0 when \
+            records that vanished after a consumer read them, records nobody sent, aborted or not yet \
+            committed transactional records read with read_committed, transactions partly visible. Exit status: 0 when \
             nothing was found, 1 on a violation, 2 when the run could not be checked.
             """)
 
@@ -21,7 +23,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .customLong("local-cluster"), help: "Start etcd and this many Tern brokers on loopback instead.")
     var localCluster: Int?
     @Option(name: .long, help: "Seconds of workload (faults included).") var duration = 60
-    @Option(name: .long, help: "Workloads (queue).") var workload = "queue"
+    @Option(name: .long, help: "Workloads: queue, txn (comma-separated).") var workload = "queue"
     @Option(name: .long, help: "Faults to inject into a local cluster: kill, pause, etcd, disk-full (comma-separated).") var nemesis = ""
     @Option(name: .long, help: "Seed of the fault schedule (default: random, printed).") var seed: UInt64?
     @Option(name: .long, help: "Write an HTML report here.") var report: String?
@@ -41,13 +43,19 @@ struct VerifyCommand: AsyncParsableCommand {
     func validate() throws {
         if check == nil && (brokers == nil) == (localCluster == nil) { throw ValidationError("give --brokers or --local-cluster N") }
         if let n = localCluster, !(1...9).contains(n) { throw ValidationError("--local-cluster takes 1 to 9 brokers") }
-        let workloads = workload.split(separator: ",").map(String.init)
-        if let other = workloads.first(where: { $0 != "queue" }) {
-            throw ValidationError("workload '\(other)' is not available yet (queue is)")
-        }
+        _ = try workloads()
         _ = try nemeses()
         if !nemesis.isEmpty && localCluster == nil { throw ValidationError("--nemesis needs --local-cluster (faults are injected into brokers it runs)") }
         guard duration >= 1, partitions >= 1, producers >= 1, consumers >= 0, rate >= 1 else { throw ValidationError("sizes must be positive") }
+    }
+
+    func workloads() throws -> [Workload] {
+        try workload.split(separator: ",").map { name in
+            guard let w = Workload(rawValue: String(name)) else {
+                throw ValidationError("unknown workload '\(name)' (available: \(Workload.allCases.map(\.rawValue).joined(separator: ", ")))")
+            }
+            return w
+        }
     }
 
     func nemeses() throws -> [NemesisKind] {
@@ -65,8 +73,11 @@ struct VerifyCommand: AsyncParsableCommand {
         let kinds = try nemeses()
         if let check {
             let events = try HistoryRecorder.load(path: check)
-            let result = VerifyReport(seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: "(history \(check))",
-                                      check: QueueChecker.check(events), statistics: RunStatistics(events))
+            let ran = Set(events.map(\.f))
+            let result = VerifyReport(
+                seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: "(history \(check))",
+                check: ran.contains("send") ? QueueChecker.check(events) : nil, txn: ran.contains("txn") ? TxnChecker.check(events) : nil,
+                statistics: RunStatistics(events))
             try finish(result, log: log)
         }
         log("seed \(chosenSeed)")
@@ -85,6 +96,7 @@ struct VerifyCommand: AsyncParsableCommand {
         var options = VerifyRun.Options(bootstrap: brokers ?? cluster!.bootstrap)
         options.cluster = cluster
         options.durationSeconds = duration
+        options.workloads = try workloads()
         options.nemeses = kinds
         options.seed = chosenSeed
         options.topic = topic
@@ -102,8 +114,9 @@ struct VerifyCommand: AsyncParsableCommand {
             throw ExitCode(2)
         }
         cluster?.stop()
-        let result = VerifyReport(seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: options.bootstrap,
-                                  check: outcome.check, statistics: outcome.statistics)
+        let result = VerifyReport(
+            seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: options.bootstrap, check: outcome.queue, txn: outcome.txn,
+            statistics: outcome.statistics)
         if result.passed, cluster != nil, workDir == nil { try? FileManager.default.removeItem(atPath: root) }
         if !result.passed, cluster != nil { log("broker logs and data kept in \(root)") }
         try finish(result, log: log)
@@ -112,21 +125,26 @@ struct VerifyCommand: AsyncParsableCommand {
     private func finish(_ result: VerifyReport, log: @Sendable (String) -> Void) throws -> Never {
         if let report { try result.html().write(toFile: report, atomically: true, encoding: .utf8) }
         if let json { try result.json().write(to: URL(fileURLWithPath: json)) }
-        let c = result.check
-        print("acknowledged \(c.acknowledged), failed \(c.failed), unknown \(c.unknown) (\(c.unknownPresent) in the log), read at the end \(c.drained)")
+        if let c = result.check {
+            print("queue: acknowledged \(c.acknowledged), failed \(c.failed), unknown \(c.unknown) (\(c.unknownPresent) in the log), read at the end \(c.drained)")
+        }
+        if let t = result.txn {
+            print("txn: committed \(t.committed), aborted \(t.aborted), unknown \(t.unknown) (\(t.unknownVisible) visible), read at the end \(t.drained)")
+        }
         for u in result.statistics.unavailability {
             print(String(format: "  %.2f s without an acknowledged write after: ", u.seconds) + u.fault.description)
         }
-        for v in c.violations.prefix(20) {
+        let violations = result.violations
+        for v in violations.prefix(20) {
             print(String(format: "VIOLATION %@ at %.2f s: %@", v.kind.rawValue, Double(v.timeNs) / 1e9, v.message)
                 + (v.nemesis.isEmpty ? "" : " [faults: \(v.nemesis.joined(separator: "; "))]"))
         }
-        if c.violations.count > 20 { print("… \(c.violations.count - 20) more violations") }
-        if !c.complete {
+        if violations.count > 20 { print("… \(violations.count - 20) more violations") }
+        if !result.complete {
             print("INCOMPLETE: the final read did not reach the end of every partition; lost writes could not be checked")
             Foundation.exit(2)
         }
-        print(result.passed ? "no violations" : "\(c.violations.count) violation(s)")
+        print(result.passed ? "no violations" : "\(violations.count) violation(s)")
         Foundation.exit(result.passed ? 0 : 1)
     }
 

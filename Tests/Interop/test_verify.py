@@ -1,6 +1,7 @@
-"""`tern verify`: the fault-injection harness finds nothing wrong with Tern under kill -9 and
-SIGSTOP of brokers, etcd outages and full disks, and does find a deliberately injected bug (acks=all answered before the
-followers have the batch) — proof that the check can fail."""
+"""`tern verify`: the fault-injection harness finds nothing wrong with Tern (queue and
+transactional workloads) under kill -9 and SIGSTOP of brokers, etcd outages and full disks, and
+does find a deliberately injected bug (acks=all answered before the followers have the batch) —
+proof that the check can fail."""
 import json
 import os
 import subprocess
@@ -22,14 +23,16 @@ def test_no_violation_under_kills_pauses_etcd_outages_and_full_disks(tmp_path):
     # A full disk needs a tmpfs per broker: root only.
     nemeses = "kill,pause,etcd" + (",disk-full" if os.geteuid() == 0 else "")
     status, output, report = verify(
-        tmp_path, "--local-cluster", "3", "--nemesis", nemeses, "--duration", "60", "--seed", "1",
+        tmp_path, "--local-cluster", "3", "--workload", "queue,txn", "--nemesis", nemeses, "--duration", "60", "--seed", "1",
         "--work-dir", str(tmp_path / "work"), "--history", str(history))
     print(output)
     assert status == 0, output
-    check = report["check"]
+    check, txn = report["check"], report["txn"]
     assert check["violations"] == [] and check["complete"]
     assert check["acknowledged"] > 2000, "the workload wrote through the faults"
     assert check["drained"] >= check["acknowledged"]
+    assert txn["violations"] == [] and txn["complete"]
+    assert txn["committed"] > 200 and txn["aborted"] > 20
     assert len(report["statistics"]["faults"]) >= 3
     assert all(u["seconds"] < 30 for u in report["statistics"]["unavailability"]), report["statistics"]["unavailability"]
     html = (tmp_path / "verify.html").read_text()
@@ -38,6 +41,7 @@ def test_no_violation_under_kills_pauses_etcd_outages_and_full_disks(tmp_path):
     status, output, again = verify(tmp_path, "--check", str(history))
     assert status == 0, output
     assert again["check"]["acknowledged"] == check["acknowledged"]
+    assert again["txn"]["committed"] == txn["committed"]
 
 
 def test_the_deliberate_acks_all_bug_is_found(tmp_path):

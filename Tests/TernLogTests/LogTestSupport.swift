@@ -30,6 +30,35 @@ func makeBatch(count: Int, timestamp: Int64 = 1_000, valueSize: Int = 10, tag: S
     return out
 }
 
+/// A transactional batch of one record (key "k") of `producer` at epoch 0.
+func transactional(_ value: String, producer: Int64, sequence: Int32) throws -> ByteBuffer {
+    var batch = RecordBatch(records: [Record(timestamp: 1_000, key: ByteBuffer(string: "k"), value: ByteBuffer(string: value))])
+    batch.attributes = 0x10
+    batch.producerId = producer
+    batch.producerEpoch = 0
+    batch.baseSequence = sequence
+    var out = ByteBuffer()
+    try batch.encode(to: &out)
+    return out
+}
+
+/// The commit or abort marker of `producer`'s transaction (a control batch).
+func transactionMarker(commit: Bool, producer: Int64) throws -> ByteBuffer {
+    var key = ByteBuffer()
+    key.writeInteger(0 as Int16)
+    key.writeInteger(commit ? TransactionIndex.commitMarker : TransactionIndex.abortMarker)
+    var value = ByteBuffer()
+    value.writeInteger(0 as Int16)
+    value.writeInteger(0 as Int32)
+    var batch = RecordBatch(records: [Record(timestamp: 1_000, key: key, value: value)])
+    batch.attributes = 0x30
+    batch.producerId = producer
+    batch.producerEpoch = 0
+    var out = ByteBuffer()
+    try batch.encode(to: &out)
+    return out
+}
+
 extension PartitionLog {
     /// Validates and appends like the broker does.
     @discardableResult

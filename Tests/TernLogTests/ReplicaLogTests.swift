@@ -42,6 +42,29 @@ final class ReplicaLogTests: XCTestCase {
         }
     }
 
+    /// A follower's write carries many batches, markers anywhere among them: each marker's type
+    /// must come from its own batch, or an aborted transaction is missing from the follower's index
+    /// and, once it leads, read_committed consumers get the aborted records (found by `tern verify`).
+    func testAFollowerKnowsWhichTransactionsAborted() throws {
+        let leader = try open("txn-leader-0"), follower = try open("txn-follower-0")
+        defer { leader.close(); follower.close() }
+        for batch in [
+            try transactional("a", producer: 1, sequence: 0), try transactional("b", producer: 2, sequence: 0),
+            try transactionMarker(commit: true, producer: 1), try transactionMarker(commit: false, producer: 2),
+            try transactional("c", producer: 3, sequence: 0), try transactionMarker(commit: false, producer: 3),
+        ] {
+            try leader.appendBatch(batch)
+        }
+        let bytes = try fetched(leader, from: 0)
+        try follower.append(bytes, headers: try RecordBatchHeader.validateAll(bytes), origin: .replica)
+        let expected = try leader.read(from: 0, maxBytes: 1 << 20, readCommitted: true).abortedTransactions
+        let copied = try follower.read(from: 0, maxBytes: 1 << 20, readCommitted: true).abortedTransactions
+        XCTAssertEqual(expected.map(\.producerId), [2, 3])
+        XCTAssertEqual(copied.map(\.producerId), expected.map(\.producerId))
+        XCTAssertEqual(copied.map(\.firstOffset), expected.map(\.firstOffset))
+        XCTAssertEqual(follower.lastStableOffset, follower.logEndOffset, "no transaction left open")
+    }
+
     func testEpochEndOffsetsFollowKafkasRules() {
         var cache = LeaderEpochCache()
         cache.observe(epoch: 1, at: 0)

@@ -178,35 +178,10 @@ final class RetentionAndCompactionTests: XCTestCase {
         config.segmentBytes = 600
         config.cleanupPolicy = .compact
         let log = try open(config, "txn-0")
-        func transactional(_ value: String, producer: Int64, sequence: Int32) throws -> ByteBuffer {
-            var batch = RecordBatch(records: [Record(timestamp: 1_000, key: ByteBuffer(string: "k"), value: ByteBuffer(string: value))])
-            batch.attributes = 0x10
-            batch.producerId = producer
-            batch.producerEpoch = 0
-            batch.baseSequence = sequence
-            var out = ByteBuffer()
-            try batch.encode(to: &out)
-            return out
-        }
-        func marker(commit: Bool, producer: Int64) throws -> ByteBuffer {
-            var key = ByteBuffer()
-            key.writeInteger(0 as Int16)
-            key.writeInteger(commit ? TransactionIndex.commitMarker : TransactionIndex.abortMarker)
-            var value = ByteBuffer()
-            value.writeInteger(0 as Int16)
-            value.writeInteger(0 as Int32)
-            var batch = RecordBatch(records: [Record(timestamp: 1_000, key: key, value: value)])
-            batch.attributes = 0x30
-            batch.producerId = producer
-            batch.producerEpoch = 0
-            var out = ByteBuffer()
-            try batch.encode(to: &out)
-            return out
-        }
         try log.appendBatch(try transactional("committed", producer: 1, sequence: 0))
-        try log.appendBatch(try marker(commit: true, producer: 1))
+        try log.appendBatch(try transactionMarker(commit: true, producer: 1))
         try log.appendBatch(try transactional("aborted", producer: 2, sequence: 0))
-        try log.appendBatch(try marker(commit: false, producer: 2))
+        try log.appendBatch(try transactionMarker(commit: false, producer: 2))
         for i in 0..<20 { try log.appendBatch(try makeBatch(count: 1, tag: "filler\(i)")) }
         XCTAssertGreaterThan(log.segmentCount, 2)
         try log.compact()

@@ -25,13 +25,15 @@ public struct RecordBatchBuilder: Sendable {
         count += 1
     }
 
-    /// The finished batch (base offset 0; the broker assigns offsets).
+    /// The finished batch (base offset 0; the broker assigns offsets). `transactional` marks it
+    /// part of its producer's transaction (attribute bit 4).
     public func build(compression: CompressionCodec = .none, producerId: Int64 = -1, producerEpoch: Int16 = -1,
-                      baseSequence: Int32 = -1) throws -> ByteBuffer {
+                      baseSequence: Int32 = -1, transactional: Bool = false) throws -> ByteBuffer {
         let records = try RecordCompression.compress(body, codec: compression)
         var out = ByteBuffer()
+        let attributes = compression.rawValue | (transactional ? 0x10 : 0)
         RecordBatch.write(
-            to: &out, baseOffset: 0, partitionLeaderEpoch: -1, attributes: compression.rawValue, lastOffsetDelta: Int32(max(count - 1, 0)),
+            to: &out, baseOffset: 0, partitionLeaderEpoch: -1, attributes: attributes, lastOffsetDelta: Int32(max(count - 1, 0)),
             baseTimestamp: firstTimestamp, maxTimestamp: maxTimestamp, producerId: producerId, producerEpoch: producerEpoch,
             baseSequence: baseSequence, recordCount: Int32(count), records: records)
         return out
