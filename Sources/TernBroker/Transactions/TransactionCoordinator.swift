@@ -98,10 +98,10 @@ final class TransactionCoordinator: @unchecked Sendable {
             transactions.keys.filter { id in coordinatesId(id) && (partitions?.contains(partition(of: id)) ?? true) }
         }
         for id in ids {
-            let begun: (TransactionMetadata, Bool)? = lock.withLock {
+            let begun: (Ending, Bool)? = lock.withLock {
                 // A recovery already finishing it (start, then a hand-over) is not doubled.
                 guard !recovering.contains(id) else { return nil }
-                let begun: (TransactionMetadata, Bool)?
+                let begun: (Ending, Bool)?
                 switch transactions[id]?.state {
                 case .prepareAbort?: begun = beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
                 case .prepareCommit?: begun = beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
@@ -112,7 +112,7 @@ final class TransactionCoordinator: @unchecked Sendable {
             }
             if let (prepared, commit) = begun {
                 logger.info("finishing an interrupted transaction", metadata: ["transactionalId": "\(id)", "commit": "\(commit)"])
-                finishEnd(prepared, commit: commit).whenComplete { [self] _ in _ = lock.withLock { recovering.remove(id) } }
+                finishEnd(prepared, commit: commit).finished.whenComplete { [self] _ in _ = lock.withLock { recovering.remove(id) } }
             }
         }
     }
@@ -214,7 +214,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         // A new instance of this transactional id: abort what the old one left open, with the
         // bumped epoch on the markers, which fences the old instance on every partition it used.
         // A transaction already being ended answers CONCURRENT_TRANSACTIONS (the client retries).
-        let begun: Result<TransactionMetadata?, KafkaError> = lock.withLock {
+        let begun: Result<Ending?, KafkaError> = lock.withLock {
             switch transactions[transactionalId]?.state {
             case .ongoing?: return .success(beginEnd(transactionalId, commit: false, bumpEpoch: true))
             case .prepareAbort?, .prepareCommit?: return .failure(.concurrentTransactions)
@@ -224,7 +224,8 @@ final class TransactionCoordinator: @unchecked Sendable {
         let aborted: EventLoopFuture<Void>
         switch begun {
         case .failure(let error): return groups.eventLoop.makeFailedFuture(error)
-        case .success(let prepared?): aborted = finishEnd(prepared, commit: false)
+        // The new epoch starts only once the old one's transaction is wholly aborted.
+        case .success(let prepared?): aborted = finishEnd(prepared, commit: false).finished
         case .success(nil): aborted = groups.eventLoop.makeSucceededVoidFuture()
         }
         return aborted.flatMapThrowing { [self] in
@@ -298,7 +299,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         let loop = groups.eventLoop
         // Validation and the move to PrepareCommit/Abort happen in one critical section, so a
         // timeout abort cannot slip in between and end the same transaction a second way.
-        let begun: Result<TransactionMetadata?, KafkaError> = lock.withLock {
+        let begun: Result<Ending?, KafkaError> = lock.withLock {
             if let error = validate(id, producerId, epoch) { return .failure(error) }
             switch transactions[id]!.state {
             // Ending an empty transaction is fine (the client may not have sent anything).
@@ -310,7 +311,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         case .failure(let error): return loop.makeSucceededFuture(error)
         case .success(nil): return loop.makeSucceededFuture(.none)
         case .success(let prepared?):
-            return finishEnd(prepared, commit: commit).map { KafkaError.none }.recover { [logger] error in
+            return finishEnd(prepared, commit: commit).decided.map { KafkaError.none }.recover { [logger] error in
                 logger.error("ending transaction failed", metadata: ["transactionalId": "\(id)", "error": "\(error)"])
                 return .coordinatorNotAvailable
             }
@@ -333,31 +334,104 @@ final class TransactionCoordinator: @unchecked Sendable {
         }
     }
 
-    /// Moves a transaction to PrepareCommit/PrepareAbort (bumping the epoch when asked) and returns
-    /// it. The caller holds the lock and has checked the state it expects, in the same section.
-    private func beginEnd(_ id: String, commit: Bool, bumpEpoch: Bool) -> TransactionMetadata? {
-        guard var m = transactions[id] else { return nil }
+    /// A transaction being ended: as it was, and moved to PrepareCommit/PrepareAbort.
+    struct Ending {
+        let previous: TransactionMetadata
+        let prepared: TransactionMetadata
+    }
+
+    /// Moves a transaction to PrepareCommit/PrepareAbort (bumping the epoch when asked). The caller
+    /// holds the lock and has checked the state it expects, in the same section.
+    private func beginEnd(_ id: String, commit: Bool, bumpEpoch: Bool) -> Ending? {
+        guard let previous = transactions[id] else { return nil }
+        var m = previous
         if bumpEpoch { m.producerEpoch += 1 }
         m.state = commit ? .prepareCommit : .prepareAbort
         store(m)
-        return m
+        return Ending(previous: previous, prepared: m)
     }
 
-    /// PrepareCommit/Abort (persisted) → markers on every partition (and the staged group offsets
-    /// on commit) → CompleteCommit/Abort (persisted).
-    private func finishEnd(_ prepared: TransactionMetadata, commit: Bool) -> EventLoopFuture<Void> {
+    /// PrepareCommit/Abort (persisted: the decision) → markers on every partition (and the staged
+    /// group offsets on commit), each retried until written as Kafka's coordinator does — a full
+    /// disk, followers too slow for the acks=all wait or a moving leader must not leave the
+    /// partitions' last stable offset stuck behind a transaction nobody finishes → CompleteCommit/
+    /// Abort (persisted). `decided` completes once the decision is durable and the markers are
+    /// written or have had a second (EndTxn answers then, as Kafka answers once the decision is
+    /// durable; the producer's next transaction waits with CONCURRENT_TRANSACTIONS); `finished`
+    /// once the transaction is complete. If the decision cannot be persisted the transaction goes
+    /// back to what it was, so the producer's retry (or the timeout) can end it.
+    private func finishEnd(_ ending: Ending, commit: Bool) -> (decided: EventLoopFuture<Void>, finished: EventLoopFuture<Void>) {
         let loop = groups.eventLoop
+        let prepared = ending.prepared
         let id = prepared.transactionalId
-        return persist(prepared).flatMap { [self] in
-            let markers = prepared.partitions.map { writeMarker(prepared, $0, commit: commit) }
-            return EventLoopFuture.andAllSucceed(markers, on: loop)
-        }.flatMap { [self] in
+        let decided = loop.makePromise(of: Void.self)
+        let answered = NIOLockedValueBox(false)
+        let answer = { @Sendable (result: Result<Void, Error>) in
+            guard answered.withLockedValue({ done in defer { done = true }; return !done }) else { return }
+            decided.completeWith(result)
+        }
+        let finished = persist(prepared).flatMapError { [self] error -> EventLoopFuture<Void> in
+            lock.withLock {
+                if let current = transactions[id], current.producerId == prepared.producerId, current.producerEpoch == prepared.producerEpoch,
+                    current.state == prepared.state
+                {
+                    store(ending.previous)
+                }
+            }
+            return loop.makeFailedFuture(error)
+        }.flatMap { [self] () -> EventLoopFuture<Void> in
+            let markers = prepared.partitions.map { writeMarkerUntilWritten(prepared, $0, commit: commit) }
+            let all = EventLoopFuture.andAllSucceed(markers, on: loop)
+            let grace = loop.scheduleTask(in: .seconds(1)) { answer(.success(())) }
+            all.whenComplete { _ in
+                grace.cancel()
+                answer(.success(()))
+            }
+            return all
+        }.flatMap { [self] () -> EventLoopFuture<Void> in
             var done = prepared
             done.state = commit ? .completeCommit : .completeAbort
             done.partitions = []
-            lock.withLock { store(done) }
+            // Only over the transaction this ended (not a later one a recovery started meanwhile).
+            let current = lock.withLock { () -> Bool in
+                guard let m = transactions[id], m.producerId == prepared.producerId, m.producerEpoch == prepared.producerEpoch,
+                    m.state == prepared.state
+                else { return false }
+                store(done)
+                return true
+            }
             logger.debug("transaction ended", metadata: ["transactionalId": "\(id)", "committed": "\(commit)"])
-            return persist(done)
+            return current ? persist(done) : loop.makeSucceededVoidFuture()
+        }
+        finished.whenFailure { answer(.failure($0)) }
+        return (decided.futureResult, finished)
+    }
+
+    /// The marker on one partition, tried again (50 ms, doubling to 2 s) until it is written, the
+    /// partition is gone, this broker no longer coordinates the id (the next coordinator finishes
+    /// the transaction when it loads), or 10 minutes pass (then the coordinator's next load does).
+    private func writeMarkerUntilWritten(_ m: TransactionMetadata, _ p: TransactionMetadata.Partition, commit: Bool) -> EventLoopFuture<Void> {
+        let promise = groups.eventLoop.makePromise(of: Void.self)
+        attemptMarker(m, p, commit: commit, pause: .milliseconds(50), deadline: .now() + .minutes(10), promise: promise)
+        return promise.futureResult
+    }
+
+    private func attemptMarker(
+        _ m: TransactionMetadata, _ p: TransactionMetadata.Partition, commit: Bool, pause: TimeAmount, deadline: NIODeadline,
+        promise: EventLoopPromise<Void>
+    ) {
+        writeMarker(m, p, commit: commit).whenComplete { [self] result in
+            switch result {
+            case .success: promise.succeed(())
+            case .failure(let error):
+                guard NIODeadline.now() < deadline, coordinatesId(m.transactionalId) else { return promise.fail(error) }
+                if pause >= .seconds(1) {
+                    logger.warning("transaction marker not written yet", metadata: ["partition": "\(p.topic)-\(p.partition)", "error": "\(error)"])
+                }
+                groups.eventLoop.scheduleTask(in: pause) { [self] in
+                    attemptMarker(m, p, commit: commit, pause: min(pause * 2, .seconds(2)), deadline: deadline, promise: promise)
+                }
+            }
         }
     }
 
@@ -394,14 +468,14 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// Aborts transactions open longer than their `transaction.timeout.ms` (with an epoch bump, so
     /// the hung producer is fenced).
     func abortExpired(nowMs: Int64 = PartitionLog.nowMs()) {
-        let expired: [TransactionMetadata] = lock.withLock {
+        let expired: [Ending] = lock.withLock {
             transactions.values
                 .filter { $0.state == .ongoing && $0.startedMs >= 0 && nowMs - $0.startedMs > Int64($0.timeoutMs) && coordinatesId($0.transactionalId) }
                 .compactMap { beginEnd($0.transactionalId, commit: false, bumpEpoch: true) }
         }
-        for prepared in expired {
-            logger.info("aborting timed-out transaction", metadata: ["transactionalId": "\(prepared.transactionalId)"])
-            _ = finishEnd(prepared, commit: false)
+        for ending in expired {
+            logger.info("aborting timed-out transaction", metadata: ["transactionalId": "\(ending.prepared.transactionalId)"])
+            _ = finishEnd(ending, commit: false)
         }
     }
 
