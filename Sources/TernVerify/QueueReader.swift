@@ -15,6 +15,9 @@ struct QueueReader {
     private(set) var positions: [Int32: Int64]
     /// Each partition's high watermark (read_committed: last stable offset) as of its last fetch.
     private(set) var highWatermarks: [Int32: Int64] = [:]
+    /// Partitions whose last fetch showed a transaction still open (last stable offset below the
+    /// high watermark).
+    private(set) var openTransactions: Set<Int32> = []
     /// read_committed: producers inside an aborted transaction at each partition's position.
     private var abortedProducers: [Int32: Set<Int64>] = [:]
     let requestTimeout: Duration
@@ -30,6 +33,9 @@ struct QueueReader {
     /// Every partition has been read up to the high watermark (or last stable offset) its leader
     /// last reported.
     var caughtUp: Bool { positions.allSatisfy { p, position in highWatermarks[p].map { position >= $0 } ?? false } }
+
+    /// read_committed: no partition had a transaction open at its last fetch.
+    var transactionsEnded: Bool { !readCommitted || openTransactions.isEmpty }
 
     /// One fetch from each leader. Errors of a partition (leadership moving) or of a broker
     /// (unreachable, timed out) refresh the metadata and are reported; the records read so far are
@@ -63,6 +69,11 @@ struct QueueReader {
                         continue
                     }
                     highWatermarks[p.partitionIndex] = readCommitted ? p.lastStableOffset : p.highWatermark
+                    if readCommitted && p.lastStableOffset < p.highWatermark {
+                        openTransactions.insert(p.partitionIndex)
+                    } else {
+                        openTransactions.remove(p.partitionIndex)
+                    }
                     guard case .bytes(let bytes)? = p.records, let from = positions[p.partitionIndex] else { continue }
                     if readCommitted {
                         records += try committedRecords(bytes, partition: p.partitionIndex, from: from, aborted: p.abortedTransactions ?? [])

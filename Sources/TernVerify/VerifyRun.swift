@@ -165,32 +165,57 @@ public struct VerifyRun {
         }
     }
 
-    /// Reads every partition from its start to the end its leader reports now that writes have
-    /// stopped (the high watermark; read_committed: the last stable offset, equal to it once every
-    /// transaction ended) — everything acknowledged is below it. Gives up after 120 s: the result
+    /// Reads every partition from its start to its end now that writes have stopped and the
+    /// faults are healed. The end is only known once the cluster has settled — every replica back
+    /// in the ISR, so a leader's high watermark is its log end (a new leader's may trail until its
+    /// followers fetch) — and, read_committed, every transaction has ended (the last stable offset
+    /// is the high watermark: markers may still be being retried). Gives up after 120 s: the result
     /// is then marked incomplete, and lost writes cannot be told.
     static func drain(_ workload: Workload, client: KafkaClient, options: Options, recorder: HistoryRecorder, log: @Sendable (String) -> Void) async {
         let f = workload == .queue ? "drain" : "txn-drain"
         let process = workload == .queue ? Process.queueDrain : Process.txnDrain
-        var reader = QueueReader(
-            client: client, topic: workload == .queue ? options.topic : options.txnTopic, partitions: options.partitions,
-            readCommitted: workload == .txn)
+        let topic = workload == .queue ? options.topic : options.txnTopic
+        var reader = QueueReader(client: client, topic: topic, partitions: options.partitions, readCommitted: workload == .txn)
         let deadline = ContinuousClock.now + .seconds(120)
         var lastErrors: [String] = []
         recorder.record { HistoryEvent(process: process, kind: .invoke, f: f, timeNs: $0) }
         var all: [ReadRecord] = []
+        var settled = false
+        var confirmed = false
         while ContinuousClock.now < deadline {
+            if !settled {
+                settled = await Self.isSettled(topic, client: client)
+                if !settled {
+                    lastErrors = ["\(topic) has partitions whose replicas are not all in sync yet"]
+                    try? await Task.sleep(for: .milliseconds(500))
+                    continue
+                }
+            }
             let (records, errors) = await reader.poll(maxWaitMs: 100)
             all += records
             lastErrors = errors
-            if errors.isEmpty && reader.caughtUp {
-                recorder.record { HistoryEvent(process: process, kind: .ok, f: f, timeNs: $0, records: all) }
-                return
+            if errors.isEmpty && reader.caughtUp && reader.transactionsEnded {
+                // Once more half a second later, to nothing new: a high watermark still catching
+                // up with its log end would show more.
+                if confirmed && records.isEmpty {
+                    recorder.record { HistoryEvent(process: process, kind: .ok, f: f, timeNs: $0, records: all) }
+                    return
+                }
+                confirmed = true
+                try? await Task.sleep(for: .milliseconds(500))
+                continue
             }
+            confirmed = false
             if !errors.isEmpty { try? await Task.sleep(for: .milliseconds(200)) }
         }
         log("the final read of the \(workload.rawValue) workload did not reach the end of every partition: \(lastErrors)")
         recorder.record { HistoryEvent(process: process, kind: .info, f: f, timeNs: $0, records: all, error: "incomplete: \(lastErrors)") }
+    }
+
+    /// Every partition of `topic` has a leader and all its replicas in the ISR.
+    static func isSettled(_ topic: String, client: KafkaClient) async -> Bool {
+        guard let md = try? await client.refreshMetadata(topics: [topic]), let t = md.topics.first, !t.partitions.isEmpty else { return false }
+        return t.partitions.allSatisfy { $0.leaderId >= 0 && Set($0.isrNodes) == Set($0.replicaNodes) }
     }
 
     private func prepareTopic(_ topic: String, _ admin: KafkaClient) async throws {
