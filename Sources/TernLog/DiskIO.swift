@@ -98,6 +98,8 @@ public final class DiskIO: @unchecked Sendable {
 
     /// Most writes in one `submit`: two SQEs each (write + sync) must fit the ring.
     public let maxWritesPerSubmit: Int
+    /// Linux's IOV_MAX (UIO_MAXIOV): the most buffers one vectored write may have.
+    public static let maxBuffersPerWrite = 1024
 
     /// Submits every write with one io_uring_enter (group commit) and waits for all completions.
     /// `onCompletion`, if given, is called for each write (by index) as soon as it and its linked
@@ -105,6 +107,18 @@ public final class DiskIO: @unchecked Sendable {
     /// append need not wait for a large one to another file. It runs on the calling thread with
     /// the ring's lock held: it must not submit. Returns, per write, nil on success or the error.
     public func submit(_ writes: [Write], onCompletion: ((Int, LogError?) -> Void)? = nil) -> [LogError?] {
+        // The kernel refuses a vectored write of more than IOV_MAX buffers (EINVAL) — which would
+        // take the log directory offline. Writes are built with few buffers; one that has more is
+        // copied into one buffer rather than refused.
+        let writes = writes.map { w -> Write in
+            guard w.buffers.count > Self.maxBuffersPerWrite else { return w }
+            var joined = ByteBuffer()
+            joined.reserveCapacity(w.byteCount)
+            for b in w.buffers { joined.writeImmutableBuffer(b) }
+            var copy = w
+            copy.buffers = [joined]
+            return copy
+        }
         let iovCount = writes.reduce(0) { $0 + $1.buffers.count }
         let iovs = UnsafeMutableBufferPointer<iovec>.allocate(capacity: max(iovCount, 1))
         var storages: [Unmanaged<AnyObject>] = []

@@ -132,12 +132,15 @@ extension PartitionLog {
                     buffers.append(records.getSlice(at: at + 16, length: h.totalSize - 16)!)
                     h.baseOffset = next
                     h.partitionLeaderEpoch = leaderEpoch
-                } else {
-                    buffers.append(records.getSlice(at: at, length: h.totalSize)!)
                 }
                 assigned.append(h)
                 next = h.lastOffset + 1
                 at += h.totalSize
+            }
+            if origin == .replica {
+                // The leader's batches as they came, in one buffer: a follower catching up may
+                // write thousands of small batches at once (one buffer each would pass IOV_MAX).
+                buffers.append(records.getSlice(at: records.readerIndex, length: at - records.readerIndex)!)
             }
             assert(next == lastOffset + 1, "the reserved range covers every batch")
             var undo: [(Int64, ProducerStateTable.Entry?)] = []

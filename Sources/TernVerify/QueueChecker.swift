@@ -101,105 +101,55 @@ public enum QueueChecker {
             default: result.unknown += 1
             }
         }
-        var found: [Violation] = []
-        func report(_ kind: Violation.Kind, _ message: String, _ events: [Int]) {
-            found.append(Violation(kind: kind, message: message, events: events.sorted(), timeNs: events.map { history[$0].timeNs }.max() ?? 0))
-        }
-
-        // The log at the end: one value per offset, one offset per value.
-        var finalAt: [Key: (value: String, event: Int)] = [:]
-        var finalPlaces: [String: [Key]] = [:]
-        for (event, r) in drained {
-            let key = Key(partition: r.partition, offset: r.offset)
-            if let seen = finalAt[key] {
-                if seen.value != r.value {
-                    report(.offsetReused, "\(key) read as \(seen.value) and as \(r.value) at the end", [seen.event, event])
-                }
-                continue
-            }
-            finalAt[key] = (r.value, event)
-            finalPlaces[r.value, default: []].append(key)
-        }
-        for (value, places) in finalPlaces where places.count > 1 {
-            let events = places.compactMap { finalAt[$0]?.event } + (bySendValue[value].map { [sends[$0].invoke] } ?? [])
-            report(.duplicate, "\(value) is at \(places.sorted().map(\.description).joined(separator: ", "))", events)
-        }
+        var violations = ViolationLog(history: history)
+        let final = FinalLog(drained, violations: &violations, writer: { bySendValue[$0].map { sends[$0].invoke } })
 
         // Every value read: sent by someone, not reported failed.
         var readValues: Set<String> = []
         for (event, r) in drained + reads where readValues.insert(r.value).inserted {
             guard let s = bySendValue[r.value].map({ sends[$0] }) else {
-                report(.phantom, "\(r.value) read at \(Key(partition: r.partition, offset: r.offset)) was never sent", [event])
+                violations.report(.phantom, "\(r.value) read at \(LogPosition(r)) was never sent", [event])
                 continue
             }
             if s.kind == .fail {
-                report(.failedWriteVisible, "\(r.value) was reported failed (\(s.completion.flatMap { history[$0].error } ?? "")) but is in the log", [s.invoke, event])
+                let why = s.completion.flatMap { history[$0].error } ?? ""
+                violations.report(.failedWriteVisible, "\(r.value) was reported failed (\(why)) but is in the log", [s.invoke, event])
             }
-            if s.kind == .info || s.kind == nil, finalPlaces[r.value] != nil { result.unknownPresent += 1 }
+            if s.kind == .info || s.kind == nil, final.contains(r.value) { result.unknownPresent += 1 }
         }
 
-        // What consumers saw during the run is still there, at the same offset.
-        var reportedVanished: Set<Key> = []
-        for (event, r) in reads {
-            let key = Key(partition: r.partition, offset: r.offset)
-            guard result.complete, !reportedVanished.contains(key) else { continue }
-            if let now = finalAt[key] {
-                if now.value != r.value {
-                    reportedVanished.insert(key)
-                    report(.offsetReused, "\(key) was read as \(r.value) and holds \(now.value) at the end", [event, now.event])
-                }
-            } else {
-                reportedVanished.insert(key)
-                report(.vanished, "\(r.value) was read at \(key) and is gone at the end", [event])
-            }
-        }
-
-        // Every acknowledged write is there, where it was acknowledged.
         if result.complete {
+            final.checkReads(reads, violations: &violations)
+            // Every acknowledged write is there, where it was acknowledged.
             for s in sends where s.kind == .ok {
-                let completion = s.completion!
-                guard let places = finalPlaces[s.value] else {
-                    let at = s.partition.map { p in s.offset.map { " at \(Key(partition: p, offset: $0))" } ?? " to partition \(p)" } ?? ""
-                    report(.lost, "\(s.value) was acknowledged\(at) and is not in the log", [s.invoke, completion])
+                let events = [s.invoke, s.completion!]
+                guard let places = final.places[s.value] else {
+                    let at = s.partition.map { p in s.offset.map { " at \(LogPosition(partition: p, offset: $0))" } ?? " to partition \(p)" } ?? ""
+                    violations.report(.lost, "\(s.value) was acknowledged\(at) and is not in the log", events)
                     continue
                 }
-                if let p = s.partition, let o = s.offset, o >= 0, !places.contains(Key(partition: p, offset: o)) {
-                    let key = Key(partition: p, offset: o)
-                    let holder = finalAt[key].map { " (which holds \($0.value))" } ?? ""
-                    report(.offsetReused, "\(s.value) was acknowledged at \(key)\(holder) but is at \(places.sorted().map(\.description).joined(separator: ", "))", [s.invoke, completion])
+                if let p = s.partition, let o = s.offset, o >= 0, !places.contains(LogPosition(partition: p, offset: o)) {
+                    let key = LogPosition(partition: p, offset: o)
+                    let holder = final.at[key].map { " (which holds \($0.value))" } ?? ""
+                    let found = places.sorted().map(\.description).joined(separator: ", ")
+                    violations.report(.offsetReused, "\(s.value) was acknowledged at \(key)\(holder) but is at \(found)", events)
                 }
             }
         }
 
         // A producer's acknowledged values keep their order within a partition.
         var lastInvoke: [Int32: [Int: (invoke: Int, value: String)]] = [:]
-        for (_, r) in drained.sorted(by: { ($0.record.partition, $0.record.offset) < ($1.record.partition, $1.record.offset) }) {
-            guard let s = bySendValue[r.value].map({ sends[$0] }), s.kind == .ok, finalPlaces[r.value]?.first == Key(partition: r.partition, offset: r.offset) else { continue }
+        for (_, r) in drained.sorted(by: { LogPosition($0.record) < LogPosition($1.record) }) {
+            guard let s = bySendValue[r.value].map({ sends[$0] }), s.kind == .ok, final.places[r.value]?.first == LogPosition(r) else { continue }
             if let previous = lastInvoke[r.partition]?[s.process], previous.invoke > s.invoke {
-                report(.reordered, "partition \(r.partition): \(previous.value) is before \(r.value), which process \(s.process) sent first", [s.invoke, previous.invoke])
+                violations.report(
+                    .reordered, "partition \(r.partition): \(previous.value) is before \(r.value), which process \(s.process) sent first",
+                    [s.invoke, previous.invoke])
             }
             lastInvoke[r.partition, default: [:]][s.process] = (s.invoke, r.value)
         }
-        result.violations = found.map { v in
-            var v = v
-            v.nemesis = Self.faults(around: v.timeNs, in: history)
-            return v
-        }.sorted { ($0.timeNs, $0.kind.rawValue) < ($1.timeNs, $1.kind.rawValue) }
+        result.violations = violations.finished()
         return result
-    }
-
-    /// Faults in progress between 10 s before and 2 s after `timeNs`, as "start–end s: detail".
-    static func faults(around timeNs: Int64, in history: [HistoryEvent]) -> [String] {
-        Faults.windows(in: history).filter { w in
-            w.startNs <= timeNs + 2_000_000_000 && (w.endNs ?? Int64.max) >= timeNs - 10_000_000_000
-        }.map(\.description)
-    }
-
-    struct Key: Hashable, Comparable, CustomStringConvertible {
-        let partition: Int32
-        let offset: Int64
-        var description: String { "\(partition)/\(offset)" }
-        static func < (a: Key, b: Key) -> Bool { (a.partition, a.offset) < (b.partition, b.offset) }
     }
 }
 

@@ -63,76 +63,44 @@ public enum TxnChecker {
             default: result.unknown += 1
             }
         }
-        var found: [Violation] = []
-        func report(_ kind: Violation.Kind, _ message: String, _ events: [Int]) {
-            found.append(Violation(kind: kind, message: message, events: events.sorted(), timeNs: events.map { history[$0].timeNs }.max() ?? 0))
-        }
-
-        var finalAt: [QueueChecker.Key: (value: String, event: Int)] = [:]
-        var finalPlaces: [String: [QueueChecker.Key]] = [:]
-        for (event, r) in drained {
-            let key = QueueChecker.Key(partition: r.partition, offset: r.offset)
-            if let seen = finalAt[key] {
-                if seen.value != r.value { report(.offsetReused, "\(key) read as \(seen.value) and as \(r.value) at the end", [seen.event, event]) }
-                continue
-            }
-            finalAt[key] = (r.value, event)
-            finalPlaces[r.value, default: []].append(key)
-        }
-        for (value, places) in finalPlaces where places.count > 1 {
-            report(.duplicate, "\(value) is at \(places.sorted().map(\.description).joined(separator: ", "))", places.compactMap { finalAt[$0]?.event })
-        }
+        var violations = ViolationLog(history: history)
+        let final = FinalLog(drained, violations: &violations, writer: { byValue[$0].map { txns[$0].invoke } })
 
         // Nothing read that no transaction wrote, nothing of an aborted one, nothing too early.
         var reported: Set<String> = []
         for (event, r) in reads + drained where !reported.contains(r.value) {
             guard let t = byValue[r.value].map({ txns[$0] }) else {
                 reported.insert(r.value)
-                report(.phantom, "\(r.value) read at \(QueueChecker.Key(partition: r.partition, offset: r.offset)) was never written", [event])
+                violations.report(.phantom, "\(r.value) read at \(LogPosition(r)) was never written", [event])
                 continue
             }
             if t.kind == .fail {
                 reported.insert(r.value)
                 let why = t.completion.flatMap { history[$0].error } ?? ""
-                report(.abortedRead, "\(r.value) belongs to an aborted transaction (\(why)) and was read with read_committed", [t.invoke, event])
+                violations.report(.abortedRead, "\(r.value) belongs to an aborted transaction (\(why)) and was read with read_committed", [t.invoke, event])
             } else if history[event].timeNs < (t.endInvokeNs ?? Int64.max) {
                 reported.insert(r.value)
-                report(.uncommittedRead, "\(r.value) was read with read_committed before its transaction was asked to commit", [t.invoke, event])
+                violations.report(.uncommittedRead, "\(r.value) was read with read_committed before its transaction was asked to commit", [t.invoke, event])
             }
         }
 
         if result.complete {
-            // What consumers saw is still there (reads already reported above aside).
-            var gone: Set<QueueChecker.Key> = []
-            for (event, r) in reads where !reported.contains(r.value) {
-                let key = QueueChecker.Key(partition: r.partition, offset: r.offset)
-                guard !gone.contains(key), finalAt[key]?.value != r.value else { continue }
-                gone.insert(key)
-                if let now = finalAt[key] {
-                    report(.offsetReused, "\(key) was read as \(r.value) and holds \(now.value) at the end", [event, now.event])
-                } else {
-                    report(.vanished, "\(r.value) was read at \(key) and is gone at the end", [event])
-                }
-            }
+            final.checkReads(reads, skipping: reported, violations: &violations)
             // Committed transactions whole; unknown ones whole or not at all.
             for t in txns where t.kind != .fail {
-                let visible = t.values.filter { finalPlaces[$0] != nil }
+                let visible = t.values.filter(final.contains)
                 let events = [t.invoke] + (t.completion.map { [$0] } ?? [])
                 if t.kind == .ok && visible.count < t.values.count {
-                    let missing = t.values.filter { finalPlaces[$0] == nil }
-                    report(.lost, "a committed transaction's \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not in the log", events)
+                    let missing = t.values.filter { !final.contains($0) }
+                    violations.report(.lost, "a committed transaction's \(missing.joined(separator: ", ")) \(missing.count == 1 ? "is" : "are") not in the log", events)
                 } else if t.kind != .ok && !visible.isEmpty && visible.count < t.values.count {
-                    report(.nonAtomic, "of a transaction with an unknown outcome, \(visible.joined(separator: ", ")) are visible and the rest not", events)
+                    violations.report(.nonAtomic, "of a transaction with an unknown outcome, \(visible.joined(separator: ", ")) are visible and the rest not", events)
                 } else if t.kind != .ok && visible.count == t.values.count && !t.values.isEmpty {
                     result.unknownVisible += 1
                 }
             }
         }
-        result.violations = found.map { v in
-            var v = v
-            v.nemesis = QueueChecker.faults(around: v.timeNs, in: history)
-            return v
-        }.sorted { ($0.timeNs, $0.kind.rawValue) < ($1.timeNs, $1.kind.rawValue) }
+        result.violations = violations.finished()
         return result
     }
 }

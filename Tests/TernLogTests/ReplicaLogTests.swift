@@ -65,6 +65,31 @@ final class ReplicaLogTests: XCTestCase {
         XCTAssertEqual(follower.lastStableOffset, follower.logEndOffset, "no transaction left open")
     }
 
+    /// A follower catching up fetches thousands of small batches at once (an idempotent producer
+    /// sending one record at a time): more than IOV_MAX of them in one write was refused (EINVAL)
+    /// and took the follower's log directory offline (found by `tern verify`).
+    func testAFollowerWritesThousandsOfSmallBatchesAtOnce() throws {
+        let leader = try open("small-leader-0"), follower = try open("small-follower-0")
+        defer { leader.close(); follower.close() }
+        for i in 0..<(DiskIO.maxBuffersPerWrite * 2 + 10) {
+            try leader.appendBatch(try makeBatch(count: 1, valueSize: 1, tag: "\(i)"))
+        }
+        let bytes = try leader.read(from: 0, maxBytes: 8 << 20, toLogEnd: true).records.bytes
+        let headers = try RecordBatchHeader.validateAll(bytes)
+        XCTAssertGreaterThan(headers.count, DiskIO.maxBuffersPerWrite)
+        try follower.append(bytes, headers: headers, origin: .replica)
+        XCTAssertEqual(follower.logEndOffset, leader.logEndOffset)
+        XCTAssertEqual(try fetched(follower, from: 0), bytes)
+        // And a write of more buffers than that, from any caller, goes through whole.
+        let fd = Glibc.open(dir.path + "/many-buffers", O_RDWR | O_CREAT, 0o600)
+        defer { close(fd) }
+        let pieces = (0..<(DiskIO.maxBuffersPerWrite + 5)).map { ByteBuffer(string: "\($0 % 10)") }
+        XCTAssertNil(io.submit([DiskIO.Write(fd: fd, buffers: pieces, offset: 0, sync: false, linkNext: false)])[0])
+        var stat = stat()
+        fstat(fd, &stat)
+        XCTAssertEqual(Int(stat.st_size), pieces.count)
+    }
+
     func testEpochEndOffsetsFollowKafkasRules() {
         var cache = LeaderEpochCache()
         cache.observe(epoch: 1, at: 0)
