@@ -9,6 +9,8 @@ extension KafkaError {
         case let e as KafkaError: self = e
         case let e as DescribedKafkaError: self = e.code
         case LogError.offsetOutOfRange: self = .offsetOutOfRange
+        // Leadership moved between accepting the write and appending it: the client re-routes.
+        case LogError.notInRole: self = .notLeaderOrFollower
         case LogError.io, LogError.closed, LogError.offline: self = .kafkaStorageError
         case LogError.corruptBatch: self = .corruptMessage
         case LogError.outOfOrderSequence: self = .outOfOrderSequenceNumber

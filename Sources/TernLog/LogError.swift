@@ -17,4 +17,7 @@ public enum LogError: Error, Equatable, Sendable {
     case unexpectedAppendOffset(expectedAtLeast: Int64, got: Int64)
     /// An operation that needs the log quiet (truncation) found appends in flight.
     case busy
+    /// A leader's write to a log this broker now follows (or a follower's copy to a log it now
+    /// leads): the role changed after the write was accepted.
+    case notInRole
 }

@@ -69,6 +69,10 @@ extension PartitionLog {
             guard !isClosed else { throw LogError.closed }
             if let reason = io.offlineReason { throw LogError.offline(reason) }
             guard !headers.isEmpty else { throw LogError.corruptBatch("no batches to append") }
+            switch (origin, role) {
+            case (_, .unreplicated), (.replica, .follower), (.leader, .leader), (.coordinator, .leader): break
+            default: throw LogError.notInRole
+            }
             var active = segments[segments.count - 1]
             var position = inFlight > 0 ? reservedPosition : active.size
             let end = inFlight > 0 ? reservedNextOffset : active.nextOffset

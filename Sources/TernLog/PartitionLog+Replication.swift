@@ -59,16 +59,27 @@ extension PartitionLog {
         try persistedHighWatermark.reset(to: value)
     }
 
-    /// This replica leads the partition in `epoch`: every leader append (clients', coordinators')
-    /// is stamped with it from now on.
+    /// This replica leads the partition in `epoch`: leader appends (clients', coordinators') are
+    /// taken from now on, stamped with it; a follower's copies are refused.
     public func lead(inEpoch epoch: Int32) {
         lock.withLock {
             // The controller only ever raises epochs; metadata edited by hand must not make a
             // leader stamp an epoch older than its log's (followers would miss the divergence).
             assert(epoch >= epochs.latestEpoch, "a leader's epoch is at least every epoch in its log")
             epochForAppends = max(epoch, epochs.latestEpoch)
+            role = .leader
         }
     }
+
+    /// This replica no longer leads the partition (it follows another broker, or the partition has
+    /// no leader): from now on only a follower's copies of the leader's batches are taken. A leader
+    /// write accepted earlier and still queued is refused (`LogError.notInRole`) instead of landing
+    /// between copied batches, where no leader-epoch comparison could find it.
+    public func follow() {
+        lock.withLock { role = .follower }
+    }
+
+    public var currentRole: ReplicaRole { lock.withLock { role } }
 
     /// The leader epoch of the last batch in the log (-1 for none): a follower's `last_fetched_epoch`.
     public var latestEpoch: Int32 { lock.withLock { epochs.latestEpoch } }
@@ -140,4 +151,12 @@ extension PartitionLog {
         }
         try epochFile.write(cache)
     }
+}
+
+/// Who may append to a log. A single broker's logs take every write (`unreplicated`); a replica in
+/// a cluster takes leader and coordinator writes only while it leads, and the leader's copied
+/// batches only while it follows — the role changes under the log's lock, so a write accepted in
+/// one role can never land in the other.
+public enum ReplicaRole: Sendable, Equatable {
+    case unreplicated, leader, follower
 }

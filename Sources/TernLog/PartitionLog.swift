@@ -60,6 +60,8 @@ public final class PartitionLog: @unchecked Sendable {
     /// The leader epoch stamped on leader appends: the one this replica leads in (cluster mode),
     /// else the log's latest (0 for a single broker's).
     var epochForAppends: Int32 = 0
+    /// Who may append to a replicated log (see `ReplicaRole`). Under `lock`.
+    var role: ReplicaRole = .unreplicated
     let epochFile: LeaderEpochFile
     /// Replicated partitions (cluster mode): the offset below which every in-sync replica has the
     /// records — what consumers may read. Without replication it is the log end offset.

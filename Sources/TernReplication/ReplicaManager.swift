@@ -103,7 +103,12 @@ public final class ReplicaManager: Sendable {
                 log.trackHighWatermark()
                 if p.leader == nodeId && alive {
                     led.append((key, log, p))
-                } else if p.leader != LeaderElection.noLeader && p.leader != nodeId, image.brokers[p.leader] != nil {
+                    continue
+                }
+                // Not led here (any more): leader writes still queued are refused from now on,
+                // before a fetcher copies anything into the log.
+                log.follow()
+                if p.leader != LeaderElection.noLeader && p.leader != nodeId, image.brokers[p.leader] != nil {
                     following[p.leader, default: []].append((key, log, p.leaderEpoch))
                 }
             }
@@ -115,6 +120,7 @@ public final class ReplicaManager: Sendable {
         for (key, log, p) in led {
             if let existing = current[key], existing.log === log, existing.leaderEpoch == p.leaderEpoch {
                 existing.update(p, nowMs: nowMs)
+                log.lead(inEpoch: p.leaderEpoch)
                 leading[key] = existing
             } else {
                 leading[key] = PartitionLeadership(topic: key.topic, partition: key.partition, log: log, nodeId: nodeId, state: p, nowMs: nowMs)

@@ -133,8 +133,10 @@ public final class LocalCluster: Sendable {
         unlink("\(m.dataDir)/.tern-verify-filler")
     }
 
-    /// Stops everything it started (resuming paused brokers first, so SIGKILL lands).
-    public func stop() {
+    /// Stops everything it started (resuming paused brokers first, so SIGKILL lands). With
+    /// `keepingData`, the brokers' data on their tmpfs disks is copied to `<data dir>.kept` first —
+    /// the evidence of a failed run would otherwise go with the unmount.
+    public func stop(keepingData: Bool = false) {
         let all = processes.withLockedValue { p in defer { p = [:] }; return Array(p.values) }
         for p in all where p.isRunning {
             Foundation.kill(p.processIdentifier, SIGCONT)
@@ -146,7 +148,10 @@ public final class LocalCluster: Sendable {
             e.waitUntilExit()
         }
         if smallDisks {
-            for m in members { try? Self.run("/bin/umount", [m.dataDir]) }
+            for m in members {
+                if keepingData { try? Self.run("/bin/cp", ["-a", m.dataDir, m.dataDir + ".kept"]) }
+                try? Self.run("/bin/umount", [m.dataDir])
+            }
         }
     }
 

@@ -113,10 +113,10 @@ struct VerifyCommand: AsyncParsableCommand {
             log("could not run: \(error)")
             throw ExitCode(2)
         }
-        cluster?.stop()
         let result = VerifyReport(
             seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: options.bootstrap, check: outcome.queue, txn: outcome.txn,
             statistics: outcome.statistics)
+        cluster?.stop(keepingData: !result.passed)
         if result.passed, cluster != nil, workDir == nil { try? FileManager.default.removeItem(atPath: root) }
         if !result.passed, cluster != nil { log("broker logs and data kept in \(root)") }
         try finish(result, log: log)

@@ -90,6 +90,30 @@ final class ReplicaLogTests: XCTestCase {
         XCTAssertEqual(Int(stat.st_size), pieces.count)
     }
 
+    /// A write accepted while this broker led must not land once it follows: between batches copied
+    /// from the new leader no epoch comparison could find it, and the replicas would differ for
+    /// good (found by `tern verify`: a transaction marker queued on a deposed leader).
+    func testAppendsAreTakenOnlyInTheirRole() throws {
+        let log = try open("role-0")
+        defer { log.close() }
+        let batch = try makeBatch(count: 1)
+        log.lead(inEpoch: 1)
+        XCTAssertNoThrow(try log.append(batch, headers: try RecordBatchHeader.validateAll(batch), origin: .leader()))
+        XCTAssertThrowsError(try log.append(batch, headers: try RecordBatchHeader.validateAll(batch), origin: .replica)) {
+            XCTAssertEqual($0 as? LogError, .notInRole)
+        }
+        log.follow()
+        for origin: PartitionLog.Origin in [.leader(), .leader(epoch: 1), .coordinator] {
+            XCTAssertThrowsError(try log.append(batch, headers: try RecordBatchHeader.validateAll(batch), origin: origin)) {
+                XCTAssertEqual($0 as? LogError, .notInRole)
+            }
+        }
+        var copied = try makeBatch(count: 1)
+        copied.setInteger(Int64(1), at: copied.readerIndex)  // the leader's offset
+        XCTAssertNoThrow(try log.append(copied, headers: try RecordBatchHeader.validateAll(copied), origin: .replica))
+        XCTAssertEqual(log.logEndOffset, 2)
+    }
+
     func testEpochEndOffsetsFollowKafkasRules() {
         var cache = LeaderEpochCache()
         cache.observe(epoch: 1, at: 0)
