@@ -221,3 +221,44 @@ public final class LocalCluster: Sendable {
         return Int(UInt16(bigEndian: addr.sin_port))
     }
 }
+
+extension LocalCluster {
+    /// Every replica of each partition of `topic`, compared byte for byte once the cluster has
+    /// settled: one copy may trail another, but where they part they hold different records at the
+    /// same offsets — a violation whichever broker a consumer reads from (`offset-reused` across
+    /// replicas), named by the first batch where they part.
+    public func replicaDifferences(topic: String, partitions: Int32) -> [String] {
+        var found: [String] = []
+        for p in 0..<partitions {
+            let copies: [(Int32, [UInt8])] = members.compactMap { m in
+                let dir = "\(m.dataDir)/\(topic)-\(p)"
+                guard let names = try? FileManager.default.contentsOfDirectory(atPath: dir) else { return nil }
+                let logs = names.filter { $0.hasSuffix(".log") }.sorted()
+                var bytes: [UInt8] = []
+                for name in logs { bytes += (FileManager.default.contents(atPath: "\(dir)/\(name)").map(Array.init) ?? []) }
+                return (m.nodeId, bytes)
+            }
+            guard let (firstId, first) = copies.first else { continue }
+            // A copy that is a prefix of another is only behind (a follower still fetching); one
+            // that parts from it holds different records at the same offsets.
+            for (id, other) in copies.dropFirst() where !first.starts(with: other) && !other.starts(with: first) {
+                found.append("\(topic)-\(p): the copies on brokers \(firstId) and \(id) differ from offset \(Self.firstDifferingBatch(first, other))")
+            }
+        }
+        return found
+    }
+
+    /// The base offset of the first batch where two logs' bytes differ (or where one ends).
+    static func firstDifferingBatch(_ a: [UInt8], _ b: [UInt8]) -> Int64 {
+        var position = 0
+        func int64(_ x: [UInt8], _ at: Int) -> Int64 { x[at..<(at + 8)].reduce(0) { $0 << 8 | Int64($1) } }
+        func int32(_ x: [UInt8], _ at: Int) -> Int { Int(Int32(bitPattern: x[at..<(at + 4)].reduce(0) { $0 << 8 | UInt32($1) })) }
+        while position + 12 <= min(a.count, b.count) {
+            let size = 12 + int32(a, position + 8)
+            let end = position + size
+            guard size > 12, end <= a.count, end <= b.count, a[position..<end] == b[position..<end] else { return int64(a, position) }
+            position = end
+        }
+        return position + 8 <= a.count ? int64(a, position) : position + 8 <= b.count ? int64(b, position) : -1
+    }
+}

@@ -12,12 +12,15 @@ public struct VerifyReport: Codable, Sendable {
     public var check: QueueChecker.Result?
     /// The transactional workload's result, if it ran.
     public var txn: TxnChecker.Result?
+    /// A local cluster's replicas that differ at the end.
+    public var replicas: [Violation]
     public var statistics: RunStatistics
 
     public init(
         seed: UInt64, nemeses: [NemesisKind], durationSeconds: Int, brokers: String, check: QueueChecker.Result?, txn: TxnChecker.Result? = nil,
-        statistics: RunStatistics
+        replicas: [Violation] = [], statistics: RunStatistics
     ) {
+        self.replicas = replicas
         self.seed = seed
         self.nemeses = nemeses
         self.durationSeconds = durationSeconds
@@ -27,7 +30,7 @@ public struct VerifyReport: Codable, Sendable {
         self.statistics = statistics
     }
 
-    public var violations: [Violation] { ((check?.violations ?? []) + (txn?.violations ?? [])).sorted { $0.timeNs < $1.timeNs } }
+    public var violations: [Violation] { ((check?.violations ?? []) + (txn?.violations ?? []) + replicas).sorted { $0.timeNs < $1.timeNs } }
     public var complete: Bool { (check?.complete ?? true) && (txn?.complete ?? true) }
     public var passed: Bool { violations.isEmpty && complete }
     var workloads: [String] { (check == nil ? [] : ["queue"]) + (txn == nil ? [] : ["txn"]) }

@@ -41,6 +41,8 @@ public struct VerifyRun {
     public struct Outcome: Sendable {
         public var queue: QueueChecker.Result?
         public var txn: TxnChecker.Result?
+        /// Replicas of a local cluster that are not identical at the end.
+        public var replicas: [Violation]
         public var statistics: RunStatistics
         public var history: [HistoryEvent]
     }
@@ -139,11 +141,22 @@ public struct VerifyRun {
             await Self.drain(workload, client: client, options: options, recorder: recorder, log: log)
             await client.close()
         }
+        // A local cluster's replicas, compared file by file: consumers read only leaders.
+        var replicaViolations: [Violation] = []
+        if let cluster = options.cluster {
+            let now = recorder.now
+            for topic in topics {
+                for difference in cluster.replicaDifferences(topic: topic, partitions: options.partitions) {
+                    log("replicas differ: \(difference)")
+                    replicaViolations.append(Violation(kind: .offsetReused, message: difference, events: [], timeNs: now))
+                }
+            }
+        }
         let history = recorder.history
         return Outcome(
             queue: options.workloads.contains(.queue) ? QueueChecker.check(history) : nil,
             txn: options.workloads.contains(.txn) ? TxnChecker.check(history) : nil,
-            statistics: RunStatistics(history), history: history)
+            replicas: replicaViolations, statistics: RunStatistics(history), history: history)
     }
 
     /// A consumer during the run: every poll that returned records is one `read` (`txn-read`).

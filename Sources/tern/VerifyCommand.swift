@@ -115,7 +115,7 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         let result = VerifyReport(
             seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: options.bootstrap, check: outcome.queue, txn: outcome.txn,
-            statistics: outcome.statistics)
+            replicas: outcome.replicas, statistics: outcome.statistics)
         cluster?.stop(keepingData: !result.passed)
         if result.passed, cluster != nil, workDir == nil { try? FileManager.default.removeItem(atPath: root) }
         if !result.passed, cluster != nil { log("broker logs and data kept in \(root)") }
