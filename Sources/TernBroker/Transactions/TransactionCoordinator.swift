@@ -257,13 +257,16 @@ final class TransactionCoordinator: @unchecked Sendable {
         return nil
     }
 
-    func addPartitions(_ id: String, producerId: Int64, epoch: Int16, _ partitions: [(String, Int32)]) -> EventLoopFuture<KafkaError> {
+    /// `checked`: the partitions come from a client and must exist in the cluster's metadata; the
+    /// group's offsets partition (AddOffsetsToTxn) is this broker's own computation over the
+    /// internal topic every broker holds, and is not looked up in a metadata image that may trail.
+    func addPartitions(_ id: String, producerId: Int64, epoch: Int16, _ partitions: [(String, Int32)], checked: Bool = true) -> EventLoopFuture<KafkaError> {
         let loop = groups.eventLoop
         let result: Result<TransactionMetadata, KafkaError> = lock.withLock {
             if let error = validate(id, producerId, epoch) { return .failure(error) }
             var m = transactions[id]!
             for (t, p) in partitions {
-                guard partitionExists(t, p) else { return .failure(.unknownTopicOrPartition) }
+                guard !checked || partitionExists(t, p) else { return .failure(.unknownTopicOrPartition) }
                 m.partitions.insert(.init(topic: t, partition: p))
             }
             if m.state != .ongoing {
@@ -292,7 +295,7 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// AddOffsetsToTxn: the group's `__consumer_offsets` partition joins the transaction, so its
     /// marker commits (or drops) the offsets TxnOffsetCommit writes there.
     func addOffsets(_ id: String, producerId: Int64, epoch: Int16, group: String) -> EventLoopFuture<KafkaError> {
-        addPartitions(id, producerId: producerId, epoch: epoch, [(Broker.offsetsTopic, Int32(groups.partition(of: group)))])
+        addPartitions(id, producerId: producerId, epoch: epoch, [(Broker.offsetsTopic, Int32(groups.partition(of: group)))], checked: false)
     }
 
     func endTransaction(_ id: String, producerId: Int64, epoch: Int16, commit: Bool) -> EventLoopFuture<KafkaError> {
