@@ -82,3 +82,43 @@ struct FinalLog {
         }
     }
 }
+
+/// The records a workload's consumers read during the run (`readOp`) and at the end (`drainOp`).
+struct WorkloadReads {
+    let readOp: String
+    let drainOp: String
+    private(set) var reads: [(event: Int, record: ReadRecord)] = []
+    private(set) var drained: [(event: Int, record: ReadRecord)] = []
+    /// A final read completed (an incomplete one is recorded as `info`).
+    private(set) var sawDrain = false
+
+    init(readOp: String, drainOp: String) {
+        self.readOp = readOp
+        self.drainOp = drainOp
+    }
+
+    /// Takes the event at `index` if it is one of these reads' completions.
+    mutating func take(_ e: HistoryEvent, at index: Int) -> Bool {
+        guard e.kind == .ok, e.f == readOp || e.f == drainOp else { return false }
+        let records = (e.records ?? []).map { (event: index, record: $0) }
+        if e.f == readOp {
+            reads += records
+        } else {
+            sawDrain = true
+            drained += records
+        }
+        return true
+    }
+}
+
+/// Operations by outcome: acknowledged (ok), definitely failed, or unknown (info, or never
+/// completed).
+func countOutcomes(_ kinds: [HistoryEvent.Kind?]) -> (ok: Int, failed: Int, unknown: Int) {
+    kinds.reduce(into: (0, 0, 0)) { counts, kind in
+        switch kind {
+        case .ok?: counts.0 += 1
+        case .fail?: counts.1 += 1
+        default: counts.2 += 1
+        }
+    }
+}

@@ -66,10 +66,8 @@ public enum QueueChecker {
         var sends: [Send] = []
         var open: [Int: Int] = [:]  // process → index into sends
         var bySendValue: [String: Int] = [:]
-        var reads: [(event: Int, record: ReadRecord)] = []
-        var drained: [(event: Int, record: ReadRecord)] = []
-        var sawDrain = false
-        for (i, e) in history.enumerated() {
+        var read = WorkloadReads(readOp: "read", drainOp: "drain")
+        for (i, e) in history.enumerated() where !read.take(e, at: i) {
             switch (e.f, e.kind) {
             case ("send", .invoke):
                 guard let value = e.value else { continue }
@@ -82,25 +80,15 @@ public enum QueueChecker {
                 sends[s].kind = e.kind
                 if let p = e.partition { sends[s].partition = p }
                 sends[s].offset = e.offset
-            case ("read", .ok):
-                for r in e.records ?? [] { reads.append((i, r)) }
-            case ("drain", .ok):
-                sawDrain = true
-                for r in e.records ?? [] { drained.append((i, r)) }
             default:
                 continue
             }
         }
+        let (reads, drained) = (read.reads, read.drained)
         var result = Result(violations: [])
-        result.complete = sawDrain
+        result.complete = read.sawDrain
         result.drained = drained.count
-        for s in sends {
-            switch s.kind {
-            case .ok?: result.acknowledged += 1
-            case .fail?: result.failed += 1
-            default: result.unknown += 1
-            }
-        }
+        (result.acknowledged, result.failed, result.unknown) = countOutcomes(sends.map(\.kind))
         var violations = ViolationLog(history: history)
         let final = FinalLog(drained, violations: &violations, writer: { bySendValue[$0].map { sends[$0].invoke } })
 

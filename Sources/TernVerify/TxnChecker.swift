@@ -28,10 +28,8 @@ public enum TxnChecker {
         var txns: [Transaction] = []
         var open: [Int: Int] = [:]
         var byValue: [String: Int] = [:]
-        var reads: [(event: Int, record: ReadRecord)] = []
-        var drained: [(event: Int, record: ReadRecord)] = []
-        var sawDrain = false
-        for (i, e) in history.enumerated() {
+        var read = WorkloadReads(readOp: "txn-read", drainOp: "txn-drain")
+        for (i, e) in history.enumerated() where !read.take(e, at: i) {
             switch (e.f, e.kind) {
             case ("txn", .invoke):
                 open[e.process] = txns.count
@@ -44,25 +42,15 @@ public enum TxnChecker {
                 guard let t = open.removeValue(forKey: e.process) else { continue }
                 txns[t].completion = i
                 txns[t].kind = e.kind
-            case ("txn-read", .ok):
-                for r in e.records ?? [] { reads.append((i, r)) }
-            case ("txn-drain", .ok):
-                sawDrain = true
-                for r in e.records ?? [] { drained.append((i, r)) }
             default:
                 continue
             }
         }
+        let (reads, drained) = (read.reads, read.drained)
         var result = Result(violations: [])
-        result.complete = sawDrain
+        result.complete = read.sawDrain
         result.drained = drained.count
-        for t in txns {
-            switch t.kind {
-            case .ok?: result.committed += 1
-            case .fail?: result.aborted += 1
-            default: result.unknown += 1
-            }
-        }
+        (result.committed, result.aborted, result.unknown) = countOutcomes(txns.map(\.kind))
         var violations = ViolationLog(history: history)
         let final = FinalLog(drained, violations: &violations, writer: { byValue[$0].map { txns[$0].invoke } })
 
