@@ -110,7 +110,8 @@ public final class DiskIO: @unchecked Sendable {
         // The kernel refuses a vectored write of more than IOV_MAX buffers (EINVAL) — which would
         // take the log directory offline. Writes are built with few buffers; one that has more is
         // copied into one buffer rather than refused.
-        let writes = writes.map { w -> Write in
+        // (Checked first: the usual submit allocates no second array.)
+        let writes = !writes.contains(where: { $0.buffers.count > Self.maxBuffersPerWrite }) ? writes : writes.map { w -> Write in
             guard w.buffers.count > Self.maxBuffersPerWrite else { return w }
             var joined = ByteBuffer()
             joined.reserveCapacity(w.byteCount)
