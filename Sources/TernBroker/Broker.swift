@@ -37,12 +37,14 @@ public final class Broker: Sendable {
     let channels: BrokerChannels?
     /// After a leader append that is not a client's produce: completes once it is on the ISR.
     let replicatedWrite: @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>
-    /// The `__transaction_state` partitions whose ids the transaction coordinator serves (cluster
-    /// mode: the ones this broker leads).
-    let transactionCoordination = NIOLockedValueBox(Set<Int>())
-    /// The `__consumer_offsets` partitions whose groups the coordinator serves (cluster mode: the
-    /// ones this broker leads; `handOverGroupCoordination` keeps it in step with the image).
-    let groupCoordination = NIOLockedValueBox(Set<Int>())
+    /// The `__transaction_state` partitions this broker's transaction coordinator serves, with
+    /// the leader epoch it took each over at (a new epoch is a new hand-over).
+    let transactionCoordination = NIOLockedValueBox([Int: Int32]())
+    /// The `__consumer_offsets` partitions whose groups the coordinator has loaded, with the
+    /// leader epoch it loaded each in (cluster mode: the ones this broker leads;
+    /// `handOverGroupCoordination` keeps it in step with the image). A group is served only while
+    /// its partition's current leader epoch is the loaded one.
+    let groupCoordination = NIOLockedValueBox([Int: Int32]())
     /// Cluster mode: topics whose auto-creation is being written to etcd (one write each, at most
     /// `maxConcurrentAutoCreations`, each leaving when its write ends).
     let autoCreating = NIOLockedValueBox(Set<String>())
@@ -85,8 +87,13 @@ public final class Broker: Sendable {
             Self.leadershipRefusal(topic, partition, in: view(), cluster: cluster, nodeId: nodeId, registry: registry) == nil
         }
         let offsetsLogs = (0..<offsetsCount).map { registry.topic(Self.offsetsTopic)!.partition($0)! }
-        let coordinating = Set((0..<Int(offsetsCount)).filter { leads(Self.offsetsTopic, Int32($0)) })
-        groupCoordination.withLockedValue { $0 = coordinating }
+        let coordinatingEpochs = (0..<Int(offsetsCount)).reduce(into: [Int: Int32]()) { epochs, p in
+            let current = view()
+            guard leads(Self.offsetsTopic, Int32(p)) else { return }
+            epochs[p] = current.isCluster ? current.partition(Self.offsetsTopic, Int32(p))?.leaderEpoch : 0
+        }
+        let coordinating = Set(coordinatingEpochs.keys)
+        groupCoordination.withLockedValue { $0 = coordinatingEpochs }
         self.groups = try GroupCoordinator(
             config: config.groups, offsetsLogs: offsetsLogs, coordinating: coordinating, appender: appender, logger: logger, topics: catalog,
             replicated: { partition, end, loop in
@@ -103,7 +110,13 @@ public final class Broker: Sendable {
                 }
             },
             stateLogs: (0..<stateCount).map { registry.topic(TransactionCoordinator.stateTopic)!.partition($0)! },
-            coordinates: { leads(TransactionCoordinator.stateTopic, Int32($0)) },
+            leaderEpoch: { partition in
+                let current = view()
+                let refusal = Self.leadershipRefusal(
+                    TransactionCoordinator.stateTopic, Int32(partition), in: current, cluster: cluster, nodeId: nodeId, registry: registry)
+                guard refusal == nil else { return nil }
+                return current.isCluster ? current.partition(TransactionCoordinator.stateTopic, Int32(partition))?.leaderEpoch : 0
+            },
             idExpirationMs: config.transactionalIdExpirationMs, logger: logger,
             ledHere: { topic, partition in
                 // Unknown partitions pass, to be refused as unknown.
@@ -112,13 +125,13 @@ public final class Broker: Sendable {
             },
             partitionExists: { topic, partition in view().partition(topic, partition) != nil },
             replicated: replicated)
-        transactionCoordination.withLockedValue { $0 = Set((0..<Int(stateCount)).filter { leads(TransactionCoordinator.stateTopic, Int32($0)) }) }
+        transactionCoordination.withLockedValue { $0 = transactions.coordinatorEpochs }
         if let cluster, let channels {
             let markerLoop = groups.eventLoop
-            transactions.installRemoteMarkers { topic, partition, producerId, epoch, commit in
+            transactions.installRemoteMarkers { topic, partition, producerId, epoch, coordinatorEpoch, commit in
                 Self.sendMarker(
                     channels: channels, cluster: cluster, topic: topic, partition: partition, producerId: producerId, epoch: epoch,
-                    commit: commit, on: markerLoop)
+                    coordinatorEpoch: coordinatorEpoch, commit: commit, on: markerLoop)
             }
             applyToLocalReplicas(cluster.image)
             cluster.applier.start { [weak self] image in self?.applyToLocalReplicas(image) }

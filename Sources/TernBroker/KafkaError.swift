@@ -15,6 +15,7 @@ extension KafkaError {
         case LogError.corruptBatch: self = .corruptMessage
         case LogError.outOfOrderSequence: self = .outOfOrderSequenceNumber
         case LogError.invalidProducerEpoch: self = .invalidProducerEpoch
+        case LogError.transactionCoordinatorFenced: self = .transactionCoordinatorFenced
         case RecordBatchError.crcMismatch, RecordBatchError.truncated, RecordBatchError.invalidLength,
             RecordBatchError.corruptCompression, RecordBatchError.decompressedTooLarge:
             self = .corruptMessage

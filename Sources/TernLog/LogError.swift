@@ -12,6 +12,10 @@ public enum LogError: Error, Equatable, Sendable {
     case outOfOrderSequence
     /// Idempotent producer: an epoch older than the producer's current one.
     case invalidProducerEpoch
+    /// A transaction marker from a coordinator older than the one that last wrote a marker for
+    /// the producer here (Kafka's TRANSACTION_COORDINATOR_FENCED): a deposed coordinator's late
+    /// retry must not end a transaction its successor has already ended — nor the next one.
+    case transactionCoordinatorFenced
     /// A follower was handed batches that do not continue its log (Kafka's
     /// UnexpectedAppendOffsetException): it must truncate or refetch, never renumber.
     case unexpectedAppendOffset(expectedAtLeast: Int64, got: Int64)

@@ -84,7 +84,8 @@ extension PartitionLog {
                 lastOffset = first + headers.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1
             case .leader:
                 // Idempotence: a retried batch is answered with its original offsets.
-                if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0]) {
+                let markerEpoch = headers[0].isControl ? TransactionIndex.marker(records)?.coordinatorEpoch : nil
+                if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0], coordinatorEpoch: markerEpoch) {
                     return .duplicate(AppendResult(baseOffset: d.firstOffset, lastOffset: d.lastOffset, logStartOffset: startOffset))
                 }
                 for h in headers.dropFirst() where h.producerId >= 0 {
@@ -148,9 +149,14 @@ extension PartitionLog {
             }
             assert(next == lastOffset + 1, "the reserved range covers every batch")
             var undo: [(Int64, ProducerStateTable.Entry?)] = []
-            for h in assigned where h.producerId >= 0 {
+            var batchStart = records.readerIndex
+            for h in assigned {
+                defer { batchStart += h.totalSize }
+                guard h.producerId >= 0 else { continue }
                 undo.append((h.producerId, producerState.producers[h.producerId]))
-                producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset)
+                let markerEpoch = h.isControl
+                    ? records.getSlice(at: batchStart, length: h.totalSize).flatMap(TransactionIndex.marker)?.coordinatorEpoch : nil
+                producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset, coordinatorEpoch: markerEpoch)
             }
             unflushedMessages += next - first
             let sync = forceSync || unflushedMessages >= config.flushIntervalMessages

@@ -164,9 +164,9 @@ public final class PartitionLog: @unchecked Sendable {
                     // Epochs written after the checkpoint (a crash before it was saved).
                     if h.lastOffset >= from { epochs.observe(epoch: h.partitionLeaderEpoch, at: h.baseOffset) }
                     if h.producerId >= 0 && h.lastOffset >= from {
-                        producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset)
-                        let marker = h.isControl ? TransactionIndex.markerType(try segments[i].read(io: io, at: position, count: h.totalSize)) : nil
-                        transactions.observe(h, marker: marker)
+                        let marker = h.isControl ? TransactionIndex.marker(try segments[i].read(io: io, at: position, count: h.totalSize)) : nil
+                        producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset, coordinatorEpoch: marker?.coordinatorEpoch)
+                        transactions.observe(h, marker: marker?.type)
                     }
                     position += Int64(h.totalSize)
                 }

@@ -22,6 +22,9 @@ struct ProducerStateTable: Codable {
         var batches: [CachedBatch]
         /// Max timestamp of the producer's last batch (nil in snapshots older than expiry).
         var lastTimestamp: Int64?
+        /// Epoch of the coordinator that wrote the producer's last transaction marker here (nil:
+        /// none yet, or a snapshot from before coordinator epochs were kept).
+        var coordinatorEpoch: Int32?
     }
 
     enum Verdict: Equatable {
@@ -32,9 +35,18 @@ struct ProducerStateTable: Codable {
     static let cachedBatches = 5
     private(set) var producers: [Int64: Entry] = [:]
 
-    func check(_ h: RecordBatchHeader) throws -> Verdict {
-        // Control batches (transaction markers) are written by the broker and carry no sequence.
-        guard h.producerId >= 0, !h.isControl, let entry = producers[h.producerId] else { return .append }
+    /// `coordinatorEpoch`: a transaction marker's, from its control record. Markers follow
+    /// Kafka's `appendEndTxnMarker`: one from an older producer epoch is INVALID_PRODUCER_EPOCH,
+    /// one from an older coordinator than the last marker's is TRANSACTION_COORDINATOR_FENCED.
+    func check(_ h: RecordBatchHeader, coordinatorEpoch: Int32? = nil) throws -> Verdict {
+        guard h.producerId >= 0, let entry = producers[h.producerId] else { return .append }
+        if h.isControl {
+            if h.producerEpoch < entry.epoch { throw LogError.invalidProducerEpoch }
+            if let known = entry.coordinatorEpoch, let coordinatorEpoch, coordinatorEpoch < known {
+                throw LogError.transactionCoordinatorFenced
+            }
+            return .append
+        }
         let lastSequence = Self.lastSequence(h)
         if h.producerEpoch < entry.epoch { throw LogError.invalidProducerEpoch }
         if h.producerEpoch > entry.epoch {
@@ -50,18 +62,20 @@ struct ProducerStateTable: Codable {
         return .append
     }
 
-    /// Records a batch written at `firstOffset...lastOffset`.
-    mutating func record(_ h: RecordBatchHeader, firstOffset: Int64, lastOffset: Int64) {
+    /// Records a batch written at `firstOffset...lastOffset` (`coordinatorEpoch`: a marker's).
+    mutating func record(_ h: RecordBatchHeader, firstOffset: Int64, lastOffset: Int64, coordinatorEpoch: Int32? = nil) {
         guard h.producerId >= 0 else { return }
         if h.isControl {
             // A transaction marker written with a bumped epoch fences older producer instances.
-            if h.producerEpoch > producers[h.producerId]?.epoch ?? Int16.min {
-                producers[h.producerId] = Entry(epoch: h.producerEpoch, batches: [])
-            }
+            var entry = producers[h.producerId] ?? Entry(epoch: h.producerEpoch, batches: [])
+            if h.producerEpoch > entry.epoch { entry = Entry(epoch: h.producerEpoch, batches: [], lastTimestamp: entry.lastTimestamp) }
+            if let coordinatorEpoch { entry.coordinatorEpoch = max(entry.coordinatorEpoch ?? coordinatorEpoch, coordinatorEpoch) }
+            entry.lastTimestamp = max(entry.lastTimestamp ?? Int64.min, h.maxTimestamp)
+            producers[h.producerId] = entry
             return
         }
         var entry = producers[h.producerId] ?? Entry(epoch: h.producerEpoch, batches: [])
-        if h.producerEpoch != entry.epoch { entry = Entry(epoch: h.producerEpoch, batches: []) }
+        if h.producerEpoch != entry.epoch { entry = Entry(epoch: h.producerEpoch, batches: [], coordinatorEpoch: entry.coordinatorEpoch) }
         entry.lastTimestamp = max(entry.lastTimestamp ?? Int64.min, h.maxTimestamp)
         entry.batches.append(CachedBatch(firstSequence: h.baseSequence, lastSequence: Self.lastSequence(h), firstOffset: firstOffset, lastOffset: lastOffset))
         if entry.batches.count > Self.cachedBatches { entry.batches.removeFirst(entry.batches.count - Self.cachedBatches) }

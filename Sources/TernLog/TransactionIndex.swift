@@ -42,11 +42,19 @@ public struct TransactionIndex: Codable {
     }
 
     /// The control record type of a control batch's bytes (whole batch, any offsets).
-    static func markerType(_ batch: ByteBuffer) -> Int16? {
+    static func markerType(_ batch: ByteBuffer) -> Int16? { marker(batch)?.type }
+
+    /// A transaction marker's control record: its type (key: int16 version, int16 type) and the
+    /// epoch of the coordinator that wrote it (value: int16 version, int32 coordinator epoch).
+    static func marker(_ batch: ByteBuffer) -> (type: Int16, coordinatorEpoch: Int32)? {
         var bytes = batch
-        guard let decoded = try? RecordBatch.read(from: &bytes), var key = decoded.records.first?.key,
+        guard let decoded = try? RecordBatch.read(from: &bytes), let record = decoded.records.first, var key = record.key,
             let _ = key.readInteger(as: Int16.self), let type = key.readInteger(as: Int16.self)
         else { return nil }
-        return type
+        var value = record.value ?? ByteBuffer()
+        guard let _ = value.readInteger(as: Int16.self), let coordinatorEpoch = value.readInteger(as: Int32.self) else {
+            return (type, -1)
+        }
+        return (type, coordinatorEpoch)
     }
 }

@@ -42,18 +42,19 @@ func transactional(_ value: String, producer: Int64, sequence: Int32) throws -> 
     return out
 }
 
-/// The commit or abort marker of `producer`'s transaction (a control batch).
-func transactionMarker(commit: Bool, producer: Int64) throws -> ByteBuffer {
+/// The commit or abort marker of `producer`'s transaction (a control batch), written by the
+/// coordinator of `coordinatorEpoch`.
+func transactionMarker(commit: Bool, producer: Int64, epoch: Int16 = 0, coordinatorEpoch: Int32 = 0) throws -> ByteBuffer {
     var key = ByteBuffer()
     key.writeInteger(0 as Int16)
     key.writeInteger(commit ? TransactionIndex.commitMarker : TransactionIndex.abortMarker)
     var value = ByteBuffer()
     value.writeInteger(0 as Int16)
-    value.writeInteger(0 as Int32)
+    value.writeInteger(coordinatorEpoch)
     var batch = RecordBatch(records: [Record(timestamp: 1_000, key: key, value: value)])
     batch.attributes = 0x30
     batch.producerId = producer
-    batch.producerEpoch = 0
+    batch.producerEpoch = epoch
     var out = ByteBuffer()
     try batch.encode(to: &out)
     return out

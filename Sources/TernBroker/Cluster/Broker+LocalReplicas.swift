@@ -50,20 +50,30 @@ extension Broker {
 
 extension Broker {
     /// The group coordinator follows the leadership of `__consumer_offsets`' partitions: it loads
-    /// a partition's groups when its leadership moves here and drops them when it moves away
-    /// (`GroupCoordinator+Handover`).
+    /// a partition's groups when its leadership moves here — or comes back in a later leader
+    /// epoch, which a paused broker may not have seen go — and drops them when it moves away
+    /// (`GroupCoordinator+Handover`). A partition changing hands is refused (NOT_COORDINATOR)
+    /// until its groups are loaded: served earlier, its offsets would read as never committed.
     func handOverGroupCoordination(_ image: MetadataImage) {
         let me = config.nodeId
-        let led = Set((image.topics[Self.offsetsTopic]?.partitions ?? []).enumerated().compactMap { i, p in
-            p.leader == me && image.brokers[me] != nil ? i : nil
-        })
+        var led: [Int: Int32] = [:]
+        for (i, p) in (image.topics[Self.offsetsTopic]?.partitions ?? []).enumerated() where p.leader == me && image.brokers[me] != nil {
+            led[i] = p.leaderEpoch
+        }
         let (gained, lost) = groupCoordination.withLockedValue { current in
-            defer { current = led }
-            return (led.subtracting(current), current.subtracting(led))
+            let gained = Set(led.keys.filter { current[$0] != led[$0] })
+            let lost = Set(current.keys.filter { led[$0] == nil })
+            for p in gained.union(lost) { current[p] = nil }
+            return (gained, lost)
         }
         do {
             if !lost.isEmpty { try groups.resign(lost).wait() }
-            if !gained.isEmpty { try groups.takeOver(gained).wait() }
+            if !gained.isEmpty {
+                try groups.takeOver(gained).wait()
+                groupCoordination.withLockedValue { current in
+                    for p in gained { current[p] = led[p] }
+                }
+            }
         } catch {
             logger.error("group coordinator hand-over failed", metadata: ["error": "\(error)"])
         }
@@ -71,15 +81,19 @@ extension Broker {
 
     /// The transaction coordinator follows the leadership of `__transaction_state`'s partitions:
     /// it reloads a partition's ids (and finishes endings its previous coordinator left
-    /// half-done) when the leadership moves here, and drops them when it moves away.
+    /// half-done) when the leadership moves here — or comes back in a later leader epoch: another
+    /// coordinator may have served the ids in between, unseen by a paused broker — and drops
+    /// them when it moves away.
     func handOverTransactionCoordination(_ image: MetadataImage) {
         let me = config.nodeId
-        let led = Set((image.topics[TransactionCoordinator.stateTopic]?.partitions ?? []).enumerated().compactMap { i, p in
-            p.leader == me && image.brokers[me] != nil ? i : nil
-        })
+        var led: [Int: Int32] = [:]
+        for (i, p) in (image.topics[TransactionCoordinator.stateTopic]?.partitions ?? []).enumerated()
+        where p.leader == me && image.brokers[me] != nil {
+            led[i] = p.leaderEpoch
+        }
         let (gained, lost) = transactionCoordination.withLockedValue { current in
             defer { current = led }
-            return (led.subtracting(current), current.subtracting(led))
+            return (Set(led.keys.filter { current[$0] != led[$0] }), Set(current.keys.filter { led[$0] == nil }))
         }
         if !lost.isEmpty { transactions.resign(lost) }
         if !gained.isEmpty {

@@ -17,6 +17,10 @@ actor BrokerChannels {
     private let image: @Sendable () -> MetadataImage
     private let group = MultiThreadedEventLoopGroup(numberOfThreads: 1)
     private var connections: [Int32: (BrokerConnection, host: String, port: Int32)] = [:]
+    /// How long a request waits for its answer (connecting included) before failing — and the
+    /// connection with it — so a paused or partitioned broker costs the caller a retry (at the
+    /// partition's next leader, once there is one), not a wait until it comes back.
+    static let requestTimeout: Duration = .seconds(10)
 
     init(nodeId: Int32, image: @escaping @Sendable () -> MetadataImage) {
         self.nodeId = nodeId
@@ -29,7 +33,8 @@ actor BrokerChannels {
     ) async throws -> Response {
         let connection = try await connection(to: broker)
         do {
-            return try await connection.send(request, version: try connection.version(api, max: maxVersion), as: Response.self)
+            return try await connection.send(
+                request, version: try connection.version(api, max: maxVersion), as: Response.self, timeout: Self.requestTimeout)
         } catch {
             await drop(broker, connection)
             throw error
@@ -43,7 +48,7 @@ actor BrokerChannels {
         }
         if let (stale, _, _) = connections.removeValue(forKey: broker) { await stale.close() }
         let made = try await BrokerConnection.connect(
-            host: registration.host, port: Int(registration.port), clientId: "tern-broker-\(nodeId)", group: group)
+            host: registration.host, port: Int(registration.port), clientId: "tern-broker-\(nodeId)", group: group, timeout: Self.requestTimeout)
         connections[broker] = (made, registration.host, registration.port)
         return made
     }

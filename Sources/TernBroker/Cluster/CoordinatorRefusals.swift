@@ -17,11 +17,19 @@ extension Broker {
     }
 
     /// Whether this broker coordinates every one of `keys`: a single broker always; in a cluster,
-    /// the live leader of the internal partition each hashes to.
+    /// the live leader of the internal partition each hashes to, once its coordinator has loaded
+    /// the partition in its current leader epoch (until then its memory may be empty, or what
+    /// another coordinator has since changed).
     func coordinates(_ kind: CoordinatorKind, _ keys: [String]) -> Bool {
         guard cluster != nil else { return true }
+        if kind == .transaction { return keys.allSatisfy { transactions.coordinates(transactionalId: $0) } }
         let view = self.view
-        return keys.allSatisfy { leadershipRefusal(kind.topic, coordinatorPartition(kind, $0), in: view) == nil }
+        let loaded = groupCoordination.withLockedValue { $0 }
+        return keys.allSatisfy { key in
+            let partition = coordinatorPartition(kind, key)
+            return leadershipRefusal(kind.topic, partition, in: view) == nil
+                && loaded[Int(partition)] != nil && loaded[Int(partition)] == view.partition(kind.topic, partition)?.leaderEpoch
+        }
     }
 
     /// FindCoordinator's answer in cluster mode: the leader of the internal partition `key`

@@ -33,52 +33,28 @@ extension Broker {
         return EventLoopFuture.whenAllSucceed(markers, on: loop).map { WriteTxnMarkersResponse(markers: $0) }
     }
 
-    /// The coordinator's side: the marker for a partition led by another broker, sent to that
-    /// broker until it is written — a transaction is not complete before every partition has its
-    /// marker, and Kafka's coordinator retries the same way. The partition's leader is looked up
-    /// again before each attempt; a partition that no longer exists needs no marker; an epoch the
-    /// partition has already seen bumped means a later marker superseded this one.
+    /// The coordinator's side: one attempt at the marker for a partition led by another broker,
+    /// completing once it is written there or failing with the partition's error (the coordinator
+    /// retries — `TransactionCoordinator.attemptMarker`). The leader is looked up in the newest
+    /// metadata each time; a partition that no longer exists needs no marker.
     static func sendMarker(
-        channels: BrokerChannels, cluster: BrokerCluster, topic: String, partition: Int32, producerId: Int64, epoch: Int16, commit: Bool,
-        on loop: EventLoop
+        channels: BrokerChannels, cluster: BrokerCluster, topic: String, partition: Int32, producerId: Int64, epoch: Int16,
+        coordinatorEpoch: Int32, commit: Bool, on loop: EventLoop
     ) -> EventLoopFuture<Void> {
         let promise = loop.makePromise(of: Void.self)
         promise.completeWithTask {
+            let image = cluster.image
+            guard let record = image.topics[topic], partition >= 0, Int(partition) < record.partitions.count else { return }
+            let leader = record.partitions[Int(partition)].leader
+            guard leader != LeaderElection.noLeader else { throw KafkaError.leaderNotAvailable }
             let request = WriteTxnMarkersRequest(markers: [
-                .init(producerId: producerId, producerEpoch: epoch, transactionResult: commit, topics: [.init(name: topic, partitionIndexes: [partition])])
+                .init(producerId: producerId, producerEpoch: epoch, transactionResult: commit,
+                      topics: [.init(name: topic, partitionIndexes: [partition])], coordinatorEpoch: coordinatorEpoch)
             ])
-            var pause = Duration.milliseconds(50)
-            var lastError = KafkaError.none
-            // Bounded so no task outlives its use by much: past it the transaction stays prepared
-            // and is finished when its coordinator next loads (a restart or a leadership move).
-            let deadline = ContinuousClock.now + .seconds(600)
-            while ContinuousClock.now < deadline {
-                let image = cluster.image
-                guard let record = image.topics[topic], partition >= 0, Int(partition) < record.partitions.count else { return }
-                let leader = record.partitions[Int(partition)].leader
-                if leader != LeaderElection.noLeader {
-                    do {
-                        let response = try await channels.send(request, to: leader, api: .writeTxnMarkers, maxVersion: 1, as: WriteTxnMarkersResponse.self)
-                        let code = response.markers.first?.topics.first?.partitions.first?.errorCode ?? KafkaError.unknownServerError.rawValue
-                        switch KafkaError(rawValue: code) ?? .unknownServerError {
-                        case .none: return
-                        case .unknownTopicOrPartition: return
-                        case .invalidProducerEpoch:
-                            cluster.logger.warning("a transaction marker was refused as stale", metadata: ["partition": "\(topic)-\(partition)", "producerId": "\(producerId)"])
-                            return
-                        case let error: lastError = error
-                        }
-                    } catch {
-                        lastError = .notLeaderOrFollower
-                    }
-                }
-                if pause >= .seconds(1) {
-                    cluster.logger.warning("transaction marker not written yet", metadata: ["partition": "\(topic)-\(partition)", "error": "\(lastError)"])
-                }
-                try await Task.sleep(for: pause)
-                pause = min(pause * 2, .seconds(2))
-            }
-            throw KafkaError.coordinatorNotAvailable
+            let response = try await channels.send(request, to: leader, api: .writeTxnMarkers, maxVersion: 1, as: WriteTxnMarkersResponse.self)
+            let code = response.markers.first?.topics.first?.partitions.first?.errorCode ?? KafkaError.unknownServerError.rawValue
+            let error = KafkaError(rawValue: code) ?? .unknownServerError
+            if error != .none { throw error }
         }
         return promise.futureResult
     }

@@ -20,18 +20,25 @@ final class TransactionCoordinator: @unchecked Sendable {
     private var transactions: [String: TransactionMetadata] = [:]
     /// Which transactional id each producer id belongs to, for checking transactional produces.
     private var transactionalIdByProducer: [Int64: String] = [:]
-    /// Ids whose interrupted ending `recover` is finishing.
-    private var recovering: Set<String> = []
+    /// Ids whose interrupted ending `recover` is finishing, with the coordinator epoch it runs at.
+    private var recovering: [String: Int32] = [:]
     private let topics: TopicRegistry
     private let appender: LogAppender
     private let groups: GroupCoordinator
     private let allocateProducerId: @Sendable () throws -> Int64
     /// `__transaction_state`'s partitions; an id's records go to the one it hashes to.
     private let stateLogs: [PartitionLog]
-    /// Whether this broker coordinates the ids of a `__transaction_state` partition (always on a
-    /// single broker; in a cluster, while it leads the partition). Only those are recovered at
-    /// start, timed out and expired here — the others belong to another broker's coordinator.
-    private let coordinates: @Sendable (Int) -> Bool
+    /// The coordinator epoch of a `__transaction_state` partition whose ids this broker serves
+    /// now — the partition's leader epoch in the metadata (0 on a single broker) — or nil where
+    /// another broker leads it. Only ids served here are recovered, timed out and expired.
+    private let leaderEpoch: @Sendable (Int) -> Int32?
+    /// The coordinator epoch each partition's ids were loaded at (`load`, `takeOver`). An id is
+    /// coordinated here only while it is also the partition's current leader epoch: a broker
+    /// that lost a partition and got it back (a pause can hide the hand-overs between) serves
+    /// nothing from its old memory before reloading. Markers carry it, so a partition refuses
+    /// a deposed coordinator's late marker once its successor's is written (Kafka's
+    /// TRANSACTION_COORDINATOR_FENCED). A box of its own: it is read under `lock` too.
+    private let loadedEpochs = NIOLockedValueBox([Int: Int32]())
     private let logger: Logger
     private let idExpirationMs: Int64
     private let loadedMs = PartitionLog.nowMs()
@@ -41,11 +48,13 @@ final class TransactionCoordinator: @unchecked Sendable {
     private let ledHere: @Sendable (String, Int32) -> Bool
     /// Whether a partition exists (on a single broker locally; in a cluster, in the image).
     private let partitionExists: @Sendable (String, Int32) -> Bool
-    /// Writes a marker on a partition led by another broker (WriteTxnMarkers); installed by the
-    /// broker once it is up (`installRemoteMarkers`). Until then only local partitions get markers.
+    /// One attempt at a marker on a partition led by another broker (WriteTxnMarkers), failing
+    /// with the partition's error; installed by the broker once it is up (`installRemoteMarkers`).
+    /// Until then only local partitions get markers.
     private let remoteMarkers = NIOLockedValueBox<RemoteMarkerWriter?>(nil)
-    typealias RemoteMarkerWriter = @Sendable (_ topic: String, _ partition: Int32, _ producerId: Int64, _ epoch: Int16, _ commit: Bool)
-        -> EventLoopFuture<Void>
+    typealias RemoteMarkerWriter = @Sendable (
+        _ topic: String, _ partition: Int32, _ producerId: Int64, _ epoch: Int16, _ coordinatorEpoch: Int32, _ commit: Bool
+    ) -> EventLoopFuture<Void>
     /// Completes once a write (topic, partition, end offset) is on every in-sync replica, or with
     /// the error that stopped it (`Broker.replicatedWrite`): state records and markers are
     /// written with acks=all, as Kafka writes them.
@@ -53,7 +62,7 @@ final class TransactionCoordinator: @unchecked Sendable {
 
     init(topics: TopicRegistry, appender: LogAppender, groups: GroupCoordinator,
          allocateProducerId: @escaping @Sendable () throws -> Int64, stateLogs: [PartitionLog],
-         coordinates: @escaping @Sendable (Int) -> Bool = { _ in true }, idExpirationMs: Int64, logger: Logger,
+         leaderEpoch: @escaping @Sendable (Int) -> Int32? = { _ in 0 }, idExpirationMs: Int64, logger: Logger,
          ledHere: @escaping @Sendable (String, Int32) -> Bool = { _, _ in true },
          partitionExists: @escaping @Sendable (String, Int32) -> Bool,
          replicated: @escaping @Sendable (String, Int32, Int64, EventLoop) -> EventLoopFuture<KafkaError>) throws {
@@ -67,7 +76,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         self.allocateProducerId = allocateProducerId
         precondition(!stateLogs.isEmpty, "__transaction_state has at least one partition")
         self.stateLogs = stateLogs
-        self.coordinates = coordinates
+        self.leaderEpoch = leaderEpoch
         self.logger = logger
         try load()
     }
@@ -75,13 +84,22 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// The `__transaction_state` partition holding `id`.
     func partition(of id: String) -> Int { CoordinatorPartition.of(id, partitions: stateLogs.count) }
 
-    private func coordinatesId(_ id: String) -> Bool { coordinates(partition(of: id)) }
+    private func coordinatesId(_ id: String) -> Bool { coordinatorEpoch(of: partition(of: id)) != nil }
 
-    /// Replays `__transaction_state` (ending what a crash interrupted is `recover`'s, once the
-    /// broker can write markers).
+    /// The epoch this broker coordinates `partition`'s ids at, or nil if it does not now.
+    private func coordinatorEpoch(of partition: Int) -> Int32? {
+        guard let loaded = loadedEpochs.withLockedValue({ $0[partition] }), leaderEpoch(partition) == loaded else { return nil }
+        return loaded
+    }
+
+    /// Replays the `__transaction_state` partitions this broker coordinates (ending what a crash
+    /// interrupted is `recover`'s, once the broker can write markers; the others are loaded when
+    /// their leadership comes here — `takeOver`).
     private func load() throws {
         var loaded: [String: TransactionMetadata] = [:]
-        for log in stateLogs { try Self.replay(log, into: &loaded) }
+        let epochs = (0..<stateLogs.count).reduce(into: [Int: Int32]()) { epochs, p in epochs[p] = leaderEpoch(p) }
+        for (p, log) in stateLogs.enumerated() where epochs[p] != nil { try Self.replay(log, into: &loaded) }
+        loadedEpochs.withLockedValue { $0 = epochs }
         lock.withLock {
             transactions = loaded
             for meta in loaded.values { transactionalIdByProducer[meta.producerId] = meta.transactionalId }
@@ -99,27 +117,32 @@ final class TransactionCoordinator: @unchecked Sendable {
         }
         for id in ids {
             let begun: (Ending, Bool)? = lock.withLock {
-                // A recovery already finishing it (start, then a hand-over) is not doubled.
-                guard !recovering.contains(id) else { return nil }
+                // A recovery already finishing it in this epoch (start, then a hand-over) is not doubled.
+                let epoch = coordinatorEpoch(of: partition(of: id))
+                guard let epoch, recovering[id] != epoch else { return nil }
                 let begun: (Ending, Bool)?
                 switch transactions[id]?.state {
                 case .prepareAbort?: begun = beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
                 case .prepareCommit?: begun = beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
                 default: begun = nil
                 }
-                if begun != nil { recovering.insert(id) }
+                if begun != nil { recovering[id] = epoch }
                 return begun
             }
             if let (prepared, commit) = begun {
                 logger.info("finishing an interrupted transaction", metadata: ["transactionalId": "\(id)", "commit": "\(commit)"])
-                finishEnd(prepared, commit: commit).finished.whenComplete { [self] _ in _ = lock.withLock { recovering.remove(id) } }
+                finishEnd(prepared, commit: commit).finished.whenComplete { [self] _ in
+                    lock.withLock { if recovering[id] == prepared.coordinatorEpoch { recovering[id] = nil } }
+                }
             }
         }
     }
 
-    /// Cluster mode: this broker now leads `partitions` of `__transaction_state`: their ids'
-    /// state is reloaded from the (replicated) log and interrupted endings are finished.
+    /// Cluster mode: this broker now leads `partitions` of `__transaction_state` (newly, or again
+    /// in a later leader epoch): their ids' state is reloaded from the (replicated) log and
+    /// interrupted endings are finished, under the partitions' new coordinator epochs.
     func takeOver(_ partitions: Set<Int>) throws {
+        let epochs = partitions.reduce(into: [Int: Int32]()) { epochs, p in epochs[p] = leaderEpoch(p) }
         var loaded: [String: TransactionMetadata] = [:]
         for p in partitions.sorted() { try Self.replay(stateLogs[p], into: &loaded) }
         lock.withLock {
@@ -132,11 +155,17 @@ final class TransactionCoordinator: @unchecked Sendable {
                 transactionalIdByProducer[meta.producerId] = id
             }
         }
+        loadedEpochs.withLockedValue { current in
+            for p in partitions { current[p] = epochs[p] }
+        }
         recover(partitions: partitions)
     }
 
     /// Cluster mode: another broker leads `partitions` now; their ids are no longer served here.
     func resign(_ partitions: Set<Int>) {
+        loadedEpochs.withLockedValue { current in
+            for p in partitions { current[p] = nil }
+        }
         lock.withLock {
             for (id, meta) in transactions where partitions.contains(partition(of: id)) {
                 transactions[id] = nil
@@ -147,6 +176,11 @@ final class TransactionCoordinator: @unchecked Sendable {
 
     func installRemoteMarkers(_ writer: @escaping RemoteMarkerWriter) {
         remoteMarkers.withLockedValue { $0 = writer }
+    }
+
+    /// The partitions whose ids this broker serves, with their coordinator epochs.
+    var coordinatorEpochs: [Int: Int32] {
+        (0..<stateLogs.count).reduce(into: [Int: Int32]()) { epochs, p in epochs[p] = coordinatorEpoch(of: p) }
     }
 
     /// Whether this broker coordinates `id` now.
@@ -337,10 +371,12 @@ final class TransactionCoordinator: @unchecked Sendable {
         }
     }
 
-    /// A transaction being ended: as it was, and moved to PrepareCommit/PrepareAbort.
+    /// A transaction being ended: as it was, and moved to PrepareCommit/PrepareAbort, by the
+    /// coordinator of `coordinatorEpoch` (-1: none, this broker no longer serves the id).
     struct Ending {
         let previous: TransactionMetadata
         let prepared: TransactionMetadata
+        let coordinatorEpoch: Int32
     }
 
     /// Moves a transaction to PrepareCommit/PrepareAbort (bumping the epoch when asked). The caller
@@ -351,7 +387,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         if bumpEpoch { m.producerEpoch += 1 }
         m.state = commit ? .prepareCommit : .prepareAbort
         store(m)
-        return Ending(previous: previous, prepared: m)
+        return Ending(previous: previous, prepared: m, coordinatorEpoch: coordinatorEpoch(of: partition(of: id)) ?? -1)
     }
 
     /// PrepareCommit/Abort (persisted: the decision) → markers on every partition (and the staged
@@ -383,7 +419,7 @@ final class TransactionCoordinator: @unchecked Sendable {
             }
             return loop.makeFailedFuture(error)
         }.flatMap { [self] () -> EventLoopFuture<Void> in
-            let markers = prepared.partitions.map { writeMarkerUntilWritten(prepared, $0, commit: commit) }
+            let markers = prepared.partitions.map { writeMarkerUntilWritten(ending, $0, commit: commit) }
             let all = EventLoopFuture.andAllSucceed(markers, on: loop)
             let grace = loop.scheduleTask(in: .seconds(1)) { answer(.success(())) }
             all.whenComplete { _ in
@@ -395,10 +431,11 @@ final class TransactionCoordinator: @unchecked Sendable {
             var done = prepared
             done.state = commit ? .completeCommit : .completeAbort
             done.partitions = []
-            // Only over the transaction this ended (not a later one a recovery started meanwhile).
+            // Only over the transaction this ended (not a later one a recovery started meanwhile,
+            // nor one reloaded under a later coordinator epoch).
             let current = lock.withLock { () -> Bool in
                 guard let m = transactions[id], m.producerId == prepared.producerId, m.producerEpoch == prepared.producerEpoch,
-                    m.state == prepared.state
+                    m.state == prepared.state, coordinatorEpoch(of: partition(of: id)) == ending.coordinatorEpoch
                 else { return false }
                 store(done)
                 return true
@@ -411,28 +448,41 @@ final class TransactionCoordinator: @unchecked Sendable {
     }
 
     /// The marker on one partition, tried again (50 ms, doubling to 2 s) until it is written, the
-    /// partition is gone, this broker no longer coordinates the id (the next coordinator finishes
-    /// the transaction when it loads), or 10 minutes pass (then the coordinator's next load does).
-    private func writeMarkerUntilWritten(_ m: TransactionMetadata, _ p: TransactionMetadata.Partition, commit: Bool) -> EventLoopFuture<Void> {
+    /// partition is gone, this broker no longer coordinates the id in the ending's epoch (the next
+    /// coordinator finishes the transaction when it loads), or 10 minutes pass (then the
+    /// coordinator's next load does). A partition that refuses the marker because a later
+    /// producer or coordinator epoch has ended the transaction there (INVALID_PRODUCER_EPOCH,
+    /// TRANSACTION_COORDINATOR_FENCED) stops it, and the ending does not complete — as Kafka's
+    /// coordinator cancels the transaction's markers then rather than complete it.
+    private func writeMarkerUntilWritten(_ ending: Ending, _ p: TransactionMetadata.Partition, commit: Bool) -> EventLoopFuture<Void> {
         let promise = groups.eventLoop.makePromise(of: Void.self)
-        attemptMarker(m, p, commit: commit, pause: .milliseconds(50), deadline: .now() + .minutes(10), promise: promise)
+        attemptMarker(ending, p, commit: commit, pause: .milliseconds(50), deadline: .now() + .minutes(10), promise: promise)
         return promise.futureResult
     }
 
     private func attemptMarker(
-        _ m: TransactionMetadata, _ p: TransactionMetadata.Partition, commit: Bool, pause: TimeAmount, deadline: NIODeadline,
+        _ ending: Ending, _ p: TransactionMetadata.Partition, commit: Bool, pause: TimeAmount, deadline: NIODeadline,
         promise: EventLoopPromise<Void>
     ) {
-        writeMarker(m, p, commit: commit).whenComplete { [self] result in
+        let id = ending.prepared.transactionalId
+        writeMarker(ending, p, commit: commit).whenComplete { [self] result in
             switch result {
             case .success: promise.succeed(())
             case .failure(let error):
-                guard NIODeadline.now() < deadline, coordinatesId(m.transactionalId) else { return promise.fail(error) }
+                let superseded = [KafkaError.invalidProducerEpoch, .transactionCoordinatorFenced].contains(KafkaError(error))
+                if superseded {
+                    logger.warning("a transaction marker was refused: a later epoch has ended the transaction there", metadata: [
+                        "transactionalId": "\(id)", "partition": "\(p.topic)-\(p.partition)", "error": "\(KafkaError(error))",
+                    ])
+                }
+                guard !superseded, NIODeadline.now() < deadline, coordinatorEpoch(of: partition(of: id)) == ending.coordinatorEpoch else {
+                    return promise.fail(error)
+                }
                 if pause >= .seconds(1) {
                     logger.warning("transaction marker not written yet", metadata: ["partition": "\(p.topic)-\(p.partition)", "error": "\(error)"])
                 }
                 groups.eventLoop.scheduleTask(in: pause) { [self] in
-                    attemptMarker(m, p, commit: commit, pause: min(pause * 2, .seconds(2)), deadline: deadline, promise: promise)
+                    attemptMarker(ending, p, commit: commit, pause: min(pause * 2, .seconds(2)), deadline: deadline, promise: promise)
                 }
             }
         }
@@ -452,17 +502,18 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// Ends the transaction on one partition: the marker is appended here when this broker leads
     /// the partition, else sent to its leader (WriteTxnMarkers). Completes once the marker is on
     /// the partition's in-sync replicas.
-    private func writeMarker(_ m: TransactionMetadata, _ p: TransactionMetadata.Partition, commit: Bool) -> EventLoopFuture<Void> {
+    private func writeMarker(_ ending: Ending, _ p: TransactionMetadata.Partition, commit: Bool) -> EventLoopFuture<Void> {
         let loop = groups.eventLoop
+        let m = ending.prepared
         guard ledHere(p.topic, p.partition) else {
             guard let remote = remoteMarkers.withLockedValue({ $0 }) else { return loop.makeFailedFuture(KafkaError.coordinatorNotAvailable) }
-            return remote(p.topic, p.partition, m.producerId, m.producerEpoch, commit).hop(to: loop)
+            return remote(p.topic, p.partition, m.producerId, m.producerEpoch, ending.coordinatorEpoch, commit).hop(to: loop)
         }
         // A partition deleted meanwhile needs no marker.
         guard let log = topics.topic(p.topic)?.partition(p.partition) else { return loop.makeSucceededVoidFuture() }
         return TransactionMarker.append(
-            producerId: m.producerId, epoch: m.producerEpoch, commit: commit, to: log, topic: p.topic, partition: p.partition,
-            appender: appender, groups: groups, replicated: replicated, on: loop
+            producerId: m.producerId, epoch: m.producerEpoch, commit: commit, coordinatorEpoch: ending.coordinatorEpoch, to: log,
+            topic: p.topic, partition: p.partition, appender: appender, groups: groups, replicated: replicated, on: loop
         ).flatMapThrowing { error in
             if error != .none { throw error }
         }

@@ -43,6 +43,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case invalidProducerIdMapping = 49
     case invalidTransactionTimeout = 50
     case concurrentTransactions = 51
+    case transactionCoordinatorFenced = 52
     case securityDisabled = 54
     case kafkaStorageError = 56
     case logDirNotFound = 57
