@@ -3,37 +3,68 @@ import NIOCore
 import TernProtocol
 
 /// Client side of a classic consumer group: joins, runs the range assignor when it leads,
-/// heartbeats, rejoins on rebalance, and commits within its generation.
+/// heartbeats, rejoins on rebalance, and commits within its generation. Every request has a
+/// timeout (the client's, and for JoinGroup the rebalance timeout on top); a coordinator that
+/// moved, or a connection that failed, is looked up again by the next request.
 public final class GroupMember {
     public let group: String
     let topics: [String]
     let client: KafkaClient
     let sessionTimeoutMs: Int32
+    let rebalanceTimeoutMs: Int32
     public private(set) var memberId = ""
     public private(set) var generation: Int32 = -1
     public private(set) var assignment: [TopicPartition] = []
     private var connection: BrokerConnection?
 
-    public init(client: KafkaClient, group: String, topics: [String], sessionTimeoutMs: Int32 = 10_000) {
+    public init(client: KafkaClient, group: String, topics: [String], sessionTimeoutMs: Int32 = 10_000, rebalanceTimeoutMs: Int32 = 60_000) {
         self.client = client
         self.group = group
         self.topics = topics
         self.sessionTimeoutMs = sessionTimeoutMs
+        self.rebalanceTimeoutMs = rebalanceTimeoutMs
     }
+
+    private var requestTimeout: Duration { client.requestTimeout ?? .seconds(30) }
+
+    /// The coordinator's connection, found again after it failed or the coordinator moved.
+    private func coordinator() async throws -> BrokerConnection {
+        if let connection, connection.isActive { return connection }
+        let found = try await client.coordinator(group: group)
+        connection = found
+        return found
+    }
+
+    /// Sends on the coordinator's connection; a failure or an answer naming another coordinator
+    /// (`moved`) makes the next request look the coordinator up again.
+    private func send<Request: KafkaMessage, Response: KafkaMessage>(
+        _ request: Request, _ api: ApiKey, max: Int16, as: Response.Type, timeout: Duration? = nil, code: (Response) -> Int16
+    ) async throws -> Response {
+        let c = try await coordinator()
+        do {
+            let response = try await c.send(request, version: try c.version(api, max: max), as: Response.self, timeout: timeout ?? requestTimeout)
+            if Self.coordinatorMoved.contains(code(response)) { connection = nil }
+            return response
+        } catch {
+            connection = nil
+            throw error
+        }
+    }
+
+    /// COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR.
+    static let coordinatorMoved: Set<Int16> = [14, 15, 16]
 
     /// Joins (or rejoins) and returns this member's partitions.
     public func join() async throws -> [TopicPartition] {
-        let c = try await client.coordinator(group: group)
-        connection = c
         var subscription = ByteBuffer()
         subscription.writeInteger(0 as Int16)
         ConsumerProtocolSubscription(topics: topics).encode(to: &subscription, version: 0)
-        let joinVersion = try c.version(.joinGroup, max: 5)
         while true {
             let request = JoinGroupRequest(
-                groupId: group, sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: 60_000, memberId: memberId,
+                groupId: group, sessionTimeoutMs: sessionTimeoutMs, rebalanceTimeoutMs: rebalanceTimeoutMs, memberId: memberId,
                 protocolType: "consumer", protocols: [.init(name: "range", metadata: subscription)])
-            let joined = try await c.send(request, version: joinVersion, as: JoinGroupResponse.self)
+            let joined = try await send(
+                request, .joinGroup, max: 5, as: JoinGroupResponse.self, timeout: requestTimeout + .milliseconds(Int(rebalanceTimeoutMs)), code: \.errorCode)
             if joined.errorCode == 79 || joined.errorCode == 25 {  // MEMBER_ID_REQUIRED / UNKNOWN_MEMBER_ID
                 memberId = joined.errorCode == 79 ? joined.memberId : ""
                 continue
@@ -42,10 +73,9 @@ public final class GroupMember {
             memberId = joined.memberId
             generation = joined.generationId
             let assignments = joined.leader == memberId ? try await rangeAssign(joined.members) : []
-            let syncVersion = try c.version(.syncGroup, max: 3)
-            let synced = try await c.send(
+            let synced = try await send(
                 SyncGroupRequest(groupId: group, generationId: generation, memberId: memberId, assignments: assignments),
-                version: syncVersion, as: SyncGroupResponse.self)
+                .syncGroup, max: 3, as: SyncGroupResponse.self, timeout: requestTimeout + .milliseconds(Int(rebalanceTimeoutMs)), code: \.errorCode)
             if synced.errorCode == 27 { continue }  // REBALANCE_IN_PROGRESS: join again
             guard synced.errorCode == 0 else { throw ClientError.kafka(code: synced.errorCode, context: "sync group \(group)") }
             var bytes = synced.assignment
@@ -95,24 +125,26 @@ public final class GroupMember {
 
     /// One heartbeat; false when the group is rebalancing and this member must `join` again.
     public func heartbeat() async throws -> Bool {
-        guard let c = connection else { return false }
-        let version = try c.version(.heartbeat, max: 3)
-        let r = try await c.send(HeartbeatRequest(groupId: group, generationId: generation, memberId: memberId), version: version, as: HeartbeatResponse.self)
+        guard generation >= 0 else { return false }
+        let r = try await send(
+            HeartbeatRequest(groupId: group, generationId: generation, memberId: memberId), .heartbeat, max: 3, as: HeartbeatResponse.self,
+            code: \.errorCode)
         if r.errorCode == 27 || r.errorCode == 22 || r.errorCode == 25 { return false }
         guard r.errorCode == 0 else { throw ClientError.kafka(code: r.errorCode, context: "heartbeat") }
         return true
     }
 
     public func commit(_ offsets: [TopicPartition: Int64]) async throws {
-        guard let c = connection, !offsets.isEmpty else { return }
-        let version = try c.version(.offsetCommit, max: 7)
+        guard !offsets.isEmpty else { return }
         let byTopic = Dictionary(grouping: offsets, by: { $0.key.topic })
         let request = OffsetCommitRequest(
             groupId: group, generationIdOrMemberEpoch: generation, memberId: memberId,
             topics: byTopic.map { topic, entries in
                 .init(name: topic, partitions: entries.map { .init(partitionIndex: $0.key.partition, committedOffset: $0.value) })
             })
-        let response = try await c.send(request, version: version, as: OffsetCommitResponse.self)
+        let response = try await send(request, .offsetCommit, max: 7, as: OffsetCommitResponse.self) { r in
+            r.topics.flatMap(\.partitions).map(\.errorCode).first { $0 != 0 } ?? 0
+        }
         for t in response.topics {
             for p in t.partitions where p.errorCode != 0 {
                 throw ClientError.kafka(code: p.errorCode, context: "commit \(t.name)[\(p.partitionIndex)]")
@@ -129,7 +161,22 @@ public final class GroupMember {
     }
 
     public func leave() async {
-        guard let c = connection, let version = try? c.version(.leaveGroup, max: 2) else { return }
-        _ = try? await c.send(LeaveGroupRequest(groupId: group, memberId: memberId), version: version, as: LeaveGroupResponse.self)
+        guard !memberId.isEmpty else { return }
+        _ = try? await send(LeaveGroupRequest(groupId: group, memberId: memberId), .leaveGroup, max: 2, as: LeaveGroupResponse.self, code: \.errorCode)
+        forget()
+    }
+
+    /// Stops without leaving, as a crashed process would: the coordinator expels the member when
+    /// its session times out. A later `join` is a new member.
+    public func abandon() async {
+        await connection?.close()
+        connection = nil
+        forget()
+    }
+
+    private func forget() {
+        memberId = ""
+        generation = -1
+        assignment = []
     }
 }

@@ -115,7 +115,8 @@ extension KafkaClient {
     public func committedOffsets(group: String) async throws -> [String: [Int32: Int64]] {
         let c = try await coordinator(group: group)
         let version = try c.version(.offsetFetch, max: 7)
-        let response = try await c.send(OffsetFetchRequest(groupId: group, topics: nil), version: max(version, 2), as: OffsetFetchResponse.self)
+        let response = try await c.send(
+            OffsetFetchRequest(groupId: group, topics: nil), version: max(version, 2), as: OffsetFetchResponse.self, timeout: requestTimeout)
         guard response.errorCode == 0 else { throw ClientError.kafka(code: response.errorCode, context: "fetch offsets of \(group)") }
         var out: [String: [Int32: Int64]] = [:]
         for t in response.topics {

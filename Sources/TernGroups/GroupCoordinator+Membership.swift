@@ -205,11 +205,18 @@ extension GroupCoordinator {
             scheduleSessionExpiry(g, member)
             if member.memberId == g.leaderId {
                 for a in req.assignments { g.members[a.memberId]?.assignment = a.assignment }
-                g.state = .stable
-                g.rebalanceTimer?.cancel()
-                for m in g.members.values {
-                    m.syncPromise?.succeed(SyncResult(protocolType: g.protocolType, protocolName: g.protocolName, assignment: m.assignment))
-                    m.syncPromise = nil
+                // Stable — members answered — only once the generation is durable (Kafka stores
+                // the group then too): a coordinator taking over must not hand it out again.
+                let generation = g.generationId
+                persistGeneration(g).whenSuccess { [self] written in
+                    guard groups[g.groupId] === g, g.state == .completingRebalance, g.generationId == generation else { return }
+                    guard written else { return prepareRebalance(g, reason: "the group's generation could not be written") }
+                    g.state = .stable
+                    g.rebalanceTimer?.cancel()
+                    for m in g.members.values {
+                        m.syncPromise?.succeed(SyncResult(protocolType: g.protocolType, protocolName: g.protocolName, assignment: m.assignment))
+                        m.syncPromise = nil
+                    }
                 }
             }
             return promise.futureResult

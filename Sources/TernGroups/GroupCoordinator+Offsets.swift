@@ -93,6 +93,20 @@ extension GroupCoordinator {
         }
     }
 
+    /// Writes `g`'s current generation (a group-metadata record); completes with whether it is
+    /// durable. The store keeps the highest generation written.
+    func persistGeneration(_ g: ConsumerGroup) -> EventLoopFuture<Bool> {
+        let (group, generation) = (g.groupId, g.generationId)
+        do {
+            let batch = try OffsetStore.groupBatch(
+                group: group, protocolType: g.protocolType, generation: generation, protocolName: g.protocolName, leader: g.leaderId,
+                now: PartitionLog.nowMs())
+            return appendOffsets(batch, group: group, origin: .leader()) { [self] in store.setGeneration(group, generation) }
+        } catch {
+            return loop.makeSucceededFuture(false)
+        }
+    }
+
     /// Appends an offsets batch to `group`'s partition of `__consumer_offsets` and completes, on
     /// the coordinator's loop, with whether it was written and replicated in time; `whenSafe` runs
     /// there first, only if it was.

@@ -64,6 +64,8 @@ public final class GroupCoordinator: @unchecked Sendable {
         if let g = groups[id] { return g }
         guard create else { return nil }
         let g = ConsumerGroup(groupId: id)
+        // Generations continue from the last one written, also after the coordinator moved.
+        g.generationId = store.generations[id] ?? 0
         groups[id] = g
         return g
     }

@@ -16,12 +16,17 @@ struct TopicPartitionKey: Hashable {
     var partition: Int32
 }
 
-/// Committed offsets, durable in the compacted internal topic `__consumer_offsets`.
+/// Committed offsets and each classic group's last generation, durable in the compacted
+/// internal topic `__consumer_offsets`.
 ///
 /// Record format (Kafka's offset-commit key v1 / value v3 layout): key = int16 1, string group,
 /// string topic, int32 partition; value = int16 3, int64 offset, int32 leader epoch, nullable
 /// string metadata, int64 commit timestamp. A null value (tombstone) deletes the offset, and
-/// compaction eventually keeps only the newest record per key.
+/// compaction eventually keeps only the newest record per key. A group's generation is Kafka's
+/// group-metadata record (key v2: int16 2, string group; value v3: string protocol type, int32
+/// generation, nullable string protocol, nullable string leader, int64 state timestamp, members
+/// — written without members: they rejoin a new coordinator), so generations keep counting up
+/// across coordinator moves and a generation number is never handed out twice.
 ///
 /// Offsets a transaction commits (TxnOffsetCommit) are written as transactional records of the
 /// producer; they count only once the transaction's commit marker follows them in the same
@@ -32,6 +37,34 @@ struct OffsetStore {
     /// transactions: the broker verifies each TxnOffsetCommit against the transaction coordinator
     /// first, so only a transaction whose marker will clear its entry can add one.
     private(set) var pendingTransactional: [Int64: [String: [TopicPartitionKey: CommittedOffset]]] = [:]
+    /// Group → its last generation written.
+    private(set) var generations: [String: Int32] = [:]
+
+    static func groupKey(_ group: String) -> ByteBuffer {
+        var b = ByteBuffer()
+        b.writeInteger(2 as Int16)
+        b.writeKafkaString(group, compact: false)
+        return b
+    }
+
+    /// A group-metadata record of `generation` (members omitted).
+    static func groupBatch(group: String, protocolType: String?, generation: Int32, protocolName: String?, leader: String?, now: Int64) throws -> ByteBuffer {
+        var value = ByteBuffer()
+        value.writeInteger(3 as Int16)
+        value.writeKafkaString(protocolType ?? "", compact: false)
+        value.writeInteger(generation)
+        value.writeKafkaNullableString(protocolName, compact: false)
+        value.writeKafkaNullableString(leader, compact: false)
+        value.writeInteger(now)
+        value.writeInteger(0 as Int32)  // members
+        var out = ByteBuffer()
+        try RecordBatch(records: [Record(timestamp: now, key: groupKey(group), value: value)]).encode(to: &out)
+        return out
+    }
+
+    mutating func setGeneration(_ group: String, _ generation: Int32) {
+        generations[group] = max(generations[group] ?? generation, generation)
+    }
 
     static func key(group: String, _ tp: TopicPartitionKey) -> ByteBuffer {
         var b = ByteBuffer()
@@ -99,6 +132,7 @@ struct OffsetStore {
     /// Forgets the groups `leaving` names (their coordination moved to another broker).
     mutating func remove(where leaving: (String) -> Bool) {
         offsets = offsets.filter { !leaving($0.key) }
+        generations = generations.filter { !leaving($0.key) }
         pendingTransactional = pendingTransactional.compactMapValues { byGroup in
             let kept = byGroup.filter { !leaving($0.key) }
             return kept.isEmpty ? nil : kept
@@ -131,7 +165,20 @@ struct OffsetStore {
                     continue
                 }
                 for r in batch.records where r.offset >= next {
-                    guard var k = r.key, try k.readKafka(Int16.self) == 1 else { continue }
+                    guard var k = r.key else { continue }
+                    let keyVersion = try k.readKafka(Int16.self)
+                    if keyVersion == 2 {
+                        let group = try k.readKafkaString(compact: false)
+                        if var v = r.value {
+                            _ = try v.readKafka(Int16.self)
+                            _ = try v.readKafkaString(compact: false)
+                            setGeneration(group, try v.readKafka(Int32.self))
+                        } else {
+                            generations[group] = nil
+                        }
+                        continue
+                    }
+                    guard keyVersion == 1 else { continue }
                     let group = try k.readKafkaString(compact: false)
                     let tp = TopicPartitionKey(topic: try k.readKafkaString(compact: false), partition: try k.readKafka(Int32.self))
                     if var v = r.value {

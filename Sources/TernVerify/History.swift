@@ -23,12 +23,19 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
     public var error: String?
     /// The nemesis: what was done to which broker.
     public var detail: String?
+    /// The groups workload: the member and generation of a join or commit, the partitions a join
+    /// was assigned, the offsets a commit wrote or an offset fetch returned (-1: none committed).
+    public var member: String?
+    public var generation: Int32?
+    public var partitions: [Int32]?
+    public var offsets: [PartitionOffset]?
 
     public static let nemesis = -1
 
     public init(
         process: Int, kind: Kind, f: String, timeNs: Int64, partition: Int32? = nil, offset: Int64? = nil, value: String? = nil,
-        records: [ReadRecord]? = nil, error: String? = nil, detail: String? = nil
+        records: [ReadRecord]? = nil, error: String? = nil, detail: String? = nil, member: String? = nil, generation: Int32? = nil,
+        partitions: [Int32]? = nil, offsets: [PartitionOffset]? = nil
     ) {
         self.process = process
         self.kind = kind
@@ -40,6 +47,20 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
         self.records = records
         self.error = error
         self.detail = detail
+        self.member = member
+        self.generation = generation
+        self.partitions = partitions
+        self.offsets = offsets
+    }
+}
+
+public struct PartitionOffset: Codable, Sendable, Equatable, Hashable {
+    public var partition: Int32
+    public var offset: Int64
+
+    public init(partition: Int32, offset: Int64) {
+        self.partition = partition
+        self.offset = offset
     }
 }
 

@@ -24,6 +24,11 @@ public struct Violation: Codable, Sendable, Equatable {
         case uncommittedRead = "uncommitted-read"
         /// Part of a transaction is visible at the end and part is not.
         case nonAtomic = "non-atomic"
+        /// Two members of a consumer group were given one partition in the same generation.
+        case splitOwnership = "split-ownership"
+        /// A group's committed offset went backwards: read lower than an acknowledged commit, or
+        /// a lower commit accepted after a higher one was acknowledged.
+        case offsetRegressed = "offset-regressed"
     }
 
     public var kind: Kind

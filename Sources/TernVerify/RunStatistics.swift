@@ -2,7 +2,7 @@
 public struct RunStatistics: Codable, Sendable {
     public struct Second: Codable, Sendable {
         public var second: Int
-        /// Writes (sends, transactions) completed in this second, by outcome.
+        /// Writes (sends, transactions, offset commits) completed in this second, by outcome.
         public var ok = 0
         public var failed = 0
         public var unknown = 0
@@ -26,8 +26,9 @@ public struct RunStatistics: Codable, Sendable {
     public init(_ history: [HistoryEvent]) {
         var invokedAt: [Int: Int64] = [:]
         var completions: [(timeNs: Int64, kind: HistoryEvent.Kind, latencyNs: Int64)] = []
-        // Writes: the queue's sends and the transactional workload's transactions.
-        for e in history where e.f == "send" || e.f == "txn" {
+        // Writes: the queue's sends, the transactional workload's transactions, the groups'
+        // offset commits.
+        for e in history where e.f == "send" || e.f == "txn" || e.f == "commit" {
             if e.kind == .invoke {
                 invokedAt[e.process] = e.timeNs
             } else if let start = invokedAt.removeValue(forKey: e.process) {

@@ -12,14 +12,17 @@ public struct VerifyReport: Codable, Sendable {
     public var check: QueueChecker.Result?
     /// The transactional workload's result, if it ran.
     public var txn: TxnChecker.Result?
+    /// The groups workload's result, if it ran.
+    public var groups: GroupsChecker.Result?
     /// A local cluster's replicas that differ at the end.
     public var replicas: [Violation]
     public var statistics: RunStatistics
 
     public init(
         seed: UInt64, nemeses: [NemesisKind], durationSeconds: Int, brokers: String, check: QueueChecker.Result?, txn: TxnChecker.Result? = nil,
-        replicas: [Violation] = [], statistics: RunStatistics
+        groups: GroupsChecker.Result? = nil, replicas: [Violation] = [], statistics: RunStatistics
     ) {
+        self.groups = groups
         self.replicas = replicas
         self.seed = seed
         self.nemeses = nemeses
@@ -30,10 +33,12 @@ public struct VerifyReport: Codable, Sendable {
         self.statistics = statistics
     }
 
-    public var violations: [Violation] { ((check?.violations ?? []) + (txn?.violations ?? []) + replicas).sorted { $0.timeNs < $1.timeNs } }
-    public var complete: Bool { (check?.complete ?? true) && (txn?.complete ?? true) }
+    public var violations: [Violation] {
+        ((check?.violations ?? []) + (txn?.violations ?? []) + (groups?.violations ?? []) + replicas).sorted { $0.timeNs < $1.timeNs }
+    }
+    public var complete: Bool { (check?.complete ?? true) && (txn?.complete ?? true) && (groups?.complete ?? true) }
     public var passed: Bool { violations.isEmpty && complete }
-    var workloads: [String] { (check == nil ? [] : ["queue"]) + (txn == nil ? [] : ["txn"]) }
+    var workloads: [String] { (check == nil ? [] : ["queue"]) + (txn == nil ? [] : ["txn"]) + (groups == nil ? [] : ["groups"]) }
 
     public func json() throws -> Data {
         let encoder = JSONEncoder()
@@ -67,6 +72,13 @@ public struct VerifyReport: Codable, Sendable {
                 <tr><th>txn: aborted transactions</th><td>\(txn.aborted)</td></tr>
                 <tr><th>txn: unknown outcome (wholly visible)</th><td>\(txn.unknown) (\(txn.unknownVisible))</td></tr>
                 <tr><th>txn: records read at the end (read_committed)</th><td>\(txn.drained)</td></tr>
+                """
+        }
+        if let groups {
+            out += """
+                <tr><th>groups: joins (generations)</th><td>\(groups.joins) (\(groups.generations))</td></tr>
+                <tr><th>groups: commits acknowledged / refused / unknown</th><td>\(groups.commitsAcknowledged) / \(groups.commitsRefused) / \(groups.commitsUnknown)</td></tr>
+                <tr><th>groups: committed-offset reads</th><td>\(groups.offsetReads)</td></tr>
                 """
         }
         out += """

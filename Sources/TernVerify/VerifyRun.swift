@@ -10,6 +10,8 @@ public enum Workload: String, CaseIterable, Sendable, Codable {
     case queue
     /// Transactions over several partitions, committed or aborted; read_committed consumers.
     case txn
+    /// Members of a consumer group joining, leaving, crashing and lingering while committing.
+    case groups
 }
 
 /// One `tern verify` run: the workloads' producers and consumers while the nemesis injects
@@ -36,11 +38,22 @@ public struct VerifyRun {
         public init(bootstrap: String) { self.bootstrap = bootstrap }
 
         var txnTopic: String { topic + "-txn" }
+        var groupsTopic: String { topic + "-groups" }
+        var groupId: String { "\(topic)-group-\(seed)" }
+
+        func topic(of workload: Workload) -> String {
+            switch workload {
+            case .queue: topic
+            case .txn: txnTopic
+            case .groups: groupsTopic
+            }
+        }
     }
 
     public struct Outcome: Sendable {
         public var queue: QueueChecker.Result?
         public var txn: TxnChecker.Result?
+        public var groups: GroupsChecker.Result?
         /// Replicas of a local cluster that are not identical at the end.
         public var replicas: [Violation]
         public var statistics: RunStatistics
@@ -53,8 +66,10 @@ public struct VerifyRun {
         static let queueConsumer = 100
         static let txnProducer = 200
         static let txnConsumer = 300
+        static let groupMember = 400
         static let queueDrain = 900
         static let txnDrain = 901
+        static let groupsDrain = 902
     }
 
     let options: Options
@@ -84,7 +99,7 @@ public struct VerifyRun {
         let makeClient = { @Sendable (name: String) in KafkaClient(bootstrap: servers, clientId: name, group: group, requestTimeout: .seconds(5)) }
         let options = self.options
         let log = self.log
-        let topics = options.workloads.map { $0 == .queue ? options.topic : options.txnTopic }
+        let topics = options.workloads.map(options.topic(of:))
         let admin = makeClient("tern-verify-admin")
         do {
             for topic in topics { try await prepareTopic(topic, admin) }
@@ -94,7 +109,7 @@ public struct VerifyRun {
             throw error
         }
         log("workloads \(options.workloads.map(\.rawValue).joined(separator: ",")) on \(topics.joined(separator: ", ")) (\(options.partitions) partitions each); "
-            + "\(options.producers) producers and \(options.consumers) consumers each; \(options.durationSeconds) s; nemesis "
+            + "\(options.producers) producers (group members) and \(options.consumers) consumers each; \(options.durationSeconds) s; nemesis "
             + (options.nemeses.map(\.rawValue).joined(separator: ",").nonEmpty ?? "none"))
         let deadline = ContinuousClock.now + .seconds(options.durationSeconds)
         let stopReading = NIOLockedValueBox(false)
@@ -108,11 +123,13 @@ public struct VerifyRun {
                             await QueueWorkload.produce(process: Process.queueProducer + i, client: client, options: options, recorder: recorder, until: deadline)
                         case .txn:
                             await TxnWorkload.transact(process: Process.txnProducer + i, client: client, options: options, recorder: recorder, until: deadline)
+                        case .groups:
+                            await GroupsWorkload.member(process: Process.groupMember + i, client: client, options: options, recorder: recorder, until: deadline)
                         }
                         await client.close()
                     }
                 }
-                for j in 0..<options.consumers {
+                for j in 0..<(workload == .groups ? 0 : options.consumers) {
                     tasks.addTask {
                         let client = makeClient("tern-verify-\(workload.rawValue)-consumer-\(j)")
                         let process = (workload == .queue ? Process.queueConsumer : Process.txnConsumer) + j
@@ -138,7 +155,11 @@ public struct VerifyRun {
         log("writes stopped; reading every partition to its end")
         for workload in options.workloads {
             let client = makeClient("tern-verify-\(workload.rawValue)-drain")
-            await Self.drain(workload, client: client, options: options, recorder: recorder, log: log)
+            if workload == .groups {
+                await GroupsWorkload.drain(client: client, options: options, recorder: recorder, log: log)
+            } else {
+                await Self.drain(workload, client: client, options: options, recorder: recorder, log: log)
+            }
             await client.close()
         }
         // A local cluster's replicas, compared file by file: consumers read only leaders.
@@ -156,6 +177,7 @@ public struct VerifyRun {
         return Outcome(
             queue: options.workloads.contains(.queue) ? QueueChecker.check(history) : nil,
             txn: options.workloads.contains(.txn) ? TxnChecker.check(history) : nil,
+            groups: options.workloads.contains(.groups) ? GroupsChecker.check(history) : nil,
             replicas: replicaViolations, statistics: RunStatistics(history), history: history)
     }
 

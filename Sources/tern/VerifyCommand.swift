@@ -9,12 +9,14 @@ struct VerifyCommand: AsyncParsableCommand {
         discussion: """
             Runs workloads — queue: idempotent acks=all producers of unique values and consumers reading \
             everything; txn: transactions over several partitions, committed or aborted, and read_committed \
-            consumers — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
+            consumers; groups: consumer-group members joining, leaving, crashing and lingering as zombies \
+            while committing offsets — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
             (--local-cluster N: etcd and N Tern brokers on loopback), injecting faults into the latter \
             (--nemesis kill,pause,etcd,disk-full). Afterwards every partition is read to its end and the history is \
             checked: lost acknowledged writes, duplicates, reordering, offsets reused for other values, \
             records that vanished after a consumer read them, records nobody sent, aborted or not yet \
-            committed transactional records read with read_committed, transactions partly visible. Exit status: 0 when \
+            committed transactional records read with read_committed, transactions partly visible, two \
+            members given one partition in a generation, committed offsets going backwards. Exit status: 0 when \
             nothing was found, 1 on a violation, 2 when the run could not be checked.
             """)
 
@@ -23,7 +25,7 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .customLong("local-cluster"), help: "Start etcd and this many Tern brokers on loopback instead.")
     var localCluster: Int?
     @Option(name: .long, help: "Seconds of workload (faults included).") var duration = 60
-    @Option(name: .long, help: "Workloads: queue, txn (comma-separated).") var workload = "queue"
+    @Option(name: .long, help: "Workloads: queue, txn, groups (comma-separated).") var workload = "queue"
     @Option(name: .long, help: "Faults to inject into a local cluster: kill, pause, etcd, disk-full (comma-separated).") var nemesis = ""
     @Option(name: .long, help: "Seed of the fault schedule (default: random, printed).") var seed: UInt64?
     @Option(name: .long, help: "Write an HTML report here.") var report: String?
@@ -77,7 +79,7 @@ struct VerifyCommand: AsyncParsableCommand {
             let result = VerifyReport(
                 seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: "(history \(check))",
                 check: ran.contains("send") ? QueueChecker.check(events) : nil, txn: ran.contains("txn") ? TxnChecker.check(events) : nil,
-                statistics: RunStatistics(events))
+                groups: ran.contains("join") ? GroupsChecker.check(events) : nil, statistics: RunStatistics(events))
             try finish(result, log: log)
         }
         log("seed \(chosenSeed)")
@@ -115,7 +117,7 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         let result = VerifyReport(
             seed: chosenSeed, nemeses: kinds, durationSeconds: duration, brokers: options.bootstrap, check: outcome.queue, txn: outcome.txn,
-            replicas: outcome.replicas, statistics: outcome.statistics)
+            groups: outcome.groups, replicas: outcome.replicas, statistics: outcome.statistics)
         cluster?.stop(keepingData: !result.passed)
         if result.passed, cluster != nil, workDir == nil { try? FileManager.default.removeItem(atPath: root) }
         if !result.passed, cluster != nil { log("broker logs and data kept in \(root)") }
@@ -130,6 +132,10 @@ struct VerifyCommand: AsyncParsableCommand {
         }
         if let t = result.txn {
             print("txn: committed \(t.committed), aborted \(t.aborted), unknown \(t.unknown) (\(t.unknownVisible) visible), read at the end \(t.drained)")
+        }
+        if let g = result.groups {
+            print("groups: \(g.joins) joins over \(g.generations) generations; commits acknowledged \(g.commitsAcknowledged), refused \(g.commitsRefused), "
+                + "unknown \(g.commitsUnknown); committed offsets read \(g.offsetReads) times")
         }
         for u in result.statistics.unavailability {
             print(String(format: "  %.2f s without an acknowledged write after: ", u.seconds) + u.fault.description)
