@@ -263,8 +263,11 @@ public final class Broker: Sendable {
         }
     }
 
-    /// Aborts transactions past their timeout (run periodically).
-    public func abortExpiredTransactions() { transactions.abortExpired() }
+    /// Aborts transactions past their timeout and restarts endings that stopped (run periodically).
+    public func abortExpiredTransactions() {
+        transactions.abortExpired()
+        transactions.recover()
+    }
 
     /// Forgets transactional ids idle past `transactional.id.expiration.ms` (run periodically).
     public func removeExpiredTransactionalIds() { transactions.removeExpiredTransactionalIds() }

@@ -20,8 +20,10 @@ final class TransactionCoordinator: @unchecked Sendable {
     private var transactions: [String: TransactionMetadata] = [:]
     /// Which transactional id each producer id belongs to, for checking transactional produces.
     private var transactionalIdByProducer: [Int64: String] = [:]
-    /// Ids whose interrupted ending `recover` is finishing, with the coordinator epoch it runs at.
-    private var recovering: [String: Int32] = [:]
+    /// Ids whose ending (EndTxn, a timeout, InitProducerId, a recovery) is running, with the
+    /// coordinator epoch it runs at: `recover` starts one for a prepared transaction only where
+    /// none runs in the current epoch.
+    private var endings: [String: Int32] = [:]
     private let topics: TopicRegistry
     private let appender: LogAppender
     private let groups: GroupCoordinator
@@ -86,6 +88,13 @@ final class TransactionCoordinator: @unchecked Sendable {
 
     private func coordinatesId(_ id: String) -> Bool { coordinatorEpoch(of: partition(of: id)) != nil }
 
+    /// Whether `ending` still belongs to this coordinator: its partition has not been handed over
+    /// since (a transient loss — a broker fenced by an etcd outage — does not count: its markers
+    /// are retried and it finishes once the broker is back; a hand-over resigns or reloads).
+    private func owns(_ ending: Ending) -> Bool {
+        loadedEpochs.withLockedValue { $0[partition(of: ending.prepared.transactionalId)] } == ending.coordinatorEpoch
+    }
+
     /// The epoch this broker coordinates `partition`'s ids at, or nil if it does not now.
     private func coordinatorEpoch(of partition: Int) -> Int32? {
         guard let loaded = loadedEpochs.withLockedValue({ $0[partition] }), leaderEpoch(partition) == loaded else { return nil }
@@ -109,6 +118,8 @@ final class TransactionCoordinator: @unchecked Sendable {
 
     /// Ends what a crash (or the previous coordinator's loss) interrupted, for the ids of
     /// `partitions` (nil: all) coordinated here: PrepareCommit is committed, PrepareAbort aborted.
+    /// Also run periodically: an ending that stopped (its markers refused, or the coordinator
+    /// fenced at its end) is started again rather than left prepared.
     /// Ongoing transactions stay open, as Kafka leaves them: their producer may go on, and
     /// `transaction.timeout.ms` (counted from their start) aborts them if it does not.
     func recover(partitions: Set<Int>? = nil) {
@@ -117,23 +128,17 @@ final class TransactionCoordinator: @unchecked Sendable {
         }
         for id in ids {
             let begun: (Ending, Bool)? = lock.withLock {
-                // A recovery already finishing it in this epoch (start, then a hand-over) is not doubled.
-                let epoch = coordinatorEpoch(of: partition(of: id))
-                guard let epoch, recovering[id] != epoch else { return nil }
-                let begun: (Ending, Bool)?
+                // An ending already running in this epoch is not doubled.
+                guard let epoch = coordinatorEpoch(of: partition(of: id)), endings[id] != epoch else { return nil }
                 switch transactions[id]?.state {
-                case .prepareAbort?: begun = beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
-                case .prepareCommit?: begun = beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
-                default: begun = nil
+                case .prepareAbort?: return beginEnd(id, commit: false, bumpEpoch: false).map { ($0, false) }
+                case .prepareCommit?: return beginEnd(id, commit: true, bumpEpoch: false).map { ($0, true) }
+                default: return nil
                 }
-                if begun != nil { recovering[id] = epoch }
-                return begun
             }
             if let (prepared, commit) = begun {
                 logger.info("finishing an interrupted transaction", metadata: ["transactionalId": "\(id)", "commit": "\(commit)"])
-                finishEnd(prepared, commit: commit).finished.whenComplete { [self] _ in
-                    lock.withLock { if recovering[id] == prepared.coordinatorEpoch { recovering[id] = nil } }
-                }
+                _ = finishEnd(prepared, commit: commit)
             }
         }
     }
@@ -387,7 +392,9 @@ final class TransactionCoordinator: @unchecked Sendable {
         if bumpEpoch { m.producerEpoch += 1 }
         m.state = commit ? .prepareCommit : .prepareAbort
         store(m)
-        return Ending(previous: previous, prepared: m, coordinatorEpoch: coordinatorEpoch(of: partition(of: id)) ?? -1)
+        let ending = Ending(previous: previous, prepared: m, coordinatorEpoch: coordinatorEpoch(of: partition(of: id)) ?? -1)
+        endings[id] = ending.coordinatorEpoch
+        return ending
     }
 
     /// PrepareCommit/Abort (persisted: the decision) → markers on every partition (and the staged
@@ -435,7 +442,7 @@ final class TransactionCoordinator: @unchecked Sendable {
             // nor one reloaded under a later coordinator epoch).
             let current = lock.withLock { () -> Bool in
                 guard let m = transactions[id], m.producerId == prepared.producerId, m.producerEpoch == prepared.producerEpoch,
-                    m.state == prepared.state, coordinatorEpoch(of: partition(of: id)) == ending.coordinatorEpoch
+                    m.state == prepared.state, owns(ending)
                 else { return false }
                 store(done)
                 return true
@@ -444,6 +451,9 @@ final class TransactionCoordinator: @unchecked Sendable {
             return current ? persist(done) : loop.makeSucceededVoidFuture()
         }
         finished.whenFailure { answer(.failure($0)) }
+        finished.whenComplete { [self] _ in
+            lock.withLock { if endings[id] == ending.coordinatorEpoch { endings[id] = nil } }
+        }
         return (decided.futureResult, finished)
     }
 
@@ -475,7 +485,7 @@ final class TransactionCoordinator: @unchecked Sendable {
                         "transactionalId": "\(id)", "partition": "\(p.topic)-\(p.partition)", "error": "\(KafkaError(error))",
                     ])
                 }
-                guard !superseded, NIODeadline.now() < deadline, coordinatorEpoch(of: partition(of: id)) == ending.coordinatorEpoch else {
+                guard !superseded, NIODeadline.now() < deadline, owns(ending) else {
                     return promise.fail(error)
                 }
                 if pause >= .seconds(1) {
