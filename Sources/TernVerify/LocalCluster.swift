@@ -1,9 +1,11 @@
 import Foundation
 import NIOConcurrencyHelpers
 
-/// `tern verify --local-cluster N`: etcd and N Tern brokers as child processes on loopback, each
-/// with its own data directory under `root`, with what the nemesis does to them — kill -9 and
-/// restart, SIGSTOP and SIGCONT. Brokers' output goes to `root/broker-<id>.log`.
+/// `tern verify --local-cluster N`: etcd and N Tern brokers as child processes, each with its own
+/// data directory under `root`, with what the nemesis does to them — kill -9 and restart, SIGSTOP
+/// and SIGCONT, a full disk, a network partition. On loopback, or — for partitions, as root —
+/// each broker in a network namespace of its own (`ClusterNetwork`). Brokers' output goes to
+/// `root/broker-<id>.log`.
 ///
 /// Sendable: the process table is under a lock; the nemesis and the run's shutdown use it.
 public final class LocalCluster: Sendable {
@@ -27,11 +29,14 @@ public final class LocalCluster: Sendable {
     /// Size of each broker's own tmpfs when the disk can be filled (`smallDisks`).
     public static let diskBytes = 256 << 20
     private let smallDisks: Bool
+    /// The brokers' namespaces and bridge, when partitions are wanted.
+    let network: ClusterNetwork?
 
     /// `brokerSettings`: extra `key=value` broker settings (`--set`). `smallDisks` mounts a tmpfs
     /// of `diskBytes` as each broker's data directory (needs root), so that the nemesis can fill
     /// one broker's disk without touching the machine's.
-    public init(size: Int, root: String, ternBinary: String, brokerSettings: [String], smallDisks: Bool = false) throws {
+    /// `network`: each broker in a network namespace of its own (root), so it can be partitioned.
+    public init(size: Int, root: String, ternBinary: String, brokerSettings: [String], smallDisks: Bool = false, network: Bool = false) throws {
         precondition(size >= 1)
         self.root = root
         self.ternBinary = ternBinary
@@ -57,9 +62,19 @@ public final class LocalCluster: Sendable {
                 throw error
             }
         }
+        do {
+            self.network = network ? try ClusterNetwork(nodeIds: members.map(\.nodeId)) : nil
+        } catch {
+            if smallDisks { for m in members { try? Self.run("/bin/umount", [m.dataDir]) } }
+            throw error
+        }
     }
 
-    public var bootstrap: String { members.map { "127.0.0.1:\($0.port)" }.joined(separator: ",") }
+    public var bootstrap: String { members.map { "\(host($0.nodeId)):\($0.port)" }.joined(separator: ",") }
+
+    /// Where broker `node` listens.
+    func host(_ node: Int32) -> String { network?.address(node) ?? "127.0.0.1" }
+    private var etcdHost: String { network?.etcdAddress ?? "127.0.0.1" }
 
     public func start() async throws {
         try await startEtcd()
@@ -71,13 +86,13 @@ public final class LocalCluster: Sendable {
         guard let binary = ["/usr/bin/etcd", "/usr/local/bin/etcd"].first(where: FileManager.default.isExecutableFile) else {
             throw VerifyError.setup("etcd is not installed (apt-get install etcd-server)")
         }
-        let client = "http://127.0.0.1:\(etcdPort)", peer = "http://127.0.0.1:\(etcdPeerPort)"
+        let client = "http://\(etcdHost):\(etcdPort)", peer = "http://127.0.0.1:\(etcdPeerPort)"
         let process = try launch(binary, [
             "--name", "verify", "--data-dir", "\(root)/etcd", "--listen-client-urls", client, "--advertise-client-urls", client,
             "--listen-peer-urls", peer, "--initial-advertise-peer-urls", peer, "--initial-cluster", "verify=\(peer)",
         ], log: "\(root)/etcd.log")
         etcd.withLockedValue { $0 = process }
-        try await Self.waitListening(port: etcdPort, what: "etcd")
+        try await Self.waitListening(host: etcdHost, port: etcdPort, what: "etcd")
     }
 
     /// kill -9 of the etcd member: brokers lose their leases' renewals (and fence themselves once
@@ -92,13 +107,15 @@ public final class LocalCluster: Sendable {
     public func start(_ nodeId: Int32) async throws {
         guard let m = members.first(where: { $0.nodeId == nodeId }) else { return }
         let args = [
-            "broker", "--node-id", "\(nodeId)", "--cluster", "etcd://127.0.0.1:\(etcdPort)",
-            "--listeners", "PLAINTEXT://127.0.0.1:\(m.port)", "--log-dirs", m.dataDir, "--metrics-listener", "off",
+            "broker", "--node-id", "\(nodeId)", "--cluster", "etcd://\(etcdHost):\(etcdPort)",
+            "--listeners", "PLAINTEXT://\(host(nodeId)):\(m.port)", "--log-dirs", m.dataDir, "--metrics-listener", "off",
             "--set", "broker.session.timeout.ms=\(Self.sessionTimeoutMs)",
         ] + brokerSettings.flatMap { ["--set", $0] }
-        let process = try launch(ternBinary, args, log: "\(root)/broker-\(nodeId).log")
+        // In its namespace, through `ip netns exec`, which execs the broker: the pid is the broker's.
+        let (binary, arguments) = network?.command(nodeId, ternBinary, args) ?? (ternBinary, args)
+        let process = try launch(binary, arguments, log: "\(root)/broker-\(nodeId).log")
         processes.withLockedValue { $0[nodeId] = process }
-        try await Self.waitListening(port: m.port, what: "broker \(nodeId)")
+        try await Self.waitListening(host: host(nodeId), port: m.port, what: "broker \(nodeId)")
     }
 
     public func kill(_ nodeId: Int32) {
@@ -108,6 +125,15 @@ public final class LocalCluster: Sendable {
     }
 
     public func pause(_ nodeId: Int32) { signal(nodeId, SIGSTOP) }
+
+    /// Cuts the broker off the network: from its peers and etcd only (`split`: its clients still
+    /// reach it), or from everything. Needs `network`.
+    public func partition(_ nodeId: Int32, split: Bool) throws {
+        guard let network else { throw VerifyError.setup("partitions need the brokers in network namespaces") }
+        try network.partition(nodeId, split: split)
+    }
+
+    public func healPartition(_ nodeId: Int32) { network?.heal(nodeId) }
     public func resume(_ nodeId: Int32) { signal(nodeId, SIGCONT) }
 
     public func isRunning(_ nodeId: Int32) -> Bool { processes.withLockedValue { $0[nodeId]?.isRunning ?? false } }
@@ -147,6 +173,7 @@ public final class LocalCluster: Sendable {
             e.terminate()
             e.waitUntilExit()
         }
+        network?.tearDown()
         if smallDisks {
             for m in members {
                 if keepingData { try? Self.run("/bin/cp", ["-a", m.dataDir, m.dataDir + ".kept"]) }
@@ -182,23 +209,23 @@ public final class LocalCluster: Sendable {
         return p
     }
 
-    private static func waitListening(port: Int, what: String) async throws {
+    private static func waitListening(host: String, port: Int, what: String) async throws {
         let deadline = ContinuousClock.now + .seconds(30)
         while ContinuousClock.now < deadline {
-            if canConnect(port: port) { return }
+            if canConnect(host: host, port: port) { return }
             try await Task.sleep(for: .milliseconds(50))
         }
         throw VerifyError.setup("\(what) did not start listening on port \(port)")
     }
 
-    private static func canConnect(port: Int) -> Bool {
+    private static func canConnect(host: String, port: Int) -> Bool {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
         guard fd >= 0 else { return false }
         defer { close(fd) }
         var addr = sockaddr_in()
         addr.sin_family = sa_family_t(AF_INET)
         addr.sin_port = in_port_t(UInt16(port).bigEndian)
-        addr.sin_addr.s_addr = inet_addr("127.0.0.1")
+        addr.sin_addr.s_addr = inet_addr(host)
         return withUnsafePointer(to: &addr) {
             $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) == 0 }
         }

@@ -11,6 +11,9 @@ public enum NemesisKind: String, CaseIterable, Sendable, Codable {
     case etcd
     /// Fill a broker's disk (its own small tmpfs; root only) for a few seconds, then free it.
     case diskFull = "disk-full"
+    /// Partition a broker (root only: brokers in network namespaces) for a few seconds: cut off
+    /// from everything, or — split brain — from its peers and etcd while its clients still reach it.
+    case partition
 }
 
 /// A deterministic random source (SplitMix64): the seed printed at the start replays a run's
@@ -50,7 +53,9 @@ struct Nemesis {
             let kind = kinds.randomElement(using: &random)!
             let (victim, role) = await pickVictim()
             let faultMs = Int.random(in: 1000...(kind == .pause ? 6000 : 8000), using: &random)
-            let detail = kind == .etcd ? "kill etcd for \(faultMs) ms" : "\(kind.rawValue) broker \(victim) (\(role)) for \(faultMs) ms"
+            let split = kind == .partition && Bool.random(using: &random)
+            let name = kind == .partition ? (split ? "split off" : "isolate") : kind.rawValue
+            let detail = kind == .etcd ? "kill etcd for \(faultMs) ms" : "\(name) broker \(victim) (\(role)) for \(faultMs) ms"
             log("nemesis: \(detail)")
             recorder.record { HistoryEvent(process: HistoryEvent.nemesis, kind: .invoke, f: "fault", timeNs: $0, detail: detail) }
             switch kind {
@@ -58,6 +63,8 @@ struct Nemesis {
             case .pause: cluster.pause(victim)
             case .etcd: cluster.killEtcd()
             case .diskFull: cluster.fill(victim)
+            case .partition:
+                do { try cluster.partition(victim, split: split) } catch { log("nemesis: partitioning broker \(victim) failed: \(error)") }
             }
             try? await Task.sleep(for: .milliseconds(faultMs))
             await heal(kind, victim)
@@ -73,6 +80,7 @@ struct Nemesis {
         case .etcd:
             do { try await cluster.startEtcd() } catch { log("nemesis: restarting etcd failed: \(error)") }
         case .diskFull: cluster.unfill(victim)
+        case .partition: cluster.healPartition(victim)
         }
     }
 
