@@ -6,6 +6,8 @@ import json
 import os
 import subprocess
 
+import pytest
+
 from conftest import TERN_BIN
 
 
@@ -70,6 +72,20 @@ def test_the_deliberate_acks_all_bug_is_found(tmp_path):
     assert lost, report["check"]["violations"]
     assert all(v["nemesis"] for v in lost), "each loss is shown next to the kill that caused it"
     assert "VIOLATION lost" in output
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="partitions put brokers in network namespaces: root only")
+def test_partitions_are_real_the_deliberate_bug_loses_records_behind_them(tmp_path):
+    """With only the partition nemesis — no process is killed or paused — the deliberate acks=all
+    bug loses records: a leader cut off from its followers acknowledged what they never got."""
+    status, output, report = verify(
+        tmp_path, "--local-cluster", "3", "--nemesis", "partition", "--duration", "60", "--rate", "2000", "--seed", "2",
+        "--work-dir", str(tmp_path / "work"), "--broker-set", "tern.test.unsafe.ack.before.replication=true")
+    print(output)
+    assert status == 1, output
+    assert any(v["kind"] == "lost" for v in report["check"]["violations"]), report["check"]["violations"]
+    faults = [f["detail"] for f in report["statistics"]["faults"]]
+    assert any("isolate" in f or "split off" in f for f in faults), faults
 
 
 def test_a_running_cluster_is_checked_without_faults(broker, tmp_path):
