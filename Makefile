@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 SHARED ?= ../shared
 APT_PACKAGES := liburing-dev liblz4-dev zlib1g-dev libzstd-dev libsnappy-dev etcd-server
-TEST_APT_PACKAGES := kcat python3-pip iproute2
+TEST_APT_PACKAGES := kcat python3-pip iproute2 libfaketime
 PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy zstandard crc32c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern

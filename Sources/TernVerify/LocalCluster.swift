@@ -3,9 +3,9 @@ import NIOConcurrencyHelpers
 
 /// `tern verify --local-cluster N`: etcd and N Tern brokers as child processes, each with its own
 /// data directory under `root`, with what the nemesis does to them — kill -9 and restart, SIGSTOP
-/// and SIGCONT, a full disk, a network partition. On loopback, or — for partitions, as root —
-/// each broker in a network namespace of its own (`ClusterNetwork`). Brokers' output goes to
-/// `root/broker-<id>.log`.
+/// and SIGCONT, a full disk, a network partition, a wall-clock jump. On loopback, or — for
+/// partitions, as root — each broker in a network namespace of its own (`ClusterNetwork`).
+/// Brokers' output goes to `root/broker-<id>.log`.
 ///
 /// Sendable: the process table is under a lock; the nemesis and the run's shutdown use it.
 public final class LocalCluster: Sendable {
@@ -31,13 +31,35 @@ public final class LocalCluster: Sendable {
     private let smallDisks: Bool
     /// The brokers' namespaces and bridge, when partitions are wanted.
     let network: ClusterNetwork?
+    /// libfaketime, preloaded into every broker when clock jumps are wanted: each broker's wall
+    /// clock is offset by what its `clock-<id>` file says (re-read every second). The kernel has
+    /// no per-process wall clock (time namespaces offset only the monotonic clocks, and only at
+    /// creation), and moving the machine's would move the host's too. Monotonic time — timers,
+    /// session timeouts — is left alone, as an NTP step leaves it.
+    private let faketime: String?
+    static let faketimeLibraries = [
+        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
+        "/usr/local/lib/faketime/libfaketimeMT.so.1",
+    ]
 
     /// `brokerSettings`: extra `key=value` broker settings (`--set`). `smallDisks` mounts a tmpfs
     /// of `diskBytes` as each broker's data directory (needs root), so that the nemesis can fill
     /// one broker's disk without touching the machine's.
     /// `network`: each broker in a network namespace of its own (root), so it can be partitioned.
-    public init(size: Int, root: String, ternBinary: String, brokerSettings: [String], smallDisks: Bool = false, network: Bool = false) throws {
+    /// `clockJumps`: brokers run with libfaketime preloaded, so the nemesis can move their clocks.
+    public init(
+        size: Int, root: String, ternBinary: String, brokerSettings: [String], smallDisks: Bool = false, network: Bool = false,
+        clockJumps: Bool = false
+    ) throws {
         precondition(size >= 1)
+        if clockJumps {
+            guard let library = Self.faketimeLibraries.first(where: FileManager.default.fileExists) else {
+                throw VerifyError.setup("clock jumps need libfaketime (apt-get install libfaketime)")
+            }
+            faketime = library
+        } else {
+            faketime = nil
+        }
         self.root = root
         self.ternBinary = ternBinary
         self.brokerSettings = brokerSettings
@@ -113,7 +135,19 @@ public final class LocalCluster: Sendable {
         ] + brokerSettings.flatMap { ["--set", $0] }
         // In its namespace, through `ip netns exec`, which execs the broker: the pid is the broker's.
         let (binary, arguments) = network?.command(nodeId, ternBinary, args) ?? (ternBinary, args)
-        let process = try launch(binary, arguments, log: "\(root)/broker-\(nodeId).log")
+        var environment: [String: String] = [:]
+        if let faketime {
+            let clock = clockFile(nodeId)
+            if !FileManager.default.fileExists(atPath: clock) { try "+0\n".write(toFile: clock, atomically: true, encoding: .utf8) }
+            environment = [
+                // Monotonic time stays real (the variable's name before and since libfaketime 0.9.9).
+                "LD_PRELOAD": faketime, "FAKETIME_TIMESTAMP_FILE": clock, "FAKETIME_CACHE_DURATION": "1",
+                "FAKETIME_DONT_FAKE_MONOTONIC": "1", "DONT_FAKE_MONOTONIC": "1",
+                // Swift's CommandLine.arguments is empty under libfaketime (`Tern.main`).
+                "TERN_ARGV": String(decoding: try JSONEncoder().encode(args), as: UTF8.self),
+            ]
+        }
+        let process = try launch(binary, arguments, log: "\(root)/broker-\(nodeId).log", environment: environment)
         processes.withLockedValue { $0[nodeId] = process }
         try await Self.waitListening(host: host(nodeId), port: m.port, what: "broker \(nodeId)")
     }
@@ -134,6 +168,15 @@ public final class LocalCluster: Sendable {
     }
 
     public func healPartition(_ nodeId: Int32) { network?.heal(nodeId) }
+
+    private func clockFile(_ nodeId: Int32) -> String { "\(root)/clock-\(nodeId)" }
+
+    /// Moves the broker's wall clock `seconds` away from the machine's (0: back to it); the broker
+    /// sees it within a second. Needs `clockJumps`.
+    public func setClockOffset(_ nodeId: Int32, seconds: Int) throws {
+        guard faketime != nil else { throw VerifyError.setup("clock jumps need the brokers started with libfaketime") }
+        try "\(seconds >= 0 ? "+" : "")\(seconds)\n".write(toFile: clockFile(nodeId), atomically: true, encoding: .utf8)
+    }
     public func resume(_ nodeId: Int32) { signal(nodeId, SIGCONT) }
 
     public func isRunning(_ nodeId: Int32) -> Bool { processes.withLockedValue { $0[nodeId]?.isRunning ?? false } }
@@ -196,10 +239,11 @@ public final class LocalCluster: Sendable {
         Foundation.kill(p.processIdentifier, sig)
     }
 
-    private func launch(_ binary: String, _ args: [String], log: String) throws -> Process {
+    private func launch(_ binary: String, _ args: [String], log: String, environment: [String: String] = [:]) throws -> Process {
         let p = Process()
         p.executableURL = URL(fileURLWithPath: binary)
         p.arguments = args
+        if !environment.isEmpty { p.environment = ProcessInfo.processInfo.environment.merging(environment) { _, new in new } }
         if !FileManager.default.fileExists(atPath: log) { _ = FileManager.default.createFile(atPath: log, contents: nil) }
         let out = try FileHandle(forWritingTo: URL(fileURLWithPath: log))
         out.seekToEndOfFile()

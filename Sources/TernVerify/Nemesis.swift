@@ -14,6 +14,9 @@ public enum NemesisKind: String, CaseIterable, Sendable, Codable {
     /// Partition a broker (root only: brokers in network namespaces) for a few seconds: cut off
     /// from everything, or — split brain — from its peers and etcd while its clients still reach it.
     case partition
+    /// Jump a broker's wall clock 1–30 minutes forward or back for a few seconds, then back
+    /// (libfaketime; monotonic time is left alone, as an NTP step leaves it).
+    case clock
 }
 
 /// A deterministic random source (SplitMix64): the seed printed at the start replays a run's
@@ -54,7 +57,12 @@ struct Nemesis {
             let (victim, role) = await pickVictim()
             let faultMs = Int.random(in: 1000...(kind == .pause ? 6000 : 8000), using: &random)
             let split = kind == .partition && Bool.random(using: &random)
-            let name = kind == .partition ? (split ? "split off" : "isolate") : kind.rawValue
+            let jump = kind == .clock ? Int.random(in: 1...30, using: &random) * 60 * (Bool.random(using: &random) ? 1 : -1) : 0
+            let name = switch kind {
+            case .partition: split ? "split off" : "isolate"
+            case .clock: "jump the clock \(jump > 0 ? "+" : "")\(jump / 60) min of"
+            default: kind.rawValue
+            }
             let detail = kind == .etcd ? "kill etcd for \(faultMs) ms" : "\(name) broker \(victim) (\(role)) for \(faultMs) ms"
             log("nemesis: \(detail)")
             recorder.record { HistoryEvent(process: HistoryEvent.nemesis, kind: .invoke, f: "fault", timeNs: $0, detail: detail) }
@@ -65,6 +73,8 @@ struct Nemesis {
             case .diskFull: cluster.fill(victim)
             case .partition:
                 do { try cluster.partition(victim, split: split) } catch { log("nemesis: partitioning broker \(victim) failed: \(error)") }
+            case .clock:
+                do { try cluster.setClockOffset(victim, seconds: jump) } catch { log("nemesis: moving broker \(victim)'s clock failed: \(error)") }
             }
             try? await Task.sleep(for: .milliseconds(faultMs))
             await heal(kind, victim)
@@ -81,6 +91,7 @@ struct Nemesis {
             do { try await cluster.startEtcd() } catch { log("nemesis: restarting etcd failed: \(error)") }
         case .diskFull: cluster.unfill(victim)
         case .partition: cluster.healPartition(victim)
+        case .clock: try? cluster.setClockOffset(victim, seconds: 0)
         }
     }
 

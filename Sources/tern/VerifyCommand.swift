@@ -12,7 +12,8 @@ struct VerifyCommand: AsyncParsableCommand {
             consumers; groups: consumer-group members joining, leaving, crashing and lingering as zombies \
             while committing offsets — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
             (--local-cluster N: etcd and N Tern brokers on loopback), injecting faults into the latter \
-            (--nemesis kill,pause,etcd,disk-full,partition; disk-full and partition need root). Afterwards every partition is read to its end and the history is \
+            (--nemesis kill,pause,etcd,disk-full,partition,clock; disk-full and partition need root, clock \
+            libfaketime). Afterwards every partition is read to its end and the history is \
             checked: lost acknowledged writes, duplicates, reordering, offsets reused for other values, \
             records that vanished after a consumer read them, records nobody sent, aborted or not yet \
             committed transactional records read with read_committed, transactions partly visible, two \
@@ -26,7 +27,7 @@ struct VerifyCommand: AsyncParsableCommand {
     var localCluster: Int?
     @Option(name: .long, help: "Seconds of workload (faults included).") var duration = 60
     @Option(name: .long, help: "Workloads: queue, txn, groups (comma-separated).") var workload = "queue"
-    @Option(name: .long, help: "Faults to inject into a local cluster: kill, pause, etcd, disk-full, partition (comma-separated).") var nemesis = ""
+    @Option(name: .long, help: "Faults to inject into a local cluster: kill, pause, etcd, disk-full, partition, clock (comma-separated).") var nemesis = ""
     @Option(name: .long, help: "Seed of the fault schedule (default: random, printed).") var seed: UInt64?
     @Option(name: .long, help: "Write an HTML report here.") var report: String?
     @Option(name: .long, help: "Write the JSON report here.") var json: String?
@@ -88,7 +89,7 @@ struct VerifyCommand: AsyncParsableCommand {
         if let n = localCluster {
             let made = try LocalCluster(
                 size: n, root: root, ternBinary: Self.ownExecutable(), brokerSettings: brokerSettings, smallDisks: kinds.contains(.diskFull),
-                network: kinds.contains(.partition))
+                network: kinds.contains(.partition), clockJumps: kinds.contains(.clock))
             log("starting etcd and \(n) brokers under \(root)")
             do { try await made.start() } catch {
                 made.stop()

@@ -21,19 +21,11 @@ final class ClassicRejoinTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func testUnchangedMemberRejoiningBeforeSyncGetsTheCurrentGeneration() throws {
-        let logger = Logger(label: "tern.test")
-        let io = DiskIO(logger: logger)
-        let log = try PartitionLog(directory: dir + "/__consumer_offsets-0", config: LogConfig(), io: io, logger: logger)
-        let appender = LogAppender(io: io, logger: logger)
         var config = GroupConfig()
         config.initialRebalanceDelayMs = 200  // both members join the first generation
-        let catalog = TopicCatalog(partitions: { _ in 2 }, id: { _ in .zero }, name: { _ in nil }, names: { [] })
-        let coordinator = try GroupCoordinator(config: config, offsetsLogs: [log], appender: appender, logger: logger, topics: catalog)
-        defer {
-            coordinator.shutdown()
-            appender.shutdown()
-            log.close()
-        }
+        let fixture = try CoordinatorFixture(dir: dir, topicPartitions: 2, config: config)
+        defer { fixture.close() }
+        let coordinator = fixture.coordinator
 
         func join(_ memberId: String, metadata: String = "m") -> EventLoopFuture<JoinGroupResponse> {
             coordinator.joinGroup(

@@ -21,19 +21,11 @@ final class CoordinatorHandoverTests: XCTestCase {
     override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 
     func testResignAnswersWaitingMembersAndTakeOverReloadsCommittedOffsets() throws {
-        let logger = Logger(label: "tern.test")
-        let io = DiskIO(logger: logger)
-        let log = try PartitionLog(directory: dir + "/__consumer_offsets-0", config: LogConfig(), io: io, logger: logger)
-        let appender = LogAppender(io: io, logger: logger)
         var config = GroupConfig()
         config.initialRebalanceDelayMs = 60_000  // the join below waits
-        let catalog = TopicCatalog(partitions: { _ in 3 }, id: { _ in .zero }, name: { _ in nil }, names: { [] })
-        let coordinator = try GroupCoordinator(config: config, offsetsLogs: [log], appender: appender, logger: logger, topics: catalog)
-        defer {
-            coordinator.shutdown()
-            appender.shutdown()
-            log.close()
-        }
+        let fixture = try CoordinatorFixture(dir: dir, config: config)
+        defer { fixture.close() }
+        let coordinator = fixture.coordinator
 
         let commit = OffsetCommitRequest(
             groupId: "standalone", generationIdOrMemberEpoch: -1, memberId: "",
@@ -57,17 +49,9 @@ final class CoordinatorHandoverTests: XCTestCase {
     /// With several `__consumer_offsets` partitions, each group's commits go to the partition its
     /// id hashes to (Kafka's rule), and hand-over moves one partition's groups only.
     func testGroupsLiveInThePartitionTheirIdHashesToAndMoveWithIt() throws {
-        let logger = Logger(label: "tern.test")
-        let io = DiskIO(logger: logger)
-        let logs = try (0..<3).map { try PartitionLog(directory: dir + "/__consumer_offsets-\($0)", config: LogConfig(), io: io, logger: logger) }
-        let appender = LogAppender(io: io, logger: logger)
-        let catalog = TopicCatalog(partitions: { _ in 3 }, id: { _ in .zero }, name: { _ in nil }, names: { [] })
-        let coordinator = try GroupCoordinator(config: GroupConfig(), offsetsLogs: logs, appender: appender, logger: logger, topics: catalog)
-        defer {
-            coordinator.shutdown()
-            appender.shutdown()
-            logs.forEach { $0.close() }
-        }
+        let fixture = try CoordinatorFixture(dir: dir, offsetsPartitions: 3)
+        defer { fixture.close() }
+        let (coordinator, logs) = (fixture.coordinator, fixture.logs)
         // Java: "g1".hashCode() = 3242 → partition 2 of 3; "g2" = 3243 → 0; "hello" = 99162322 →
         // 22 of 50; "polygenelubricants" hashes to Integer.MIN_VALUE, which Kafka's abs maps to 0.
         XCTAssertEqual(CoordinatorPartition.of("g1", partitions: 3), 2)
@@ -91,19 +75,11 @@ final class CoordinatorHandoverTests: XCTestCase {
     /// group over continues after it: a generation number is never handed out twice (found by
     /// `tern verify`'s groups workload — membership restarted at generation 1 after every move).
     func testGenerationsKeepCountingAcrossAHandOver() throws {
-        let logger = Logger(label: "tern.test")
-        let io = DiskIO(logger: logger)
-        let log = try PartitionLog(directory: dir + "/__consumer_offsets-0", config: LogConfig(), io: io, logger: logger)
-        let appender = LogAppender(io: io, logger: logger)
         var config = GroupConfig()
         config.initialRebalanceDelayMs = 0
-        let catalog = TopicCatalog(partitions: { _ in 3 }, id: { _ in .zero }, name: { _ in nil }, names: { [] })
-        let coordinator = try GroupCoordinator(config: config, offsetsLogs: [log], appender: appender, logger: logger, topics: catalog)
-        defer {
-            coordinator.shutdown()
-            appender.shutdown()
-            log.close()
-        }
+        let fixture = try CoordinatorFixture(dir: dir, config: config)
+        defer { fixture.close() }
+        let (coordinator, log) = (fixture.coordinator, fixture.log)
         /// Joins and syncs a lone member; returns its generation.
         func joinAndSync() throws -> Int32 {
             var join = JoinGroupRequest(

@@ -458,9 +458,9 @@ final class TransactionCoordinator: @unchecked Sendable {
     }
 
     /// The marker on one partition, tried again (50 ms, doubling to 2 s) until it is written, the
-    /// partition is gone, this broker no longer coordinates the id in the ending's epoch (the next
-    /// coordinator finishes the transaction when it loads), or 10 minutes pass (then the
-    /// coordinator's next load does). A partition that refuses the marker because a later
+    /// partition is gone, the id's `__transaction_state` partition has been handed over since the
+    /// ending began (the next coordinator finishes the transaction when it loads), or 10 minutes
+    /// pass (then housekeeping starts the ending again). A partition that refuses the marker because a later
     /// producer or coordinator epoch has ended the transaction there (INVALID_PRODUCER_EPOCH,
     /// TRANSACTION_COORDINATOR_FENCED) stops it, and the ending does not complete — as Kafka's
     /// coordinator cancels the transaction's markers then rather than complete it.
