@@ -15,6 +15,8 @@ extension PartitionLog {
         fileprivate let headers: [RecordBatchHeader]
         /// Producer state to put back if the write fails.
         fileprivate let producerUndo: [(Int64, ProducerStateTable.Entry?)]
+        /// The control record type of each transaction marker among `headers`, by index.
+        fileprivate let markerTypes: [Int: Int16]
         public var write: DiskIO.Write
         public let result: AppendResult
     }
@@ -62,6 +64,21 @@ extension PartitionLog {
         try prepareAppend(records, headers: headers, origin: .leader(epoch: leaderEpoch))
     }
 
+    /// Each transaction marker among `headers` (batches back to back in `records`), by index,
+    /// decoded once: its type feeds the transaction index, its coordinator epoch the producer state.
+    private static func markers(_ records: ByteBuffer, _ headers: [RecordBatchHeader]) -> [Int: (type: Int16, coordinatorEpoch: Int32)] {
+        var found: [Int: (type: Int16, coordinatorEpoch: Int32)] = [:]
+        var at = records.readerIndex
+        for (i, h) in headers.enumerated() {
+            defer { at += h.totalSize }
+            guard h.isControl, h.isTransactional, let marker = records.getSlice(at: at, length: h.totalSize).flatMap(TransactionIndex.marker) else {
+                continue
+            }
+            found[i] = marker
+        }
+        return found
+    }
+
     /// `sync`: this write ends with an fdatasync whatever the flush policy says.
     public func prepareAppend(_ records: ByteBuffer, headers: [RecordBatchHeader], origin: Origin, sync forceSync: Bool = false) throws -> Preparation {
         var sealed: SealedSegment?
@@ -73,6 +90,7 @@ extension PartitionLog {
             case (_, .unreplicated), (.replica, .follower), (.leader, .leader), (.coordinator, .leader): break
             default: throw LogError.notInRole
             }
+            let markers = Self.markers(records, headers)
             var active = segments[segments.count - 1]
             var position = inFlight > 0 ? reservedPosition : active.size
             let end = inFlight > 0 ? reservedNextOffset : active.nextOffset
@@ -84,8 +102,7 @@ extension PartitionLog {
                 lastOffset = first + headers.reduce(Int64(0)) { $0 + Int64($1.lastOffsetDelta) + 1 } - 1
             case .leader:
                 // Idempotence: a retried batch is answered with its original offsets.
-                let markerEpoch = headers[0].isControl ? TransactionIndex.marker(records)?.coordinatorEpoch : nil
-                if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0], coordinatorEpoch: markerEpoch) {
+                if headers.count == 1, case .duplicate(let d) = try producerState.check(headers[0], coordinatorEpoch: markers[0]?.coordinatorEpoch) {
                     return .duplicate(AppendResult(baseOffset: d.firstOffset, lastOffset: d.lastOffset, logStartOffset: startOffset))
                 }
                 for h in headers.dropFirst() where h.producerId >= 0 {
@@ -149,14 +166,9 @@ extension PartitionLog {
             }
             assert(next == lastOffset + 1, "the reserved range covers every batch")
             var undo: [(Int64, ProducerStateTable.Entry?)] = []
-            var batchStart = records.readerIndex
-            for h in assigned {
-                defer { batchStart += h.totalSize }
-                guard h.producerId >= 0 else { continue }
+            for (i, h) in assigned.enumerated() where h.producerId >= 0 {
                 undo.append((h.producerId, producerState.producers[h.producerId]))
-                let markerEpoch = h.isControl
-                    ? records.getSlice(at: batchStart, length: h.totalSize).flatMap(TransactionIndex.marker)?.coordinatorEpoch : nil
-                producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset, coordinatorEpoch: markerEpoch)
+                producerState.record(h, firstOffset: h.baseOffset, lastOffset: h.lastOffset, coordinatorEpoch: markers[i]?.coordinatorEpoch)
             }
             unflushedMessages += next - first
             let sync = forceSync || unflushedMessages >= config.flushIntervalMessages
@@ -165,7 +177,7 @@ extension PartitionLog {
             reservedPosition = position + Int64(total)
             reservedNextOffset = next
             return .ready(PreparedAppend(
-                segment: active, headers: assigned, producerUndo: undo,
+                segment: active, headers: assigned, producerUndo: undo, markerTypes: markers.mapValues(\.type),
                 write: DiskIO.Write(fd: active.fd, buffers: buffers, offset: position, sync: sync, linkNext: false),
                 result: AppendResult(baseOffset: first, lastOffset: next - 1, logStartOffset: startOffset)))
         }
@@ -225,23 +237,10 @@ extension PartitionLog {
             let latestEpoch = epochs.latestEpoch
             for h in prepared.headers { epochs.observe(epoch: h.partitionLeaderEpoch, at: h.baseOffset) }
             if epochs.latestEpoch != latestEpoch { newEpoch = epochs }
-            // A write holds its batches back to back; a marker's type is read from its own batch
-            // (a follower's write carries many batches, markers anywhere among them).
-            var whole: ByteBuffer?
-            var position = 0
-            for h in prepared.headers {
-                defer { position += h.totalSize }
-                guard h.isTransactional else { continue }
-                var marker: Int16?
-                if h.isControl {
-                    if whole == nil {
-                        var joined = ByteBuffer()
-                        for b in prepared.write.buffers { joined.writeImmutableBuffer(b) }
-                        whole = joined
-                    }
-                    marker = whole!.getSlice(at: whole!.readerIndex + position, length: h.totalSize).flatMap(TransactionIndex.markerType)
-                }
-                transactions.observe(h, marker: marker)
+            // Each marker's type was read from its own batch (a follower's write carries many
+            // batches, markers anywhere among them).
+            for (i, h) in prepared.headers.enumerated() where h.isTransactional {
+                transactions.observe(h, marker: h.isControl ? prepared.markerTypes[i] : nil)
             }
             if prepared.write.sync { lastFlushNanos = DispatchTime.now().uptimeNanoseconds }
             var result = prepared.result
