@@ -89,7 +89,10 @@ extension GroupCoordinator {
                     results.append(loop.makeSucceededFuture(.init(groupId: id, errorCode: KafkaError.nonEmptyGroup.rawValue)))
                 } else {
                     let tombstones = (store.offsets[id] ?? [:]).keys.map { ($0, CommittedOffset?.none) }
-                    results.append(persist(group: id, tombstones).map { [self] ok in
+                    results.append(persist(group: id, tombstones).flatMap { [self] ok in
+                        guard ok, store.generations[id] != nil else { return loop.makeSucceededFuture(ok) }
+                        return forgetGeneration(id)
+                    }.map { [self] ok in
                         if ok { groups[id] = nil }
                         return .init(groupId: id, errorCode: (ok ? KafkaError.none : .coordinatorNotAvailable).rawValue)
                     })

@@ -107,6 +107,16 @@ extension GroupCoordinator {
         }
     }
 
+    /// Deletes `group`'s generation record (DeleteGroups), so a deleted group leaves nothing behind.
+    func forgetGeneration(_ group: String) -> EventLoopFuture<Bool> {
+        do {
+            let batch = try OffsetStore.groupTombstone(group: group, now: PartitionLog.nowMs())
+            return appendOffsets(batch, group: group, origin: .leader()) { [self] in store.forgetGeneration(group) }
+        } catch {
+            return loop.makeSucceededFuture(false)
+        }
+    }
+
     /// Appends an offsets batch to `group`'s partition of `__consumer_offsets` and completes, on
     /// the coordinator's loop, with whether it was written and replicated in time; `whenSafe` runs
     /// there first, only if it was.

@@ -47,6 +47,15 @@ struct OffsetStore {
         return b
     }
 
+    /// A tombstone of a group's metadata record: a deleted group's generation goes too.
+    static func groupTombstone(group: String, now: Int64) throws -> ByteBuffer {
+        var out = ByteBuffer()
+        try RecordBatch(records: [Record(timestamp: now, key: groupKey(group), value: nil)]).encode(to: &out)
+        return out
+    }
+
+    mutating func forgetGeneration(_ group: String) { generations[group] = nil }
+
     /// A group-metadata record of `generation` (members omitted).
     static func groupBatch(group: String, protocolType: String?, generation: Int32, protocolName: String?, leader: String?, now: Int64) throws -> ByteBuffer {
         var value = ByteBuffer()

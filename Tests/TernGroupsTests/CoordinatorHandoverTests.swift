@@ -80,8 +80,8 @@ final class CoordinatorHandoverTests: XCTestCase {
         let fixture = try CoordinatorFixture(dir: dir, config: config)
         defer { fixture.close() }
         let (coordinator, log) = (fixture.coordinator, fixture.log)
-        /// Joins and syncs a lone member; returns its generation.
-        func joinAndSync() throws -> Int32 {
+        /// Joins and syncs a lone member; returns its generation and member id.
+        func joinAndSync() throws -> (generation: Int32, member: String) {
             var join = JoinGroupRequest(
                 groupId: "g", sessionTimeoutMs: 10_000, rebalanceTimeoutMs: 10_000, memberId: "", protocolType: "consumer",
                 protocols: [.init(name: "range", metadata: ByteBuffer())])
@@ -95,13 +95,21 @@ final class CoordinatorHandoverTests: XCTestCase {
                 SyncGroupRequest(groupId: "g", generationId: joined.generationId, memberId: joined.memberId,
                                  assignments: [.init(memberId: joined.memberId, assignment: ByteBuffer())]), version: 3).wait()
             XCTAssertEqual(synced.errorCode, 0)
-            return joined.generationId
+            return (joined.generationId, joined.memberId)
         }
-        let first = try joinAndSync()
+        let first = try joinAndSync().generation
         XCTAssertEqual(log.logEndOffset, 1, "the generation was written before the member was answered")
         try coordinator.resign([0]).wait()
         try coordinator.takeOver([0]).wait()
-        XCTAssertGreaterThan(try joinAndSync(), first)
+        let second = try joinAndSync()
+        XCTAssertGreaterThan(second.generation, first)
+
+        // A deleted group leaves no generation behind, in memory or (after compaction) on disk.
+        _ = try coordinator.leaveGroup(LeaveGroupRequest(groupId: "g", memberId: second.member), version: 2).wait()
+        let end = log.logEndOffset
+        XCTAssertEqual(try coordinator.deleteGroups(DeleteGroupsRequest(groupsNames: ["g"]), version: 2).wait().results.first?.errorCode, 0)
+        XCTAssertNil(try coordinator.loop.submit { coordinator.store.generations["g"] }.wait())
+        XCTAssertGreaterThan(log.logEndOffset, end, "a tombstone for the generation record was written")
     }
 
     private func fetched(_ coordinator: GroupCoordinator, group: String = "standalone") throws -> Int64? {
