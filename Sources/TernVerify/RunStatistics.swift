@@ -25,12 +25,14 @@ public struct RunStatistics: Codable, Sendable {
 
     public init(_ history: [HistoryEvent]) {
         var invokedAt: [Int: Int64] = [:]
+        var lastInvoke: Int64?
         var completions: [(timeNs: Int64, kind: HistoryEvent.Kind, latencyNs: Int64)] = []
         // Writes: the queue's sends, the transactional workload's transactions, the groups'
         // offset commits.
         for e in history where e.f == "send" || e.f == "txn" || e.f == "commit" {
             if e.kind == .invoke {
                 invokedAt[e.process] = e.timeNs
+                lastInvoke = max(lastInvoke ?? e.timeNs, e.timeNs)
             } else if let start = invokedAt.removeValue(forKey: e.process) {
                 completions.append((e.timeNs, e.kind, e.timeNs - start))
             }
@@ -57,8 +59,9 @@ public struct RunStatistics: Codable, Sendable {
         seconds = perSecond
         faults = Faults.windows(in: history)
         let acknowledged = completions.filter { $0.kind == .ok }.map(\.timeNs).sorted()
-        // Writing stops before the final read: gaps are measured up to the last send.
-        let writingEnded = completions.map(\.timeNs).max() ?? 0
+        // Gaps are measured up to the last write sent: workloads stop sending at the deadline (a
+        // stalled one keeps sending, its retries time out), while the last ones may fail long after.
+        let writingEnded = lastInvoke ?? 0
         let starts = faults.map(\.startNs)
         unavailability = faults.filter { $0.startNs < writingEnded }.map { fault in
             // Up to 30 s after it healed, but not into the next fault: each gap is this one's.
