@@ -20,7 +20,8 @@ public final class Broker: Sendable {
     let maintenanceThreads = NIOLockedValueBox<[PeriodicThread]>([])
     /// The group-commit writer every produce goes through.
     public let appender: LogAppender
-    private let nextProducerId: NIOLockedValueBox<Int64>
+    /// Where producer ids come from: etcd's counter, or on a single broker the data directory.
+    private let producerIds: ProducerIdBlocks
     /// Consumer groups and committed offsets.
     public let groups: GroupCoordinator
     /// Transactional ids, open transactions, markers.
@@ -55,10 +56,8 @@ public final class Broker: Sendable {
         self.config = config
         self.logger = logger
         self.cluster = cluster
-        // Producer ids must never repeat (partitions remember them for deduplication): counting
-        // up from the wall clock in milliseconds keeps them increasing across restarts.
-        self.nextProducerId = NIOLockedValueBox(PartitionLog.nowMs())
         self.topics = try TopicRegistry(config: config, logger: logger)
+        self.producerIds = try cluster?.producerIds ?? ProducerIdBlocks.local(directory: config.logDir, topics: topics, logger: logger)
         let (appender, registry) = (LogAppender(io: topics.io, logger: logger), topics)
         self.appender = appender
         let replicas = cluster.map { Self.replicaManager(config: config, cluster: $0, appender: appender, registry: registry, logger: logger) }
@@ -99,16 +98,10 @@ public final class Broker: Sendable {
             replicated: { partition, end, loop in
                 replicated(Self.offsetsTopic, Int32(partition), end, loop).map { $0 == .none }
             })
-        let producerIds = nextProducerId
+        let producerIds = producerIds
         self.transactions = try TransactionCoordinator(
             topics: topics, appender: appender, groups: groups,
-            allocateProducerId: {
-                if let cluster { return try cluster.producerIds.take() }
-                return producerIds.withLockedValue { id in
-                    id += 1
-                    return id
-                }
-            },
+            allocateProducerId: { try producerIds.take() },
             stateLogs: (0..<stateCount).map { registry.topic(TransactionCoordinator.stateTopic)!.partition($0)! },
             leaderEpoch: { partition in
                 let current = view()
@@ -202,15 +195,8 @@ public final class Broker: Sendable {
     /// The cluster's id: etcd's in cluster mode, the data directory's on a single broker.
     public var clusterId: String { cluster?.clusterId ?? topics.clusterId }
 
-    /// A producer id never handed out before: from the cluster's blocks, or on a single broker
-    /// counting up from the wall clock.
-    func allocateProducerId() throws -> Int64 {
-        if let cluster { return try cluster.producerIds.take() }
-        return nextProducerId.withLockedValue { id in
-            id += 1
-            return id
-        }
-    }
+    /// A producer id never handed out before (partitions remember ids for deduplication).
+    func allocateProducerId() throws -> Int64 { try producerIds.take() }
 
     /// Creates `name` with the broker's default partition count if auto-creation is on.
     func autoCreate(_ name: String) -> Topic? {

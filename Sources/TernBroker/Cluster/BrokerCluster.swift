@@ -45,7 +45,7 @@ public final class BrokerCluster: Sendable {
                 latest.withLockedValue { $0 = image }
                 applier.offer(image)
             })
-        let producerIds = ProducerIdBlocks(member: member, logger: logger)
+        let producerIds = ProducerIdBlocks(logger: logger) { try await member.allocateProducerIds(count: $0) }
         let clusterId: String
         let internalPartitions: [String: Int32]
         do {
