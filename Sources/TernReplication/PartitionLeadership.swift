@@ -22,6 +22,8 @@ public final class PartitionLeadership: @unchecked Sendable {
     public let log: PartitionLog
     public let nodeId: Int32
 
+    /// Times are `MonotonicClock` milliseconds: a wall clock stepped forward while a follower
+    /// fetched would keep it "caught up" for the length of the step after it stopped.
     private struct Follower {
         /// Where the follower's log ends, as its last fetch said (-1 until it fetches from this leader).
         var logEnd: Int64 = -1
@@ -50,7 +52,7 @@ public final class PartitionLeadership: @unchecked Sendable {
     private var pendingIsr: [Int32]?
     private var resigned = false
 
-    public init(topic: String, partition: Int32, log: PartitionLog, nodeId: Int32, state: PartitionState, nowMs: Int64) {
+    public init(topic: String, partition: Int32, log: PartitionLog, nodeId: Int32, state: PartitionState, monotonicMs nowMs: Int64) {
         precondition(state.leader == nodeId, "a leadership is made only for the partition's leader")
         self.topic = topic
         self.partition = partition
@@ -75,7 +77,7 @@ public final class PartitionLeadership: @unchecked Sendable {
     /// A newer image for the same leadership (same leader epoch): the ISR or replicas changed.
     /// Returns whether the high watermark moved (a smaller ISR may let it).
     @discardableResult
-    public func update(_ next: PartitionState, nowMs: Int64) -> Bool {
+    public func update(_ next: PartitionState, monotonicMs nowMs: Int64) -> Bool {
         let (done, advanced) = lock.withLock { () -> ([(EventLoopPromise<KafkaError>, KafkaError)], Bool) in
             precondition(next.leaderEpoch == state.leaderEpoch && next.leader == nodeId, "a new leader epoch makes a new leadership")
             state = next
@@ -94,7 +96,7 @@ public final class PartitionLeadership: @unchecked Sendable {
     /// watermark moved (consumers waiting on the log can be woken). False for a broker that is not
     /// a replica of this partition.
     @discardableResult
-    public func followerFetched(_ replica: Int32, fetchOffset: Int64, nowMs: Int64) -> (isReplica: Bool, advanced: Bool) {
+    public func followerFetched(_ replica: Int32, fetchOffset: Int64, monotonicMs nowMs: Int64) -> (isReplica: Bool, advanced: Bool) {
         let (isReplica, done, advanced) = lock.withLock { () -> (Bool, [(EventLoopPromise<KafkaError>, KafkaError)], Bool) in
             guard var f = followers[replica] else { return (false, [], false) }
             let leaderEnd = log.logEndOffset
@@ -165,7 +167,7 @@ public final class PartitionLeadership: @unchecked Sendable {
     /// The ISR this leader should ask for now, or nil: followers that have not caught up for
     /// `lagMaxMs` leave; replicas whose log reached the high watermark (and this epoch's start)
     /// join. Nothing while an earlier request is still on its way.
-    public func proposedIsr(nowMs: Int64, lagMaxMs: Int64) -> (isr: [Int32], leaderEpoch: Int32, partitionEpoch: Int32)? {
+    public func proposedIsr(monotonicMs nowMs: Int64, lagMaxMs: Int64) -> (isr: [Int32], leaderEpoch: Int32, partitionEpoch: Int32)? {
         lock.withLock {
             guard !resigned, pendingIsr == nil else { return nil }
             let hw = log.highWatermark

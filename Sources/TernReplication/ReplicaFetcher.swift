@@ -22,6 +22,8 @@ final class ReplicaFetcher: Sendable {
         let log: PartitionLog
         let leaderEpoch: Int32
         /// No fetching before this time (the leader refused it; wait for a newer image).
+        /// `MonotonicClock` time: a wall clock stepped back after the backoff began would stop the
+        /// partition's fetches for the length of the step.
         var retryAfterMs: Int64 = 0
     }
 
@@ -86,7 +88,7 @@ final class ReplicaFetcher: Sendable {
         var connection: BrokerConnection?
         var lastFailure = ""
         while !isStopped && !Task.isCancelled {
-            let nowMs = PartitionLog.nowMs()
+            let nowMs = MonotonicClock.nowMs()
             let fetching = state.withLockedValue { $0.followed.filter { $0.value.retryAfterMs <= nowMs } }
             if fetching.isEmpty {
                 try? await Task.sleep(for: .milliseconds(50))
@@ -166,7 +168,7 @@ final class ReplicaFetcher: Sendable {
     }
 
     private func backOff(_ key: ReplicaKey) {
-        let until = PartitionLog.nowMs() + config.fetchBackoffMs
+        let until = MonotonicClock.nowMs() + config.fetchBackoffMs
         state.withLockedValue { s in s.followed[key]?.retryAfterMs = until }
     }
 

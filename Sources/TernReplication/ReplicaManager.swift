@@ -92,7 +92,7 @@ public final class ReplicaManager: Sendable {
 
     /// Makes roles match `image`. Called after local storage was made to match it.
     public func apply(_ image: MetadataImage) {
-        let nowMs = PartitionLog.nowMs()
+        let nowMs = MonotonicClock.nowMs()
         let alive = image.brokers[nodeId] != nil
         var led: [(ReplicaKey, PartitionLog, PartitionState)] = []
         var following: [Int32: [(ReplicaKey, PartitionLog, Int32)]] = [:]
@@ -119,11 +119,11 @@ public final class ReplicaManager: Sendable {
         var leading: [ReplicaKey: PartitionLeadership] = [:]
         for (key, log, p) in led {
             if let existing = current[key], existing.log === log, existing.leaderEpoch == p.leaderEpoch {
-                existing.update(p, nowMs: nowMs)
+                existing.update(p, monotonicMs: nowMs)
                 log.lead(inEpoch: p.leaderEpoch)
                 leading[key] = existing
             } else {
-                leading[key] = PartitionLeadership(topic: key.topic, partition: key.partition, log: log, nodeId: nodeId, state: p, nowMs: nowMs)
+                leading[key] = PartitionLeadership(topic: key.topic, partition: key.partition, log: log, nodeId: nodeId, state: p, monotonicMs: nowMs)
             }
         }
         let replaced = leaders.withLockedValue { map -> [PartitionLeadership] in
@@ -177,12 +177,12 @@ public final class ReplicaManager: Sendable {
     // MARK: maintenance
 
     private func maintain() {
-        var lastCheckpointMs = PartitionLog.nowMs()
+        var lastCheckpointMs = MonotonicClock.nowMs()
         while !stopping.withLockedValue({ $0 }) {
             usleep(250_000)
-            let nowMs = PartitionLog.nowMs()
+            let nowMs = MonotonicClock.nowMs()
             for leadership in leaderships {
-                guard let (isr, leaderEpoch, partitionEpoch) = leadership.proposedIsr(nowMs: nowMs, lagMaxMs: config.lagTimeMaxMs) else { continue }
+                guard let (isr, leaderEpoch, partitionEpoch) = leadership.proposedIsr(monotonicMs: nowMs, lagMaxMs: config.lagTimeMaxMs) else { continue }
                 let key = ReplicaKey(leadership.topic, leadership.partition)
                 let was = leadership.inSyncReplicas
                 logger.info("asking for an ISR change", metadata: ["partition": "\(key)", "isr": "\(isr)", "was": "\(was)"])

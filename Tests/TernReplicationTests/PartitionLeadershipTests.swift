@@ -36,7 +36,7 @@ final class PartitionLeadershipTests: XCTestCase {
 
     private func leadership(isr: [Int32] = [1, 2, 3], nowMs: Int64 = 0) -> PartitionLeadership {
         PartitionLeadership(
-            topic: "t", partition: 0, log: log, nodeId: 1, state: PartitionState(replicas: [1, 2, 3], isr: isr, leader: 1, leaderEpoch: 1), nowMs: nowMs)
+            topic: "t", partition: 0, log: log, nodeId: 1, state: PartitionState(replicas: [1, 2, 3], isr: isr, leader: 1, leaderEpoch: 1), monotonicMs: nowMs)
     }
 
     func testHighWatermarkIsTheSmallestLogEndInTheIsr() throws {
@@ -44,12 +44,12 @@ final class PartitionLeadershipTests: XCTestCase {
         try append(10)
         XCTAssertFalse(l.leaderAppended(), "followers have not fetched: nothing is replicated")
         XCTAssertEqual(log.highWatermark, 0)
-        XCTAssertFalse(l.followerFetched(2, fetchOffset: 10, nowMs: 1).advanced, "replica 3 still holds it back")
-        XCTAssertTrue(l.followerFetched(3, fetchOffset: 4, nowMs: 1).advanced)
+        XCTAssertFalse(l.followerFetched(2, fetchOffset: 10, monotonicMs: 1).advanced, "replica 3 still holds it back")
+        XCTAssertTrue(l.followerFetched(3, fetchOffset: 4, monotonicMs: 1).advanced)
         XCTAssertEqual(log.highWatermark, 4)
-        XCTAssertTrue(l.followerFetched(3, fetchOffset: 10, nowMs: 2).advanced)
+        XCTAssertTrue(l.followerFetched(3, fetchOffset: 10, monotonicMs: 2).advanced)
         XCTAssertEqual(log.highWatermark, 10)
-        XCTAssertFalse(l.followerFetched(9, fetchOffset: 10, nowMs: 2).isReplica, "a broker that is not a replica")
+        XCTAssertFalse(l.followerFetched(9, fetchOffset: 10, monotonicMs: 2).isReplica, "a broker that is not a replica")
     }
 
     func testALoneInSyncLeaderAdvancesOnItsOwnAppend() throws {
@@ -71,8 +71,8 @@ final class PartitionLeadershipTests: XCTestCase {
         let timedOut = l.waitForReplication(of: 11, minInsync: 2, timeoutMs: 100, on: loop)
         XCTAssertEqual(l.waitingProduceRequests, 3)
         // Replica 3 leaves the ISR; replica 2 has everything.
-        l.update(PartitionState(replicas: [1, 2, 3], isr: [1, 2], leader: 1, leaderEpoch: 1, partitionEpoch: 1), nowMs: 0)
-        l.followerFetched(2, fetchOffset: 10, nowMs: 1)
+        l.update(PartitionState(replicas: [1, 2, 3], isr: [1, 2], leader: 1, leaderEpoch: 1, partitionEpoch: 1), monotonicMs: 0)
+        l.followerFetched(2, fetchOffset: 10, monotonicMs: 1)
         XCTAssertEqual(try replicated.wait(), KafkaError.none)
         XCTAssertEqual(try shrunk.wait(), .notEnoughReplicasAfterAppend, "the ISR shrank below min.insync.replicas meanwhile")
         loop.advanceTime(by: .milliseconds(100))
@@ -88,17 +88,17 @@ final class PartitionLeadershipTests: XCTestCase {
     func testIsrShrinksAfterTheLagTimeAndGrowsWhenCaughtUp() throws {
         let l = leadership(nowMs: 0)
         try append(10)
-        l.followerFetched(2, fetchOffset: 10, nowMs: 1_000)
-        l.followerFetched(3, fetchOffset: 2, nowMs: 1_000)
-        XCTAssertNil(l.proposedIsr(nowMs: 20_000, lagMaxMs: 30_000))
-        let shrink = try XCTUnwrap(l.proposedIsr(nowMs: 31_000, lagMaxMs: 30_000), "replica 3 has not caught up for 31 s")
+        l.followerFetched(2, fetchOffset: 10, monotonicMs: 1_000)
+        l.followerFetched(3, fetchOffset: 2, monotonicMs: 1_000)
+        XCTAssertNil(l.proposedIsr(monotonicMs: 20_000, lagMaxMs: 30_000))
+        let shrink = try XCTUnwrap(l.proposedIsr(monotonicMs: 31_000, lagMaxMs: 30_000), "replica 3 has not caught up for 31 s")
         XCTAssertEqual(shrink.isr, [1, 2])
-        XCTAssertNil(l.proposedIsr(nowMs: 31_000, lagMaxMs: 30_000), "one request at a time")
-        l.update(PartitionState(replicas: [1, 2, 3], isr: [1, 2], leader: 1, leaderEpoch: 1, partitionEpoch: 1), nowMs: 31_000)
+        XCTAssertNil(l.proposedIsr(monotonicMs: 31_000, lagMaxMs: 30_000), "one request at a time")
+        l.update(PartitionState(replicas: [1, 2, 3], isr: [1, 2], leader: 1, leaderEpoch: 1, partitionEpoch: 1), monotonicMs: 31_000)
         XCTAssertEqual(log.highWatermark, 10)
-        l.followerFetched(2, fetchOffset: 10, nowMs: 32_000)
-        l.followerFetched(3, fetchOffset: 10, nowMs: 32_000)
-        XCTAssertEqual(l.proposedIsr(nowMs: 32_000, lagMaxMs: 30_000)?.isr, [1, 2, 3], "caught up to the high watermark: back in")
+        l.followerFetched(2, fetchOffset: 10, monotonicMs: 32_000)
+        l.followerFetched(3, fetchOffset: 10, monotonicMs: 32_000)
+        XCTAssertEqual(l.proposedIsr(monotonicMs: 32_000, lagMaxMs: 30_000)?.isr, [1, 2, 3], "caught up to the high watermark: back in")
     }
 
     func testFetchedBytesKeepWholeCheckedBatchesOnly() throws {

@@ -69,7 +69,7 @@ extension Broker {
         // A follower names itself (replica_id before v15, replica_state after): it reads to the log
         // end, and its fetch offset tells the leader how far its log goes.
         let replicaId = version >= 15 ? request.replicaState.replicaId : request.replicaId
-        let nowMs = PartitionLog.nowMs()
+        let monotonicMs = MonotonicClock.nowMs()
         for fetchTopic in request.topics {
             let topic = fetchTopic.topic.isEmpty ? topics.topic(id: fetchTopic.topicId) : topics.topic(fetchTopic.topic)
             // By id (v13+): the local topic's name, or the cluster's for a topic with no replica here.
@@ -97,7 +97,7 @@ extension Broker {
                     continue
                 }
                 if replicaId >= 0, let name {
-                    if let refusal = followerFetchRefusal(replicaId, ReplicaKey(name, p.partition), p, log: log, into: &data, nowMs: nowMs) {
+                    if let refusal = followerFetchRefusal(replicaId, ReplicaKey(name, p.partition), p, log: log, into: &data, monotonicMs: monotonicMs) {
                         data.errorCode = refusal.rawValue
                         data.highWatermark = log.highWatermark
                         data.logStartOffset = log.logStartOffset
@@ -160,7 +160,7 @@ extension Broker {
     /// security work (until then a cluster's listeners must be trusted).
     func followerFetchRefusal(
         _ replica: Int32, _ key: ReplicaKey, _ p: FetchRequest.FetchPartition, log: PartitionLog, into data: inout FetchResponse.PartitionData,
-        nowMs: Int64
+        monotonicMs: Int64
     ) -> KafkaError? {
         guard let leadership = replicas?.leadership(key), leadership.log === log else { return .notLeaderOrFollower }
         let epoch = leadership.leaderEpoch
@@ -177,7 +177,7 @@ extension Broker {
         }
         // An offset outside the log is answered OFFSET_OUT_OF_RANGE by the read; it is not a log end.
         guard p.fetchOffset >= log.logStartOffset && p.fetchOffset <= log.logEndOffset else { return nil }
-        let (isReplica, advanced) = leadership.followerFetched(replica, fetchOffset: p.fetchOffset, nowMs: nowMs)
+        let (isReplica, advanced) = leadership.followerFetched(replica, fetchOffset: p.fetchOffset, monotonicMs: monotonicMs)
         guard isReplica else { return .notLeaderOrFollower }
         if advanced { fetchWaiters.notify(log) }
         return nil
