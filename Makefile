@@ -3,7 +3,7 @@
 SHELL := /bin/bash
 SHARED ?= ../shared
 APT_PACKAGES := liburing-dev liblz4-dev zlib1g-dev libzstd-dev libsnappy-dev etcd-server
-TEST_APT_PACKAGES := kcat python3-pip iproute2 libfaketime
+TEST_APT_PACKAGES := kcat python3-pip iproute2
 PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy zstandard crc32c
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
@@ -24,6 +24,7 @@ test-deps: deps
 
 build: deps
 	swift build -c release --product tern
+	swift build -c release --product TernClockShim
 
 run: build
 	mkdir -p data
@@ -39,11 +40,11 @@ bench-replication: build
 	scripts/bench-replication.sh
 
 # The long fault-injection run (CI runs a 60 s one among the interop tests): etcd + 3 brokers,
-# kill -9, SIGSTOP, etcd outages, and as root full disks and network partitions, VERIFY_SECONDS of
-# the queue, txn and groups workloads; report in verify.html.
+# kill -9, SIGSTOP, etcd outages, wall-clock jumps, and as root full disks and network partitions,
+# VERIFY_SECONDS of the queue, txn and groups workloads; report in verify.html.
 VERIFY_SECONDS ?= 300
 verify: build
-	.build/release/tern verify --local-cluster 3 --workload queue,txn,groups --nemesis kill,pause,etcd$$([ "$$(id -u)" = 0 ] && echo ,disk-full,partition) \
+	.build/release/tern verify --local-cluster 3 --workload queue,txn,groups --nemesis kill,pause,etcd,clock$$([ "$$(id -u)" = 0 ] && echo ,disk-full,partition) \
 	  --duration $(VERIFY_SECONDS) --report verify.html --json verify.json
 
 unit-test: deps
@@ -56,6 +57,7 @@ unit-test: deps
 
 interop-test: test-deps
 	swift build --product tern
+	swift build --product TernClockShim
 	TERN_BIN=$(CURDIR)/$(TERN_DEBUG) python3 -m pytest -q Tests/Interop
 
 test: test-deps unit-test interop-test

@@ -9,6 +9,8 @@ let package = Package(
         .library(name: "TernProtocol", targets: ["TernProtocol"]),
         .library(name: "TernLog", targets: ["TernLog"]),
         .library(name: "TernClient", targets: ["TernClient"]),
+        // Preloaded into brokers by `tern verify --nemesis clock`; never linked into tern itself.
+        .library(name: "TernClockShim", type: .dynamic, targets: ["TernClockShim"]),
     ],
     dependencies: [
         .package(url: "https://github.com/apple/swift-nio.git", from: "2.101.2"),
@@ -32,6 +34,12 @@ let package = Package(
             name: "CTernIO",
             path: "CSources/CTernIO",
             linkerSettings: [.linkedLibrary("uring")]
+        ),
+        // Moves one process's wall clock (LD_PRELOAD), for clock-jump faults.
+        .target(
+            name: "TernClockShim",
+            path: "CSources/TernClockShim",
+            linkerSettings: [.linkedLibrary("dl")]
         ),
         .target(
             name: "TernProtocol",

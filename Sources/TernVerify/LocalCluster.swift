@@ -31,34 +31,35 @@ public final class LocalCluster: Sendable {
     private let smallDisks: Bool
     /// The brokers' namespaces and bridge, when partitions are wanted.
     let network: ClusterNetwork?
-    /// libfaketime, preloaded into every broker when clock jumps are wanted: each broker's wall
-    /// clock is offset by what its `clock-<id>` file says (re-read every second). The kernel has
-    /// no per-process wall clock (time namespaces offset only the monotonic clocks, and only at
-    /// creation), and moving the machine's would move the host's too. Monotonic time — timers,
-    /// session timeouts — is left alone, as an NTP step leaves it.
-    private let faketime: String?
-    static let faketimeLibraries = [
-        "/usr/lib/x86_64-linux-gnu/faketime/libfaketimeMT.so.1", "/usr/lib/aarch64-linux-gnu/faketime/libfaketimeMT.so.1",
-        "/usr/local/lib/faketime/libfaketimeMT.so.1",
-    ]
+    /// The clock shim (`CSources/TernClockShim`), preloaded into every broker when clock jumps are
+    /// wanted: each broker's wall clock is offset by what its `clock-<id>` file says (re-read every
+    /// 100 ms). The kernel has no per-process wall clock (time namespaces offset only the
+    /// monotonic clocks, and only at creation), and moving the machine's would move the host's
+    /// too. Monotonic time — timers, sleeps, session timeouts — is left alone, as an NTP step
+    /// leaves it.
+    private let clockShim: String?
+    static let clockShimName = "libTernClockShim.so"
 
     /// `brokerSettings`: extra `key=value` broker settings (`--set`). `smallDisks` mounts a tmpfs
     /// of `diskBytes` as each broker's data directory (needs root), so that the nemesis can fill
     /// one broker's disk without touching the machine's.
     /// `network`: each broker in a network namespace of its own (root), so it can be partitioned.
-    /// `clockJumps`: brokers run with libfaketime preloaded, so the nemesis can move their clocks.
+    /// `clockJumps`: brokers run with the clock shim preloaded (it is looked for beside `ternBinary`,
+    /// where `swift build` puts it), so the nemesis can move their clocks.
     public init(
         size: Int, root: String, ternBinary: String, brokerSettings: [String], smallDisks: Bool = false, network: Bool = false,
         clockJumps: Bool = false
     ) throws {
         precondition(size >= 1)
         if clockJumps {
-            guard let library = Self.faketimeLibraries.first(where: FileManager.default.fileExists) else {
-                throw VerifyError.setup("clock jumps need libfaketime (apt-get install libfaketime)")
+            let directory = URL(fileURLWithPath: ternBinary).resolvingSymlinksInPath().deletingLastPathComponent()
+            let library = directory.appendingPathComponent(Self.clockShimName).path
+            guard FileManager.default.fileExists(atPath: library) else {
+                throw VerifyError.setup("clock jumps need \(Self.clockShimName) beside tern (swift build --product TernClockShim)")
             }
-            faketime = library
+            clockShim = library
         } else {
-            faketime = nil
+            clockShim = nil
         }
         self.root = root
         self.ternBinary = ternBinary
@@ -136,16 +137,11 @@ public final class LocalCluster: Sendable {
         // In its namespace, through `ip netns exec`, which execs the broker: the pid is the broker's.
         let (binary, arguments) = network?.command(nodeId, ternBinary, args) ?? (ternBinary, args)
         var environment: [String: String] = [:]
-        if let faketime {
+        if let clockShim {
             let clock = clockFile(nodeId)
-            if !FileManager.default.fileExists(atPath: clock) { try "+0\n".write(toFile: clock, atomically: true, encoding: .utf8) }
-            environment = [
-                // Monotonic time stays real (the variable's name before and since libfaketime 0.9.9).
-                "LD_PRELOAD": faketime, "FAKETIME_TIMESTAMP_FILE": clock, "FAKETIME_CACHE_DURATION": "1",
-                "FAKETIME_DONT_FAKE_MONOTONIC": "1", "DONT_FAKE_MONOTONIC": "1",
-                // Swift's CommandLine.arguments is empty under libfaketime (`Tern.main`).
-                "TERN_ARGV": String(decoding: try JSONEncoder().encode(args), as: UTF8.self),
-            ]
+            if !FileManager.default.fileExists(atPath: clock) { try "0\n".write(toFile: clock, atomically: true, encoding: .utf8) }
+            // TERN_CLOCK_OFFSET_FILE_VARIABLE in TernClockShim.h.
+            environment = ["LD_PRELOAD": clockShim, "TERN_CLOCK_OFFSET_FILE": clock]
         }
         let process = try launch(binary, arguments, log: "\(root)/broker-\(nodeId).log", environment: environment)
         processes.withLockedValue { $0[nodeId] = process }
@@ -172,10 +168,11 @@ public final class LocalCluster: Sendable {
     private func clockFile(_ nodeId: Int32) -> String { "\(root)/clock-\(nodeId)" }
 
     /// Moves the broker's wall clock `seconds` away from the machine's (0: back to it); the broker
-    /// sees it within a second. Needs `clockJumps`.
+    /// sees it within 100 ms. Needs `clockJumps`.
     public func setClockOffset(_ nodeId: Int32, seconds: Int) throws {
-        guard faketime != nil else { throw VerifyError.setup("clock jumps need the brokers started with libfaketime") }
-        try "\(seconds >= 0 ? "+" : "")\(seconds)\n".write(toFile: clockFile(nodeId), atomically: true, encoding: .utf8)
+        guard clockShim != nil else { throw VerifyError.setup("clock jumps need the brokers started with the clock shim") }
+        // Atomically (a rename): the shim never reads half a number.
+        try "\(seconds)\n".write(toFile: clockFile(nodeId), atomically: true, encoding: .utf8)
     }
     public func resume(_ nodeId: Int32) { signal(nodeId, SIGCONT) }
 

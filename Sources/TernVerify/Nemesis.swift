@@ -14,10 +14,8 @@ public enum NemesisKind: String, CaseIterable, Sendable, Codable {
     /// Partition a broker (root only: brokers in network namespaces) for a few seconds: cut off
     /// from everything, or — split brain — from its peers and etcd while its clients still reach it.
     case partition
-    /// Jump a broker's wall clock 1–30 minutes forward or back for a few seconds, then back
-    /// (libfaketime; monotonic time is left alone, as an NTP step leaves it). Experimental:
-    /// libfaketime 0.9.10 also shifts libdispatch's absolute timer deadlines, which stalls Swift's
-    /// `Task.sleep` in the broker — a shim artifact (README), so runs with it end incomplete.
+    /// Jump a broker's wall clock 1–30 minutes forward or back for a few seconds, then back (the
+    /// clock shim preloaded into brokers; monotonic time is left alone, as an NTP step leaves it).
     case clock
 }
 

@@ -13,7 +13,7 @@ struct VerifyCommand: AsyncParsableCommand {
             while committing offsets — against --brokers (any Kafka-compatible cluster) or a cluster it starts itself \
             (--local-cluster N: etcd and N Tern brokers on loopback), injecting faults into the latter \
             (--nemesis kill,pause,etcd,disk-full,partition,clock; disk-full and partition need root, clock \
-            libfaketime). Afterwards every partition is read to its end and the history is \
+            libTernClockShim.so beside tern). Afterwards every partition is read to its end and the history is \
             checked: lost acknowledged writes, duplicates, reordering, offsets reused for other values, \
             records that vanished after a consumer read them, records nobody sent, aborted or not yet \
             committed transactional records read with read_committed, transactions partly visible, two \

@@ -53,10 +53,12 @@ class EtcdProcess:
 class Cluster:
     """etcd + `n` brokers with node ids 1…n, each with its own data directory."""
 
-    def __init__(self, n=3, extra_args=()):
+    def __init__(self, n=3, extra_args=(), env=None):
         self.root = tempfile.mkdtemp(prefix="tern-cluster-")
         self.etcd = EtcdProcess(self.root)
         self.extra_args = list(extra_args)
+        # A function of the node id: each broker's environment (None: this process's).
+        self.env = env or (lambda node_id: None)
         self.brokers = {i: self.make_broker(i) for i in range(1, n + 1)}
         for b in self.brokers.values():
             b.start()
@@ -80,7 +82,8 @@ class Cluster:
         return BrokerProcess(
             os.path.join(self.root, f"data-{node_id}"),
             extra_args=["--node-id", str(node_id), "--cluster", self.etcd.endpoint,
-                        "--set", f"broker.session.timeout.ms={SESSION_TIMEOUT_MS}", *self.extra_args, *extra_args])
+                        "--set", f"broker.session.timeout.ms={SESSION_TIMEOUT_MS}", *self.extra_args, *extra_args],
+            env=self.env(node_id))
 
     @property
     def bootstrap(self):

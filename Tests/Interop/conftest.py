@@ -21,8 +21,9 @@ def free_port():
 class BrokerProcess:
     """A tern broker child process with its own data directory."""
 
-    def __init__(self, data_dir, extra_args=()):
+    def __init__(self, data_dir, extra_args=(), env=None):
         self.data_dir = data_dir
+        self.env = env
         self.port = free_port()
         self.metrics_port = free_port()
         self.extra_args = list(extra_args)
@@ -39,7 +40,7 @@ class BrokerProcess:
             [TERN_BIN, "broker", "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}", "--log-dirs", self.data_dir,
              "--num-partitions", "3", "--set", "group.initial.rebalance.delay.ms=300",
              "--metrics-listener", f"127.0.0.1:{self.metrics_port}", *self.extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT)
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:
