@@ -121,12 +121,22 @@ public final class KafkaClient: Sendable {
     /// The transaction coordinator of `transactionalId`, as a connection.
     public func coordinator(transactionalId: String) async throws -> BrokerConnection { try await coordinator(key: transactionalId, keyType: 1) }
 
+    /// The node id of the coordinator of `group` (FindCoordinator).
+    public func coordinatorNode(group: String) async throws -> Int32 { try await findCoordinator(key: group, keyType: 0) }
+
+    /// The node id of the transaction coordinator of `transactionalId`.
+    public func coordinatorNode(transactionalId: String) async throws -> Int32 { try await findCoordinator(key: transactionalId, keyType: 1) }
+
     private func coordinator(key: String, keyType: Int8) async throws -> BrokerConnection {
+        try await connection(to: try await findCoordinator(key: key, keyType: keyType))
+    }
+
+    private func findCoordinator(key: String, keyType: Int8) async throws -> Int32 {
         let c = try await anyConnection()
         let version = try c.version(.findCoordinator, max: 3)
         let response = try await c.send(FindCoordinatorRequest(key: key, keyType: keyType), version: version, as: FindCoordinatorResponse.self, timeout: requestTimeout)
         guard response.errorCode == 0 else { throw ClientError.kafka(code: response.errorCode, context: "FindCoordinator(\(key))") }
         brokers.withLockedValue { $0[response.nodeId] = (response.host, Int(response.port)) }
-        return try await connection(to: response.nodeId)
+        return response.nodeId
     }
 }

@@ -36,14 +36,22 @@ public struct SeededRandom: RandomNumberGenerator, Sendable {
 }
 
 /// Injects one fault at a time: waits a quiet interval, picks a fault and a victim — the leader of
-/// a random partition of the workload's topic, the controller, or any broker — applies it for a few
-/// seconds, heals it, and records both ends in the history (same `detail`, so the checker can pair
-/// them). Every choice comes from the seeded generator.
+/// a random partition of the workload's topic, the controller, the coordinator of the group or of
+/// one of the transactional ids, or any broker — applies it for a few seconds, heals it, and
+/// records both ends in the history (same `detail`, so the checker can pair them). Every choice
+/// comes from the seeded generator.
 struct Nemesis {
+    /// A group or transactional id of the workloads, whose coordinator may be the victim.
+    enum Coordinated: Sendable {
+        case group(String)
+        case transaction(String)
+    }
+
     let kinds: [NemesisKind]
     let cluster: LocalCluster
     let client: KafkaClient
     let topic: String
+    let coordinated: [Coordinated]
     let recorder: HistoryRecorder
     var random: SeededRandom
     var log: @Sendable (String) -> Void
@@ -97,11 +105,19 @@ struct Nemesis {
 
     private mutating func pickVictim() async -> (Int32, String) {
         let md = try? await client.refreshMetadata(topics: [topic])
-        let choice = Int.random(in: 0..<3, using: &random)
+        let choice = Int.random(in: 0..<4, using: &random)
         if choice == 0, let md, md.controllerId >= 0 { return (md.controllerId, "controller") }
         if choice == 1, let partitions = md?.topics.first?.partitions, !partitions.isEmpty {
             let p = partitions[Int.random(in: 0..<partitions.count, using: &random)]
             if p.leaderId >= 0 { return (p.leaderId, "leader of \(topic)-\(p.partitionIndex)") }
+        }
+        if choice == 2, let target = coordinated.randomElement(using: &random) {
+            switch target {
+            case .group(let id):
+                if let node = try? await client.coordinatorNode(group: id) { return (node, "coordinator of group \(id)") }
+            case .transaction(let id):
+                if let node = try? await client.coordinatorNode(transactionalId: id) { return (node, "transaction coordinator of \(id)") }
+            }
         }
         return (cluster.members[Int.random(in: 0..<cluster.members.count, using: &random)].nodeId, "random")
     }

@@ -7,7 +7,7 @@ import TernClient
 /// in five, aborts. The choices come from a generator seeded by the run's seed and the process.
 enum TxnWorkload {
     static func transact(process: Int, client: KafkaClient, options: VerifyRun.Options, recorder: HistoryRecorder, until deadline: ContinuousClock.Instant) async {
-        let producer = TransactionalProducer(client: client, transactionalId: "tern-verify-\(options.seed)-\(process)", transactionTimeoutMs: 15_000)
+        let producer = TransactionalProducer(client: client, transactionalId: options.transactionalId(process), transactionTimeoutMs: 15_000)
         var random = SeededRandom(seed: options.seed &+ UInt64(process))
         // About 2.5 records a transaction: the rate is in records.
         let interval = Duration.seconds(Double(options.producers) * 2.5 / Double(max(options.rate, 1)))

@@ -40,6 +40,18 @@ public struct VerifyRun {
         var txnTopic: String { topic + "-txn" }
         var groupsTopic: String { topic + "-groups" }
         var groupId: String { "\(topic)-group-\(seed)" }
+        func transactionalId(_ process: Int) -> String { "tern-verify-\(seed)-\(process)" }
+
+        /// What the workloads need coordinators for: the nemesis aims at their coordinators too.
+        var coordinated: [Nemesis.Coordinated] {
+            workloads.flatMap { workload -> [Nemesis.Coordinated] in
+                switch workload {
+                case .queue: []
+                case .txn: (0..<producers).map { .transaction(transactionalId(Process.txnProducer + $0)) }
+                case .groups: [.group(groupId)]
+                }
+            }
+        }
 
         func topic(of workload: Workload) -> String {
             switch workload {
@@ -142,7 +154,7 @@ public struct VerifyRun {
                 tasks.addTask {
                     let client = makeClient("tern-verify-nemesis")
                     var nemesis = Nemesis(
-                        kinds: options.nemeses, cluster: cluster, client: client, topic: topics[0], recorder: recorder,
+                        kinds: options.nemeses, cluster: cluster, client: client, topic: topics[0], coordinated: options.coordinated, recorder: recorder,
                         random: SeededRandom(seed: options.seed), log: log)
                     await nemesis.run(until: deadline)
                     await client.close()

@@ -95,7 +95,8 @@ def test_the_shim_moves_the_wall_clock_and_nothing_else(tmp_path):
 
 
 def create_topic(bootstrap, topic):
-    for f in AdminClient({"bootstrap.servers": bootstrap}).create_topics([topic]).values():
+    admin = AdminClient({"bootstrap.servers": bootstrap})  # alive until the futures are done
+    for f in admin.create_topics([topic]).values():
         f.result(timeout=30)
 
 
