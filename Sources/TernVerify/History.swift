@@ -9,7 +9,8 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
         case invoke, ok, fail, info
     }
 
-    /// The worker's id; `HistoryEvent.nemesis` for fault injection.
+    /// The worker's id; `HistoryEvent.nemesis` for fault injection, `HistoryEvent.harness` for the
+    /// run itself (`stop`: the workloads were told to stop writing).
     public var process: Int
     public var kind: Kind
     /// The operation: `send`, `read`, or for the nemesis `fault` (kind invoke = start, ok = healed).
@@ -31,6 +32,7 @@ public struct HistoryEvent: Codable, Sendable, Equatable {
     public var offsets: [PartitionOffset]?
 
     public static let nemesis = -1
+    public static let harness = -2
 
     public init(
         process: Int, kind: Kind, f: String, timeNs: Int64, partition: Int32? = nil, offset: Int64? = nil, value: String? = nil,

@@ -59,9 +59,10 @@ public struct RunStatistics: Codable, Sendable {
         seconds = perSecond
         faults = Faults.windows(in: history)
         let acknowledged = completions.filter { $0.kind == .ok }.map(\.timeNs).sorted()
-        // Gaps are measured up to the last write sent: workloads stop sending at the deadline (a
-        // stalled one keeps sending, its retries time out), while the last ones may fail long after.
-        let writingEnded = lastInvoke ?? 0
+        // Gaps are measured up to when the workloads were told to stop (or the last write sent, in
+        // a history without that mark): the last writes may complete — or fail — long after.
+        let stopped = history.first { $0.process == HistoryEvent.harness && $0.f == "stop" }?.timeNs
+        let writingEnded = min(lastInvoke ?? 0, stopped ?? .max)
         let starts = faults.map(\.startNs)
         unavailability = faults.filter { $0.startNs < writingEnded }.map { fault in
             // Up to 30 s after it healed, but not into the next fault: each gap is this one's.

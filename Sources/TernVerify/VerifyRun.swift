@@ -161,6 +161,8 @@ public struct VerifyRun {
                 }
             }
             // Producers and the nemesis end at the deadline; then the consumers.
+            try? await Task.sleep(until: deadline)
+            recorder.record { HistoryEvent(process: HistoryEvent.harness, kind: .ok, f: "stop", timeNs: $0) }
             try? await Task.sleep(until: deadline + .seconds(1))
             stopReading.withLockedValue { $0 = true }
         }
