@@ -12,35 +12,7 @@ import XCTest
 /// leadership in a later epoch; until it has reloaded, its memory is another coordinator's past:
 /// serving from it handed out a second producer id for a known transactional id and left the
 /// first id's open transaction without markers (found by `tern verify` with pauses).
-final class TransactionCoordinatorHandOverTests: XCTestCase {
-    var dataDir: String!
-    var broker: Broker!
-
-    override func setUpWithError() throws {
-        dataDir = NSTemporaryDirectory() + "tern-coordinator-test-" + UUID().uuidString
-        var config = BrokerConfig()
-        config.logDir = dataDir
-        config.transactionStatePartitions = 1
-        broker = try Broker(config: config, logger: Logger(label: "test"))
-    }
-
-    override func tearDown() {
-        broker.shutdown()
-        try? FileManager.default.removeItem(atPath: dataDir)
-    }
-
-    /// A coordinator over the broker's `__transaction_state` that leads it at `epoch`'s value.
-    private func coordinator(epoch: NIOLockedValueBox<Int32?>) throws -> TransactionCoordinator {
-        let stateLog = broker.topics.topic(TransactionCoordinator.stateTopic)!.partition(0)!
-        let nextId = NIOLockedValueBox(Int64(1_000))
-        return try TransactionCoordinator(
-            topics: broker.topics, appender: broker.appender, groups: broker.groups,
-            allocateProducerId: { nextId.withLockedValue { $0 += 1; return $0 } }, stateLogs: [stateLog],
-            leaderEpoch: { _ in epoch.withLockedValue { $0 } }, idExpirationMs: 3_600_000, logger: Logger(label: "test"),
-            partitionExists: { _, _ in true },
-            replicated: { _, _, _, loop in loop.makeSucceededFuture(.none) })
-    }
-
+final class TransactionCoordinatorHandOverTests: TransactionCoordinatorTestCase {
     func testACoordinatorServesNothingFromAnEarlierEpochUntilItHasReloaded() throws {
         let epochA = NIOLockedValueBox<Int32?>(3)
         let a = try coordinator(epoch: epochA)

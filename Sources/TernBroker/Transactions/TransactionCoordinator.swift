@@ -24,6 +24,12 @@ final class TransactionCoordinator: @unchecked Sendable {
     /// coordinator epoch it runs at: `recover` starts one for a prepared transaction only where
     /// none runs in the current epoch.
     private var endings: [String: Int32] = [:]
+    /// When this coordinator started each id's transaction in monotonic time, with the wall-clock
+    /// start persisted with it (`startedMs`): the timeout counts from it, so a step of the wall
+    /// clock neither aborts a transaction early nor keeps a hung one open longer (Kafka counts
+    /// from the wall-clock start alone). A transaction loaded from the log — after a crash or a
+    /// hand-over — has only its wall-clock start. One entry per id, dropped with the id.
+    private var monotonicStarts: [String: (wallMs: Int64, monotonicMs: Int64)] = [:]
     private let topics: TopicRegistry
     private let appender: LogAppender
     private let groups: GroupCoordinator
@@ -153,6 +159,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         lock.withLock {
             for (id, meta) in transactions where partitions.contains(partition(of: id)) {
                 transactions[id] = nil
+                monotonicStarts[id] = nil
                 if transactionalIdByProducer[meta.producerId] == id { transactionalIdByProducer[meta.producerId] = nil }
             }
             for (id, meta) in loaded where partitions.contains(partition(of: id)) {
@@ -174,6 +181,7 @@ final class TransactionCoordinator: @unchecked Sendable {
         lock.withLock {
             for (id, meta) in transactions where partitions.contains(partition(of: id)) {
                 transactions[id] = nil
+                monotonicStarts[id] = nil
                 if transactionalIdByProducer[meta.producerId] == id { transactionalIdByProducer[meta.producerId] = nil }
             }
         }
@@ -311,6 +319,7 @@ final class TransactionCoordinator: @unchecked Sendable {
             if m.state != .ongoing {
                 m.state = .ongoing
                 m.startedMs = PartitionLog.nowMs()
+                monotonicStarts[id] = (m.startedMs, MonotonicClock.nowMs())
             }
             store(m)
             return .success(m)
@@ -530,11 +539,21 @@ final class TransactionCoordinator: @unchecked Sendable {
     }
 
     /// Aborts transactions open longer than their `transaction.timeout.ms` (with an epoch bump, so
-    /// the hung producer is fenced).
-    func abortExpired(nowMs: Int64 = PartitionLog.nowMs()) {
+    /// the hung producer is fenced): in monotonic time for those started here, by the wall clock
+    /// for those loaded from the log.
+    func abortExpired(nowMs: Int64 = PartitionLog.nowMs(), monotonicNowMs: Int64 = MonotonicClock.nowMs()) {
         let expired: [Ending] = lock.withLock {
             transactions.values
-                .filter { $0.state == .ongoing && $0.startedMs >= 0 && nowMs - $0.startedMs > Int64($0.timeoutMs) && coordinatesId($0.transactionalId) }
+                .filter { m in
+                    guard m.state == .ongoing, m.startedMs >= 0, coordinatesId(m.transactionalId) else { return false }
+                    let openMs: Int64
+                    if let start = monotonicStarts[m.transactionalId], start.wallMs == m.startedMs {
+                        openMs = monotonicNowMs - start.monotonicMs
+                    } else {
+                        openMs = nowMs - m.startedMs
+                    }
+                    return openMs > Int64(m.timeoutMs)
+                }
                 .compactMap { beginEnd($0.transactionalId, commit: false, bumpEpoch: true) }
         }
         for ending in expired {
@@ -555,6 +574,7 @@ final class TransactionCoordinator: @unchecked Sendable {
             }
             for m in expired {
                 transactions[m.transactionalId] = nil
+                monotonicStarts[m.transactionalId] = nil
                 if transactionalIdByProducer[m.producerId] == m.transactionalId { transactionalIdByProducer[m.producerId] = nil }
                 // Queued under the lock: a later InitProducerId for the same id persists after
                 // the tombstone, never before it.
