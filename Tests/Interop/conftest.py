@@ -1,4 +1,5 @@
 """Fixtures that run the real `tern broker` process on a free loopback port."""
+import contextlib
 import os
 import shutil
 import signal
@@ -79,16 +80,25 @@ class BrokerProcess:
             return ""
 
 
-@pytest.fixture
-def broker():
+@contextlib.contextmanager
+def running_broker(env_for_root=None):
+    """A broker on a data directory of its own under a fresh temporary root, stopped and removed
+    at the end. `env_for_root(root)`: its environment (default: this process's)."""
     root = tempfile.mkdtemp(prefix="tern-interop-")
-    b = BrokerProcess(os.path.join(root, "data"))
+    b = BrokerProcess(os.path.join(root, "data"), env=env_for_root(root) if env_for_root else None)
+    b.root = root
     b.start()
     try:
         yield b
     finally:
         b.stop()
         shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture
+def broker():
+    with running_broker() as b:
+        yield b
 
 
 def kcat(*args, input_bytes=None, timeout=60):

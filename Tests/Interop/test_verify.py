@@ -43,6 +43,7 @@ def test_no_violation_of_queue_and_transactions_under_every_fault(tmp_path):
     assert txn["committed"] > 200 and txn["aborted"] > 20
     assert report["replicas"] == []
     assert len(report["statistics"]["faults"]) >= 3
+    assert any("jump the clock" in f["detail"] for f in report["statistics"]["faults"]), "the seed steps a clock"
     assert all(u["seconds"] < 30 for u in report["statistics"]["unavailability"]), report["statistics"]["unavailability"]
     html = (tmp_path / "verify.html").read_text()
     assert "no violations" in html and "<svg" in html
@@ -64,6 +65,7 @@ def test_no_violation_of_the_queue_and_the_group_under_every_fault(tmp_path):
     groups = report["groups"]
     assert groups["violations"] == [] and groups["complete"]
     assert groups["generations"] >= 3 and groups["commitsAcknowledged"] > 100, groups
+    assert any("jump the clock" in f["detail"] for f in report["statistics"]["faults"]), "the seed steps a clock"
 
 
 def test_the_deliberate_acks_all_bug_is_found(tmp_path):
