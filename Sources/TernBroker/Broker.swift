@@ -29,7 +29,7 @@ public final class Broker: Sendable {
     /// The internal, compacted topic holding committed offsets.
     public static let offsetsTopic = "__consumer_offsets"
     /// Internal topics: not produced to, deleted or altered by clients.
-    public static let internalTopics: Set<String> = [offsetsTopic, "__transaction_state"]
+    public static let internalTopics: Set<String> = [offsetsTopic, TransactionCoordinator.stateTopic]
     /// Cluster mode: membership, the metadata image, the controller (nil: a single broker).
     public let cluster: BrokerCluster?
     /// Cluster mode: this broker's role — leader or follower — for each of its replicas.
@@ -67,11 +67,11 @@ public final class Broker: Sendable {
         self.channels = cluster.map { c in BrokerChannels(nodeId: config.nodeId, image: { c.image }) }
         let offsetsCount = try Self.openInternalTopic(
             Self.offsetsTopic, in: topics, partitions: cluster?.internalPartitions[Self.offsetsTopic] ?? config.offsetsTopicPartitions,
-            clusterRequires: cluster != nil, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"])
+            clusterRequires: cluster != nil)
         let stateCount = try Self.openInternalTopic(
             TransactionCoordinator.stateTopic, in: topics,
             partitions: cluster?.internalPartitions[TransactionCoordinator.stateTopic] ?? config.transactionStatePartitions,
-            clusterRequires: cluster != nil, configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"])
+            clusterRequires: cluster != nil)
         // The group coordinator sees every topic of the cluster (KIP-848 assignments cover topics
         // this broker holds no replica of), not only the local ones.
         let (nodeId, advertised, rack) = (config.nodeId, config.advertised, config.rack)
@@ -179,18 +179,23 @@ public final class Broker: Sendable {
     /// Opens (creating if new) an internal topic and returns its partition count. A data directory
     /// keeps the count it has — the group/transactional-id → partition hash depends on it — and
     /// in a cluster every broker must have the cluster's count.
-    private static func openInternalTopic(
-        _ name: String, in topics: TopicRegistry, partitions: Int32, clusterRequires: Bool, configs: [String: String]
-    ) throws -> Int32 {
+    private static func openInternalTopic(_ name: String, in topics: TopicRegistry, partitions: Int32, clusterRequires: Bool) throws -> Int32 {
         if let existing = topics.topic(name) {
             guard !clusterRequires || existing.metadata.partitions == partitions else {
                 throw InternalTopicMismatch(topic: name, local: existing.metadata.partitions, cluster: partitions)
             }
             return existing.metadata.partitions
         }
-        try topics.createTopic(name: name, partitions: partitions, configs: configs)
+        try topics.createTopic(name: name, partitions: partitions, configs: internalTopicConfigs[name] ?? [:])
         return partitions
     }
+
+    /// The internal topics' configs, as Kafka creates them (`GroupCoordinator.groupMetadataTopicConfigs`,
+    /// `TransactionStateManager.transactionTopicConfigs`): compacted, 100 MiB segments.
+    static let internalTopicConfigs: [String: [String: String]] = [
+        offsetsTopic: ["cleanup.policy": "compact", "segment.bytes": "104857600", "compression.type": "producer"],
+        TransactionCoordinator.stateTopic: ["cleanup.policy": "compact", "segment.bytes": "104857600"],
+    ]
 
     /// The cluster's id: etcd's in cluster mode, the data directory's on a single broker.
     public var clusterId: String { cluster?.clusterId ?? topics.clusterId }

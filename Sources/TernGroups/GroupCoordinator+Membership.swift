@@ -210,7 +210,17 @@ extension GroupCoordinator {
                 let generation = g.generationId
                 persistGeneration(g).whenSuccess { [self] written in
                     guard groups[g.groupId] === g, g.state == .completingRebalance, g.generationId == generation else { return }
-                    guard written else { return prepareRebalance(g, reason: "the group's generation could not be written") }
+                    guard written else {
+                        // As Kafka: the members get the write's error, then the group rebalances.
+                        // Answered REBALANCE_IN_PROGRESS they would rejoin at once and, the write
+                        // failing again, make thousands of generations a second; this error
+                        // sends them to look the coordinator up again first.
+                        for m in g.members.values {
+                            m.syncPromise?.succeed(SyncResult(error: .coordinatorNotAvailable))
+                            m.syncPromise = nil
+                        }
+                        return prepareRebalance(g, reason: "the group's generation could not be written")
+                    }
                     g.state = .stable
                     g.rebalanceTimer?.cancel()
                     for m in g.members.values {

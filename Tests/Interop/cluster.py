@@ -96,7 +96,8 @@ class Cluster:
         for b in self.brokers.values():
             b.stop(signal.SIGKILL)
         self.etcd.stop()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not os.environ.get("TERN_KEEP_CLUSTER"):
+            shutil.rmtree(self.root, ignore_errors=True)
 
 
 def wait_for(what, condition, timeout=20, interval=0.1):

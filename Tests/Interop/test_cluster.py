@@ -9,7 +9,7 @@ import time
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, KafkaError, Producer, TopicPartition
-from confluent_kafka.admin import AdminClient, NewTopic
+from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kafka.admin import KafkaAdminClient
 
 import wire
@@ -665,6 +665,48 @@ def test_exactly_once_with_the_group_and_transaction_coordinators_on_different_b
             check.close()
 
     assert wait_for("the committed offsets at the new coordinator", lambda: committed() == [20, 20], timeout=30)
+
+
+def test_a_metadata_request_naming_an_internal_topic_creates_it_as_the_coordinators_need(cluster):
+    """A client's Metadata request naming `__consumer_offsets` or `__transaction_state` before any
+    FindCoordinator (auto-creation allowed) creates them as Kafka's AutoTopicCreationManager does:
+    the cluster's 50 partitions, 3 replicas, compacted. Created as an ordinary topic instead (3
+    partitions here, one replica, no configs) the coordinators, which hash over 50, lost the
+    groups past partition 2: a consumer group rebalanced thousands of times a second and never
+    consumed. Groups and transactions then work on the topics the request created."""
+    internal = ["__consumer_offsets", "__transaction_state"]
+    conn = wire.Conn(cluster.brokers[1].port)
+    try:
+        # Metadata v1 has no allow_auto_topic_creation flag: the broker's setting (on) decides.
+        conn.send(wire.request(3, 1, 1, wire.metadata_v1(internal)))
+        assert conn.recv_frame() is not None
+    finally:
+        conn.close()
+
+    def created(topic):
+        t = metadata(cluster, topic).topics.get(topic)
+        return t if t is not None and t.error is None and t.partitions and all(p.leader >= 0 for p in t.partitions.values()) else None
+
+    for topic in internal:
+        t = wait_for(f"{topic} has leaders", lambda: created(topic))[0]
+        assert len(t.partitions) == 50, topic
+        assert {len(p.replicas) for p in t.partitions.values()} == {3}, topic
+    a = admin(cluster.bootstrap)
+    for resource, configs in a.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in internal]).items():
+        assert configs.result(timeout=10)["cleanup.policy"].value == "compact", resource
+
+    create(cluster, "after-internal", 2, 3)
+    p = Producer({"bootstrap.servers": cluster.bootstrap, "transactional.id": "after-internal-txn"})
+    p.init_transactions(30)
+    p.begin_transaction()
+    for i in range(10):
+        p.produce("after-internal", value=f"{i}".encode(), partition=i % 2)
+    p.commit_transaction(30)
+    for group in ("internal-a", "internal-b", "internal-c"):
+        assert sorted(int(v) for _, _, v in consume_all(cluster.bootstrap, "after-internal", 10, group=group, timeout=30)) == list(range(10))
+        committed = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=30)
+        # Five records a partition, then the transaction's commit marker.
+        assert {tp.partition: tp.offset in (5, 6) for tp in committed.topic_partitions} == {0: True, 1: True}, group
 
 
 def test_groups_are_spread_over_coordinators_by_their_id(cluster):

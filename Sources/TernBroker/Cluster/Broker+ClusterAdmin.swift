@@ -103,23 +103,38 @@ extension Broker {
         }
     }
 
-    /// Auto-creation (Metadata for an unknown topic): any broker may write it — the name being
-    /// free is the only condition, as when Kafka brokers auto-created topics in ZooKeeper. The
-    /// client is told LEADER_NOT_AVAILABLE meanwhile and asks again.
-    func autoCreateInCluster(_ name: String, partitions: Int32? = nil, factor: Int16? = nil, configs: [String: String] = [:]) {
+    /// Auto-creation (Metadata for an unknown topic, FindCoordinator before the internal topics
+    /// exist): any broker may write it — the name being free is the only condition, as when Kafka
+    /// brokers auto-created topics in ZooKeeper. The client is told LEADER_NOT_AVAILABLE (or
+    /// COORDINATOR_NOT_AVAILABLE) meanwhile and asks again. An internal topic gets the cluster's
+    /// partition count, `offsets.topic.replication.factor` /
+    /// `transaction.state.log.replication.factor` replicas and its compacted configs whichever
+    /// request creates it (Kafka's `AutoTopicCreationManager.creatableTopic`): created with the
+    /// defaults by a Metadata request naming it, it had `num.partitions` partitions where every
+    /// coordinator hashes over the cluster's count, and one replica.
+    func autoCreateInCluster(_ name: String) {
         guard let cluster else { return }
         let image = cluster.image
         guard image.topics[name] == nil else { return }
+        let partitions: Int32, factor: Int16, configs: [String: String]
+        switch name {
+        case Self.offsetsTopic, TransactionCoordinator.stateTopic:
+            guard let count = cluster.internalPartitions[name] else { preconditionFailure("the cluster agreed on \(name)'s partition count at join") }
+            partitions = count
+            factor = name == Self.offsetsTopic ? config.offsetsTopicReplicationFactor : config.transactionStateReplicationFactor
+            configs = Self.internalTopicConfigs[name] ?? [:]
+        default:
+            (partitions, factor, configs) = (config.numPartitions, config.defaultReplicationFactor, [:])
+        }
         // One creation per name at a time: many Metadata or FindCoordinator requests for a topic
         // that does not exist yet make one etcd write, not one each.
         // Bounded: past `maxConcurrentAutoCreations` in flight the client is told LEADER_NOT_AVAILABLE
         // and asks again, so a stream of made-up names cannot pile up etcd writes.
         guard autoCreating.withLockedValue({ $0.count < Self.maxConcurrentAutoCreations && $0.insert(name).inserted }) else { return }
         do {
-            try FileDescriptorBudget.check(partitions: Int(partitions ?? config.numPartitions))
+            try FileDescriptorBudget.check(partitions: Int(partitions))
             let replicas = try placement(
-                partitions: partitions ?? config.numPartitions,
-                factor: min(factor ?? config.defaultReplicationFactor, Int16(max(1, image.liveBrokers.count))), image: image)
+                partitions: partitions, factor: min(factor, Int16(max(1, image.liveBrokers.count))), image: image)
             let record = TopicRecord(
                 name: name, topicId: KafkaUUID.random().description, configs: configs,
                 partitions: replicas.map { PartitionState(replicas: $0, isr: $0, leader: $0[0]) })

@@ -21,6 +21,15 @@ extension Broker {
                     // to start over it).
                     continue
                 }
+                if isInternal, let local = topics.topic(record.name), local.metadata.partitions != Int32(record.partitions.count) {
+                    // The coordinators hash over this count and hold these logs; adopting another
+                    // count would delete partitions of group and transaction state. A start with
+                    // a mismatch is refused (`InternalTopicMismatch`); live, it is only reported.
+                    logger.error("the cluster's internal topic has another partition count than this broker's: not applied", metadata: [
+                        "topic": "\(record.name)", "cluster": "\(record.partitions.count)", "local": "\(local.metadata.partitions)",
+                    ])
+                    continue
+                }
                 if hosted.isEmpty && !isInternal {
                     if topics.topic(record.name) != nil { try topics.deleteTopic(record.name) }
                     continue

@@ -34,16 +34,12 @@ extension Broker {
 
     /// FindCoordinator's answer in cluster mode: the leader of the internal partition `key`
     /// hashes to. The first request creates the topic (Kafka creates `__consumer_offsets` the same
-    /// way) with the cluster's partition count and `offsets.topic.replication.factor` /
-    /// `transaction.state.log.replication.factor` replicas, capped at the live brokers; until the
-    /// partition has a live leader the answer is COORDINATOR_NOT_AVAILABLE, which clients retry.
+    /// way; `autoCreateInCluster` gives it the internal topic's settings); until the partition has
+    /// a live leader the answer is COORDINATOR_NOT_AVAILABLE, which clients retry.
     func coordinatorInCluster(_ kind: CoordinatorKind, key: String) -> BrokerRegistration? {
         let view = self.view
         guard let topic = view.topic(kind.topic) else {
-            autoCreateInCluster(
-                kind.topic, partitions: topics.topic(kind.topic)?.metadata.partitions ?? 1,
-                factor: kind == .group ? config.offsetsTopicReplicationFactor : config.transactionStateReplicationFactor,
-                configs: ["cleanup.policy": "compact", "segment.bytes": "104857600"].merging(kind == .group ? ["compression.type": "producer"] : [:]) { a, _ in a })
+            autoCreateInCluster(kind.topic)
             return nil
         }
         let partition = Int(coordinatorPartition(kind, key))
