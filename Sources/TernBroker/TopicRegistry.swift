@@ -159,11 +159,7 @@ public final class TopicRegistry: @unchecked Sendable {
         try FileDescriptorBudget.check(partitions: Int(partitions))
         return try lock.withLock {
             guard topics[name] == nil else { throw KafkaError.topicAlreadyExists }
-            // Kafka refuses names that differ only in '.' versus '_': their metric names collide.
-            let folded = name.replacingOccurrences(of: ".", with: "_")
-            if name.contains(where: { $0 == "." || $0 == "_" }),
-                let other = topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == folded })
-            {
+            if let other = TopicName.collision(of: name, among: topics.keys) {
                 logger.warning("topic name collides with an existing one", metadata: ["topic": "\(name)", "existing": "\(other)"])
                 throw KafkaError.invalidTopic
             }

@@ -95,4 +95,12 @@ enum TopicName {
             (c >= 0x30 && c <= 0x39) || (c >= 0x41 && c <= 0x5A) || (c >= 0x61 && c <= 0x7A) || c == 0x2E || c == 0x5F || c == 0x2D
         }
     }
+
+    /// The existing topic `name` collides with, if any: Kafka refuses names that differ only in
+    /// '.' versus '_', whose metric names would be the same.
+    static func collision(of name: String, among existing: some Sequence<String>) -> String? {
+        guard name.contains(where: { $0 == "." || $0 == "_" }) else { return nil }
+        let folded = name.replacingOccurrences(of: ".", with: "_")
+        return existing.first { $0 != name && $0.replacingOccurrences(of: ".", with: "_") == folded }
+    }
 }

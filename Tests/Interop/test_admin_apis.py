@@ -5,7 +5,7 @@ import os
 import time
 
 import pytest
-from confluent_kafka import Consumer, KafkaException, Producer, TopicPartition
+from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewPartitions, NewTopic
 from kafka import TopicPartition as KTopicPartition
 from kafka.admin import KafkaAdminClient
@@ -39,6 +39,18 @@ def test_create_partitions_grows_a_topic_and_survives_restart(broker):
     broker.restart()
     a = AdminClient({"bootstrap.servers": broker.bootstrap})
     assert len(a.list_topics("growing", timeout=10).topics["growing"].partitions) == 6
+
+
+def test_names_differing_only_in_dot_versus_underscore_collide(broker):
+    """Kafka refuses a topic whose name differs from an existing one only in '.' versus '_' (their
+    metric names would be the same): INVALID_TOPIC_EXCEPTION, and the first topic is untouched."""
+    admin = AdminClient({"bootstrap.servers": broker.bootstrap})
+    admin.create_topics([NewTopic("orders.eu", 2)])["orders.eu"].result(timeout=10)
+    with pytest.raises(KafkaException) as refused:
+        admin.create_topics([NewTopic("orders_eu", 1)])["orders_eu"].result(timeout=10)
+    assert refused.value.args[0].code() == KafkaError.TOPIC_EXCEPTION
+    topics = admin.list_topics(timeout=10).topics
+    assert "orders_eu" not in topics and len(topics["orders.eu"].partitions) == 2
 
 
 def test_log_dirs_are_described_and_moves_to_the_same_dir_accepted(broker):

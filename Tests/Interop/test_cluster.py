@@ -8,7 +8,7 @@ import threading
 import time
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, KafkaError, Producer, TopicPartition
+from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, ConfigResource, NewTopic
 from kafka.admin import KafkaAdminClient
 
@@ -673,8 +673,15 @@ def test_a_metadata_request_naming_an_internal_topic_creates_it_as_the_coordinat
     the cluster's 50 partitions, 3 replicas, compacted. Created as an ordinary topic instead (3
     partitions here, one replica, no configs) the coordinators, which hash over 50, lost the
     groups past partition 2: a consumer group rebalanced thousands of times a second and never
-    consumed. Groups and transactions then work on the topics the request created."""
+    consumed. Groups and transactions then work on the topics the request created. CreateTopics
+    may create one too (Kafka allows it), but only with the count the coordinators hash over."""
     internal = ["__consumer_offsets", "__transaction_state"]
+    a = admin(cluster.bootstrap)
+    refused = a.create_topics([NewTopic("__consumer_offsets", 3, 3)], operation_timeout=15)["__consumer_offsets"]
+    with pytest.raises(KafkaException) as e:
+        refused.result(timeout=30)
+    assert e.value.args[0].code() == KafkaError.INVALID_PARTITIONS
+    assert "50 partitions" in e.value.args[0].str()
     conn = wire.Conn(cluster.brokers[1].port)
     try:
         # Metadata v1 has no allow_auto_topic_creation flag: the broker's setting (on) decides.
@@ -691,7 +698,6 @@ def test_a_metadata_request_naming_an_internal_topic_creates_it_as_the_coordinat
         t = wait_for(f"{topic} has leaders", lambda: created(topic))[0]
         assert len(t.partitions) == 50, topic
         assert {len(p.replicas) for p in t.partitions.values()} == {3}, topic
-    a = admin(cluster.bootstrap)
     for resource, configs in a.describe_configs([ConfigResource(ConfigResource.Type.TOPIC, n) for n in internal]).items():
         assert configs.result(timeout=10)["cleanup.policy"].value == "compact", resource
 
@@ -737,10 +743,11 @@ def test_the_controller_refuses_impossible_topics_without_trying_them(cluster):
     """Bad CreateTopics input gets Kafka's errors from the controller, fast, and nothing is written:
     more partitions than one topic may have in cluster mode (checked before placement, which would
     allocate per partition), a replication factor above the live brokers, an assignment naming an
-    unknown broker."""
+    unknown broker, a name differing from an existing one only in '.' versus '_'."""
     a = admin(cluster.bootstrap)
+    create(cluster, "metrics.like", 1, 1)
     asks = [NewTopic("huge", 100_000, 1), NewTopic("too-many-replicas", 3, 4),
-            NewTopic("unknown-broker", num_partitions=1, replica_assignment=[[1, 9]])]
+            NewTopic("unknown-broker", num_partitions=1, replica_assignment=[[1, 9]]), NewTopic("metrics_like", 1, 1)]
     started = time.time()
     codes = {}
     for name, f in a.create_topics(asks, operation_timeout=10).items():
@@ -749,7 +756,7 @@ def test_the_controller_refuses_impossible_topics_without_trying_them(cluster):
         codes[name] = refused.value.args[0].code()
     assert time.time() - started < 10
     assert codes == {"huge": KafkaError.INVALID_PARTITIONS, "too-many-replicas": KafkaError.INVALID_REPLICATION_FACTOR,
-                     "unknown-broker": KafkaError.INVALID_REPLICA_ASSIGNMENT}, codes
+                     "unknown-broker": KafkaError.INVALID_REPLICA_ASSIGNMENT, "metrics_like": KafkaError.TOPIC_EXCEPTION}, codes
     # 2^31-1 partitions on the wire (clients refuse to send it): refused at once, the controller
     # never tries to place them.
     controller = cluster.brokers[metadata(cluster).controller_id]

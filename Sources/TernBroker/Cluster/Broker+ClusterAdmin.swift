@@ -50,10 +50,7 @@ extension Broker {
     private func plannedTopic(_ t: CreateTopicsRequest.CreatableTopic, image: MetadataImage) throws -> TopicRecord {
         guard TopicName.isValid(t.name) else { throw KafkaError.invalidTopic }
         guard image.topics[t.name] == nil else { throw DescribedKafkaError(.topicAlreadyExists, "Topic '\(t.name)' already exists.") }
-        let folded = t.name.replacingOccurrences(of: ".", with: "_")
-        if t.name.contains(where: { $0 == "." || $0 == "_" }),
-            let other = image.topics.keys.first(where: { $0.replacingOccurrences(of: ".", with: "_") == folded })
-        {
+        if let other = TopicName.collision(of: t.name, among: image.topics.keys) {
             throw DescribedKafkaError(.invalidTopic, "Topic '\(t.name)' collides with existing topic: \(other)")
         }
         var configs: [String: String] = [:]
@@ -85,6 +82,13 @@ extension Broker {
         }
         guard replicas.count <= Int(Self.clusterMaxPartitionsPerTopic) else {
             throw DescribedKafkaError(.invalidPartitions, "A topic may have at most \(Self.clusterMaxPartitionsPerTopic) partitions in cluster mode.")
+        }
+        // Kafka lets an operator create an internal topic, with the count Kafka's coordinators
+        // then read from it; Tern's hash over the count the brokers agreed when the cluster formed.
+        if let agreed = cluster?.internalPartitions[t.name], replicas.count != Int(agreed) {
+            throw DescribedKafkaError(
+                .invalidPartitions,
+                "The internal topic \(t.name) has \(agreed) partitions in this cluster (group and transactional ids are hashed over that count); asked for \(replicas.count).")
         }
         return TopicRecord(
             name: t.name, topicId: KafkaUUID.random().description, configs: configs,
