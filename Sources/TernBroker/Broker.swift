@@ -197,6 +197,13 @@ public final class Broker: Sendable {
         TransactionCoordinator.stateTopic: ["cleanup.policy": "compact", "segment.bytes": "104857600"],
     ]
 
+    /// The partition count the coordinators hash `name` (an internal topic) over: its local copy,
+    /// opened at start (in a cluster with the count the brokers agreed, `InternalTopicMismatch`
+    /// otherwise). Nil for other topics.
+    func internalPartitionCount(_ name: String) -> Int32? {
+        Self.internalTopics.contains(name) ? topics.topic(name)?.metadata.partitions : nil
+    }
+
     /// The cluster's id: etcd's in cluster mode, the data directory's on a single broker.
     public var clusterId: String { cluster?.clusterId ?? topics.clusterId }
 

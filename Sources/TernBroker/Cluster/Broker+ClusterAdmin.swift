@@ -85,7 +85,7 @@ extension Broker {
         }
         // Kafka lets an operator create an internal topic, with the count Kafka's coordinators
         // then read from it; Tern's hash over the count the brokers agreed when the cluster formed.
-        if let agreed = cluster?.internalPartitions[t.name], replicas.count != Int(agreed) {
+        if let agreed = internalPartitionCount(t.name), replicas.count != Int(agreed) {
             throw DescribedKafkaError(
                 .invalidPartitions,
                 "The internal topic \(t.name) has \(agreed) partitions in this cluster (group and transactional ids are hashed over that count); asked for \(replicas.count).")
@@ -123,7 +123,7 @@ extension Broker {
         let partitions: Int32, factor: Int16, configs: [String: String]
         switch name {
         case Self.offsetsTopic, TransactionCoordinator.stateTopic:
-            guard let count = cluster.internalPartitions[name] else { preconditionFailure("the cluster agreed on \(name)'s partition count at join") }
+            guard let count = internalPartitionCount(name) else { return }
             partitions = count
             factor = name == Self.offsetsTopic ? config.offsetsTopicReplicationFactor : config.transactionStateReplicationFactor
             configs = Self.internalTopicConfigs[name] ?? [:]

@@ -13,7 +13,7 @@ extension Broker {
     /// The internal topic's partition holding `key` (a group or transactional id): Kafka's hash
     /// over the topic's partition count in this data directory (the cluster's, in a cluster).
     func coordinatorPartition(_ kind: CoordinatorKind, _ key: String) -> Int32 {
-        Int32(CoordinatorPartition.of(key, partitions: Int(topics.topic(kind.topic)?.metadata.partitions ?? 1)))
+        Int32(CoordinatorPartition.of(key, partitions: Int(internalPartitionCount(kind.topic) ?? 1)))
     }
 
     /// Whether this broker coordinates every one of `keys`: a single broker always; in a cluster,
