@@ -10,16 +10,7 @@ import XCTest
 /// Kafka's JoinGroup rules for a member already in the group: an unchanged member rejoining while
 /// the group awaits SyncGroup only missed its answer and gets the current generation again; a new
 /// rebalance there would never end with clients that rejoin between polls.
-final class ClassicRejoinTests: XCTestCase {
-    private var dir = ""
-
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "tern-rejoin-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class ClassicRejoinTests: CoordinatorTestCase {
     func testUnchangedMemberRejoiningBeforeSyncGetsTheCurrentGeneration() throws {
         var config = GroupConfig()
         config.initialRebalanceDelayMs = 200  // both members join the first generation

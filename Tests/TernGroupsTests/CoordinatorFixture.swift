@@ -1,6 +1,7 @@
 import Foundation
 import Logging
 import TernLog
+import XCTest
 
 @testable import TernGroups
 
@@ -29,4 +30,16 @@ struct CoordinatorFixture {
         appender.shutdown()
         logs.forEach { $0.close() }
     }
+}
+
+/// A test case with a fresh directory (`dir`) for its coordinator's logs, removed afterwards.
+class CoordinatorTestCase: XCTestCase {
+    var dir = ""
+
+    override func setUp() {
+        dir = NSTemporaryDirectory() + "tern-\(type(of: self))-" + UUID().uuidString
+        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
+    }
+
+    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
 }

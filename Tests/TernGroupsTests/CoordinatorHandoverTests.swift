@@ -10,16 +10,7 @@ import XCTest
 /// A coordinator that loses the leadership of `__consumer_offsets` drops its state and turns
 /// waiting members away with NOT_COORDINATOR; one that gains it loads the committed offsets from
 /// the log.
-final class CoordinatorHandoverTests: XCTestCase {
-    private var dir = ""
-
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "tern-handover-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class CoordinatorHandoverTests: CoordinatorTestCase {
     func testResignAnswersWaitingMembersAndTakeOverReloadsCommittedOffsets() throws {
         var config = GroupConfig()
         config.initialRebalanceDelayMs = 60_000  // the join below waits

@@ -8,16 +8,7 @@ import XCTest
 /// A generation that cannot be written (a failed or unreplicated append to `__consumer_offsets`)
 /// is not handed out: the members waiting in SyncGroup get COORDINATOR_NOT_AVAILABLE, as from
 /// Kafka, and look the coordinator up again before they rejoin.
-final class GenerationWriteFailureTests: XCTestCase {
-    private var dir = ""
-
-    override func setUp() {
-        dir = NSTemporaryDirectory() + "tern-generation-write-" + UUID().uuidString
-        try! FileManager.default.createDirectory(atPath: dir, withIntermediateDirectories: true)
-    }
-
-    override func tearDown() { try? FileManager.default.removeItem(atPath: dir) }
-
+final class GenerationWriteFailureTests: CoordinatorTestCase {
     func testSyncGroupAnswersCoordinatorNotAvailableWhenTheGenerationCannotBeWritten() throws {
         var config = GroupConfig()
         config.initialRebalanceDelayMs = 0
