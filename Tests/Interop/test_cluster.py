@@ -1,11 +1,15 @@
 """Cluster mode: etcd + three real brokers on loopback, driven by confluent-kafka (librdkafka 2.16),
 kafka-python and kcat. Each test starts its own cluster and stops it."""
+import base64
+import json
 import os
 import signal
 import struct
 import subprocess
 import threading
 import time
+import urllib.request
+import uuid
 
 import pytest
 from confluent_kafka import OFFSET_BEGINNING, Consumer, ConsumerGroupTopicPartitions, KafkaError, KafkaException, Producer, TopicPartition
@@ -713,6 +717,39 @@ def test_a_metadata_request_naming_an_internal_topic_creates_it_as_the_coordinat
         committed = a.list_consumer_group_offsets([ConsumerGroupTopicPartitions(group)])[group].result(timeout=30)
         # Five records a partition, then the transaction's commit marker.
         assert {tp.partition: tp.offset in (5, 6) for tp in committed.topic_partitions} == {0: True, 1: True}, group
+
+
+def test_an_internal_topic_record_with_another_partition_count_is_not_applied(cluster):
+    """A `__consumer_offsets` record in etcd with another partition count than the brokers agreed
+    (as the Metadata bug above wrote) is reported and not applied: adopting it deleted the local
+    partitions past its count, the committed offsets and generations of the groups hashed there."""
+    def offsets_partitions(b):
+        return len([d for d in os.listdir(b.data_dir) if d.startswith("__consumer_offsets-")])
+
+    assert [offsets_partitions(b) for b in cluster.brokers.values()] == [50, 50, 50]
+    record = {"name": "__consumer_offsets", "topicId": uuid.uuid4().hex, "configs": {},
+              "partitions": [{"leader": i, "replicas": [i], "isr": [i], "leaderEpoch": 0, "partitionEpoch": 0} for i in (1, 2, 3)]}
+    etcd_put(cluster, "/tern/topics/__consumer_offsets", json.dumps(record))
+    def reported(b):
+        return "another partition count than this broker's" in b.logs()
+
+    for b in cluster.brokers.values():
+        wait_for(f"broker {b.port} applies or reports the record", lambda: reported(b) or offsets_partitions(b) != 50)
+    assert [offsets_partitions(b) for b in cluster.brokers.values()] == [50, 50, 50]
+    assert all(reported(b) for b in cluster.brokers.values())
+    # The brokers still serve: an ordinary topic is created, written and read.
+    create(cluster, "after-bad-record", 1, 3)
+    errors = []
+    produce_numbered(cluster.bootstrap, "after-bad-record", 5, errors)
+    assert errors == []
+
+
+def etcd_put(cluster, key, value):
+    """A put through etcd's JSON gateway (v3 API), as a damaged or foreign writer would make."""
+    body = json.dumps({"key": base64.b64encode(key.encode()).decode(), "value": base64.b64encode(value.encode()).decode()})
+    url = f"http://127.0.0.1:{cluster.etcd.port}/v3/kv/put"
+    with urllib.request.urlopen(urllib.request.Request(url, data=body.encode(), headers={"Content-Type": "application/json"}), timeout=10) as r:
+        assert r.status == 200
 
 
 def test_groups_are_spread_over_coordinators_by_their_id(cluster):
