@@ -730,6 +730,7 @@ def test_an_internal_topic_record_with_another_partition_count_is_not_applied(cl
     record = {"name": "__consumer_offsets", "topicId": uuid.uuid4().hex, "configs": {},
               "partitions": [{"leader": i, "replicas": [i], "isr": [i], "leaderEpoch": 0, "partitionEpoch": 0} for i in (1, 2, 3)]}
     etcd_put(cluster, "/tern/topics/__consumer_offsets", json.dumps(record))
+
     def reported(b):
         return "another partition count than this broker's" in b.logs()
 
