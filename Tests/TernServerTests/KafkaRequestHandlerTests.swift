@@ -12,22 +12,7 @@ import XCTest
     import Glibc
 #endif
 
-final class KafkaRequestHandlerTests: XCTestCase {
-    var dataDir: String!
-    var broker: Broker!
-
-    override func setUpWithError() throws {
-        dataDir = NSTemporaryDirectory() + "tern-server-test-" + UUID().uuidString
-        var config = BrokerConfig()
-        config.logDir = dataDir
-        broker = try Broker(config: config, logger: Logger(label: "test"))
-    }
-
-    override func tearDown() {
-        broker.shutdown()
-        try? FileManager.default.removeItem(atPath: dataDir)
-    }
-
+final class KafkaRequestHandlerTests: BrokerTestCase {
     private func request<M: KafkaMessage>(_ message: M, version: Int16, correlationId: Int32) -> ByteBuffer {
         var b = ByteBuffer()
         RequestHeader(requestApiKey: M.apiKey, requestApiVersion: version, correlationId: correlationId, clientId: "test")

@@ -9,21 +9,9 @@ import XCTest
 /// A single broker in a temporary directory, with one `__transaction_state` partition, and
 /// transaction coordinators of their own over it (each told its leader epoch by a box the test
 /// changes): the base of the coordinator tests.
-class TransactionCoordinatorTestCase: XCTestCase {
-    var dataDir: String!
-    var broker: Broker!
-
-    override func setUpWithError() throws {
-        dataDir = NSTemporaryDirectory() + "tern-coordinator-test-" + UUID().uuidString
-        var config = BrokerConfig()
-        config.logDir = dataDir
+class TransactionCoordinatorTestCase: BrokerTestCase {
+    override func configure(_ config: inout BrokerConfig) {
         config.transactionStatePartitions = 1
-        broker = try Broker(config: config, logger: Logger(label: "test"))
-    }
-
-    override func tearDown() {
-        broker.shutdown()
-        try? FileManager.default.removeItem(atPath: dataDir)
     }
 
     /// A coordinator over the broker's `__transaction_state` that leads it at `epoch`'s value.
