@@ -95,7 +95,7 @@ fuzz: fuzz-build
 
 # Regenerates the protocol codecs from Kafka's JSON schemas (needs ../shared beside the checkout).
 generate:
-	swift run tern-protocol-gen $(SHARED)/kafka-protocol/messages Sources/TernProtocol/Generated Tests/TernProtocolTests/Generated
+	swift run tern-protocol-gen $(SHARED)/kafka-protocol/messages Sources/TernProtocol/Generated Tests/TernProtocolTests/Generated Sources/tern-fuzz/Generated
 
 clean:
 	rm -rf .build

@@ -140,9 +140,12 @@ let package = Package(
         .executableTarget(
             name: "tern-fuzz",
             dependencies: [
-                "TernServer", "TernLog", "TernProtocol", "TernClient", "TernReplication",
+                "TernServer", "TernBroker", "TernLog", "TernProtocol", "TernClient", "TernReplication",
                 .product(name: "NIOCore", package: "swift-nio"),
+                .product(name: "NIOPosix", package: "swift-nio"),
+                .product(name: "NIOConcurrencyHelpers", package: "swift-nio"),
                 .product(name: "NIOEmbedded", package: "swift-nio"),
+                .product(name: "Logging", package: "swift-log"),
             ]
         ),
         // Generates Sources/TernProtocol/Generated from Kafka's JSON message schemas.

@@ -4,7 +4,7 @@ import NIOCore
 import TernProtocol
 
 /// What to do with one request frame.
-public enum DispatchOutcome {
+public enum DispatchOutcome: Sendable {
     /// Send this response frame (size prefix included) when the future completes.
     case respond(EventLoopFuture<OutboundFrame>)
     /// Send nothing (Produce with acks=0).

@@ -27,6 +27,8 @@ public struct FieldSchema {
     public let taggedVersions: VersionRange
     public let tag: Int?
     public let defaultValue: String?
+    /// What the field names ("topicName", "groupId", "producerId", …), when the schema says.
+    public let entityType: String?
     /// Per-field override of the message's flexible versions (RequestHeader.ClientId is "none").
     public let flexibleVersions: VersionRange?
     /// Inline struct definition when the type is a struct or an array of structs declared here.
@@ -105,6 +107,7 @@ extension FieldSchema {
             self.defaultValue = nil
         }
         self.flexibleVersions = try (f["flexibleVersions"] as? String).map(VersionRange.init(parsing:))
+        self.entityType = f["entityType"] as? String
         self.fields = try (f["fields"] as? [[String: Any]])?.map(FieldSchema.init(json:))
     }
 }

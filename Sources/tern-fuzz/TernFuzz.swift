@@ -20,9 +20,14 @@ import TernProtocol
 ///   starts with its request's API key and version as two int16s): the header, the generated
 ///   decoder of that API and version; a Fetch response's records also go through the follower's
 ///   whole-batch splitter and the client's batch decoding.
+/// - `broker`: sequences of generated and captured requests handled by a live in-process broker
+///   with topics, groups and a transaction in place (`BrokerTarget`): what handlers *do* with
+///   decoded values, against state.
 /// A finding is a crash, a sanitizer report or a broken property (`fatalError`).
+///
+/// `tern-fuzz live` (plain build) fuzzes running broker processes over TCP instead (`LiveFuzz`).
 enum Target: String {
-    case request, batch, segment, response
+    case request, batch, segment, response, broker
 }
 
 nonisolated(unsafe) var target = Target(rawValue: ProcessInfo.processInfo.environment["TERN_FUZZ_TARGET"] ?? "request") ?? .request
@@ -39,6 +44,7 @@ func run(_ bytes: ByteBuffer) {
     case .batch: fuzzBatch(bytes)
     case .segment: fuzzSegment(bytes)
     case .response: fuzzResponse(bytes)
+    case .broker: fuzzBroker(bytes)
     }
 }
 
@@ -62,8 +68,16 @@ struct Entry {
             var argv = CommandLine.unsafeArgv
             exit(LLVMFuzzerRunDriver(&argc, &argv, fuzzOne))
         #else
+            if args.first == "live" {
+                guard let options = LiveFuzz.parse(Array(args.dropFirst())) else {
+                    FileHandle.standardError.write(Data((LiveFuzz.usage + "\n").utf8))
+                    exit(2)
+                }
+                var live = LiveFuzz(options: options)
+                exit(live.run())
+            }
             guard let name = args.popFirst(), let chosen = Target(rawValue: name) else {
-                FileHandle.standardError.write(Data("usage: tern-fuzz request|batch|segment|response FILE|DIR...\n".utf8))
+                FileHandle.standardError.write(Data("usage: tern-fuzz request|batch|segment|response|broker FILE|DIR...\n       tern-fuzz live ...\n".utf8))
                 exit(2)
             }
             target = chosen

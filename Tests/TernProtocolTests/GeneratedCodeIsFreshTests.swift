@@ -16,6 +16,7 @@ final class GeneratedCodeIsFreshTests: XCTestCase {
         let checks = [
             ("Sources/TernProtocol/Generated", output.sources),
             ("Tests/TernProtocolTests/Generated", output.testSources),
+            ("Sources/tern-fuzz/Generated", output.fuzzSources),
         ]
         for (dir, files) in checks {
             let onDisk = try FileManager.default.contentsOfDirectory(atPath: root.appendingPathComponent(dir).path)

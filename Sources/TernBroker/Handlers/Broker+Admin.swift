@@ -88,8 +88,10 @@ extension Broker {
                 }
                 guard let have = topics.topic(t.name)?.metadata.partitions else { throw KafkaError.unknownTopicOrPartition }
                 if let assignments = t.assignments {
-                    guard assignments.count == Int(t.count - have) else {
-                        throw DescribedKafkaError(.invalidReplicaAssignment, "Attempted to add \(t.count - have) additional partition(s), but only \(assignments.count) assignment(s) were specified.")
+                    // In Int: the requested count is the client's, and may be far below the current one.
+                    let adding = Int(t.count) - Int(have)
+                    guard assignments.count == adding else {
+                        throw DescribedKafkaError(.invalidReplicaAssignment, "Attempted to add \(adding) additional partition(s), but only \(assignments.count) assignment(s) were specified.")
                     }
                     for a in assignments where a.brokerIds != [config.nodeId] {
                         throw DescribedKafkaError(.invalidReplicaAssignment, "The manual partition assignment \(a.brokerIds) must name this broker (\(config.nodeId)) once: the topic has one replica per partition.")

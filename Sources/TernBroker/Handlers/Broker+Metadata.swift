@@ -115,23 +115,24 @@ extension Broker {
                 response.nextCursor = .init(topicName: name, partitionIndex: 0)
                 break
             }
-            let first = name == from?.topicName ? from!.partitionIndex : 0
-            let count = Int32(topic.partitions.count)
-            let last = min(count, first + Int32(budget))
+            // The cursor's partition index is the client's: counted in Int, it cannot overflow.
+            let first = name == from?.topicName ? Int(from!.partitionIndex) : 0
+            let count = topic.partitions.count
+            let last = min(count, first + budget)
             response.topics.append(.init(
                 errorCode: 0, name: name, topicId: topic.id, isInternal: Self.internalTopics.contains(name),
                 partitions: (first..<max(first, last)).map { i in
-                    let p = topic.partitions[Int(i)]
+                    let p = topic.partitions[i]
                     let leader = view.broker(p.leader) != nil ? p.leader : LeaderElection.noLeader
                     return .init(
-                        errorCode: leader == LeaderElection.noLeader ? KafkaError.leaderNotAvailable.rawValue : 0, partitionIndex: i,
+                        errorCode: leader == LeaderElection.noLeader ? KafkaError.leaderNotAvailable.rawValue : 0, partitionIndex: Int32(i),
                         leaderId: leader, leaderEpoch: p.leaderEpoch, replicaNodes: p.replicas, isrNodes: p.isr,
                         eligibleLeaderReplicas: [], lastKnownElr: [], offlineReplicas: p.replicas.filter { view.broker($0) == nil })
                 },
                 topicAuthorizedOperations: AuthorizedOperations.topic))
-            budget -= Int(max(0, last - first))
+            budget -= max(0, last - first)
             if last < count {
-                response.nextCursor = .init(topicName: name, partitionIndex: last)
+                response.nextCursor = .init(topicName: name, partitionIndex: Int32(last))
                 break
             }
         }

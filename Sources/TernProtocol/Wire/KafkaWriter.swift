@@ -80,8 +80,27 @@ extension KafkaWriter {
             writeKafkaLength(nil, compact: compact, wide: false)
             return
         }
-        writeKafkaLength(s.utf8.count, compact: compact, wide: false)
-        appendKafkaUTF8(s)
+        let fitting = compact ? s : Self.fittingInt16Length(s)
+        writeKafkaLength(fitting.utf8.count, compact: compact, wide: false)
+        appendKafkaUTF8(fitting)
+    }
+
+    /// A classic string's length is an int16, and a string can outgrow it: a client's invalid
+    /// UTF-8 is decoded into 3-byte replacement characters and then echoed back (32767 bytes
+    /// become 98301), or a message is built around a long name. Such a string is cut after the
+    /// last whole scalar that fits, so encoding a response never traps on a client's input and the
+    /// frame stays well formed (Kafka's serializer throws on it instead, failing the response).
+    static func fittingInt16Length(_ s: String) -> String {
+        guard s.utf8.count > Int(Int16.max) else { return s }
+        var bytes = 0
+        var end = s.unicodeScalars.startIndex
+        for scalar in s.unicodeScalars {
+            let width = UTF8.width(scalar)
+            guard bytes + width <= Int(Int16.max) else { break }
+            bytes += width
+            end = s.unicodeScalars.index(after: end)
+        }
+        return String(s.unicodeScalars[..<end])
     }
 
     public mutating func writeKafkaString(_ s: String, compact: Bool) {
