@@ -8,7 +8,7 @@ PIP_PACKAGES := pytest confluent-kafka kafka-python aiokafka lz4 python-snappy z
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 TERN_DEBUG := .build/debug/tern
 
-.PHONY: cluster run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build tsan asan bench-replication verify
+.PHONY: cluster run build deps test-deps test unit-test interop-test generate clean bench fuzz fuzz-build fuzz-live tsan asan bench-replication verify
 
 deps:
 	@missing=""; for p in $(APT_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
@@ -54,9 +54,11 @@ unit-test: deps
 	.build/debug/tern-fuzz batch Tests/Fuzz/corpus/batch
 	.build/debug/tern-fuzz segment Tests/Fuzz/corpus/segment
 	.build/debug/tern-fuzz response Tests/Fuzz/corpus/response
+	.build/debug/tern-fuzz broker Tests/Fuzz/regressions/broker
 
 interop-test: test-deps
 	swift build --product tern
+	swift build --product tern-fuzz
 	swift build --product TernClockShim
 	TERN_BIN=$(CURDIR)/$(TERN_DEBUG) python3 -m pytest -q Tests/Interop
 
@@ -74,9 +76,11 @@ asan: deps
 	ASAN_OPTIONS=detect_leaks=0 swift test --skip-build --sanitize=address --scratch-path .build-asan
 
 # libFuzzer (Sources/tern-fuzz) over request framing + every request decoder, produced-batch
-# validation, log recovery, and every response decoder with a follower's and the client's record
-# handling; seeded from Tests/Fuzz/corpus (captured from real clients); each target runs
-# FUZZ_SECONDS. New corpus entries stay in .build-fuzz/work, findings fail the run.
+# validation, log recovery, every response decoder with a follower's and the client's record
+# handling, and a live in-process broker handling generated request sequences (`broker`, with
+# topics, groups and a transaction in place); seeded from Tests/Fuzz/corpus (captured from real
+# clients) and the broker regressions; each target runs FUZZ_SECONDS. New corpus entries stay in
+# .build-fuzz/work, findings fail the run.
 FUZZ_SECONDS ?= 60
 FUZZ_BIN := .build-fuzz/debug/tern-fuzz
 fuzz-build: deps
@@ -84,14 +88,27 @@ fuzz-build: deps
 	  -Xswiftc -DTERN_FUZZING -Xcc -fsanitize=fuzzer-no-link,address 2>&1 | grep -v "Cannot export local symbol"
 
 fuzz: fuzz-build
-	@for t in request batch segment response; do \
+	python3 Tests/Fuzz/broker_seeds.py Tests/Fuzz/corpus/request .build-fuzz/seeds/broker
+	cp Tests/Fuzz/regressions/broker/* .build-fuzz/seeds/broker/
+	@for t in request batch segment response broker; do \
 	  mkdir -p .build-fuzz/work/$$t .build-fuzz/findings; \
+	  seeds=Tests/Fuzz/corpus/$$t; [ $$t = broker ] && seeds=.build-fuzz/seeds/broker; \
 	  echo "== fuzz $$t for $(FUZZ_SECONDS) s"; \
-	  TERN_FUZZ_TARGET=$$t $(FUZZ_BIN) .build-fuzz/work/$$t Tests/Fuzz/corpus/$$t -max_total_time=$(FUZZ_SECONDS) \
+	  TERN_FUZZ_TARGET=$$t $(FUZZ_BIN) .build-fuzz/work/$$t $$seeds -max_total_time=$(FUZZ_SECONDS) \
 	    -rss_limit_mb=4096 -max_len=65536 -print_final_stats=1 -artifact_prefix=.build-fuzz/findings/$$t- 2>&1 \
 	    | grep -E "^#[0-9]+ +DONE|stat::number_of_executed_units|ERROR|SUMMARY|Test unit written" || true; \
 	  if ls .build-fuzz/findings/$$t-* >/dev/null 2>&1; then echo "fuzz $$t: finding in .build-fuzz/findings"; exit 1; fi; \
 	done
+
+# Long live fuzzing (the issue's 1 000 000 cases against a single broker, 200 000 against a broker
+# of a 3-broker cluster) with a new seed each run, on the release build; CI runs a short slice
+# among the interop tests. A finding leaves the last cases under the test's temporary root.
+FUZZ_LIVE_CASES ?= 1000000
+FUZZ_LIVE_CLUSTER_CASES ?= 200000
+fuzz-live: build test-deps
+	swift build -c release --product tern-fuzz
+	TERN_BIN=$(CURDIR)/.build/release/tern TERN_FUZZ_LIVE_CASES=$(FUZZ_LIVE_CASES) TERN_FUZZ_LIVE_CLUSTER_CASES=$(FUZZ_LIVE_CLUSTER_CASES) \
+	  TERN_FUZZ_LIVE_SEED=$${TERN_FUZZ_LIVE_SEED:-$$(date +%s)} python3 -m pytest -s -q Tests/Interop/test_fuzz_live.py
 
 # Regenerates the protocol codecs from Kafka's JSON schemas (needs ../shared beside the checkout).
 generate:
