@@ -22,6 +22,10 @@ public struct BrokerConfig: Sendable {
     public var messageMaxBytes: Int = 1_048_588
     /// `socket.request.max.bytes`: largest request frame; bigger frames close the connection.
     public var socketRequestMaxBytes: Int = 104_857_600
+    /// `fetch.max.bytes`: the most record bytes one fetch response carries (beyond one batch,
+    /// KIP-74), whatever the request asks — Kafka's 55 MiB. It also keeps a response far below
+    /// the int32 frame size a fetch naming one partition many times would otherwise pass.
+    public var fetchMaxBytes: Int32 = 57_671_680
     /// `log.message.timestamp.before.max.ms` / `after.max.ms`: how far a CreateTime timestamp may
     /// lie behind or ahead of the broker's clock (Kafka's defaults: unlimited).
     public var timestampBeforeMaxMs: Int64 = .max

@@ -78,7 +78,8 @@ extension GroupCoordinator {
                 })
             }
             if changed {
-                g.groupEpoch += 1
+                // Wrapping, as Kafka's int does: a member drives it (every join), and the 2^31st must not trap.
+                g.groupEpoch &+= 1
                 g.computeTarget(partitionCount: { self.topicCatalog.partitions($0) })
             }
             scheduleModernExpiry(g, member)
@@ -125,7 +126,7 @@ extension GroupCoordinator {
     func removeModernMember(_ g: ConsumerProtocolGroup, _ memberId: String) {
         let removed = g.members.removeValue(forKey: memberId)
         removed?.sessionTimer?.cancel()
-        g.groupEpoch += 1
+        g.groupEpoch &+= 1
         g.computeTarget(partitionCount: { self.topicCatalog.partitions($0) })
         downgradeIfOnlyClassicMembersRemain(g, removedConsumerMember: removed != nil && removed?.classic == nil)
     }

@@ -129,7 +129,7 @@ extension GroupCoordinator {
         // What the member says it still owns (eager members own nothing when they rejoin).
         m.owned = Set((subscription?.ownedPartitions ?? []).flatMap { tp in tp.partitions.map { TopicPartitionKey(topic: tp.topic, partition: $0) } })
         if changed {
-            g.groupEpoch += 1
+            g.groupEpoch &+= 1
             g.computeTarget(partitionCount: { self.topicCatalog.partitions($0) })
         }
         reconcileClassic(g, m)
@@ -209,7 +209,7 @@ extension GroupCoordinator {
             return .init(memberId: who.memberId, groupInstanceId: who.groupInstanceId, errorCode: error.rawValue)
         }
         if removed {
-            g.groupEpoch += 1
+            g.groupEpoch &+= 1
             g.computeTarget(partitionCount: { self.topicCatalog.partitions($0) })
         }
         return results

@@ -127,7 +127,8 @@ public final class GroupCoordinator: @unchecked Sendable {
             logger.info("member did not rejoin in time", metadata: ["group": "\(g.groupId)", "member": "\(m.memberId)"])
             g.remove(m.memberId)
         }
-        g.generationId += 1
+        // Wrapping, as Kafka's int does: clients drive it (every rebalance), and the 2^31st must not trap.
+        g.generationId &+= 1
         guard !g.members.isEmpty else {
             g.state = .empty
             g.protocolName = nil
@@ -188,7 +189,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         case .completingRebalance, .stable:
             if g.members.isEmpty {
                 g.rebalanceTimer?.cancel()
-                g.generationId += 1
+                g.generationId &+= 1
                 g.state = .empty
                 g.protocolName = nil
                 g.leaderId = nil

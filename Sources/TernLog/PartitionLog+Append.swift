@@ -126,7 +126,10 @@ extension PartitionLog {
             // Kafka's rule for segment.ms: compare the incoming batch's timestamp (not the wall
             // clock) with the segment's first, so replayed old data does not roll on every append.
             let newest = headers.map(\.maxTimestamp).max() ?? -1
-            let tooOld = active.firstTimestamp >= 0 && newest - active.firstTimestamp > config.rollMs
+            // Timestamps are the client's (any Int64 when the broker sets no bounds, as Kafka
+            // allows): a difference that overflows is as far apart as timestamps get, so it rolls.
+            let (age, overflow) = newest.subtractingReportingOverflow(active.firstTimestamp)
+            let tooOld = active.firstTimestamp >= 0 && (overflow || age > config.rollMs)
             // Index entries hold offsets relative to the segment's base as 32 bits: a batch whose
             // last offset would not fit starts a new segment, as Kafka rolls on offset overflow.
             let offsetOverflow = lastOffset - active.baseOffset > Int64(Int32.max)

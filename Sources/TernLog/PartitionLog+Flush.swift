@@ -6,8 +6,11 @@ extension PartitionLog {
     /// fdatasync the active segment if `log.flush.interval.ms` has passed with unflushed data.
     public func flushIfDue(nowNanos: UInt64 = DispatchTime.now().uptimeNanoseconds) throws {
         try flush { log in
+            // In milliseconds, saturating: `flush.ms` is a topic config a client sets (any
+            // non-negative long), and an append that synced may have moved `lastFlushNanos` past
+            // `nowNanos`, which was read before the lock.
             log.unflushedMessages > 0 && log.config.flushIntervalMs != Int64.max
-                && nowNanos - log.lastFlushNanos >= UInt64(log.config.flushIntervalMs) * 1_000_000
+                && Int64((nowNanos > log.lastFlushNanos ? nowNanos - log.lastFlushNanos : 0) / 1_000_000) >= log.config.flushIntervalMs
         }
     }
 

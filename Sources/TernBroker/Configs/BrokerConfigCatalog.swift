@@ -65,6 +65,8 @@ enum BrokerConfigCatalog {
               about: "Session timeout of KIP-848 consumers."),
         .init(name: "group.consumer.migration.policy", type: .string, value: { $0.groups.migrationPolicy.rawValue },
               about: "Whether a live group may move between the classic and the consumer (KIP-848) protocol."),
+        .init(name: "fetch.max.bytes", type: .int, value: { "\($0.fetchMaxBytes)" },
+              about: "The most record bytes one fetch response carries (beyond one whole batch)."),
         .init(name: "socket.request.max.bytes", type: .int, value: { "\($0.socketRequestMaxBytes)" }, about: "Largest request frame."),
         .init(name: "connections.max.idle.ms", type: .long, value: { "\($0.connectionsMaxIdleMs)" }, about: "Close connections idle this long."),
         .init(name: "max.connections", type: .int, value: { "\($0.maxConnections)" }, about: "Most connections accepted at once."),

@@ -60,7 +60,7 @@ extension Broker {
     /// the logs it read (to wait on).
     func fetchOnce(_ request: FetchRequest, version: Int16) -> (FetchResponse, Int, [PartitionLog]) {
         var response = FetchResponse(errorCode: 0, sessionId: 0)
-        var remaining = Int(request.maxBytes > 0 ? request.maxBytes : Int32.max)
+        var remaining = Int(min(request.maxBytes > 0 ? request.maxBytes : Int32.max, config.fetchMaxBytes))
         var total = 0
         var logs: [PartitionLog] = []
         var anyError = false

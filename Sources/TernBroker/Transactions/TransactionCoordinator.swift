@@ -279,7 +279,10 @@ final class TransactionCoordinator: @unchecked Sendable {
             try lock.withLock {
                 var m = try transactions[transactionalId]
                     ?? TransactionMetadata(transactionalId: transactionalId, producerId: allocateProducerId(), producerEpoch: -1, timeoutMs: timeoutMs)
-                if m.producerEpoch == Int16.max - 1 {
+                // Kafka's exhaustion rule (`isProducerEpochExhausted`): an epoch a bump could
+                // not follow gets a new producer id. A timeout's fencing bump may have taken the
+                // epoch to the maximum itself.
+                if m.producerEpoch >= Int16.max - 1 {
                     m.producerId = try allocateProducerId()
                     m.producerEpoch = -1
                 }
@@ -398,7 +401,8 @@ final class TransactionCoordinator: @unchecked Sendable {
     private func beginEnd(_ id: String, commit: Bool, bumpEpoch: Bool) -> Ending? {
         guard let previous = transactions[id] else { return nil }
         var m = previous
-        if bumpEpoch { m.producerEpoch += 1 }
+        // At the maximum the epoch stays: the next InitProducerId moves the id on (above).
+        if bumpEpoch && m.producerEpoch < Int16.max { m.producerEpoch += 1 }
         m.state = commit ? .prepareCommit : .prepareAbort
         store(m)
         let ending = Ending(previous: previous, prepared: m, coordinatorEpoch: coordinatorEpoch(of: partition(of: id)) ?? -1)

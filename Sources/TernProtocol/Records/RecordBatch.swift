@@ -60,7 +60,9 @@ public struct RecordBatch: Equatable, Sendable {
         var body = ByteBuffer()
         for (i, r) in records.enumerated() {
             let delta = preservedLastOffsetDelta == nil ? Int32(i) : Int32(r.offset - baseOffset)
-            r.write(to: &body, offsetDelta: delta, timestampDelta: r.timestamp - baseTimestamp)
+            // Wrapping, as decoding adds the delta (`Record`): a client's extreme timestamps
+            // (Int64.min after base 1) must re-encode to the bytes they came from, not trap.
+            r.write(to: &body, offsetDelta: delta, timestampDelta: r.timestamp &- baseTimestamp)
         }
         guard let codec = compression else { throw RecordBatchError.unsupportedCompression(attributes & 0x7) }
         body = try RecordCompression.compress(body, codec: codec)
