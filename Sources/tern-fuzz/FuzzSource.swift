@@ -27,6 +27,17 @@ struct FuzzWorld: Sendable {
     var producerEpochs: [Int16] = [0]
     var generations: [Int32] = [-1, 0, 1, 2]
     var brokers: [Int32] = [0, 1, 2, -1]
+
+    /// What another broker's seeding learned, added to this.
+    mutating func merge(_ other: FuzzWorld) {
+        func union<T: Equatable>(_ a: inout [T], _ b: [T]) { a += b.filter { !a.contains($0) } }
+        union(&topicIds, other.topicIds)
+        union(&members, other.members)
+        union(&producerIds, other.producerIds)
+        union(&producerEpochs, other.producerEpochs)
+        union(&generations, other.generations)
+        union(&brokers, other.brokers)
+    }
 }
 
 /// Where every choice of a generated request comes from: libFuzzer's input (so coverage guides

@@ -77,7 +77,13 @@ struct LiveFuzz {
         var seeding = LiveTransport(broker: options.brokers[0])
         let apis = advertisedApis(&seeding)
         guard !apis.isEmpty else { return report(finding: "no ApiVersions answer from \(options.brokers[0]) before fuzzing") }
-        let world = seedBroker(&seeding, replicationFactor: options.replicationFactor)
+        // Each broker in turn: in a cluster, groups and transactions are seeded only where their
+        // coordinator is, and partitions only where they are led.
+        var world = seedBroker(&seeding, replicationFactor: options.replicationFactor)
+        for broker in options.brokers.dropFirst() {
+            var other = LiveTransport(broker: broker)
+            world.merge(seedBroker(&other, replicationFactor: options.replicationFactor))
+        }
         let captured = Self.loadCorpus(options.corpus)
         var f = FuzzSource(seed: options.seed, world: world)
         let started = Date()
@@ -130,6 +136,11 @@ struct LiveFuzz {
         let answer = probe.call(ApiVersionsRequest(), version: 0, ApiVersionsResponse.self, timeout: .milliseconds(Int64(options.probeTimeoutMs)))
         let ms = Double(DispatchTime.now().uptimeNanoseconds - started.uptimeNanoseconds) / 1e6
         slowestProbeMs = max(slowestProbeMs, ms)
+        if ms > 250, let last = recent.last?.frame {
+            // Which request kept an event loop busy, for the closing summary's slow list.
+            print("  slow ApiVersions (\(Int(ms)) ms) after API \(last.getInteger(at: last.readerIndex, as: Int16.self) ?? -1) "
+                + "v\(last.getInteger(at: last.readerIndex + 2, as: Int16.self) ?? -1)")
+        }
         guard answer?.errorCode == 0 else {
             return "broker \(options.brokers[broker]) did not answer ApiVersions on a fresh connection within \(options.probeTimeoutMs) ms"
         }

@@ -419,3 +419,44 @@ def test_ten_thousand_partitions_fit_and_an_oversized_topic_is_refused_up_front(
     kcat("-b", broker.bootstrap, "-P", "-t", "many-7", "-p", "999", input_bytes=b"deep\n")
     assert kcat("-b", broker.bootstrap, "-C", "-t", "many-7", "-p", "999", "-o", "beginning", "-e", "-q") == b"deep\n"
     assert_still_serves(broker)
+
+
+def test_fetch_max_bytes_caps_a_response_that_names_a_partition_many_times(tmp_path):
+    """A fetch asking for Int32.max bytes and naming one partition 40 times got every byte of it
+    40 times over (a partition with 100 MB would have passed the int32 frame size and killed the
+    broker). `fetch.max.bytes` caps the response as Kafka does: the first batch still comes whole
+    (KIP-74), and nothing past the cap."""
+    b = BrokerProcess(str(tmp_path / "data"), extra_args=["--set", "fetch.max.bytes=1024"])
+    b.start()
+    try:
+        create_topic(b, "capped")
+        conn = wire.Conn(b.port)
+        for i in range(3):
+            conn.send(wire.request(0, 3, i, wire.produce_v3("capped", 0, wire.record_batch([b"x" * 8000]))))
+            assert wire.parse_produce_v3_response(conn.recv_frame())[1][0][2] == 0
+        partition = struct.pack(">iqi", 0, 0, 2**31 - 1)
+        fetch = struct.pack(">iiiib", -1, 0, 1, 2**31 - 1, 0) + struct.pack(">i", 1) + wire.string("capped")
+        fetch += struct.pack(">i", 40) + partition * 40
+        conn.send(wire.request(1, 4, 9, fetch))
+        payload = conn.recv_frame()
+        pos = 4 + 4  # correlation id, throttle time
+        (topics,) = struct.unpack_from(">i", payload, pos)
+        pos += 4
+        record_bytes = 0
+        for _ in range(topics):
+            (n,) = struct.unpack_from(">h", payload, pos)
+            pos += 2 + n
+            (partitions,) = struct.unpack_from(">i", payload, pos)
+            pos += 4
+            for _ in range(partitions):
+                pos += 4 + 2 + 8 + 8
+                (aborted,) = struct.unpack_from(">i", payload, pos)
+                pos += 4 + max(aborted, 0) * 16
+                (size,) = struct.unpack_from(">i", payload, pos)
+                pos += 4 + max(size, 0)
+                record_bytes += max(size, 0)
+        assert partitions == 40
+        assert 8000 < record_bytes < 2 * 8100, f"{record_bytes} record bytes for a 1024-byte cap"
+        assert_still_serves(b)
+    finally:
+        b.stop()
