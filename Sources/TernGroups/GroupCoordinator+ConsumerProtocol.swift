@@ -12,7 +12,7 @@ extension GroupCoordinator {
             func fail(_ e: KafkaError, _ message: String) -> ConsumerGroupHeartbeatResponse {
                 ConsumerGroupHeartbeatResponse(errorCode: e.rawValue, errorMessage: message, memberId: req.memberId, memberEpoch: req.memberEpoch)
             }
-            guard !req.groupId.isEmpty else { return fail(.invalidGroupId, "group id is empty") }
+            guard Self.isValidGroupId(req.groupId) else { return fail(.invalidGroupId, "group id is empty or longer than 32767 bytes") }
             if let classic = groups[req.groupId], !classic.members.isEmpty {
                 // KIP-848 online upgrade: a new consumer-protocol member converts a live classic group.
                 guard req.memberEpoch == 0, upgradeToConsumerProtocol(classic) == nil else {

@@ -17,7 +17,7 @@ extension GroupCoordinator {
         func fail(_ e: KafkaError, memberId: String? = nil) -> EventLoopFuture<JoinResult> {
             loop.makeSucceededFuture(JoinResult(error: e, memberId: memberId ?? req.memberId))
         }
-        guard !req.groupId.isEmpty else { return fail(.invalidGroupId) }
+        guard Self.isValidGroupId(req.groupId) else { return fail(.invalidGroupId) }
         guard req.sessionTimeoutMs >= config.minSessionTimeoutMs, req.sessionTimeoutMs <= config.maxSessionTimeoutMs else {
             return fail(.invalidSessionTimeout)
         }

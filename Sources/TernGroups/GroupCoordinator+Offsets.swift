@@ -54,10 +54,18 @@ extension GroupCoordinator {
         return nil
     }
 
+    /// Group ids are written into `__consumer_offsets` keys as int16-length strings: a longer one (a
+    /// flexible request's compact string, or invalid UTF-8 grown by decoding) could only be stored
+    /// cut short, and ids cut to the same prefix would share offsets after a reload. Kafka's
+    /// serializer fails such a write; here the request gets INVALID_GROUP_ID.
+    static func isValidGroupId(_ id: String) -> Bool {
+        !id.isEmpty && id.utf8.count <= Int(Int16.max)
+    }
+
     /// `memberEpochs`: the request can carry a KIP-848 member epoch (OffsetCommit v9+,
     /// TxnOffsetCommit's generation field).
     func validateCommitter(group groupId: String, generation epoch: Int32, memberId: String, instanceId: String?, memberEpochs: Bool) -> KafkaError? {
-        guard !groupId.isEmpty else { return .invalidGroupId }
+        guard Self.isValidGroupId(groupId) else { return .invalidGroupId }
         if let modern = modernGroups[groupId] {
             // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
             if epoch < 0 && modern.members.isEmpty { return nil }

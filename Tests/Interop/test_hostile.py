@@ -460,3 +460,26 @@ def test_fetch_max_bytes_caps_a_response_that_names_a_partition_many_times(tmp_p
         assert_still_serves(b)
     finally:
         b.stop()
+
+
+def test_a_group_id_too_long_for_the_offsets_key_is_invalid_group_id(broker):
+    """A flexible request's group id may be longer than the int16 string `__consumer_offsets`
+    keys hold; stored cut short, two such groups would share offsets after a reload. Refused as
+    INVALID_GROUP_ID (24), as Kafka fails to write it, and the broker goes on serving."""
+    create_topic(broker, "long-group")
+    conn = wire.Conn(broker.port)
+    partition = struct.pack(">iqi", 0, 1, -1) + b"\x01" + b"\x00"  # index, offset, leader epoch, null metadata, tags
+    topic = wire.compact_string("long-group") + wire.uvarint(2) + partition + b"\x00"
+    for group, expected in (("g" * 40000, 24), ("g" * 100, 0)):
+        body = wire.compact_string(group) + struct.pack(">i", -1) + wire.compact_string("") + b"\x00"
+        body += wire.uvarint(2) + topic + b"\x00"
+        conn.send(wire.flexible_request(8, 8, 5, body))
+        payload = conn.recv_frame()
+        pos = 4 + 1 + 4  # correlation id, tags, throttle time
+        _, pos = wire.read_uvarint(payload, pos)  # topics + 1
+        n, pos = wire.read_uvarint(payload, pos)
+        pos += n - 1
+        _, pos = wire.read_uvarint(payload, pos)  # partitions + 1
+        (index, error) = struct.unpack_from(">ih", payload, pos)
+        assert (index, error) == (0, expected), group[:10]
+    assert_still_serves(broker)
