@@ -24,6 +24,7 @@ import TernProtocol
 /// and the broker is made anew every `inputsPerBroker` inputs so its directory stays small.
 final class InProcessBroker {
     static let inputsPerBroker = 2000
+    // Only libFuzzer's (or the replay loop's) one calling thread touches it.
     nonisolated(unsafe) private static var current: InProcessBroker?
 
     let directory: String
