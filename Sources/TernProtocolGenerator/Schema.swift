@@ -112,6 +112,38 @@ extension FieldSchema {
     }
 }
 
+extension MessageSchema {
+    /// The message and each struct it uses (declared inline or common), breadth first in field
+    /// order, through fields some valid version has: the order the sample and fuzz emitters write
+    /// their extensions in.
+    var structsInOrder: [(name: String, fields: [FieldSchema])] {
+        var structs: [(name: String, fields: [FieldSchema])] = [(name, fields)]
+        var seen: Set<String> = []
+        let common = Dictionary(commonStructs.map { ($0.name, $0.fields) }, uniquingKeysWith: { a, _ in a })
+        var index = 0
+        while index < structs.count {
+            for f in structs[index].fields where f.versions.condition(within: validVersions) != "false" {
+                if let nested = f.type.structName, seen.insert(nested).inserted {
+                    structs.append((nested, f.fields ?? common[nested] ?? []))
+                }
+            }
+            index += 1
+        }
+        return structs
+    }
+}
+
+extension FieldType {
+    /// The struct this type is or holds an array of.
+    var structName: String? {
+        switch self {
+        case .structure(let n): return n
+        case .array(let e): return e.structName
+        default: return nil
+        }
+    }
+}
+
 /// Removes `//` comments outside string literals.
 func stripComments(_ text: String) -> String {
     var out = ""
