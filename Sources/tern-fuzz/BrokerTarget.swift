@@ -17,8 +17,8 @@ import TernProtocol
 ///
 /// Input: steps, each a tag byte then its bytes. A tag below 224 is a generated request (API,
 /// version and every field chosen by the following bytes, `FuzzSource`); otherwise a raw frame
-/// follows (a big-endian UInt16 length, then the frame without its size prefix) — the seed corpus
-/// (`Tests/Fuzz/corpus/broker`) holds the frames real clients sent, in this form.
+/// follows (a big-endian UInt16 length, then the frame without its size prefix) — `make fuzz`
+/// seeds it with the frames real clients sent, in this form (`Tests/Fuzz/broker_seeds.py`).
 ///
 /// State carries over between inputs (that is the point: a request meets what earlier ones left),
 /// and the broker is made anew every `inputsPerBroker` inputs so its directory stays small.
@@ -63,7 +63,6 @@ final class InProcessBroker {
         var seeding = transport
         apis = advertisedApis(&seeding)
         world = seedBroker(&seeding, replicationFactor: 1)
-        if ProcessInfo.processInfo.environment["TERN_FUZZ_VERBOSE"] != nil { print("seeded: \(apis.count) APIs, \(world)") }
     }
 
     func shutdown() {
