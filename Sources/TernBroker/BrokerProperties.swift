@@ -146,6 +146,7 @@ public enum BrokerProperties {
         case "leader.imbalance.check.interval.seconds": config.leaderImbalanceCheckIntervalSeconds = try positive(Int64.self)
         case "replica.lag.time.max.ms": config.replication.lagTimeMaxMs = try positive(Int64.self)
         case "replica.fetch.wait.max.ms": config.replication.fetchWaitMaxMs = try positive(Int32.self)
+        case "replica.fetch.min.bytes": config.replication.fetchMinBytes = try positive(Int32.self)
         case "fetch.max.bytes":
             let v = try positive(Int32.self)
             guard v >= 1024 else { throw ParseError.badValue(key, value) }

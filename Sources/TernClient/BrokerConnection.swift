@@ -90,24 +90,25 @@ public final class BrokerConnection: Sendable {
     public func send<Request: KafkaMessage, Response: KafkaMessage>(
         _ request: Request, version: Int16, as: Response.Type, timeout: Duration? = nil
     ) async throws -> Response {
-        var payload = try await sendRaw(request, version: version, expectResponse: true, timeout: timeout)!
-        // Response header v1 (tagged fields) for flexible versions, except ApiVersions (always v0).
-        if Request.isFlexible(version) && Request.apiKey != ApiKey.apiVersions.rawValue {
-            let count = try payload.readUnsignedVarint()
-            for _ in 0..<count {
-                _ = try payload.readUnsignedVarint()
-                try payload.skipKafkaBytes(Int(try payload.readUnsignedVarint()))
-            }
-        }
-        return try Response(from: &payload, version: version)
+        try await start(request, version: version, as: Response.self, timeout: timeout).response()
+    }
+
+    /// Queues a request for writing now and returns its response to await later. Requests started
+    /// one after another on a connection reach the broker in that order, whichever task awaits
+    /// which response first — what keeps a producer's batches for one partition in order.
+    public func start<Request: KafkaMessage, Response: KafkaMessage>(
+        _ request: Request, version: Int16, as: Response.Type, timeout: Duration? = nil
+    ) -> PendingResponse<Response> {
+        PendingResponse(payload: startRaw(request, version: version, expectResponse: true, timeout: timeout),
+                        version: version, flexibleHeader: Request.isFlexible(version) && Request.apiKey != ApiKey.apiVersions.rawValue)
     }
 
     /// Sends a request that gets no response (Produce with acks=0).
     public func sendWithoutResponse<Request: KafkaMessage>(_ request: Request, version: Int16) async throws {
-        _ = try await sendRaw(request, version: version, expectResponse: false)
+        _ = try await startRaw(request, version: version, expectResponse: false).get()
     }
 
-    private func sendRaw<Request: KafkaMessage>(_ request: Request, version: Int16, expectResponse: Bool, timeout: Duration? = nil) async throws -> ByteBuffer? {
+    private func startRaw<Request: KafkaMessage>(_ request: Request, version: Int16, expectResponse: Bool, timeout: Duration? = nil) -> EventLoopFuture<ByteBuffer?> {
         let correlationId = nextCorrelationId.withLockedValue { id in
             defer { id = id == Int32.max ? 1 : id + 1 }
             return id
@@ -138,7 +139,7 @@ public final class BrokerConnection: Sendable {
                 promise.futureResult.whenComplete { _ in expiry.cancel() }
             }
         }
-        return try await promise.futureResult.get()
+        return promise.futureResult
     }
 
     public func close() async {
@@ -202,4 +203,24 @@ public enum KafkaErrorNames {
     ]
 
     public static func name(_ code: Int16) -> String { names[code] ?? "error \(code)" }
+}
+
+/// A request already on its way (see `BrokerConnection.start`); `response()` waits for and decodes its answer.
+public struct PendingResponse<Response: KafkaMessage>: Sendable {
+    let payload: EventLoopFuture<ByteBuffer?>
+    let version: Int16
+    let flexibleHeader: Bool
+
+    public func response() async throws -> Response {
+        guard var payload = try await payload.get() else { throw ClientError.invalidResponse("no response expected") }
+        // Response header v1 (tagged fields) for flexible versions, except ApiVersions (always v0).
+        if flexibleHeader {
+            let count = try payload.readUnsignedVarint()
+            for _ in 0..<count {
+                _ = try payload.readUnsignedVarint()
+                try payload.skipKafkaBytes(Int(try payload.readUnsignedVarint()))
+            }
+        }
+        return try Response(from: &payload, version: version)
+    }
 }

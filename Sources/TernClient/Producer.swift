@@ -169,8 +169,15 @@ public final class Producer: Sendable {
                     return s.ready
                 }
                 guard !batches.isEmpty else { continue }
+                // Requests are written here, one after another, so a partition's batches reach its
+                // leader in the order they were sealed; only the waits for answers run concurrently.
+                let requests = await start(batches, client: client, config: config, observer: observer)
                 group.addTask {
-                    await send(batches, client: client, config: config, observer: observer)
+                    await withTaskGroup(of: Void.self) { waits in
+                        for (batches, pending) in requests {
+                            waits.addTask { await complete(batches, pending, observer: observer) }
+                        }
+                    }
                     state.withLockedValue { s in
                         s.inFlight -= 1
                         s.outstanding -= batches.reduce(0) { $0 + $1.builder.count }
@@ -180,19 +187,24 @@ public final class Producer: Sendable {
         }
     }
 
-    /// Sends ready batches, one Produce request per leader, and completes their records.
-    private static func send(_ batches: [PendingBatch], client: KafkaClient, config: Config, observer: BatchObserver?) async {
+    /// Writes ready batches, one Produce request per leader (split at `maxRequestBytes`). Batches
+    /// that could not be written, and acks=0 batches, are finished here; the rest come back with
+    /// the response to wait for.
+    private static func start(_ batches: [PendingBatch], client: KafkaClient, config: Config, observer: BatchObserver?) async
+        -> [([PendingBatch], PendingResponse<ProduceResponse>)]
+    {
         var byLeader: [Int32: [PendingBatch]] = [:]
+        var leaders: [Int32] = []  // first-seen order, so requests go out in sealing order
         for b in batches {
             let leader = (try? await client.topic(b.topic))?.partitions[b.partition] ?? -1
+            if byLeader[leader] == nil { leaders.append(leader) }
             byLeader[leader, default: []].append(b)
         }
-        // Split each leader's batches into requests of at most `maxRequestBytes`.
         var requests: [(Int32, [PendingBatch])] = []
-        for (leader, batches) in byLeader {
+        for leader in leaders {
             var current: [PendingBatch] = []
             var size = 0
-            for b in batches {
+            for b in byLeader[leader]! {
                 if !current.isEmpty && size + b.builder.byteCount > config.maxRequestBytes {
                     requests.append((leader, current))
                     current = []
@@ -203,43 +215,52 @@ public final class Producer: Sendable {
             }
             if !current.isEmpty { requests.append((leader, current)) }
         }
-        await withTaskGroup(of: Void.self) { group in
-            for (leader, batches) in requests {
-                group.addTask {
-                    do {
-                        let connection = try await client.connection(to: leader)
-                        let version = try connection.version(.produce, max: 8)
-                        var topics: [String: [ProduceRequest.PartitionProduceData]] = [:]
-                        for b in batches {
-                            let bytes = try b.builder.build(compression: config.compression)
-                            topics[b.topic, default: []].append(.init(index: b.partition, records: .bytes(bytes)))
-                        }
-                        let request = ProduceRequest(
-                            acks: config.acks, timeoutMs: config.timeoutMs,
-                            topicData: topics.map { .init(name: $0.key, partitionData: $0.value) })
-                        if config.acks == 0 {
-                            try await connection.sendWithoutResponse(request, version: version)
-                            for b in batches { finish(b, baseOffset: -1, error: nil, observer: observer) }
-                            return
-                        }
-                        let response = try await connection.send(request, version: version, as: ProduceResponse.self)
-                        var results: [String: [Int32: ProduceResponse.PartitionProduceResponse]] = [:]
-                        for t in response.responses {
-                            for p in t.partitionResponses { results[t.name, default: [:]][p.index] = p }
-                        }
-                        for b in batches {
-                            guard let r = results[b.topic]?[b.partition] else {
-                                finish(b, baseOffset: -1, error: ClientError.invalidResponse("no result for \(b.topic)[\(b.partition)]"), observer: observer)
-                                continue
-                            }
-                            let error = r.errorCode == 0 ? nil : ClientError.kafka(code: r.errorCode, context: "produce to \(b.topic)[\(b.partition)]")
-                            finish(b, baseOffset: r.baseOffset, error: error, observer: observer)
-                        }
-                    } catch {
-                        for b in batches { finish(b, baseOffset: -1, error: error, observer: observer) }
-                    }
+        var awaiting: [([PendingBatch], PendingResponse<ProduceResponse>)] = []
+        for (leader, batches) in requests {
+            do {
+                let connection = try await client.connection(to: leader)
+                let version = try connection.version(.produce, max: 8)
+                var topics: [String: [ProduceRequest.PartitionProduceData]] = [:]
+                var topicOrder: [String] = []
+                for b in batches {
+                    let bytes = try b.builder.build(compression: config.compression)
+                    if topics[b.topic] == nil { topicOrder.append(b.topic) }
+                    topics[b.topic, default: []].append(.init(index: b.partition, records: .bytes(bytes)))
                 }
+                let request = ProduceRequest(
+                    acks: config.acks, timeoutMs: config.timeoutMs,
+                    topicData: topicOrder.map { .init(name: $0, partitionData: topics[$0]!) })
+                if config.acks == 0 {
+                    try await connection.sendWithoutResponse(request, version: version)
+                    for b in batches { finish(b, baseOffset: -1, error: nil, observer: observer) }
+                    continue
+                }
+                awaiting.append((batches, connection.start(request, version: version, as: ProduceResponse.self)))
+            } catch {
+                for b in batches { finish(b, baseOffset: -1, error: error, observer: observer) }
             }
+        }
+        return awaiting
+    }
+
+    /// Waits for one Produce response and completes its batches' records.
+    private static func complete(_ batches: [PendingBatch], _ pending: PendingResponse<ProduceResponse>, observer: BatchObserver?) async {
+        do {
+            let response = try await pending.response()
+            var results: [String: [Int32: ProduceResponse.PartitionProduceResponse]] = [:]
+            for t in response.responses {
+                for p in t.partitionResponses { results[t.name, default: [:]][p.index] = p }
+            }
+            for b in batches {
+                guard let r = results[b.topic]?[b.partition] else {
+                    finish(b, baseOffset: -1, error: ClientError.invalidResponse("no result for \(b.topic)[\(b.partition)]"), observer: observer)
+                    continue
+                }
+                let error = r.errorCode == 0 ? nil : ClientError.kafka(code: r.errorCode, context: "produce to \(b.topic)[\(b.partition)]")
+                finish(b, baseOffset: r.baseOffset, error: error, observer: observer)
+            }
+        } catch {
+            for b in batches { finish(b, baseOffset: -1, error: error, observer: observer) }
         }
     }
 

@@ -134,7 +134,7 @@ final class ReplicaFetcher: Sendable {
                 logStartOffset: f.log.logStartOffset, partitionMaxBytes: config.fetchMaxBytes))
         }
         let request = FetchRequest(
-            replicaId: nodeId, maxWaitMs: config.fetchWaitMaxMs, minBytes: 1, maxBytes: config.fetchResponseMaxBytes, isolationLevel: 0,
+            replicaId: nodeId, maxWaitMs: config.fetchWaitMaxMs, minBytes: config.fetchMinBytes, maxBytes: config.fetchResponseMaxBytes, isolationLevel: 0,
             topics: byTopic.keys.sorted().map { .init(topic: $0, partitions: byTopic[$0]!) })
         return (request, sent)
     }

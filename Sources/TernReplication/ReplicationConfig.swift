@@ -6,6 +6,9 @@ public struct ReplicationConfig: Sendable {
     public var lagTimeMaxMs: Int64 = 30_000
     /// `replica.fetch.wait.max.ms`: how long a follower's fetch waits at the leader for new data.
     public var fetchWaitMaxMs: Int32 = 500
+    /// `replica.fetch.min.bytes`: how much new data a follower's fetch waits for (up to
+    /// `fetchWaitMaxMs`) before the leader answers it.
+    public var fetchMinBytes: Int32 = 1
     /// `replica.fetch.max.bytes`: per partition in one fetch (a larger first batch still comes).
     public var fetchMaxBytes: Int32 = 1 << 20
     /// `replica.fetch.response.max.bytes`: per fetch response.

@@ -99,6 +99,8 @@ enum BrokerConfigCatalog {
               about: "A follower that has not caught up for this long leaves the ISR."),
         .init(name: "replica.fetch.wait.max.ms", type: .int, value: { "\($0.replication.fetchWaitMaxMs)" },
               about: "How long a follower's fetch waits at the leader for new records."),
+        .init(name: "replica.fetch.min.bytes", type: .int, value: { "\($0.replication.fetchMinBytes)" },
+              about: "How many bytes of new records a follower's fetch waits for at the leader."),
         .init(name: "replica.fetch.max.bytes", type: .int, value: { "\($0.replication.fetchMaxBytes)" },
               about: "Bytes per partition in a follower's fetch."),
         .init(name: "replica.fetch.response.max.bytes", type: .int, value: { "\($0.replication.fetchResponseMaxBytes)" },
