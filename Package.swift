@@ -149,7 +149,7 @@ let package = Package(
             ]
         ),
         // Generates Sources/TernProtocol/Generated from Kafka's JSON message schemas.
-        .target(name: "TernProtocolGenerator"),
+        .target(name: "TernProtocolGenerator", exclude: ["Kafka40Schemas"]),
         .executableTarget(name: "tern-protocol-gen", dependencies: ["TernProtocolGenerator"]),
         // Multi-broker coordination through etcd (v3 API over its JSON gateway).
         .target(

@@ -62,9 +62,8 @@ public struct RequestDispatcher: Sendable {
                 broker: broker, eventLoop: eventLoop, version: version, correlationId: correlationId, clientId: clientId,
                 clientHost: clientHost, flexibleResponseHeader: flexible && apiKey != .apiVersions)
             guard registration.served.contains(version) else {
-                // Advertised (old librdkafka needs the ranges to start at 0) but not served: the
-                // request gets UNSUPPORTED_VERSION where its response can say so, as Kafka 4 answers
-                // Produce v0-2; otherwise the connection is closed.
+                // Advertised but not served (Produce v0-2, as Kafka 4.0 advertises and refuses them):
+                // UNSUPPORTED_VERSION where the response can say so, else the connection is closed.
                 guard let refuse = registration.refuseUnserved else { return .close(reason: "unsupported version \(version) of \(apiKey)") }
                 return try refuse(&body, context)
             }

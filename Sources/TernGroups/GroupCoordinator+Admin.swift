@@ -6,8 +6,10 @@ extension GroupCoordinator {
         loop.submit { [self] in
             DescribeGroupsResponse(groups: req.groups.map { id in
                 guard let g = group(id, create: false) else {
-                    // Kafka describes an unknown group as Dead (v6+ adds GROUP_ID_NOT_FOUND).
-                    return .init(errorCode: version >= 6 ? KafkaError.groupIdNotFound.rawValue : 0, groupId: id, groupState: GroupState.dead.rawValue)
+                    // Kafka describes an unknown group as Dead (v6+ adds GROUP_ID_NOT_FOUND, KIP-1043).
+                    guard version >= 6 else { return .init(errorCode: 0, groupId: id, groupState: GroupState.dead.rawValue) }
+                    return .init(errorCode: KafkaError.groupIdNotFound.rawValue, errorMessage: "Group \(id) not found.", groupId: id,
+                                 groupState: GroupState.dead.rawValue)
                 }
                 let showMembers = g.state == .stable || g.state == .completingRebalance || g.state == .preparingRebalance
                 var described = DescribeGroupsResponse.DescribedGroup(
@@ -47,7 +49,9 @@ extension GroupCoordinator {
                         return .init(
                             memberId: memberId, instanceId: m.instanceId, rackId: nil, memberEpoch: m.epoch, clientId: m.clientId,
                             clientHost: m.clientHost, subscribedTopicNames: m.subscribedTopics, subscribedTopicRegex: m.subscribedRegex,
-                            assignment: assignment(m.sent), targetAssignment: assignment(g.target[memberId] ?? []))
+                            assignment: assignment(m.sent), targetAssignment: assignment(g.target[memberId] ?? []),
+                            // v1: a classic member inside a consumer group (KIP-848 migration) is 0.
+                            memberType: m.classic != nil ? 0 : 1)
                     },
                     authorizedOperations: req.includeAuthorizedOperations ? AuthorizedOperations.group : AuthorizedOperations.notRequested)
             })

@@ -64,11 +64,18 @@ extension GroupCoordinator {
 
     /// `memberEpochs`: the request can carry a KIP-848 member epoch (OffsetCommit v9+,
     /// TxnOffsetCommit's generation field).
-    func validateCommitter(group groupId: String, generation epoch: Int32, memberId: String, instanceId: String?, memberEpochs: Bool) -> KafkaError? {
+    func validateCommitter(
+        group groupId: String, generation epoch: Int32, memberId: String, instanceId: String?, memberEpochs: Bool, transactional: Bool = false
+    ) -> KafkaError? {
         guard Self.isValidGroupId(groupId) else { return .invalidGroupId }
+        // TxnOffsetCommit before v3 carries no member id or generation (aiokafka's
+        // send_offsets_to_transaction always sends none): a producer outside the group commits,
+        // and Kafka's coordinators skip the membership checks for it while members are live.
+        let anonymous = epoch < 0 && memberId.isEmpty && instanceId == nil
         if let modern = modernGroups[groupId] {
             // KIP-848 groups: the "generation" is the member epoch (OffsetCommit v9).
             if epoch < 0 && modern.members.isEmpty { return nil }
+            if transactional && anonymous { return nil }
             guard let member = modern.members[memberId] else { return .unknownMemberId }
             // A classic member inside (KIP-848 migration) commits with its epoch as generation.
             if member.classic != nil { return epoch == member.epoch ? nil : .illegalGeneration }
@@ -80,10 +87,10 @@ extension GroupCoordinator {
         if epoch >= 0 || !memberId.isEmpty || instanceId != nil {
             if let error = validateMember(g, memberId: memberId, instanceId: instanceId) { return error }
             guard epoch == g.generationId else { return .illegalGeneration }
-        } else if !g.members.isEmpty {
+        } else if !g.members.isEmpty && !transactional {
             return .unknownMemberId
         }
-        if g.state == .completingRebalance { return .rebalanceInProgress }
+        if g.state == .completingRebalance && !transactional { return .rebalanceInProgress }
         if let member = g.members[memberId] { scheduleSessionExpiry(g, member) }
         return nil
     }

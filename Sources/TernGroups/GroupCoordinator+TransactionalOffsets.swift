@@ -18,7 +18,8 @@ extension GroupCoordinator {
                 })
             }
             if let error = validateCommitter(
-                group: req.groupId, generation: req.generationId, memberId: req.memberId, instanceId: req.groupInstanceId, memberEpochs: true)
+                group: req.groupId, generation: req.generationId, memberId: req.memberId, instanceId: req.groupInstanceId, memberEpochs: true,
+                transactional: true)
             {
                 return loop.makeSucceededFuture(respond { _, _ in error })
             }

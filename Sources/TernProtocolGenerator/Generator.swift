@@ -13,12 +13,18 @@ public struct ProtocolGenerator {
 
     public init() {}
 
-    public func generate(schemaDirectory: URL) throws -> Output {
-        let files = try FileManager.default.contentsOfDirectory(atPath: schemaDirectory.path)
-            .filter { $0.hasSuffix(".json") }.sorted()
+    /// Kafka 4.0's versions of the messages that changed after the shared schemas were taken
+    /// (see its README): a file there replaces the shared file of the same name.
+    public static let kafka40Schemas = URL(fileURLWithPath: #filePath).deletingLastPathComponent().appendingPathComponent("Kafka40Schemas")
+
+    public func generate(schemaDirectory: URL, overlay: URL = ProtocolGenerator.kafka40Schemas) throws -> Output {
+        let fm = FileManager.default
+        let files = try fm.contentsOfDirectory(atPath: schemaDirectory.path).filter { $0.hasSuffix(".json") }.sorted()
+        let replaced = Set(try fm.contentsOfDirectory(atPath: overlay.path).filter { $0.hasSuffix(".json") })
+        guard replaced.isSubset(of: files) else { throw GeneratorError.badSchema("\(replaced.subtracting(files).sorted()) replace no shared schema") }
         var schemas: [MessageSchema] = []
         for file in files {
-            let text = try String(contentsOf: schemaDirectory.appendingPathComponent(file), encoding: .utf8)
+            let text = try String(contentsOf: (replaced.contains(file) ? overlay : schemaDirectory).appendingPathComponent(file), encoding: .utf8)
             do {
                 schemas.append(try MessageSchema(json: text))
             } catch {

@@ -26,7 +26,7 @@ struct BenchCommand: AsyncParsableCommand {
     struct ProducerOptions: ParsableArguments {
         @Option(name: .long, help: "Target records/s over all producers (0 = as fast as possible).") var rate: Double = 0
         @Option(name: .long, help: "Concurrent producers (each its own connection).") var producers: Int = 1
-        @Option(name: .long, help: "0, 1 or -1.") var acks: Int16 = 1
+        @Option(name: .long, parsing: .unconditional, help: "0, 1, or -1 / all.") var acks = Acks(1)
         @Option(name: .long, help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
         @Option(name: .customLong("batch-size"), help: "Batch bytes per partition.") var batchSize: Int = 256 << 10
         @Option(name: .customLong("linger-ms")) var lingerMs: Int = 5
@@ -34,7 +34,7 @@ struct BenchCommand: AsyncParsableCommand {
 
         func producerConfig() throws -> Producer.Config {
             var c = Producer.Config()
-            c.acks = acks
+            c.acks = acks.value
             c.batchSize = batchSize
             c.lingerMs = lingerMs
             guard let codec = CompressionCodec(kafkaName: compression) else { throw ValidationError("--compression: none, gzip, snappy, lz4 or zstd") }

@@ -14,7 +14,7 @@ extension BenchCommand {
         @Option(name: .customLong("light-record-size")) var lightRecordSize: Int = 100
         @Option(name: .customLong("heavy-record-size")) var heavyRecordSize: Int = 10_240
         @Option(name: .customLong("heavy-producers"), help: "Heavy producers (each its own connection).") var heavyProducers: Int = 1
-        @Option(name: .long, help: "acks for both producers: 0, 1 or -1.") var acks: Int16 = -1
+        @Option(name: .long, parsing: .unconditional, help: "acks for both producers: 0, 1, or -1 / all.") var acks = Acks(-1)
         @Flag(name: .long, help: "Print the summaries as JSON.") var json = false
 
         private func common(topic: String, recordSize: Int) throws -> Common {
@@ -55,7 +55,7 @@ extension BenchCommand {
             heavy.executableURL = URL(fileURLWithPath: "/proc/self/exe")
             heavy.arguments = [
                 "bench", "produce", "-b", client.brokers, "-t", "tern-noisy-heavy", "--partitions", "1", "-s", "\(heavyRecordSize)",
-                "--duration", "\(duration + 1)", "--producers", "\(heavyProducers)", "--acks=\(acks)", "--json",
+                "--duration", "\(duration + 1)", "--producers", "\(heavyProducers)", "--acks=\(acks.value)", "--json",
             ]
             let heavyOutput = Pipe()
             heavy.standardOutput = heavyOutput

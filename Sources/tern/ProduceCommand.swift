@@ -15,12 +15,12 @@ struct ProduceCommand: AsyncParsableCommand {
     @Option(name: [.customShort("H"), .customLong("header")], help: "Header key=value on every record; repeatable.") var headers: [String] = []
     @Option(name: [.short, .long], help: "Partition (default: by key, sticky when unkeyed).") var partition: Int32?
     @Option(name: .long, help: "none, gzip, snappy, lz4 or zstd.") var compression: String = "none"
-    @Option(name: .long, help: "0, 1 or -1 (all).") var acks: Int16 = -1
+    @Option(name: .long, parsing: .unconditional, help: "0, 1, or -1 / all.") var acks = Acks(-1)
 
     mutating func run() async throws {
         let headers = try parsePairs(headers, what: "--header").map { RecordHeader(key: $0.0, value: ByteBuffer(string: $0.1)) }
         var config = Producer.Config()
-        config.acks = acks
+        config.acks = acks.value
         guard let codec = CompressionCodec(kafkaName: compression) else {
             throw ValidationError("--compression must be none, gzip, snappy, lz4 or zstd")
         }

@@ -35,18 +35,6 @@ extension Broker {
         return promise.futureResult
     }
 
-    /// Fetch v0-3 can only return message formats v0/v1 (down-conversion), which Tern does not
-    /// produce: every partition gets UNSUPPORTED_VERSION, as Kafka 4 answers them.
-    static func refusedFetch(_ request: FetchRequest) -> FetchResponse {
-        var response = FetchResponse(errorCode: 0, sessionId: 0)
-        response.responses = request.topics.map { t in
-            .init(topic: t.topic, partitions: t.partitions.map {
-                .init(partitionIndex: $0.partition, errorCode: KafkaError.unsupportedVersion.rawValue, highWatermark: -1)
-            })
-        }
-        return response
-    }
-
     private func countOut(_ response: FetchResponse) {
         for t in response.responses {
             let bytes = t.partitions.reduce(0) { $0 + ($1.records?.byteCount ?? 0) }

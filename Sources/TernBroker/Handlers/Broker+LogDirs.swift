@@ -41,8 +41,14 @@ extension Broker {
             for t in dir.topics {
                 if results[t.name] == nil { order.append(t.name) }
                 let topic = topics.topic(t.name)
+                let clusterPartitions = cluster?.image.topics[t.name]?.partitions.count ?? 0
                 results[t.name, default: []] += t.partitions.map { p in
-                    let code: KafkaError = !here ? .logDirNotFound : topic?.partition(p) == nil ? .unknownTopicOrPartition : .none
+                    // A partition of the cluster with no replica here is REPLICA_NOT_AVAILABLE, as
+                    // Kafka answers it (its NOT_LEADER_OR_FOLLOWER, kept for compatibility).
+                    let code: KafkaError =
+                        !here ? .logDirNotFound
+                        : topic?.partition(p) != nil ? .none
+                        : p >= 0 && Int(p) < clusterPartitions ? .replicaNotAvailable : .unknownTopicOrPartition
                     return .init(partitionIndex: p, errorCode: code.rawValue)
                 }
             }

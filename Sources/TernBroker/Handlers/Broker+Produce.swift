@@ -46,7 +46,8 @@ extension Broker {
                     minInsync: Int(topic.minInsyncReplicas))
                 guard header.isTransactional else { return append(write, on: eventLoop) }
                 return transactionalWriteCheck(
-                    header, transactionalId: request.transactionalId, topic: topicData.name, partition: partitionData.index, log: log, on: eventLoop
+                    header, transactionalId: request.transactionalId, topic: topicData.name, partition: partitionData.index, log: log,
+                    adding: version >= 12, on: eventLoop
                 ).flatMap { [self] refusal in
                     refusal.map { eventLoop.makeSucceededFuture(Self.produceError($0, partition: partitionData.index)) } ?? append(write, on: eventLoop)
                 }

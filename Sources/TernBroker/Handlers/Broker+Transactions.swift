@@ -62,7 +62,7 @@ extension Broker {
     /// group's offsets partition (`transactionalOffsetsCheck`); otherwise every partition gets the
     /// refusal.
     func txnOffsetCommit(_ r: TxnOffsetCommitRequest, version: Int16, on loop: EventLoop) -> EventLoopFuture<TxnOffsetCommitResponse> {
-        transactionalOffsetsCheck(r, partition: Int32(groups.partition(of: r.groupId)), on: loop).flatMap { [self] refusal in
+        transactionalOffsetsCheck(r, partition: Int32(groups.partition(of: r.groupId)), adding: version >= 5, on: loop).flatMap { [self] refusal in
             guard let refusal else { return groups.txnOffsetCommit(r, version: version).hop(to: loop) }
             return loop.makeSucceededFuture(TxnOffsetCommitResponse(topics: r.topics.map { t in
                 .init(name: t.name, partitions: t.partitions.map { .init(partitionIndex: $0.partitionIndex, errorCode: refusal.rawValue) })
@@ -71,8 +71,8 @@ extension Broker {
     }
 
     func endTxn(_ r: EndTxnRequest, version: Int16) -> EventLoopFuture<EndTxnResponse> {
-        transactions.endTransaction(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, commit: r.committed)
-            .map { EndTxnResponse(errorCode: $0.rawValue) }
+        transactions.endTransaction(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, commit: r.committed, bumpEpoch: version >= 5)
+            .map { EndTxnResponse(errorCode: $0.error.rawValue, producerId: $0.producerId, producerEpoch: $0.producerEpoch) }
     }
 
     func describeTransactions(_ r: DescribeTransactionsRequest, version: Int16) -> DescribeTransactionsResponse {

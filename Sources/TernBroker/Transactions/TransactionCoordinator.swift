@@ -349,26 +349,84 @@ final class TransactionCoordinator: @unchecked Sendable {
         addPartitions(id, producerId: producerId, epoch: epoch, [(Broker.offsetsTopic, Int32(groups.partition(of: group)))], checked: false)
     }
 
-    func endTransaction(_ id: String, producerId: Int64, epoch: Int16, commit: Bool) -> EventLoopFuture<KafkaError> {
+    /// What EndTxn answers: the error and, for EndTxn v5 (KIP-890 part 2), the producer id and
+    /// epoch the producer's next transaction uses.
+    struct EndResult: Sendable, Equatable {
+        var error: KafkaError
+        var producerId: Int64 = -1
+        var producerEpoch: Int16 = -1
+    }
+
+    /// Ends the producer's transaction. `bumpEpoch` (EndTxn v5): every transaction ends with the
+    /// epoch raised — the markers carry the new epoch, so nothing of the old one can follow them —
+    /// and the answer says the new id and epoch; an EndTxn retried after that is answered the same.
+    func endTransaction(_ id: String, producerId: Int64, epoch: Int16, commit: Bool, bumpEpoch: Bool = false) -> EventLoopFuture<EndResult> {
         let loop = groups.eventLoop
+        enum Begun { case failed(KafkaError), answered(EndResult), ending(Ending, exhausted: Bool), emptyBump }
         // Validation and the move to PrepareCommit/Abort happen in one critical section, so a
         // timeout abort cannot slip in between and end the same transaction a second way.
-        let begun: Result<Ending?, KafkaError> = lock.withLock {
-            if let error = validate(id, producerId, epoch) { return .failure(error) }
-            switch transactions[id]!.state {
+        let begun: Begun = lock.withLock {
+            if bumpEpoch, let m = transactions[id], m.producerId == producerId, epoch < Int16.max, m.producerEpoch == epoch + 1 {
+                switch m.state {
+                case commit ? .completeCommit : .completeAbort: return .answered(EndResult(error: .none, producerId: m.producerId, producerEpoch: m.producerEpoch))
+                case commit ? .prepareCommit : .prepareAbort: return .failed(.concurrentTransactions)
+                default: break
+                }
+            }
+            if let error = validate(id, producerId, epoch) { return .failed(error) }
+            let m = transactions[id]!
+            // Kafka's exhaustion rule: an epoch a bump could not follow moves to a new producer id.
+            let exhausted = bumpEpoch && m.producerEpoch >= Int16.max - 1
+            switch m.state {
             // Ending an empty transaction is fine (the client may not have sent anything).
-            case .empty, .completeCommit, .completeAbort: return .success(nil)
-            default: return .success(beginEnd(id, commit: commit, bumpEpoch: false))
+            case .empty, .completeCommit, .completeAbort:
+                return bumpEpoch ? .emptyBump : .answered(EndResult(error: .none))
+            default:
+                guard let ending = beginEnd(id, commit: commit, bumpEpoch: bumpEpoch && !exhausted) else { return .failed(.invalidProducerIdMapping) }
+                return .ending(ending, exhausted: exhausted)
             }
         }
         switch begun {
-        case .failure(let error): return loop.makeSucceededFuture(error)
-        case .success(nil): return loop.makeSucceededFuture(.none)
-        case .success(let prepared?):
-            return finishEnd(prepared, commit: commit).decided.map { KafkaError.none }.recover { [logger] error in
-                logger.error("ending transaction failed", metadata: ["transactionalId": "\(id)", "error": "\(error)"])
-                return .coordinatorNotAvailable
+        case .failed(let error): return loop.makeSucceededFuture(EndResult(error: error))
+        case .answered(let result): return loop.makeSucceededFuture(result)
+        case .emptyBump: return moveOn(id, from: (producerId, epoch))
+        case .ending(let prepared, let exhausted):
+            let (decided, finished) = finishEnd(prepared, commit: commit)
+            let done: EventLoopFuture<EndResult>
+            if exhausted {
+                done = finished.flatMap { [self] in moveOn(id, from: (prepared.prepared.producerId, prepared.prepared.producerEpoch)) }
+            } else {
+                done = decided.map { EndResult(error: .none, producerId: prepared.prepared.producerId, producerEpoch: bumpEpoch ? prepared.prepared.producerEpoch : -1) }
             }
+            return done.recover { [logger] error in
+                logger.error("ending transaction failed", metadata: ["transactionalId": "\(id)", "error": "\(error)"])
+                return EndResult(error: .coordinatorNotAvailable)
+            }
+        }
+    }
+
+    /// EndTxn v5 with nothing to end, or after the last epoch a producer id has: the id moves to
+    /// its next epoch (a new producer id when the epoch is exhausted), persisted before the answer.
+    private func moveOn(_ id: String, from current: (Int64, Int16)) -> EventLoopFuture<EndResult> {
+        let loop = groups.eventLoop
+        let moved: Result<TransactionMetadata, KafkaError> = lock.withLock {
+            guard var m = transactions[id], m.producerId == current.0, m.producerEpoch == current.1 else { return .failure(.invalidProducerEpoch) }
+            guard m.state != .prepareCommit && m.state != .prepareAbort && m.state != .ongoing else { return .failure(.concurrentTransactions) }
+            if m.producerEpoch >= Int16.max - 1 {
+                guard let next = try? allocateProducerId() else { return .failure(.coordinatorNotAvailable) }
+                m.producerId = next
+                m.producerEpoch = 0
+            } else {
+                m.producerEpoch += 1
+            }
+            store(m)
+            return .success(m)
+        }
+        switch moved {
+        case .failure(let error): return loop.makeSucceededFuture(EndResult(error: error))
+        case .success(let m):
+            return persist(m).map { EndResult(error: .none, producerId: m.producerId, producerEpoch: m.producerEpoch) }
+                .recover { _ in EndResult(error: .coordinatorNotAvailable) }
         }
     }
 

@@ -3,7 +3,7 @@ import NIOCore
 
 public struct ConsumerGroupDescribeRequest: KafkaMessage {
     public static let apiKey: Int16 = 69
-    public static let validVersions: ClosedRange<Int16> = 0...0
+    public static let validVersions: ClosedRange<Int16> = 0...1
     public static let firstFlexibleVersion: Int16 = 0
 
     public var groupIds: [String] = []

@@ -3,7 +3,7 @@ import NIOCore
 
 public struct ConsumerGroupDescribeResponse: KafkaMessage {
     public static let apiKey: Int16 = 69
-    public static let validVersions: ClosedRange<Int16> = 0...0
+    public static let validVersions: ClosedRange<Int16> = 0...1
     public static let firstFlexibleVersion: Int16 = 0
 
     public var throttleTimeMs: Int32 = 0
@@ -134,6 +134,7 @@ extension ConsumerGroupDescribeResponse {
         public var subscribedTopicRegex: String? = nil
         public var assignment: Assignment = Assignment()
         public var targetAssignment: Assignment = Assignment()
+        public var memberType: Int8 = -1
         public init() {}
         public init(
             memberId: String = "",
@@ -145,7 +146,8 @@ extension ConsumerGroupDescribeResponse {
             subscribedTopicNames: [String] = [],
             subscribedTopicRegex: String? = nil,
             assignment: Assignment = Assignment(),
-            targetAssignment: Assignment = Assignment()
+            targetAssignment: Assignment = Assignment(),
+            memberType: Int8 = -1
         ) {
             self.memberId = memberId
             self.instanceId = instanceId
@@ -157,6 +159,7 @@ extension ConsumerGroupDescribeResponse {
             self.subscribedTopicRegex = subscribedTopicRegex
             self.assignment = assignment
             self.targetAssignment = targetAssignment
+            self.memberType = memberType
         }
 
         public init(from r: inout ByteBuffer, version: Int16) throws {
@@ -178,6 +181,9 @@ extension ConsumerGroupDescribeResponse {
             self.subscribedTopicRegex = try r.readKafkaNullableString(compact: true)
             self.assignment = try Assignment(from: &r, version: version)
             self.targetAssignment = try Assignment(from: &r, version: version)
+            if version >= 1 {
+                self.memberType = try r.readKafka(Int8.self)
+            }
             let taggedCount = try r.readUnsignedVarint()
             for _ in 0..<taggedCount {
                 let tag = try r.readUnsignedVarint()
@@ -199,6 +205,9 @@ extension ConsumerGroupDescribeResponse {
             w.writeKafkaNullableString(self.subscribedTopicRegex, compact: true)
             self.assignment.encode(to: &w, version: version)
             self.targetAssignment.encode(to: &w, version: version)
+            if version >= 1 {
+                w.writeKafkaInteger(self.memberType)
+            }
             w.writeUnsignedVarint(0)
         }
     }

@@ -3,18 +3,21 @@ import NIOCore
 
 public struct DescribeClusterRequest: KafkaMessage {
     public static let apiKey: Int16 = 60
-    public static let validVersions: ClosedRange<Int16> = 0...1
+    public static let validVersions: ClosedRange<Int16> = 0...2
     public static let firstFlexibleVersion: Int16 = 0
 
     public var includeClusterAuthorizedOperations: Bool = false
     public var endpointType: Int8 = 1
+    public var includeFencedBrokers: Bool = false
     public init() {}
     public init(
         includeClusterAuthorizedOperations: Bool = false,
-        endpointType: Int8 = 1
+        endpointType: Int8 = 1,
+        includeFencedBrokers: Bool = false
     ) {
         self.includeClusterAuthorizedOperations = includeClusterAuthorizedOperations
         self.endpointType = endpointType
+        self.includeFencedBrokers = includeFencedBrokers
     }
 
     public init(from r: inout ByteBuffer, version: Int16) throws {
@@ -22,6 +25,9 @@ public struct DescribeClusterRequest: KafkaMessage {
         self.includeClusterAuthorizedOperations = try r.readKafkaBool()
         if version >= 1 {
             self.endpointType = try r.readKafka(Int8.self)
+        }
+        if version >= 2 {
+            self.includeFencedBrokers = try r.readKafkaBool()
         }
         let taggedCount = try r.readUnsignedVarint()
         for _ in 0..<taggedCount {
@@ -36,6 +42,9 @@ public struct DescribeClusterRequest: KafkaMessage {
         w.writeKafkaBool(self.includeClusterAuthorizedOperations)
         if version >= 1 {
             w.writeKafkaInteger(self.endpointType)
+        }
+        if version >= 2 {
+            w.writeKafkaBool(self.includeFencedBrokers)
         }
         w.writeUnsignedVarint(0)
     }

@@ -3,7 +3,7 @@ import NIOCore
 
 public struct DescribeClusterResponse: KafkaMessage {
     public static let apiKey: Int16 = 60
-    public static let validVersions: ClosedRange<Int16> = 0...1
+    public static let validVersions: ClosedRange<Int16> = 0...2
     public static let firstFlexibleVersion: Int16 = 0
 
     public var throttleTimeMs: Int32 = 0
@@ -85,17 +85,20 @@ extension DescribeClusterResponse {
         public var host: String = ""
         public var port: Int32 = 0
         public var rack: String? = nil
+        public var isFenced: Bool = false
         public init() {}
         public init(
             brokerId: Int32 = 0,
             host: String = "",
             port: Int32 = 0,
-            rack: String? = nil
+            rack: String? = nil,
+            isFenced: Bool = false
         ) {
             self.brokerId = brokerId
             self.host = host
             self.port = port
             self.rack = rack
+            self.isFenced = isFenced
         }
 
         public init(from r: inout ByteBuffer, version: Int16) throws {
@@ -104,6 +107,9 @@ extension DescribeClusterResponse {
             self.host = try r.readKafkaString(compact: true)
             self.port = try r.readKafka(Int32.self)
             self.rack = try r.readKafkaNullableString(compact: true)
+            if version >= 2 {
+                self.isFenced = try r.readKafkaBool()
+            }
             let taggedCount = try r.readUnsignedVarint()
             for _ in 0..<taggedCount {
                 let tag = try r.readUnsignedVarint()
@@ -118,6 +124,9 @@ extension DescribeClusterResponse {
             w.writeKafkaString(self.host, compact: true)
             w.writeKafkaInteger(self.port)
             w.writeKafkaNullableString(self.rack, compact: true)
+            if version >= 2 {
+                w.writeKafkaBool(self.isFenced)
+            }
             w.writeUnsignedVarint(0)
         }
     }

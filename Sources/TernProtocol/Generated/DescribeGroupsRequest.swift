@@ -3,7 +3,7 @@ import NIOCore
 
 public struct DescribeGroupsRequest: KafkaMessage {
     public static let apiKey: Int16 = 15
-    public static let validVersions: ClosedRange<Int16> = 0...5
+    public static let validVersions: ClosedRange<Int16> = 0...6
     public static let firstFlexibleVersion: Int16 = 5
 
     public var groups: [String] = []

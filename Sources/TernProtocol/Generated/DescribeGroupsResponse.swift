@@ -3,7 +3,7 @@ import NIOCore
 
 public struct DescribeGroupsResponse: KafkaMessage {
     public static let apiKey: Int16 = 15
-    public static let validVersions: ClosedRange<Int16> = 0...5
+    public static let validVersions: ClosedRange<Int16> = 0...6
     public static let firstFlexibleVersion: Int16 = 5
 
     public var throttleTimeMs: Int32 = 0
@@ -58,6 +58,7 @@ public struct DescribeGroupsResponse: KafkaMessage {
 extension DescribeGroupsResponse {
     public struct DescribedGroup: KafkaVersionedStruct {
         public var errorCode: Int16 = 0
+        public var errorMessage: String? = nil
         public var groupId: String = ""
         public var groupState: String = ""
         public var protocolType: String = ""
@@ -67,6 +68,7 @@ extension DescribeGroupsResponse {
         public init() {}
         public init(
             errorCode: Int16 = 0,
+            errorMessage: String? = nil,
             groupId: String = "",
             groupState: String = "",
             protocolType: String = "",
@@ -75,6 +77,7 @@ extension DescribeGroupsResponse {
             authorizedOperations: Int32 = -2147483648
         ) {
             self.errorCode = errorCode
+            self.errorMessage = errorMessage
             self.groupId = groupId
             self.groupState = groupState
             self.protocolType = protocolType
@@ -87,6 +90,9 @@ extension DescribeGroupsResponse {
             self.init()
             let flexible = version >= 5
             self.errorCode = try r.readKafka(Int16.self)
+            if version >= 6 {
+                self.errorMessage = try r.readKafkaNullableString(compact: flexible)
+            }
             self.groupId = try r.readKafkaString(compact: flexible)
             self.groupState = try r.readKafkaString(compact: flexible)
             self.protocolType = try r.readKafkaString(compact: flexible)
@@ -116,6 +122,9 @@ extension DescribeGroupsResponse {
         public func encode<W: KafkaWriter>(to w: inout W, version: Int16) {
             let flexible = version >= 5
             w.writeKafkaInteger(self.errorCode)
+            if version >= 6 {
+                w.writeKafkaNullableString(self.errorMessage, compact: flexible)
+            }
             w.writeKafkaString(self.groupId, compact: flexible)
             w.writeKafkaString(self.groupState, compact: flexible)
             w.writeKafkaString(self.protocolType, compact: flexible)

@@ -3,7 +3,7 @@ import NIOCore
 
 public struct MetadataRequest: KafkaMessage {
     public static let apiKey: Int16 = 3
-    public static let validVersions: ClosedRange<Int16> = 0...12
+    public static let validVersions: ClosedRange<Int16> = 0...13
     public static let firstFlexibleVersion: Int16 = 9
 
     public var topics: [MetadataRequestTopic]? = []

@@ -3,7 +3,7 @@ import NIOCore
 
 public struct MetadataResponse: KafkaMessage {
     public static let apiKey: Int16 = 3
-    public static let validVersions: ClosedRange<Int16> = 0...12
+    public static let validVersions: ClosedRange<Int16> = 0...13
     public static let firstFlexibleVersion: Int16 = 9
 
     public var throttleTimeMs: Int32 = 0
@@ -12,6 +12,7 @@ public struct MetadataResponse: KafkaMessage {
     public var controllerId: Int32 = -1
     public var topics: [MetadataResponseTopic] = []
     public var clusterAuthorizedOperations: Int32 = -2147483648
+    public var errorCode: Int16 = 0
     public init() {}
     public init(
         throttleTimeMs: Int32 = 0,
@@ -19,7 +20,8 @@ public struct MetadataResponse: KafkaMessage {
         clusterId: String? = nil,
         controllerId: Int32 = -1,
         topics: [MetadataResponseTopic] = [],
-        clusterAuthorizedOperations: Int32 = -2147483648
+        clusterAuthorizedOperations: Int32 = -2147483648,
+        errorCode: Int16 = 0
     ) {
         self.throttleTimeMs = throttleTimeMs
         self.brokers = brokers
@@ -27,6 +29,7 @@ public struct MetadataResponse: KafkaMessage {
         self.controllerId = controllerId
         self.topics = topics
         self.clusterAuthorizedOperations = clusterAuthorizedOperations
+        self.errorCode = errorCode
     }
 
     public init(from r: inout ByteBuffer, version: Int16) throws {
@@ -60,6 +63,9 @@ public struct MetadataResponse: KafkaMessage {
         if version >= 8 && version <= 10 {
             self.clusterAuthorizedOperations = try r.readKafka(Int32.self)
         }
+        if version >= 13 {
+            self.errorCode = try r.readKafka(Int16.self)
+        }
         if flexible {
             let taggedCount = try r.readUnsignedVarint()
             for _ in 0..<taggedCount {
@@ -88,6 +94,9 @@ public struct MetadataResponse: KafkaMessage {
         for item in self.topics { item.encode(to: &w, version: version) }
         if version >= 8 && version <= 10 {
             w.writeKafkaInteger(self.clusterAuthorizedOperations)
+        }
+        if version >= 13 {
+            w.writeKafkaInteger(self.errorCode)
         }
         if flexible {
             w.writeUnsignedVarint(0)

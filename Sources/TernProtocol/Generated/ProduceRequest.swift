@@ -3,7 +3,7 @@ import NIOCore
 
 public struct ProduceRequest: KafkaMessage {
     public static let apiKey: Int16 = 0
-    public static let validVersions: ClosedRange<Int16> = 0...11
+    public static let validVersions: ClosedRange<Int16> = 0...12
     public static let firstFlexibleVersion: Int16 = 9
 
     public var transactionalId: String? = nil

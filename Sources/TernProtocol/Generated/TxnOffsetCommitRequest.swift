@@ -3,7 +3,7 @@ import NIOCore
 
 public struct TxnOffsetCommitRequest: KafkaMessage {
     public static let apiKey: Int16 = 28
-    public static let validVersions: ClosedRange<Int16> = 0...4
+    public static let validVersions: ClosedRange<Int16> = 0...5
     public static let firstFlexibleVersion: Int16 = 3
 
     public var transactionalId: String = ""

@@ -9,6 +9,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case leaderNotAvailable = 5
     case notLeaderOrFollower = 6
     case requestTimedOut = 7
+    case replicaNotAvailable = 9
     case messageTooLarge = 10
     case offsetMetadataTooLarge = 12
     case coordinatorLoadInProgress = 14

@@ -7,6 +7,7 @@ extension DescribeClusterRequest: FuzzedRequest {
         var s = Self()
         s.includeClusterAuthorizedOperations = f.bool()
         if version >= 1 { s.endpointType = f.integer(.count) }
+        if version >= 2 { s.includeFencedBrokers = f.bool() }
         return s
     }
 }

@@ -40,6 +40,7 @@ extension ConsumerGroupDescribeResponse.Member {
         s.subscribedTopicRegex = "s"
         s.assignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version)
         s.targetAssignment = ConsumerGroupDescribeResponse.Assignment.sample(version: version)
+        if version >= 1 { s.memberType = 7 }
         return s
     }
 }

@@ -7,6 +7,7 @@ extension DescribeClusterRequest: SampledMessage {
         var s = Self()
         s.includeClusterAuthorizedOperations = true
         if version >= 1 { s.endpointType = 7 }
+        if version >= 2 { s.includeFencedBrokers = true }
         return s
     }
 }

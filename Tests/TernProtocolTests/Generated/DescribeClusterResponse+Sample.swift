@@ -24,6 +24,7 @@ extension DescribeClusterResponse.DescribeClusterBroker {
         s.host = "s"
         s.port = 7
         s.rack = "s"
+        if version >= 2 { s.isFenced = true }
         return s
     }
 }

@@ -15,6 +15,7 @@ extension DescribeGroupsResponse.DescribedGroup {
     static func sample(version: Int16) -> Self {
         var s = Self()
         s.errorCode = 7
+        if version >= 6 { s.errorMessage = "s" }
         s.groupId = "s"
         s.groupState = "s"
         s.protocolType = "s"

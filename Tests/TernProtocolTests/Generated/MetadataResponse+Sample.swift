@@ -11,6 +11,7 @@ extension MetadataResponse: SampledMessage {
         if version >= 1 { s.controllerId = 7 }
         s.topics = [MetadataResponse.MetadataResponseTopic.sample(version: version)]
         if version >= 8 && version <= 10 { s.clusterAuthorizedOperations = 7 }
+        if version >= 13 { s.errorCode = 7 }
         return s
     }
 }
