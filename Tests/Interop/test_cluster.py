@@ -800,15 +800,15 @@ def test_the_controller_refuses_impossible_topics_without_trying_them(cluster):
     controller = cluster.brokers[metadata(cluster).controller_id]
     conn = wire.Conn(controller.port)
     try:
-        body = struct.pack(">i", 1) + wire.string("enormous") + struct.pack(">ihii", 2**31 - 1, 1, 0, 0) + struct.pack(">i", 10000)
+        body = struct.pack(">i", 1) + wire.string("enormous") + struct.pack(">ihii", 2**31 - 1, 1, 0, 0) + struct.pack(">i?", 10000, False)
         started = time.time()
-        conn.send(wire.request(19, 0, 5, body))
+        conn.send(wire.request(19, 2, 5, body))  # CreateTopics v2, the oldest Kafka 4 serves
         payload = conn.recv_frame()
         assert time.time() - started < 2
-        count, = struct.unpack_from(">i", payload, 4)
-        name_len, = struct.unpack_from(">h", payload, 8)
-        error, = struct.unpack_from(">h", payload, 10 + name_len)
-        assert (count, payload[10:10 + name_len], error) == (1, b"enormous", 37), "INVALID_PARTITIONS"
+        count, = struct.unpack_from(">i", payload, 8)
+        name_len, = struct.unpack_from(">h", payload, 12)
+        error, = struct.unpack_from(">h", payload, 14 + name_len)
+        assert (count, payload[14:14 + name_len], error) == (1, b"enormous", 37), "INVALID_PARTITIONS"
     finally:
         conn.close()
     md = metadata(cluster)

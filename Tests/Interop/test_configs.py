@@ -231,9 +231,9 @@ def test_broker_and_logger_configs_are_described(broker):
     assert levels and all(e["value"] == "INFO" and e["config_source"] == "DYNAMIC_BROKER_LOGGER_CONFIG" for e in levels.values()), levels
     k.close()
     # Another broker's id is refused (INVALID_REQUEST) rather than answered with this one's configs.
-    body = struct.pack(">i", 1) + struct.pack(">b", 4) + wire.string("7") + struct.pack(">i", -1)
+    body = struct.pack(">i", 1) + struct.pack(">b", 4) + wire.string("7") + struct.pack(">i?", -1, False)
     conn = wire.Conn(broker.port)
-    conn.send(wire.request(32, 0, 9, body))
+    conn.send(wire.request(32, 1, 9, body))  # DescribeConfigs v1, the oldest Kafka 4 serves
     resp = conn.recv_frame()
     conn.close()
     error, = struct.unpack_from(">h", resp, 4 + 4 + 4)
