@@ -22,6 +22,16 @@ extension GroupCoordinator {
             if let assignor = req.serverAssignor, assignor != "uniform", assignor != "range" {
                 return fail(.unsupportedAssignor, "assignor \(assignor) is not supported")
             }
+            // Compiled before anything changes: an invalid pattern is refused as Kafka refuses it.
+            var topicRegex: TopicRegex?
+            if let regex = req.subscribedTopicRegex, !regex.isEmpty {
+                do {
+                    guard regex.utf8.count <= 65_536 else { throw TopicRegex.Invalid(description: "longer than 64 KiB") }
+                    topicRegex = try TopicRegex(regex)
+                } catch {
+                    return fail(.invalidRegularExpression, "SubscribedTopicRegex `\(regex.prefix(200))` is not a valid regular expression: \(error).")
+                }
+            }
             loop.preconditionInEventLoop()
             let g = modernGroups[req.groupId] ?? {
                 let g = ConsumerProtocolGroup(groupId: req.groupId)
@@ -63,9 +73,9 @@ extension GroupCoordinator {
                 member.subscribedRegex = nil
                 changed = true
             }
-            if let regex = req.subscribedTopicRegex, !regex.isEmpty {
+            if let regex = req.subscribedTopicRegex, let topicRegex {
                 member.subscribedRegex = regex
-                let matching = topicCatalog.names().filter { Self.matches(regex, $0) }.sorted()
+                let matching = topicCatalog.names().filter { topicRegex.matches($0) }.sorted()
                 if matching != member.subscribedTopics {
                     member.subscribedTopics = matching
                     changed = true
@@ -129,10 +139,5 @@ extension GroupCoordinator {
         g.groupEpoch &+= 1
         g.computeTarget(partitionCount: { self.topicCatalog.partitions($0) })
         downgradeIfOnlyClassicMembersRemain(g, removedConsumerMember: removed != nil && removed?.classic == nil)
-    }
-
-    static func matches(_ regex: String, _ name: String) -> Bool {
-        guard let re = try? NSRegularExpression(pattern: "^(?:\(regex))$") else { return false }
-        return re.firstMatch(in: name, range: NSRange(name.startIndex..., in: name)) != nil
     }
 }

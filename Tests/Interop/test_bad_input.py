@@ -78,7 +78,7 @@ def test_unsupported_api_versions_version_gets_v0_error_reply(broker):
     corr, err, count = struct.unpack_from(">ihi", payload)
     assert (corr, err) == (5, 35)  # UNSUPPORTED_VERSION, with our ranges so the client can retry
     keys = [struct.unpack_from(">hhh", payload, 10 + 6 * i) for i in range(count)]
-    assert (18, 0, 4) in keys and (0, 0, 9) in keys
+    assert (18, 0, 4) in keys and (0, 0, 12) in keys
     conn.close()
 
 

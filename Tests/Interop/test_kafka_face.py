@@ -147,9 +147,18 @@ def _call(port, api_key, version, body, correlation_id=7):
     return resp[5:]
 
 
+# Retriable while a coordinator loads or its internal topic is being created, as clients retry.
+RETRIABLE = {14, 15, 16}  # COORDINATOR_LOAD_IN_PROGRESS, COORDINATOR_NOT_AVAILABLE, NOT_COORDINATOR
+
+
 def init_producer_id_v5(port, transactional_id):
     body = _compact_nullable_string(transactional_id) + struct.pack(">iqh", 60000, -1, -1) + b"\x00"
-    _throttle, error, pid, epoch = struct.unpack_from(">ihqh", _call(port, 22, 5, body), 0)
+    deadline = time.time() + 30
+    while True:
+        _throttle, error, pid, epoch = struct.unpack_from(">ihqh", _call(port, 22, 5, body), 0)
+        if error not in RETRIABLE or time.time() > deadline:
+            break
+        time.sleep(0.2)
     assert error == 0, error
     return pid, epoch
 
@@ -224,6 +233,54 @@ def test_transactions_v2_add_partitions_by_producing_and_bump_the_epoch_at_every
     consumer.close()
 
 
+def find_coordinator_v1(port, key, key_type):
+    """→ the coordinator's node id."""
+    deadline = time.time() + 30
+    while True:
+        conn = wire.Conn(port)
+        try:
+            conn.send(wire.request(10, 1, 9, wire.string(key) + struct.pack(">b", key_type)))
+            resp = conn.recv_frame()
+        finally:
+            conn.close()
+        _corr, _throttle, error, message_len = struct.unpack_from(">iihh", resp, 0)
+        if error not in RETRIABLE or time.time() > deadline:
+            break
+        time.sleep(0.2)
+    assert error == 0, error
+    node, = struct.unpack_from(">i", resp, 12 + max(message_len, 0))
+    return node
+
+
+def test_transactions_v2_across_a_cluster_add_partitions_through_the_coordinator():
+    """In a cluster the partitions' leaders and the group's coordinator are other brokers than the
+    transaction coordinator: Produce v12 and TxnOffsetCommit v5 add their partitions through it
+    (AddPartitionsToTxn v4 without verify_only), and the commit's markers reach them all."""
+    from kafka import KafkaConsumer, TopicPartition
+
+    c = Cluster(3)
+    try:
+        create(c.bootstrap, "tv2c", 6, rf=3)
+        md = AdminClient({"bootstrap.servers": c.bootstrap}).list_topics("tv2c", timeout=10)
+        leaders = {p.id: p.leader for p in md.topics["tv2c"].partitions.values()}
+        port = {i: b.port for i, b in c.brokers.items()}
+        tid = "tv2c-tx"
+        coordinator = find_coordinator_v1(port[1], tid, 1)
+        group_coordinator = find_coordinator_v1(port[1], "tv2c-group", 0)
+        assert set(leaders.values()) - {coordinator}, "some partition is led by another broker"
+        pid, epoch = init_producer_id_v5(port[coordinator], tid)
+        for p, leader in sorted(leaders.items()):
+            assert produce_v12(port[leader], tid, "tv2c", p, txn_batch([b"v-%d" % p], pid, epoch, 0)) == 0, p
+        assert txn_offset_commit_v5(port[group_coordinator], tid, "tv2c-group", pid, epoch, "tv2c", 0, 1) == 0
+        assert end_txn_v5(port[coordinator], tid, pid, epoch, True) == (0, pid, epoch + 1)
+        assert sorted(read_committed(c.bootstrap, "tv2c", 6, 6)) == sorted(b"v-%d" % p for p in range(6))
+        consumer = KafkaConsumer(bootstrap_servers=c.bootstrap, group_id="tv2c-group", enable_auto_commit=False)
+        assert consumer.committed(TopicPartition("tv2c", 0)) == 1
+        consumer.close()
+    finally:
+        c.stop()
+
+
 def test_transactions_v2_stay_fenced_for_a_producer_the_coordinator_does_not_know(broker):
     """Adding by producing still checks the producer: a made-up producer id is refused and
     nothing is written (a stray transactional batch would hold the last stable offset back)."""
@@ -257,3 +314,20 @@ def test_alter_replica_log_dirs_for_a_partition_hosted_elsewhere_is_replica_not_
         assert outcome == {elsewhere: "ReplicaNotAvailableError", 7: "UnknownTopicOrPartitionError"}, outcome
     finally:
         c.stop()
+
+
+def test_describe_quorum_is_refused_as_a_broker_without_kraft_refuses_it(broker):
+    """Tern keeps its metadata in etcd (or alone), not in a KRaft quorum: DescribeQuorum is not
+    advertised, and a request for it closes the connection, as Kafka closes it for an API its
+    listener does not enable. The broker goes on serving."""
+    conn = wire.Conn(broker.port)
+    conn.send(wire.flexible_request(55, 0, 3, wire.uvarint(1) + b"\x00"))
+    assert conn.recv_frame() is None
+    conn.close()
+    conn = wire.Conn(broker.port)
+    conn.send(wire.request(18, 0, 4, b""))
+    resp = conn.recv_frame()
+    conn.close()
+    count, = struct.unpack_from(">i", resp, 6)
+    keys = {struct.unpack_from(">h", resp, 10 + 6 * i)[0] for i in range(count)}
+    assert 18 in keys and 55 not in keys

@@ -37,10 +37,10 @@ extension Broker {
     /// 2): the commit adds the partition itself, as AddOffsetsToTxn would.
     func transactionalOffsetsCheck(_ r: TxnOffsetCommitRequest, partition: Int32, adding: Bool, on loop: EventLoop) -> EventLoopFuture<KafkaError?> {
         guard let cluster, let channels, !transactions.coordinates(transactionalId: r.transactionalId) else {
-            guard adding else {
-                let code = transactions.verifyPartitions(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, [(Self.offsetsTopic, partition)])
-                return loop.makeSucceededFuture(code.first.flatMap { $0 == .none ? nil : $0 })
-            }
+            let code = transactions.verifyPartitions(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, [(Self.offsetsTopic, partition)])
+                .first ?? .invalidTxnState
+            // Added (and persisted) only when that is all that is missing.
+            guard adding, code == .invalidTxnState else { return loop.makeSucceededFuture(code == .none ? nil : code) }
             return transactions.addOffsets(r.transactionalId, producerId: r.producerId, epoch: r.producerEpoch, group: r.groupId)
                 .hop(to: loop).map { $0 == .none ? nil : $0 }
         }

@@ -68,5 +68,6 @@ public enum KafkaError: Int16, Error, Sendable {
     case staleMemberEpoch = 113
     case mismatchedEndpointType = 114
     case unsupportedEndpointType = 115
+    case invalidRegularExpression = 128
     case unknownServerError = -1
 }
