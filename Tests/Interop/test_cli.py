@@ -1,6 +1,7 @@
 """The tern CLI and load generator against a real tern broker, and interop with kcat both ways."""
 import json
 import subprocess
+import time
 
 from conftest import TERN_BIN, kcat
 
@@ -90,6 +91,21 @@ def test_bench_produce_and_consume_json(broker, tmp_path):
     assert consumed["records"] == 20000 and consumed["mbPerSec"] > 0
     e2e = json.loads(tern(broker, "bench", "e2e", "-t", "bench-e2e", "-n", "5000", "--rate", "20000", "--json").stdout)
     assert e2e["records"] == 5000 and e2e["latencyMs"]["p50"] > 0
+
+
+def test_acks_takes_kafkas_spellings(broker):
+    """`--acks all` and `--acks -1` (not only `--acks=-1`) as Kafka's tools accept them."""
+    total = 0
+    for spelling in (["--acks", "all"], ["--acks", "-1"], ["--acks", "0"]):
+        out = json.loads(tern(broker, "bench", "produce", "-t", "bench-acks", "-n", "1000", "--record-size", "10",
+                              *spelling, "--json").stdout)
+        assert out["records"] == 1000 and out["errors"] == 0, spelling
+        total += 1000
+    tern(broker, "produce", "bench-acks", "--acks", "-1", input_bytes=b"one\ntwo\n")
+    wait_until = time.time() + 10
+    while high_watermarks(broker, "bench-acks") < total + 2 and time.time() < wait_until:
+        time.sleep(0.1)
+    assert high_watermarks(broker, "bench-acks") == total + 2
 
 
 def test_one_partition_keeps_the_order_it_was_produced_in(broker):
