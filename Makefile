@@ -107,9 +107,12 @@ fuzz: fuzz-build
 # among the interop tests. A finding leaves the last cases under the test's temporary root.
 FUZZ_LIVE_CASES ?= 1000000
 FUZZ_LIVE_CLUSTER_CASES ?= 200000
+# The brokers are the release build; the driver is the debug tern-fuzz (its in-process target
+# imports TernBroker for testing, which a release build does not allow).
 fuzz-live: build test-deps
-	swift build -c release --product tern-fuzz
-	TERN_BIN=$(CURDIR)/.build/release/tern TERN_FUZZ_LIVE_CASES=$(FUZZ_LIVE_CASES) TERN_FUZZ_LIVE_CLUSTER_CASES=$(FUZZ_LIVE_CLUSTER_CASES) \
+	swift build --product tern-fuzz
+	TERN_BIN=$(CURDIR)/.build/release/tern TERN_FUZZ_BIN=$(CURDIR)/.build/debug/tern-fuzz \
+	  TERN_FUZZ_LIVE_CASES=$(FUZZ_LIVE_CASES) TERN_FUZZ_LIVE_CLUSTER_CASES=$(FUZZ_LIVE_CLUSTER_CASES) \
 	  TERN_FUZZ_LIVE_SEED=$${TERN_FUZZ_LIVE_SEED:-$$(date +%s)} python3 -m pytest -s -q Tests/Interop/test_fuzz_live.py
 
 # Regenerates the protocol codecs from Kafka's JSON schemas (needs ../shared beside the checkout).
