@@ -281,6 +281,7 @@ struct TopicRegex: Sendable {
                     set.insert(low...low)
                 }
             }
+            set.normalize()
             return negated ? set.inverted : set
         }
     }
@@ -355,22 +356,25 @@ struct ScalarSet: Sendable {
 
     init(_ ranges: [ClosedRange<Unicode.Scalar>]) {
         for r in ranges { insert(r) }
+        normalize()
     }
 
+    /// Appends a range; `normalize` must run before the set is matched against (a class of many
+    /// ranges is sorted once, not once per range: a 64 KiB class must not stall the loop).
     mutating func insert(_ r: ClosedRange<Unicode.Scalar>) {
         ranges.append(r.lowerBound.value...r.upperBound.value)
-        normalize()
     }
 
     mutating func formUnion(_ other: ScalarSet) {
         ranges += other.ranges
-        normalize()
     }
 
     var inverted: ScalarSet {
+        var source = self
+        source.normalize()
         var result = ScalarSet()
         var next: UInt32 = 0
-        for r in ranges {
+        for r in source.ranges {
             if r.lowerBound > next { result.ranges.append(next...(r.lowerBound - 1)) }
             next = r.upperBound == UInt32.max ? UInt32.max : r.upperBound + 1
         }
@@ -378,11 +382,17 @@ struct ScalarSet: Sendable {
         return result
     }
 
+    /// Binary search over the sorted, disjoint ranges `normalize` leaves.
     func contains(_ s: Unicode.Scalar) -> Bool {
-        ranges.contains { $0.contains(s.value) }
+        var (low, high) = (0, ranges.count)
+        while low < high {
+            let mid = (low + high) / 2
+            if ranges[mid].upperBound < s.value { low = mid + 1 } else { high = mid }
+        }
+        return low < ranges.count && ranges[low].contains(s.value)
     }
 
-    private mutating func normalize() {
+    mutating func normalize() {
         ranges.sort { $0.lowerBound < $1.lowerBound }
         var merged: [ClosedRange<UInt32>] = []
         for r in ranges {
