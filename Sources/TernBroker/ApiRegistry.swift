@@ -209,10 +209,10 @@ enum ApiRegistry {
         .immediate(.deleteRecords, advertised: 0...2) { (r: DeleteRecordsRequest, c) in c.broker.deleteRecords(r, version: c.version) },
         .immediate(.describeConfigs, advertised: 1...4) { (r: DescribeConfigsRequest, c) in c.broker.describeConfigs(r, version: c.version) },
         .later(.alterConfigs, advertised: 0...2) { (r: AlterConfigsRequest, c) in
-            c.broker.alteringTopicConfigs(on: c.eventLoop) { write in c.broker.alterConfigs(r, version: c.version, write: write) }
+            c.broker.alteringConfigs(on: c.eventLoop) { writers in c.broker.alterConfigs(r, version: c.version, writers: writers) }
         },
         .later(.incrementalAlterConfigs, advertised: 0...1) { (r: IncrementalAlterConfigsRequest, c) in
-            c.broker.alteringTopicConfigs(on: c.eventLoop) { write in c.broker.incrementalAlterConfigs(r, version: c.version, write: write) }
+            c.broker.alteringConfigs(on: c.eventLoop) { writers in c.broker.incrementalAlterConfigs(r, version: c.version, writers: writers) }
         },
         // Answered as Kafka does on a PLAINTEXT listener without an authorizer (ILLEGAL_SASL_STATE,
         // SECURITY_DISABLED). SaslHandshake and SaslAuthenticate are advertised together (client-compat §16).

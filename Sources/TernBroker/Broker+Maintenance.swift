@@ -7,13 +7,13 @@ extension Broker {
     public func startMaintenance() {
         let topics = self.topics
         var threads: [PeriodicThread] = []
+        // Checked often enough that a log is flushed within about a tick of falling due. It runs
+        // even without a broker-wide flush.ms: a topic's own flush.ms, or a dynamic
+        // log.flush.interval.ms set later, needs it too.
         let flushInterval = config.log.flushIntervalMs
-        if flushInterval != Int64.max {
-            // Checked often enough that a log is flushed within about a tick of falling due.
-            threads.append(PeriodicThread(name: "tern-log-flusher", intervalMs: max(10, min(flushInterval, 1000))) {
-                topics.flushDueLogs()
-            })
-        }
+        threads.append(PeriodicThread(name: "tern-log-flusher", intervalMs: max(10, min(flushInterval, 1000))) {
+            topics.flushDueLogs()
+        })
         threads.append(PeriodicThread(name: "tern-log-cleaner", intervalMs: config.retentionCheckIntervalMs) {
             topics.enforceRetention()
             topics.compactLogs()

@@ -49,6 +49,10 @@ public final class Broker: Sendable {
     /// Cluster mode: topics whose auto-creation is being written to etcd (one write each, at most
     /// `maxConcurrentAutoCreations`, each leaving when its write ends).
     let autoCreating = NIOLockedValueBox(Set<String>())
+    /// A single broker's dynamic broker configs (a cluster's are in its image).
+    let dynamicConfigFile: DynamicConfigFile?
+    /// The dynamic broker configs the topics were last reconfigured with.
+    let appliedDynamicConfigs: NIOLockedValueBox<DynamicBrokerConfigs>
 
     /// A single broker, or with `cluster` (already joined) one broker of a cluster: local storage
     /// is made to match the cluster's image before this returns, and follows it afterwards.
@@ -56,7 +60,11 @@ public final class Broker: Sendable {
         self.config = config
         self.logger = logger
         self.cluster = cluster
-        self.topics = try TopicRegistry(config: config, logger: logger)
+        let dynamicConfigFile = cluster == nil ? try DynamicConfigFile(directory: config.logDir) : nil
+        let dynamicConfigs = cluster.map { DynamicBrokerConfigs($0.image.brokerConfigs) } ?? dynamicConfigFile?.current ?? DynamicBrokerConfigs()
+        self.dynamicConfigFile = dynamicConfigFile
+        self.appliedDynamicConfigs = NIOLockedValueBox(dynamicConfigs)
+        self.topics = try TopicRegistry(config: dynamicConfigs.applied(to: config), logger: logger)
         self.producerIds = try cluster?.producerIds ?? ProducerIdBlocks.local(directory: config.logDir, topics: topics, logger: logger)
         let (appender, registry) = (LogAppender(io: topics.io, logger: logger), topics)
         self.appender = appender

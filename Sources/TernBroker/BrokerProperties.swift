@@ -39,7 +39,8 @@ public enum BrokerProperties {
         config.explicitSettings[key] = value
     }
 
-    private static func applyValue(_ key: String, _ value: String, to config: inout BrokerConfig) throws {
+    /// Applies one setting's value without recording it as given explicitly (dynamic configs).
+    static func applyValue(_ key: String, _ value: String, to config: inout BrokerConfig) throws {
         func int<T: FixedWidthInteger>(_: T.Type) throws -> T {
             guard let v = T(value), v >= 0 else { throw ParseError.badValue(key, value) }
             return v
@@ -155,7 +156,10 @@ public enum BrokerProperties {
         case "replica.fetch.response.max.bytes": config.replication.fetchResponseMaxBytes = try positive(Int32.self)
         case "replica.fetch.backoff.ms": config.replication.fetchBackoffMs = try positive(Int64.self)
         case "replica.high.watermark.checkpoint.interval.ms": config.replication.highWatermarkCheckpointIntervalMs = try positive(Int64.self)
-        default: throw ParseError.unknownKey(key)
+        default:
+            // Kafka settings Tern accepts without applying (`BrokerConfigCatalog.acceptedOnly`).
+            guard let accepted = BrokerConfigCatalog.byName[key]?.acceptedOnly else { throw ParseError.unknownKey(key) }
+            guard accepted.check.problem(value) == nil else { throw ParseError.badValue(key, value) }
         }
     }
 

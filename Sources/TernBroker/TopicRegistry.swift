@@ -69,13 +69,18 @@ public final class TopicRegistry: @unchecked Sendable {
     private let store: TopicStore
     /// Held from start to exit: no second broker process on this directory.
     private let directoryLock: DataDirectoryLock
-    private let config: BrokerConfig
+    /// The settings topics default to: the static ones with dynamic broker configs applied
+    /// (`reconfigure`). A lock of its own, read with `lock` held (creating a topic) and without.
+    private let defaults: NIOLockedValueBox<BrokerConfig>
+    private var config: BrokerConfig { defaults.withLockedValue { $0 } }
+    /// The broker settings in effect (static and dynamic).
+    public var brokerConfig: BrokerConfig { config }
     let io: DiskIO
     private let logger: Logger
     public let clusterId: String
 
     public init(config: BrokerConfig, logger: Logger) throws {
-        self.config = config
+        self.defaults = NIOLockedValueBox(config)
         self.logger = logger
         self.io = DiskIO(logger: logger)
         try FileManager.default.createDirectory(atPath: config.logDir, withIntermediateDirectories: true)
@@ -219,6 +224,20 @@ public final class TopicRegistry: @unchecked Sendable {
             let logConfig = Self.logConfig(base: config.log, overrides: configs)
             topic.partitions.forEach { $0.update(config: logConfig) }
             logger.info("altered topic configs", metadata: ["topic": "\(name)", "configs": "\(configs)"])
+        }
+    }
+
+    /// Makes `config` the defaults of every topic without a value of its own (a dynamic broker
+    /// config changed): each `Topic` snapshot is rebuilt and each log takes its new `LogConfig`.
+    /// No disk work.
+    public func reconfigure(broker config: BrokerConfig) {
+        defaults.withLockedValue { $0 = config }
+        lock.withLock {
+            for (name, topic) in topics {
+                set(name, Topic(metadata: topic.metadata, logs: topic.logs, broker: config))
+                let logConfig = Self.logConfig(base: config.log, overrides: topic.metadata.configs)
+                topic.partitions.forEach { $0.update(config: logConfig) }
+            }
         }
     }
 

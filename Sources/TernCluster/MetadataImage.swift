@@ -61,12 +61,22 @@ public struct MetadataImage: Sendable, Equatable {
     public private(set) var topics: [String: TopicRecord] = [:]
     /// Each topic key's mod revision: the compare-and-swap guard for the next change to it.
     public private(set) var topicRevisions: [String: Int64] = [:]
+    /// Dynamic broker configs (Kafka's `kafka-configs --entity-type brokers`): "" holds the
+    /// cluster-wide defaults, a broker id that broker's own settings.
+    public private(set) var brokerConfigs: [String: [String: String]] = [:]
+    /// Each broker-config key's mod revision, the compare-and-swap guard of its next change.
+    public private(set) var brokerConfigRevisions: [String: Int64] = [:]
 
     public init(cluster: String) { prefix = "/\(cluster)/" }
 
     public var brokersKey: String { "\(prefix)brokers/" }
     public var controllerKey: String { "\(prefix)controller" }
     public var topicsKey: String { "\(prefix)topics/" }
+    public var brokerConfigsKey: String { "\(prefix)broker-configs/" }
+
+    /// The key of one broker-config entity: "" (the cluster-wide defaults) is stored as `default`,
+    /// as Kafka's ZooKeeper layout stored `<default>`.
+    public func brokerConfigKey(_ entity: String) -> String { brokerConfigsKey + (entity.isEmpty ? "default" : entity) }
 
     /// Replaces the image with a full read of the prefix made at `revision`.
     public mutating func load(_ values: [EtcdKeyValue], at revision: Int64) throws {
@@ -74,6 +84,8 @@ public struct MetadataImage: Sendable, Equatable {
         controller = nil
         topics = [:]
         topicRevisions = [:]
+        brokerConfigs = [:]
+        brokerConfigRevisions = [:]
         for kv in values { try set(kv, deleted: false) }
         self.revision = revision
     }
@@ -110,6 +122,11 @@ public struct MetadataImage: Sendable, Equatable {
             let name = String(kv.key.dropFirst(topicsKey.count))
             topics[name] = deleted ? nil : try decoder.decode(TopicRecord.self, from: Data(kv.value))
             topicRevisions[name] = deleted ? nil : kv.modRevision
+        } else if kv.key.hasPrefix(brokerConfigsKey) {
+            let suffix = String(kv.key.dropFirst(brokerConfigsKey.count))
+            let entity = suffix == "default" ? "" : suffix
+            brokerConfigs[entity] = deleted ? nil : try decoder.decode([String: String].self, from: Data(kv.value))
+            brokerConfigRevisions[entity] = deleted ? nil : kv.modRevision
         }
     }
 

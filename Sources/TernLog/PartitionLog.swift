@@ -177,6 +177,8 @@ public final class PartitionLog: @unchecked Sendable {
 
     /// Applies new settings (topic config change); they take effect from the next append/check.
     public func update(config: LogConfig) { lock.withLock { self.config = config } }
+    /// The settings the log runs with now (topic configs over the broker's defaults).
+    public var currentConfig: LogConfig { lock.withLock { config } }
 
     public var logEndOffset: Int64 { lock.withLock { segments[segments.count - 1].nextOffset } }
     /// The flush policy syncs appends (`flush.messages` set): the appender groups more per sync.

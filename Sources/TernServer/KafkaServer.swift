@@ -29,9 +29,11 @@ public final class KafkaServer: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    guard broker.connectionCount < config.maxConnections else {
+                    // A dynamic broker config: read for every connection, so a change applies to the next one.
+                    let maxConnections = broker.liveConfig.maxConnections
+                    guard broker.connectionCount < maxConnections else {
                         logger.warning("refusing connection: max.connections reached", metadata: [
-                            "peer": "\(channel.remoteAddress?.description ?? "?")", "max.connections": "\(config.maxConnections)",
+                            "peer": "\(channel.remoteAddress?.description ?? "?")", "max.connections": "\(maxConnections)",
                         ])
                         channel.close(promise: nil)
                         return

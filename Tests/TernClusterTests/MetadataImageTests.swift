@@ -54,4 +54,18 @@ final class MetadataImageTests: EtcdTestCase {
         XCTAssertNil(image.leader(of: "t", partition: 0), "broker 3 is not registered")
         XCTAssertNil(image.leader(of: "t", partition: 7))
     }
+
+    func testBrokerConfigsAreKeptPerEntityWithTheirRevisions() throws {
+        var image = MetadataImage(cluster: "c")
+        let kv = { (key: String, value: [String: String], revision: Int64) in
+            EtcdKeyValue(key: key, value: Array(try JSONEncoder().encode(value)), createRevision: revision, modRevision: revision, version: 1, lease: 0)
+        }
+        try image.load([try kv("/c/broker-configs/default", ["log.retention.ms": "1"], 3), try kv("/c/broker-configs/2", ["message.max.bytes": "9"], 4)], at: 4)
+        XCTAssertEqual(image.brokerConfigs, ["": ["log.retention.ms": "1"], "2": ["message.max.bytes": "9"]])
+        XCTAssertEqual(image.brokerConfigRevisions, ["": 3, "2": 4])
+        XCTAssertEqual(image.brokerConfigKey(""), "/c/broker-configs/default")
+        try image.apply(EtcdEvent(kind: .delete, keyValue: try kv("/c/broker-configs/2", [:], 5)))
+        XCTAssertEqual(image.brokerConfigs, ["": ["log.retention.ms": "1"]])
+        XCTAssertNil(image.brokerConfigRevisions["2"])
+    }
 }

@@ -3,28 +3,38 @@ import NIOCore
 import TernCluster
 import TernProtocol
 
-/// AlterConfigs and IncrementalAlterConfigs in cluster mode: the handlers check every resource as
-/// on a single broker, collecting the new overrides; they are then written to the topic's record
-/// in etcd (a compare-and-swap on the record any broker may make, as Kafka brokers wrote topic
-/// configs to ZooKeeper), and every broker applies them when the change reaches its image. A
-/// failed write turns that resource's result into the error.
+/// AlterConfigs and IncrementalAlterConfigs, in two steps: the handler checks every resource and
+/// collects the changes, then they are written. A single broker writes topic overrides in its
+/// topic store at once; a cluster writes them to the topic's record in etcd (a compare-and-swap
+/// any broker may make, as Kafka brokers wrote topic configs to ZooKeeper) and every broker
+/// applies them when the change reaches its image. Dynamic broker configs are always written
+/// afterwards, off the event loop (`writeBrokerConfigs`). A failed write turns that resource's
+/// result into the error.
 extension Broker {
-    func alteringTopicConfigs<Response: TopicConfigResults>(
-        on loop: EventLoop, _ compute: (@escaping ConfigWrite) -> Response
+    func alteringConfigs<Response: ConfigResults>(
+        on loop: EventLoop, _ compute: (ConfigWriters) -> Response
     ) -> EventLoopFuture<Response> {
-        guard let cluster else { return loop.makeSucceededFuture(compute(localConfigWrite)) }
-        let pending = NIOLockedValueBox<[(String, [String: String])]>([])
+        let topicWrites = NIOLockedValueBox<[(String, [String: String])]>([])
+        let brokerWrites = NIOLockedValueBox<[(String, @Sendable ([String: String]) throws -> [String: String])]>([])
         let view = self.view
-        let computed = compute { name, configs, validateOnly in
-            try TopicConfigCatalog.validate(configs)
-            guard view.topic(name) != nil else { throw KafkaError.unknownTopicOrPartition }
-            if !validateOnly { pending.withLockedValue { $0.append((name, configs)) } }
+        let topicWrite: ConfigWrite
+        if cluster == nil {
+            topicWrite = localConfigWrite
+        } else {
+            topicWrite = { name, configs, validateOnly in
+                try TopicConfigCatalog.validate(configs)
+                guard view.topic(name) != nil else { throw KafkaError.unknownTopicOrPartition }
+                if !validateOnly { topicWrites.withLockedValue { $0.append((name, configs)) } }
+            }
         }
-        let writes = pending.withLockedValue { $0 }
-        guard !writes.isEmpty else { return loop.makeSucceededFuture(computed) }
-        return loop.makeFutureWithTask {
+        let computed = compute(ConfigWriters(topic: topicWrite, broker: { entity, change in brokerWrites.withLockedValue { $0.append((entity, change)) } }))
+        let (topics, brokers) = (topicWrites.withLockedValue { $0 }, brokerWrites.withLockedValue { $0 })
+        guard !topics.isEmpty || !brokers.isEmpty else { return loop.makeSucceededFuture(computed) }
+        let cluster = self.cluster
+        return loop.makeFutureWithTask { [self] in
             var response = computed
-            for (name, configs) in writes {
+            for (name, configs) in topics {
+                guard let cluster else { preconditionFailure("a single broker writes topic configs at once") }
                 do {
                     try await cluster.member.updateTopic(name, byController: false) { record in
                         var next = record
@@ -33,7 +43,15 @@ extension Broker {
                     }
                 } catch {
                     let (code, message) = Self.configError(error)
-                    response.fail(topic: name, code: code, message: message)
+                    response.fail(resourceType: Self.topicResource, name: name, code: code, message: message)
+                }
+            }
+            for (entity, change) in brokers {
+                do {
+                    try await writeBrokerConfigs(entity, change)
+                } catch {
+                    let (code, message) = Self.configError(error)
+                    response.fail(resourceType: Self.brokerResource, name: entity, code: code, message: message)
                 }
             }
             return response
@@ -41,23 +59,23 @@ extension Broker {
     }
 }
 
-/// A config-altering response whose per-topic result can be turned into an error afterwards.
-protocol TopicConfigResults: Sendable {
-    mutating func fail(topic: String, code: Int16, message: String?)
+/// A config-altering response whose per-resource result can be turned into an error afterwards.
+protocol ConfigResults: Sendable {
+    mutating func fail(resourceType: Int8, name: String, code: Int16, message: String?)
 }
 
-extension AlterConfigsResponse: TopicConfigResults {
-    mutating func fail(topic: String, code: Int16, message: String?) {
-        for i in responses.indices where responses[i].resourceType == Broker.topicResource && responses[i].resourceName == topic {
+extension AlterConfigsResponse: ConfigResults {
+    mutating func fail(resourceType: Int8, name: String, code: Int16, message: String?) {
+        for i in responses.indices where responses[i].resourceType == resourceType && responses[i].resourceName == name {
             responses[i].errorCode = code
             responses[i].errorMessage = message
         }
     }
 }
 
-extension IncrementalAlterConfigsResponse: TopicConfigResults {
-    mutating func fail(topic: String, code: Int16, message: String?) {
-        for i in responses.indices where responses[i].resourceType == Broker.topicResource && responses[i].resourceName == topic {
+extension IncrementalAlterConfigsResponse: ConfigResults {
+    mutating func fail(resourceType: Int8, name: String, code: Int16, message: String?) {
+        for i in responses.indices where responses[i].resourceType == resourceType && responses[i].resourceName == name {
             responses[i].errorCode = code
             responses[i].errorMessage = message
         }

@@ -8,6 +8,7 @@ extension Broker {
     /// this broker was away, recognised by their id). The internal topics keep their data and are
     /// always open here: every broker runs the coordinators over its local copy.
     func applyToLocalReplicas(_ image: MetadataImage) {
+        applyDynamicConfigs(DynamicBrokerConfigs(image.brokerConfigs))
         let me = config.nodeId
         // Replicas moved away (or deleted) stop being fetched and led before their logs go.
         replicas?.release(image)

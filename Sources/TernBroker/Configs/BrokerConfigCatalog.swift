@@ -1,15 +1,91 @@
 /// The broker settings Tern reads (`BrokerProperties`), as DescribeConfigs reports them for a
-/// BROKER resource: type, current value and what it does. None can be changed at run time, so all
-/// are read-only; an explicitly given one has source STATIC_BROKER_CONFIG, the rest DEFAULT_CONFIG.
+/// BROKER resource: type, current value and what it does. Those in `dynamicNames` can be changed
+/// at run time (`DynamicBrokerConfigs`); the rest are read-only.
 enum BrokerConfigCatalog {
     struct Entry: Sendable {
         let name: String
         let type: ConfigType
         let value: @Sendable (BrokerConfig) -> String?
         let about: String
+        /// Set for a setting Tern accepts without applying: the check its value gets, and why
+        /// it is not applied (sent as part of DescribeConfigs' documentation).
+        var acceptedOnly: (check: ConfigCheck, reason: String)? = nil
+
+        var documentation: String {
+            acceptedOnly.map { "\(about) Tern accepts this setting but does not apply it: \($0.reason)" } ?? about
+        }
     }
 
-    static let all: [Entry] = [
+    /// The settings that change while the broker runs, per broker or cluster-wide — Kafka's
+    /// dynamic log defaults (`DynamicLogConfig`), the cleaner's buffer, producer-id expiry and
+    /// `max.connections` — each applied at once: topics without their own value take the new
+    /// default, and new connections meet the new limit.
+    static let dynamicNames: Set<String> = Set([
+        "log.segment.bytes", "log.roll.ms", "log.roll.hours", "log.index.interval.bytes",
+        "log.retention.ms", "log.retention.minutes", "log.retention.hours", "log.retention.bytes",
+        "log.cleanup.policy", "log.cleaner.delete.retention.ms", "log.cleaner.dedupe.buffer.size",
+        "log.flush.interval.messages", "log.flush.interval.ms", "tern.replication.fsync",
+        "log.message.timestamp.type", "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms",
+        "message.max.bytes", "min.insync.replicas", "compression.type", "producer.id.expiration.ms", "max.connections",
+    ]).union(acceptedOnly.map(\.name))
+
+    /// Dynamic settings of one broker's own listeners, which Kafka refuses as cluster-wide
+    /// defaults (`DynamicBrokerConfig.PerBrokerConfigs`).
+    static let perBrokerOnly: Set<String> = Set(acceptedOnly.map(\.name).filter { $0.hasPrefix("sasl.") })
+
+    static let byName: [String: Entry] = Dictionary(uniqueKeysWithValues: all.map { ($0.name, $0) })
+
+    /// The names a setting shares its value with, finest unit first (Kafka's
+    /// `DynamicBrokerConfig.brokerConfigSynonyms`).
+    static func synonyms(of name: String) -> [String] {
+        switch name {
+        case "log.roll.ms", "log.roll.hours": return ["log.roll.ms", "log.roll.hours"]
+        case "log.retention.ms", "log.retention.minutes", "log.retention.hours":
+            return ["log.retention.ms", "log.retention.minutes", "log.retention.hours"]
+        default: return [name]
+        }
+    }
+
+    static let all: [Entry] = applied + acceptedOnly
+
+    /// Kafka's dynamic broker configs that Tern accepts — in server.properties and at run time —
+    /// and describes without applying them, as it does with some topic configs, so that tools and
+    /// client test suites setting them work (librdkafka's admin test sets
+    /// `sasl.kerberos.min.time.before.relogin` on a broker). Values are checked by type.
+    static let acceptedOnly: [Entry] = {
+        let threads = "Tern sizes its event loops and I/O threads from the machine's cores."
+        let sasl = "Tern has no SASL or Kerberos login yet."
+        func entry(_ name: String, _ type: ConfigType, _ kafkaDefault: String?, _ check: ConfigCheck, _ about: String, _ reason: String) -> Entry {
+            Entry(name: name, type: type, value: { _ in kafkaDefault }, about: about, acceptedOnly: (check, reason))
+        }
+        let positive = ConfigCheck.int(atLeast: 1)
+        return [
+            entry("num.io.threads", .int, "8", positive, "Threads handling requests.", threads),
+            entry("num.network.threads", .int, "3", positive, "Threads receiving and sending on the network.", threads),
+            entry("num.replica.fetchers", .int, "1", positive, "Follower fetcher threads per source broker.", threads),
+            entry("background.threads", .int, "10", positive, "Threads for background work.", threads),
+            entry("num.recovery.threads.per.data.dir", .int, "2", positive, "Threads recovering logs at start.", threads),
+            entry("log.cleaner.threads", .int, "1", .int(atLeast: 0), "Compaction threads.", "one cleaner thread runs compaction."),
+            entry("log.cleaner.backoff.ms", .long, "15000", .long(atLeast: 0), "Cleaner sleep when there is nothing to clean.",
+                  "compaction runs every log.retention.check.interval.ms."),
+            entry("max.connection.creation.rate", .int, "\(Int32.max)", .int(atLeast: 0), "New connections accepted per second.",
+                  "connections are limited by max.connections only."),
+            entry("transaction.partition.verification.enable", .boolean, "true", .boolean, "Verify transactional produce partitions (KIP-890).",
+                  "Tern always verifies."),
+            entry("sasl.kerberos.service.name", .string, nil, .any, "Kerberos principal name the broker runs as.", sasl),
+            entry("sasl.kerberos.kinit.cmd", .string, "/usr/bin/kinit", .any, "Kerberos kinit command path.", sasl),
+            entry("sasl.kerberos.ticket.renew.window.factor", .double, "0.8", .double(between: 0, and: 1), "Kerberos ticket renewal point.", sasl),
+            entry("sasl.kerberos.ticket.renew.jitter", .double, "0.05", .double(between: 0, and: 1), "Kerberos ticket renewal jitter.", sasl),
+            entry("sasl.kerberos.min.time.before.relogin", .long, "60000", .anyLong, "Login thread sleep time between refresh attempts.", sasl),
+            entry("sasl.kerberos.principal.to.local.rules", .list, "DEFAULT", .any, "Principal name to short name rules.", sasl),
+            entry("sasl.login.refresh.window.factor", .double, "0.8", .double(between: 0.5, and: 1), "Login credential refresh point.", sasl),
+            entry("sasl.login.refresh.window.jitter", .double, "0.05", .double(between: 0, and: 0.25), "Login credential refresh jitter.", sasl),
+            entry("sasl.login.refresh.min.period.seconds", .short, "60", .int(atLeast: 0, atMost: 900), "Smallest login refresh period.", sasl),
+            entry("sasl.login.refresh.buffer.seconds", .short, "300", .int(atLeast: 0, atMost: 3600), "Login refresh buffer before expiry.", sasl),
+        ]
+    }()
+
+    private static let applied: [Entry] = [
         .init(name: "node.id", type: .int, value: { "\($0.nodeId)" }, about: "This broker's id."),
         .init(name: "broker.id", type: .int, value: { "\($0.nodeId)" }, about: "This broker's id (older name of node.id)."),
         .init(name: "log.dirs", type: .string, value: { $0.logDir }, about: "Directory holding the partition logs."),

@@ -36,11 +36,10 @@ extension Broker {
 
     /// CreateTopics v5+: every config of the new topic, with where its value comes from.
     func newTopicConfigs(_ overrides: [String: String]) -> [CreateTopicsResponse.CreatableTopicConfigs] {
-        TopicConfigCatalog.all.map { d in
-            let own = overrides[d.name]
-            let explicit = d.brokerSynonyms.contains { config.explicitSettings[$0.name] != nil }
-            let source: ConfigSource = own != nil ? .topicConfig : explicit ? .staticBrokerConfig : .defaultConfig
-            return .init(name: d.name, value: TopicConfigCatalog.value(d.name, overrides: overrides, broker: config),
+        let levels = BrokerConfigLevels(broker: self)
+        return TopicConfigCatalog.all.map { d in
+            let source = levels.topicSynonyms(d, overrides: overrides).first?.source ?? .defaultConfig
+            return .init(name: d.name, value: TopicConfigCatalog.value(d.name, overrides: overrides, broker: levels.live),
                          readOnly: false, configSource: source.rawValue, isSensitive: false)
         }
     }

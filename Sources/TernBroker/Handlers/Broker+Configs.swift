@@ -11,6 +11,7 @@ extension Broker {
 
     func describeConfigs(_ request: DescribeConfigsRequest, version: Int16) -> DescribeConfigsResponse {
         let view = self.view
+        let levels = BrokerConfigLevels(broker: self)
         return DescribeConfigsResponse(results: request.resources.map { r in
             var result = DescribeConfigsResponse.DescribeConfigsResult(errorMessage: nil, resourceType: r.resourceType, resourceName: r.resourceName)
             do {
@@ -19,11 +20,12 @@ extension Broker {
                 case Self.topicResource:
                     guard TopicName.isValid(r.resourceName) else { throw DescribedKafkaError(.invalidTopic, "Invalid topic name \(r.resourceName)") }
                     guard let topic = view.topic(r.resourceName) else { throw KafkaError.unknownTopicOrPartition }
-                    entries = TopicConfigCatalog.all.map { topicEntry($0, overrides: topic.configs, request: request) }
+                    entries = TopicConfigCatalog.all.map { topicEntry($0, overrides: topic.configs, levels: levels, request: request) }
                 case Self.brokerResource:
                     try checkBrokerName(r.resourceName, allowEmpty: true)
-                    // An empty name asks for cluster-wide dynamic defaults, of which Tern has none.
-                    entries = r.resourceName.isEmpty ? [] : BrokerConfigCatalog.all.map { brokerEntry($0, request: request) }
+                    entries = r.resourceName.isEmpty
+                        ? clusterDefaultEntries(levels.dynamic, request: request)
+                        : BrokerConfigCatalog.all.map { brokerEntry($0, levels: levels, request: request) }
                 case Self.brokerLoggerResource:
                     try checkBrokerName(r.resourceName, allowEmpty: false)
                     let level = logger.logLevel.rawValue.uppercased()
@@ -48,40 +50,47 @@ extension Broker {
     }
 
     /// One topic config as Kafka describes it: the topic's override first among the synonyms, then
-    /// the broker settings that would give it (explicit ones as STATIC_BROKER_CONFIG, documented
-    /// defaults as DEFAULT_CONFIG); the source is the first synonym's.
-    private func topicEntry(_ d: TopicConfigDefinition, overrides: [String: String], request: DescribeConfigsRequest)
+    /// the broker settings that would give it, level by level; the source is the first synonym's.
+    private func topicEntry(_ d: TopicConfigDefinition, overrides: [String: String], levels: BrokerConfigLevels, request: DescribeConfigsRequest)
         -> DescribeConfigsResponse.DescribeConfigsResourceResult
     {
-        let value = TopicConfigCatalog.value(d.name, overrides: overrides, broker: config) ?? ""
-        var synonyms: [DescribeConfigsResponse.DescribeConfigsSynonym] = []
-        if let own = overrides[d.name] {
-            synonyms.append(.init(name: d.name, value: own, source: ConfigSource.topicConfig.rawValue))
-        }
-        for s in d.brokerSynonyms {
-            if let explicit = config.explicitSettings[s.name] {
-                synonyms.append(.init(name: s.name, value: explicit, source: ConfigSource.staticBrokerConfig.rawValue))
-            }
-        }
-        for s in d.brokerSynonyms {
-            if let kafkaDefault = s.kafkaDefault {
-                synonyms.append(.init(name: s.name, value: kafkaDefault, source: ConfigSource.defaultConfig.rawValue))
-            }
-        }
+        let synonyms = levels.topicSynonyms(d, overrides: overrides)
         return .init(
-            name: d.name, value: value, readOnly: false, configSource: synonyms.first?.source ?? ConfigSource.defaultConfig.rawValue,
-            isSensitive: false, synonyms: request.includeSynonyms ? synonyms : [], configType: d.type.rawValue,
-            documentation: request.includeDocumentation ? d.documentation : nil)
+            name: d.name, value: TopicConfigCatalog.value(d.name, overrides: overrides, broker: levels.live) ?? "", readOnly: false,
+            configSource: (synonyms.first?.source ?? .defaultConfig).rawValue, isSensitive: false,
+            synonyms: request.includeSynonyms ? synonyms.map { .init(name: $0.name, value: $0.value, source: $0.source.rawValue) } : [],
+            configType: d.type.rawValue, documentation: request.includeDocumentation ? d.documentation : nil)
     }
 
-    private func brokerEntry(_ e: BrokerConfigCatalog.Entry, request: DescribeConfigsRequest) -> DescribeConfigsResponse.DescribeConfigsResourceResult {
-        let explicit = config.explicitSettings[e.name]
-        let source = explicit == nil ? ConfigSource.defaultConfig : .staticBrokerConfig
-        let value = explicit ?? e.value(config)
+    /// One broker setting: its value where it is set highest (or the value in effect), its
+    /// synonyms level by level, and whether it can change at run time.
+    private func brokerEntry(_ e: BrokerConfigCatalog.Entry, levels: BrokerConfigLevels, request: DescribeConfigsRequest)
+        -> DescribeConfigsResponse.DescribeConfigsResourceResult
+    {
+        var synonyms = levels.brokerSynonyms(e.name)
+        let own = synonyms.first { $0.name == e.name }
+        let value = own?.value ?? e.value(levels.live)
+        if own == nil, let value { synonyms.append((e.name, value, .defaultConfig)) }
         return .init(
-            name: e.name, value: value, readOnly: true, configSource: source.rawValue, isSensitive: false,
-            synonyms: request.includeSynonyms && value != nil ? [.init(name: e.name, value: value, source: source.rawValue)] : [],
-            configType: e.type.rawValue, documentation: request.includeDocumentation ? e.about : nil)
+            name: e.name, value: value, readOnly: !BrokerConfigCatalog.dynamicNames.contains(e.name),
+            configSource: (synonyms.first?.source ?? .defaultConfig).rawValue, isSensitive: false,
+            synonyms: request.includeSynonyms ? synonyms.map { .init(name: $0.name, value: $0.value, source: $0.source.rawValue) } : [],
+            configType: e.type.rawValue, documentation: request.includeDocumentation ? e.documentation : nil)
+    }
+
+    /// The BROKER resource "": the cluster-wide dynamic defaults that are set, and nothing else
+    /// (as Kafka answers it).
+    private func clusterDefaultEntries(_ dynamic: DynamicBrokerConfigs, request: DescribeConfigsRequest)
+        -> [DescribeConfigsResponse.DescribeConfigsResourceResult]
+    {
+        dynamic.settings(of: DynamicBrokerConfigs.clusterDefault).sorted { $0.key < $1.key }.map { name, value in
+            let source = ConfigSource.dynamicDefaultBrokerConfig.rawValue
+            let entry = BrokerConfigCatalog.byName[name]
+            return .init(
+                name: name, value: value, readOnly: false, configSource: source, isSensitive: false,
+                synonyms: request.includeSynonyms ? [.init(name: name, value: value, source: source)] : [],
+                configType: (entry?.type ?? .unknown).rawValue, documentation: request.includeDocumentation ? entry?.documentation : nil)
+        }
     }
 
     /// A BROKER or BROKER_LOGGER resource names this broker by id (BROKER also accepts "" for the
@@ -100,22 +109,46 @@ extension Broker {
     /// they are collected and written to etcd afterwards (`Broker+ClusterConfigs`).
     typealias ConfigWrite = (_ topic: String, _ configs: [String: String], _ validateOnly: Bool) throws -> Void
 
+    /// How a broker entity's new dynamic settings are stored: `change` (already checked against
+    /// the current settings) is collected, and applied to the settings current when it is
+    /// written, after the handler returns (`writeBrokerConfigs`).
+    typealias BrokerConfigWrite = (_ entity: String, _ change: @escaping @Sendable ([String: String]) throws -> [String: String]) -> Void
+
+    struct ConfigWriters {
+        let topic: ConfigWrite
+        let broker: BrokerConfigWrite
+    }
+
     var localConfigWrite: ConfigWrite {
         { [topics] name, configs, validateOnly in try topics.replaceConfigs(name, with: configs, validateOnly: validateOnly) }
     }
 
-    /// AlterConfigs (the pre-KIP-339 API): the given configs replace all of the topic's overrides.
-    func alterConfigs(_ request: AlterConfigsRequest, version: Int16, write: ConfigWrite) -> AlterConfigsResponse {
-        AlterConfigsResponse(responses: request.resources.map { r in
+    /// AlterConfigs (the pre-KIP-339 API): the given configs replace all of the resource's
+    /// settings — a topic's overrides, or a broker entity's dynamic configs.
+    func alterConfigs(_ request: AlterConfigsRequest, version: Int16, writers: ConfigWriters) -> AlterConfigsResponse {
+        let dynamic = dynamicConfigs
+        let duplicated = Self.duplicatedResources(request.resources.map { ($0.resourceType, $0.resourceName) })
+        return AlterConfigsResponse(responses: request.resources.map { r in
             var result = AlterConfigsResponse.AlterConfigsResourceResponse(errorMessage: nil, resourceType: r.resourceType, resourceName: r.resourceName)
             do {
-                let name = try alterableTopic(r.resourceType, r.resourceName)
-                var configs: [String: String] = [:]
-                for c in r.configs {
-                    guard let value = c.value else { throw DescribedKafkaError(.invalidRequest, "Null value not supported for topic configs: \(c.name)") }
-                    configs[c.name] = value
+                guard !duplicated.contains(Self.ResourceKey(r.resourceType, r.resourceName)) else {
+                    throw DescribedKafkaError(.invalidRequest, "Each resource must appear at most once.")
                 }
-                try write(name, configs, request.validateOnly)
+                try Self.checkDistinct(r.configs.map(\.name))
+                let nulls = r.configs.filter { $0.value == nil }.map(\.name)
+                guard nulls.isEmpty else { throw DescribedKafkaError(.invalidRequest, "Null value not supported for : \(nulls.joined(separator: ", "))") }
+                let configs = Dictionary(r.configs.map { ($0.name, $0.value ?? "") }, uniquingKeysWith: { _, last in last })
+                switch try alterable(r.resourceType, r.resourceName) {
+                case .topic(let name):
+                    try writers.topic(name, configs, request.validateOnly)
+                case .broker(let entity):
+                    let change: @Sendable ([String: String]) throws -> [String: String] = { _ in
+                        try DynamicBrokerConfigs.validate(configs, entity: entity)
+                        return configs
+                    }
+                    _ = try change(dynamic.settings(of: entity))
+                    if !request.validateOnly { writers.broker(entity, change) }
+                }
             } catch {
                 (result.errorCode, result.errorMessage) = Self.configError(error)
             }
@@ -124,40 +157,49 @@ extension Broker {
     }
 
     /// IncrementalAlterConfigs (KIP-339): SET, DELETE, and APPEND/SUBTRACT on list configs.
-    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, version: Int16, write: ConfigWrite) -> IncrementalAlterConfigsResponse {
+    func incrementalAlterConfigs(_ request: IncrementalAlterConfigsRequest, version: Int16, writers: ConfigWriters) -> IncrementalAlterConfigsResponse {
         let view = self.view
+        let dynamic = dynamicConfigs
+        let live = dynamic.applied(to: config)
+        let duplicated = Self.duplicatedResources(request.resources.map { ($0.resourceType, $0.resourceName) })
         return IncrementalAlterConfigsResponse(responses: request.resources.map { r in
             var result = IncrementalAlterConfigsResponse.AlterConfigsResourceResponse(
                 errorMessage: nil, resourceType: r.resourceType, resourceName: r.resourceName)
             do {
-                let name = try alterableTopic(r.resourceType, r.resourceName)
-                guard let current = view.topic(name)?.configs else { throw KafkaError.unknownTopicOrPartition }
-                var configs = current
-                for c in r.configs {
-                    guard let definition = TopicConfigCatalog.byName[c.name] else {
-                        throw DescribedKafkaError(.invalidConfig, "Unknown topic config name: \(c.name)")
-                    }
-                    switch c.configOperation {
-                    case 0: configs[c.name] = c.value ?? ""
-                    case 1: configs[c.name] = nil
-                    case 2, 3:
-                        guard definition.type == .list else {
-                            throw DescribedKafkaError(.invalidConfig, "Config value append is not allowed for config key: \(c.name)")
-                        }
-                        let effective = TopicConfigCatalog.value(c.name, overrides: configs, broker: config) ?? ""
-                        var items = Self.listItems(effective)
-                        let given = Self.listItems(c.value ?? "")
-                        if c.configOperation == 2 {
-                            items += given.filter { !items.contains($0) }
-                        } else {
-                            items.removeAll { given.contains($0) }
-                        }
-                        configs[c.name] = items.joined(separator: ",")
-                    default:
-                        throw DescribedKafkaError(.invalidRequest, "Unknown config operation \(c.configOperation) for \(c.name)")
-                    }
+                guard !duplicated.contains(Self.ResourceKey(r.resourceType, r.resourceName)) else {
+                    throw DescribedKafkaError(.invalidRequest, "Each resource must appear at most once.")
                 }
-                try write(name, configs, request.validateOnly)
+                try Self.checkDistinct(r.configs.map(\.name))
+                let nulls = r.configs.filter { $0.configOperation != 1 && $0.value == nil }.map(\.name)
+                guard nulls.isEmpty else { throw DescribedKafkaError(.invalidRequest, "Null value not supported for : \(nulls.joined(separator: ", "))") }
+                let operations = r.configs.map { Self.ConfigOperation(name: $0.name, operation: $0.configOperation, value: $0.value ?? "") }
+                switch try alterable(r.resourceType, r.resourceName) {
+                case .topic(let name):
+                    guard let current = view.topic(name)?.configs else { throw KafkaError.unknownTopicOrPartition }
+                    var configs = current
+                    for op in operations {
+                        guard let definition = TopicConfigCatalog.byName[op.name] else {
+                            throw DescribedKafkaError(.invalidConfig, "Unknown topic config name: \(op.name)")
+                        }
+                        let effective = TopicConfigCatalog.value(op.name, overrides: configs, broker: live) ?? ""
+                        try op.apply(to: &configs, isList: definition.type == .list, effective: effective)
+                    }
+                    try writers.topic(name, configs, request.validateOnly)
+                case .broker(let entity):
+                    let change: @Sendable ([String: String]) throws -> [String: String] = { current in
+                        var settings = current
+                        for op in operations {
+                            guard let entry = BrokerConfigCatalog.byName[op.name] else {
+                                throw DescribedKafkaError(.invalidConfig, "Unknown broker config name: \(op.name)")
+                            }
+                            try op.apply(to: &settings, isList: entry.type == .list, effective: entry.value(live) ?? "")
+                        }
+                        try DynamicBrokerConfigs.validate(settings, entity: entity)
+                        return settings
+                    }
+                    _ = try change(dynamic.settings(of: entity))
+                    if !request.validateOnly { writers.broker(entity, change) }
+                }
             } catch {
                 (result.errorCode, result.errorMessage) = Self.configError(error)
             }
@@ -165,22 +207,87 @@ extension Broker {
         })
     }
 
-    /// Only topics can be altered (Tern has no dynamic broker configs), and not internal ones.
-    private func alterableTopic(_ type: Int8, _ name: String) throws -> String {
+    /// One IncrementalAlterConfigs operation: 0 SET, 1 DELETE, 2 APPEND, 3 SUBTRACT.
+    struct ConfigOperation: Sendable {
+        let name: String
+        let operation: Int8
+        let value: String
+
+        /// `effective`: the value in effect before this change (what APPEND and SUBTRACT start
+        /// from when the resource has no value of its own).
+        func apply(to configs: inout [String: String], isList: Bool, effective: String) throws {
+            switch operation {
+            case 0: configs[name] = value
+            case 1: configs[name] = nil
+            case 2, 3:
+                guard isList else {
+                    throw DescribedKafkaError(.invalidConfig, "Config value \(operation == 2 ? "append" : "subtract") is not allowed for config key: \(name)")
+                }
+                var items = Broker.listItems(configs[name] ?? effective)
+                let given = Broker.listItems(value)
+                if operation == 2 {
+                    items += given.filter { !items.contains($0) }
+                } else {
+                    items.removeAll { given.contains($0) }
+                }
+                configs[name] = items.joined(separator: ",")
+            default:
+                throw DescribedKafkaError(.invalidRequest, "Unknown config operation \(operation) for \(name)")
+            }
+        }
+    }
+
+    enum AlterableResource {
+        case topic(String)
+        /// A broker entity: "" (cluster-wide defaults) or this broker's id.
+        case broker(String)
+    }
+
+    /// Topics (not internal ones) and BROKER resources can be altered. A BROKER resource is the
+    /// cluster-wide defaults ("") or this broker (Kafka's `validateResourceNameIsCurrentNodeId`).
+    private func alterable(_ type: Int8, _ name: String) throws -> AlterableResource {
         switch type {
         case Self.topicResource:
             guard !Self.internalTopics.contains(name) else {
                 throw DescribedKafkaError(.invalidTopic, "Topic \(name) is internal: its configs cannot be altered")
             }
-            return name
-        case Self.brokerResource, Self.brokerLoggerResource:
-            throw DescribedKafkaError(.invalidRequest, "Broker configs are read-only in Tern: set them in server.properties and restart")
+            return .topic(name)
+        case Self.brokerResource:
+            if !name.isEmpty {
+                guard let id = Int32(name) else { throw DescribedKafkaError(.invalidRequest, "Node id must be an integer, but it is: \(name)") }
+                guard id == config.nodeId else {
+                    throw DescribedKafkaError(.invalidRequest, "Unexpected broker id, expected \(config.nodeId), but received \(name)")
+                }
+            }
+            return .broker(name)
+        case Self.brokerLoggerResource:
+            throw DescribedKafkaError(.invalidRequest, "Tern's log level is set when the broker starts (--log-level); it cannot be altered at run time")
         default:
-            throw DescribedKafkaError(.invalidRequest, "Unsupported resource type \(type)")
+            throw DescribedKafkaError(.invalidRequest, "Unknown resource type \(type)")
         }
     }
 
-    private static func listItems(_ value: String) -> [String] {
+    struct ResourceKey: Hashable {
+        let type: Int8
+        let name: String
+        init(_ type: Int8, _ name: String) { (self.type, self.name) = (type, name) }
+    }
+
+    /// Resources named more than once in one request: Kafka refuses every copy.
+    static func duplicatedResources(_ resources: [(Int8, String)]) -> Set<ResourceKey> {
+        var seen = Set<ResourceKey>()
+        var duplicated = Set<ResourceKey>()
+        for (type, name) in resources where !seen.insert(ResourceKey(type, name)).inserted {
+            duplicated.insert(ResourceKey(type, name))
+        }
+        return duplicated
+    }
+
+    private static func checkDistinct(_ names: [String]) throws {
+        guard Set(names).count == names.count else { throw DescribedKafkaError(.invalidRequest, "Error due to duplicate config keys") }
+    }
+
+    static func listItems(_ value: String) -> [String] {
         value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
     }
 
