@@ -172,6 +172,10 @@ struct FuzzSource {
                 "cleanup.policy", "retention.ms", "retention.bytes", "segment.bytes", "segment.ms", "max.message.bytes",
                 "min.insync.replicas", "message.timestamp.type", "compression.type", "message.timestamp.before.max.ms",
                 "log.retention.ms", "num.partitions", "unknown.config", "delete.retention.ms", "index.interval.bytes",
+                // Dynamic broker configs (not max.connections: closing the door on new connections is
+                // an operator's right, and would read as a hang to the liveness probe).
+                "message.max.bytes", "log.segment.bytes", "log.cleanup.policy", "log.retention.hours", "num.io.threads",
+                "sasl.kerberos.min.time.before.relogin", "log.dirs",
             ])
         case .configValue:
             return pick([
