@@ -13,8 +13,8 @@ extension PartitionLog {
     public struct PreparedAppend {
         fileprivate let segment: LogSegment
         fileprivate let headers: [RecordBatchHeader]
-        /// Producer state to put back if the write fails.
-        fileprivate let producerUndo: [(Int64, ProducerStateTable.Entry?)]
+        /// Which of the log's in-flight appends this is (`pendingProducerUndo`).
+        fileprivate let ticket: UInt64
         /// The control record type of each transaction marker among `headers`, by index.
         fileprivate let markerTypes: [Int: Int16]
         public var write: DiskIO.Write
@@ -179,8 +179,12 @@ extension PartitionLog {
             inFlight += 1
             reservedPosition = position + Int64(total)
             reservedNextOffset = next
+            let ticket = nextAppendTicket
+            nextAppendTicket += 1
+            pendingProducerUndo.append((ticket, undo))
+            assert(pendingProducerUndo.count <= inFlight, "undo kept only for appends in flight")
             return .ready(PreparedAppend(
-                segment: active, headers: assigned, producerUndo: undo, markerTypes: markers.mapValues(\.type),
+                segment: active, headers: assigned, ticket: ticket, markerTypes: markers.mapValues(\.type),
                 write: DiskIO.Write(fd: active.fd, buffers: buffers, offset: position, sync: sync, linkNext: false),
                 result: AppendResult(baseOffset: first, lastOffset: next - 1, logStartOffset: startOffset)))
         }
@@ -222,7 +226,14 @@ extension PartitionLog {
             let segment = prepared.segment
             func undo(_ failure: Error) -> Error {
                 if !isClosed { segment.discardUncommitted() }
-                for (pid, entry) in prepared.producerUndo.reversed() { producerState.restore(pid, entry) }
+                // This append and every one prepared after it (they fail too: they would leave a
+                // gap), newest first. Already undone when an earlier failure reached it.
+                if let i = pendingProducerUndo.firstIndex(where: { $0.ticket == prepared.ticket }) {
+                    for pending in pendingProducerUndo[i...].reversed() {
+                        for (pid, entry) in pending.undo.reversed() { producerState.restore(pid, entry) }
+                    }
+                    pendingProducerUndo.removeSubrange(i...)
+                }
                 reservedPosition = segment.size
                 reservedNextOffset = segment.nextOffset
                 return failure
@@ -237,6 +248,8 @@ extension PartitionLog {
             } catch {
                 throw undo(error)
             }
+            precondition(pendingProducerUndo.first?.ticket == prepared.ticket, "appends complete in preparation order")
+            pendingProducerUndo.removeFirst()
             let latestEpoch = epochs.latestEpoch
             for h in prepared.headers { epochs.observe(epoch: h.partitionLeaderEpoch, at: h.baseOffset) }
             if epochs.latestEpoch != latestEpoch { newEpoch = epochs }

@@ -46,6 +46,12 @@ public final class PartitionLog: @unchecked Sendable {
     var inFlightAppends: Int { inFlight }
     var reservedPosition: Int64 = 0
     var reservedNextOffset: Int64 = 0
+    /// The producer-state changes of the appends in flight, in preparation order (each with its
+    /// append's ticket). A failed append undoes its own and every later one's, newest first, so
+    /// the table is what it was before the first failed batch — undoing each on its own, oldest
+    /// first, put an earlier failed batch's sequence back (issue 22's lost record).
+    var pendingProducerUndo: [(ticket: UInt64, undo: [(Int64, ProducerStateTable.Entry?)])] = []
+    var nextAppendTicket: UInt64 = 0
     var lastFlushNanos: UInt64 = DispatchTime.now().uptimeNanoseconds
     var isClosed = false
     /// Deleted with writes in flight: their completion closes the segments.

@@ -53,14 +53,18 @@ class EtcdProcess:
 class Cluster:
     """etcd + `n` brokers with node ids 1…n, each with its own data directory."""
 
-    def __init__(self, n=3, extra_args=(), env=None):
+    def __init__(self, n=3, extra_args=(), env=None, prepare=None):
+        """`prepare(node_id, data_dir)` runs before each broker first starts (e.g. to mount a
+        small disk there)."""
         self.root = tempfile.mkdtemp(prefix="tern-cluster-")
         self.etcd = EtcdProcess(self.root)
         self.extra_args = list(extra_args)
         # A function of the node id: each broker's environment (None: this process's).
         self.env = env or (lambda node_id: None)
         self.brokers = {i: self.make_broker(i) for i in range(1, n + 1)}
-        for b in self.brokers.values():
+        for i, b in self.brokers.items():
+            if prepare:
+                prepare(i, b.data_dir)
             b.start()
         # Listening means registered; every broker (the controller above all) must also have seen
         # the others' registrations through its watch before a test places replicas.

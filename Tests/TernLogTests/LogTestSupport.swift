@@ -42,6 +42,17 @@ func transactional(_ value: String, producer: Int64, sequence: Int32) throws -> 
     return out
 }
 
+/// An idempotent (not transactional) batch of one record (key "k") of `producer` at epoch 0.
+func idempotent(_ value: String, producer: Int64, sequence: Int32) throws -> ByteBuffer {
+    var batch = RecordBatch(records: [Record(timestamp: 1_000, key: ByteBuffer(string: "k"), value: ByteBuffer(string: value))])
+    batch.producerId = producer
+    batch.producerEpoch = 0
+    batch.baseSequence = sequence
+    var out = ByteBuffer()
+    try batch.encode(to: &out)
+    return out
+}
+
 /// The commit or abort marker of `producer`'s transaction (a control batch), written by the
 /// coordinator of `coordinatorEpoch`.
 func transactionMarker(commit: Bool, producer: Int64, epoch: Int16 = 0, coordinatorEpoch: Int32 = 0) throws -> ByteBuffer {

@@ -115,4 +115,27 @@ final class RingFaultTests: XCTestCase {
         log.close()
         other.close()
     }
+
+    /// Issue 22's loss: a producer's two pipelined batches are prepared, the first write fails for
+    /// lack of space and the second fails after it (it would leave a gap). Each failure restores
+    /// the producer state it saw before its own batch — undone first-to-last, the second put the
+    /// first's sequence back, so the retried first batch was answered as a duplicate at an offset
+    /// the next record then took. Both must be forgotten: the retry is written, once.
+    func testFailedPipelinedAppendsForgetEverySequenceTheyRecorded() throws {
+        let log = try PartitionLog(directory: dir.path + "/p-0", config: LogConfig(), io: DiskIO(logger: testLogger), logger: testLogger)
+        try log.appendBatch(try idempotent("a", producer: 7, sequence: 0))
+        let b = try idempotent("b", producer: 7, sequence: 1)
+        let c = try idempotent("c", producer: 7, sequence: 2)
+        guard case .ready(let first) = try log.prepareAppend(b, headers: try RecordBatchHeader.validateAll(b)),
+            case .ready(let second) = try log.prepareAppend(c, headers: try RecordBatchHeader.validateAll(c))
+        else { return XCTFail("both appends prepared") }
+        XCTAssertThrowsError(try log.completeAppend(first, error: .io("write", ENOSPC)))
+        XCTAssertThrowsError(try log.completeAppend(second, error: nil), "an append after a failed one fails too")
+        XCTAssertEqual(log.logEndOffset, 1)
+        let retried = try log.appendBatch(b)
+        XCTAssertEqual(retried.baseOffset, 1, "the retry is written, not answered as a duplicate")
+        XCTAssertEqual(try log.appendBatch(c).baseOffset, 2)
+        XCTAssertEqual(try log.readAllRecords(from: 0).map { String(buffer: $0.value!) }, ["a", "b", "c"])
+        log.close()
+    }
 }
