@@ -9,6 +9,7 @@ public enum BrokerProperties {
         case badValue(String, String)
         case unknownKey(String)
         case unsupportedListener(String, String)
+        case severalListeners(String, String)
 
         public var description: String {
             switch self {
@@ -17,6 +18,8 @@ public enum BrokerProperties {
             case .unknownKey(let k): return "unknown setting '\(k)'"
             case .unsupportedListener(let k, let scheme):
                 return "\(k): \(scheme) listeners are not supported yet (TLS and SASL are not implemented); use PLAINTEXT://host:port"
+            case .severalListeners(let k, let v):
+                return "\(k): Tern serves one listener, '\(v)' names several; give one PLAINTEXT://host:port"
             }
         }
     }
@@ -163,9 +166,17 @@ public enum BrokerProperties {
         }
     }
 
-    /// `PLAINTEXT://host:port`, `host:port` or `:port` (first listener only).
+    /// `PLAINTEXT://host:port`, `host:port` or `:port`. Tern serves one listener: a list of
+    /// several is refused rather than serving its first and silently dropping the rest.
     static func listener(_ key: String, _ value: String) throws -> (String, Int) {
-        var s = String(value.split(separator: ",").first ?? "")
+        let listeners = value.split(separator: ",").map { $0.trimmingCharacters(in: .whitespaces) }.filter { !$0.isEmpty }
+        for other in listeners.dropFirst() {
+            if let r = other.range(of: "://"), other[..<r.lowerBound].uppercased() != "PLAINTEXT" {
+                throw ParseError.unsupportedListener(key, String(other[..<r.lowerBound].uppercased()))
+            }
+        }
+        guard listeners.count <= 1 else { throw ParseError.severalListeners(key, value) }
+        var s = listeners.first ?? ""
         if let r = s.range(of: "://") {
             // Serving plaintext on a listener the operator declared secure would be worse than not
             // starting: until TLS and SASL land, only PLAINTEXT listeners are accepted.

@@ -355,12 +355,14 @@ def test_max_connections_refuses_the_excess(strict_broker):
     assert_still_serves(strict_broker)
 
 
-def test_secure_listener_is_refused_at_start(tmp_path):
+@pytest.mark.parametrize("listeners", ["SSL://127.0.0.1:0", "PLAINTEXT://127.0.0.1:0,SSL://127.0.0.1:0"])
+def test_secure_listener_is_refused_at_start(tmp_path, listeners):
+    """A listener is served or the start refused: PLAINTEXT beside SSL used to start and drop SSL."""
     res = subprocess.run(
-        [os.environ.get("TERN_BIN", "tern"), "broker", "--listeners", "SSL://127.0.0.1:0", "--log-dirs", str(tmp_path / "d")],
+        [os.environ.get("TERN_BIN", "tern"), "broker", "--listeners", listeners, "--log-dirs", str(tmp_path / "d")],
         capture_output=True, timeout=30)
     assert res.returncode != 0
-    assert b"not supported" in res.stderr + res.stdout
+    assert b"SSL listeners are not supported" in res.stderr + res.stdout
 
 
 def test_sasl_and_acl_requests_get_kafka_answers_not_a_closed_connection(broker):

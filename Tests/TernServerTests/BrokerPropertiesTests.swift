@@ -28,6 +28,12 @@ final class BrokerPropertiesTests: XCTestCase {
         XCTAssertThrowsError(try BrokerProperties.apply("num.partitions", "0", to: &config))
         XCTAssertThrowsError(try BrokerProperties.apply("num.partitions", "many", to: &config))
         XCTAssertThrowsError(try BrokerProperties.apply("listeners", "PLAINTEXT://host", to: &config))
+        // Every listener is served or the start is refused: none is dropped in silence.
+        XCTAssertThrowsError(try BrokerProperties.apply("listeners", "PLAINTEXT://127.0.0.1:9092,SSL://127.0.0.1:9093", to: &config)) { error in
+            XCTAssertTrue("\(error)".contains("SSL listeners are not supported"), "\(error)")
+        }
+        XCTAssertThrowsError(try BrokerProperties.apply("listeners", "PLAINTEXT://127.0.0.1:9092,PLAINTEXT://127.0.0.1:9093", to: &config))
+        XCTAssertNoThrow(try BrokerProperties.apply("listeners", "PLAINTEXT://127.0.0.1:9092,", to: &config))
         XCTAssertThrowsError(try BrokerProperties.apply("no.such.setting", "1", to: &config))
         XCTAssertThrowsError(try BrokerProperties.parse("just words"))
     }
