@@ -51,7 +51,17 @@ ssize_t tern_gzip_compress(const void *src, size_t src_len, void *dst, size_t ds
     return result;
 }
 
+static ssize_t gzip_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap, int several_members);
+
 ssize_t tern_gzip_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap) {
+    return gzip_decompress(src, src_len, dst, dst_cap, 1);
+}
+
+ssize_t tern_gzip_decompress_one_member(const void *src, size_t src_len, void *dst, size_t dst_cap) {
+    return gzip_decompress(src, src_len, dst, dst_cap, 0);
+}
+
+static ssize_t gzip_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap, int several_members) {
     z_stream z;
     memset(&z, 0, sizeof(z));
     // 16 + MAX_WBITS: gzip wrapper only (no zlib or raw deflate); zlib's memory is its state and a
@@ -87,8 +97,14 @@ ssize_t tern_gzip_decompress(const void *src, size_t src_len, void *dst, size_t 
                 result = (ssize_t)produced;
                 break;
             }
-            // Another member follows, as GZIPInputStream reads them; bytes that are not a gzip
-            // header fail in the next inflate, so trailing garbage is rejected.
+            // Another member follows. GZIPInputStream reads them all, librdkafka only the first:
+            // data a producer sends is refused (-3) so that every consumer reads the same
+            // records; stored data is read as Java reads it. Bytes that are not a gzip header
+            // fail in the next inflate, so trailing garbage is rejected.
+            if (!several_members) {
+                result = -3;
+                break;
+            }
             if (inflateReset(&z) != Z_OK) break;
             continue;
         }

@@ -75,7 +75,8 @@ public enum ClientBatchValidator {
         try checkHeader(header)
         guard let codec = header.compression else { throw RecordBatchError.unsupportedCompression(header.attributes & 0x7) }
         let payload = records.getSlice(at: start + RecordBatchHeader.size, length: header.totalSize - RecordBatchHeader.size)!
-        var reader = RecordReader(body: try RecordCompression.decompress(payload, codec: codec, limit: policy.decompressedLimit))
+        var reader = RecordReader(
+            body: try RecordCompression.decompress(payload, codec: codec, limit: policy.decompressedLimit, fromProducer: true), fromProducer: true)
         var maxTimestamp = Int64.min
         var errors: [RecordValidationError.RecordError] = []
         var timestampErrors = false

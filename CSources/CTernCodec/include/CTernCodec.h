@@ -40,6 +40,8 @@ ssize_t tern_lz4f_decompress(const void *src, size_t src_len, void *dst, size_t 
 /// or truncated (trailing bytes included). Never reads past src_len, never writes past dst_cap, never
 /// allocates more than a small fixed amount (no allocation proportional to a size the input claims).
 ssize_t tern_gzip_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap);
+// As tern_gzip_decompress, but data after the first gzip member is refused with -3.
+ssize_t tern_gzip_decompress_one_member(const void *src, size_t src_len, void *dst, size_t dst_cap);
 ssize_t tern_snappy_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap);
 ssize_t tern_zstd_decompress(const void *src, size_t src_len, void *dst, size_t dst_cap);
 /// Compress for producers and tests; bound gives the worst-case output size; compress returns the

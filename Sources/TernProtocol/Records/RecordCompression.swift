@@ -30,12 +30,24 @@ public enum RecordCompression {
         }
     }
 
-    public static func decompress(_ input: ByteBuffer, codec: CompressionCodec, limit: Int = defaultDecompressedLimit) throws -> ByteBuffer {
-        guard let functions = functions(codec) else { return input }
+    /// `fromProducer`: the batch is being produced, so a layout consumers read differently is
+    /// refused — gzip data of several members, which Java consumers read whole and librdkafka
+    /// only up to the first member's end (silently skipping records).
+    public static func decompress(
+        _ input: ByteBuffer, codec: CompressionCodec, limit: Int = defaultDecompressedLimit, fromProducer: Bool = false
+    ) throws -> ByteBuffer {
+        guard var functions = functions(codec) else { return input }
+        if fromProducer && codec == .gzip {
+            functions = Codec(bound: tern_gzip_compress_bound, compress: tern_gzip_compress, decompress: tern_gzip_decompress_one_member)
+        }
         var capacity = min(limit, max(input.readableBytes * 4, 4096))
         while true {
             let (out, result) = run(functions.decompress, input, capacity: capacity)
             if result >= 0 { return out }
+            if result == -3 {
+                throw RecordBatchError.invalidRecord(
+                    "gzip data of several members: Java consumers read every member and librdkafka only the first, so it is refused")
+            }
             guard result == -2 else { throw RecordBatchError.corruptCompression(codec) }
             guard capacity < limit else { throw RecordBatchError.decompressedTooLarge(limit: limit) }
             capacity = min(limit, capacity * 4)

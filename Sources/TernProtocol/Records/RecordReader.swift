@@ -30,8 +30,15 @@ public struct RecordView {
 /// per record, so walking a batch to validate it costs no more than reading its varints.
 public struct RecordReader {
     private var body: ByteBuffer
+    /// Records a producer sends: a key, value or header value length below -1 is refused. Kafka
+    /// reads any negative length as null; librdkafka refuses it and stops at that offset for
+    /// ever, so storing one would stall every librdkafka consumer of the partition.
+    private let fromProducer: Bool
 
-    public init(body: ByteBuffer) { self.body = body }
+    public init(body: ByteBuffer, fromProducer: Bool = false) {
+        self.body = body
+        self.fromProducer = fromProducer
+    }
 
     /// Bytes after the records read so far; a batch whose declared count is used up must have none.
     public var remainingBytes: Int { body.readableBytes }
@@ -46,8 +53,8 @@ public struct RecordReader {
             let attributes = try record.readKafka(Int8.self)
             let timestampDelta = try record.readVarlong()
             let offsetDelta = try record.readVarint()
-            let key = try Self.bytes(&record)
-            let value = try Self.bytes(&record)
+            let key = try Self.bytes(&record, strict: fromProducer, field: "key")
+            let value = try Self.bytes(&record, strict: fromProducer, field: "value")
             let headerCount = Int(try record.readVarint())
             guard headerCount >= 0, headerCount <= record.readableBytes / 2 else {
                 throw RecordBatchError.invalidRecord("invalid header count \(headerCount)")
@@ -57,7 +64,7 @@ public struct RecordReader {
                 let keyLength = try scan.readVarint()
                 guard keyLength >= 0 else { throw RecordBatchError.invalidRecord("invalid negative header key size \(keyLength)") }
                 try scan.skipKafkaBytes(Int(keyLength))
-                _ = try Self.bytes(&scan)
+                _ = try Self.bytes(&scan, strict: fromProducer, field: "header value")
             }
             let headers = record.readSlice(length: scan.readerIndex - record.readerIndex)!
             guard record.readableBytes == 0 else {
@@ -72,10 +79,15 @@ public struct RecordReader {
         }
     }
 
-    /// A varint-length byte field; any negative length is null, as in Kafka.
-    static func bytes(_ b: inout ByteBuffer) throws -> ByteBuffer? {
+    /// A varint-length byte field; a negative length is null, as in Kafka (`strict`: only -1 is).
+    static func bytes(_ b: inout ByteBuffer, strict: Bool = false, field: String = "field") throws -> ByteBuffer? {
         let n = Int(try b.readVarint())
-        if n < 0 { return nil }
+        if n < 0 {
+            guard n == -1 || !strict else {
+                throw RecordBatchError.invalidRecord("record \(field) length \(n): only -1 means null, and consumers cannot read any other negative length")
+            }
+            return nil
+        }
         return try b.readKafkaSlice(length: n)
     }
 }
