@@ -67,7 +67,8 @@ public enum QueueChecker {
     }
 
     public static func check(_ history: [HistoryEvent]) -> Result {
-        // Pair each process's invocations with their completions (a worker runs one at a time).
+        // Pair each invocation with its completion by value (values are unique; a worker may have
+        // several sends in flight, pipelined), else with its process's last invocation.
         var sends: [Send] = []
         var open: [Int: Int] = [:]  // process → index into sends
         var bySendValue: [String: Int] = [:]
@@ -80,7 +81,9 @@ public enum QueueChecker {
                 bySendValue[value] = sends.count
                 sends.append(Send(process: e.process, value: value, invoke: i, partition: e.partition))
             case ("send", _):
-                guard let s = open.removeValue(forKey: e.process) else { continue }
+                let byValue = e.value.flatMap { bySendValue[$0] }.flatMap { sends[$0].completion == nil ? $0 : nil }
+                guard let s = byValue ?? open[e.process] else { continue }
+                if open[e.process] == s { open[e.process] = nil }
                 sends[s].completion = i
                 sends[s].kind = e.kind
                 if let p = e.partition { sends[s].partition = p }

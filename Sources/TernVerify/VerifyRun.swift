@@ -33,6 +33,10 @@ public struct VerifyRun {
         public var consumers = 2
         /// Records per second over all producers of each workload.
         public var rate = 1000
+        /// The queue workload's records per partition written back to back before their answers
+        /// are read (librdkafka keeps up to five batches per partition in flight): a failed
+        /// write then fails those behind it too, a path one-at-a-time sends never reach.
+        public var pipeline = 4
         public var historyPath: String?
 
         public init(bootstrap: String) { self.bootstrap = bootstrap }

@@ -38,6 +38,8 @@ struct VerifyCommand: AsyncParsableCommand {
     @Option(name: .long, help: "Producer workers.") var producers = 4
     @Option(name: .long, help: "Consumer workers reading during the run.") var consumers = 2
     @Option(name: .long, help: "Sends per second over all producers.") var rate = 1000
+    @Option(name: .long, help: "Queue records per partition sent back to back before their answers are read (1: one at a time).")
+    var pipeline = 4
     @Option(name: .customLong("broker-set"), help: "A broker setting for the local cluster, key=value; repeatable.")
     var brokerSettings: [String] = []
     @Option(name: .customLong("work-dir"), help: "Where the local cluster keeps its data and logs (default: a new temporary directory, removed after a clean run).")
@@ -49,7 +51,7 @@ struct VerifyCommand: AsyncParsableCommand {
         _ = try workloads()
         _ = try nemeses()
         if !nemesis.isEmpty && localCluster == nil { throw ValidationError("--nemesis needs --local-cluster (faults are injected into brokers it runs)") }
-        guard duration >= 1, partitions >= 1, producers >= 1, consumers >= 0, rate >= 1 else { throw ValidationError("sizes must be positive") }
+        guard duration >= 1, partitions >= 1, producers >= 1, consumers >= 0, rate >= 1, (1...64).contains(pipeline) else { throw ValidationError("sizes must be positive") }
     }
 
     func workloads() throws -> [Workload] {
@@ -108,6 +110,7 @@ struct VerifyCommand: AsyncParsableCommand {
         options.producers = producers
         options.consumers = consumers
         options.rate = rate
+        options.pipeline = pipeline
         options.historyPath = history
         let outcome: VerifyRun.Outcome
         do {

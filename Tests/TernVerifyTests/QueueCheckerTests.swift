@@ -19,6 +19,16 @@ final class QueueCheckerTests: XCTestCase {
             add { HistoryEvent(process: process, kind: kind, f: "send", timeNs: $0, partition: partition, offset: offset, value: value, error: kind == .ok ? nil : "x") }
         }
 
+        /// One process's pipelined sends: every invocation, then every completion in order.
+        mutating func pipelined(_ process: Int, _ sends: [(String, HistoryEvent.Kind, Int64?)], to partition: Int32) {
+            for (value, _, _) in sends {
+                add { HistoryEvent(process: process, kind: .invoke, f: "send", timeNs: $0, partition: partition, value: value) }
+            }
+            for (value, kind, offset) in sends {
+                add { HistoryEvent(process: process, kind: kind, f: "send", timeNs: $0, partition: partition, offset: offset, value: value, error: kind == .ok ? nil : "x") }
+            }
+        }
+
         mutating func read(_ process: Int, _ records: [(Int32, Int64, String)], f: String = "read", kind: HistoryEvent.Kind = .ok) {
             add { HistoryEvent(process: process, kind: .invoke, f: f, timeNs: $0) }
             add { HistoryEvent(process: process, kind: kind, f: f, timeNs: $0, records: records.map { ReadRecord(partition: $0.0, offset: $0.1, value: $0.2) }) }
@@ -73,6 +83,18 @@ final class QueueCheckerTests: XCTestCase {
         XCTAssertEqual(result.violations[0].events, [3, 4], "the send's invocation and acknowledgement")
         XCTAssertEqual(result.violations[0].nemesis.count, 1)
         XCTAssertTrue(result.violations[0].nemesis[0].contains("kill broker 2"))
+    }
+
+    /// A worker with several sends in flight: each completion belongs to its own value.
+    func testPipelinedSendsArePairedByValue() {
+        var h = History()
+        h.pipelined(0, [("p0-1", .ok, 0), ("p0-2", .ok, 1), ("p0-3", .info, nil), ("p0-4", .ok, 2)], to: 0)
+        h.drain([(0, 0, "p0-1"), (0, 1, "p0-2"), (0, 2, "p0-4")])
+        XCTAssertEqual(kinds(h), [])
+        var lost = History()
+        lost.pipelined(0, [("p0-1", .ok, 0), ("p0-2", .ok, 0)], to: 0)  // the broker's issue-22 answer
+        lost.drain([(0, 0, "p0-2")])
+        XCTAssertEqual(kinds(lost), [.lost], "p0-1 acknowledged at an offset that holds p0-2")
     }
 
     func testADuplicateIsFound() {
