@@ -91,6 +91,7 @@ let package = Package(
         .target(
             name: "TernBroker",
             dependencies: [
+                "CTernIO",
                 "TernProtocol", "TernLog", "TernGroups", "TernCluster", "TernReplication", "TernClient",
                 .product(name: "NIOCore", package: "swift-nio"),
                 .product(name: "NIOPosix", package: "swift-nio"),

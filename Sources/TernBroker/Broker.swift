@@ -20,6 +20,8 @@ public final class Broker: Sendable {
     let maintenanceThreads = NIOLockedValueBox<[PeriodicThread]>([])
     /// The group-commit writer every produce goes through.
     public let appender: LogAppender
+    /// Threads checking compressed produced batches, off the event loops.
+    let produceValidation = ProduceValidation(threads: max(2, System.coreCount / 2))
     /// Where producer ids come from: etcd's counter, or on a single broker the data directory.
     private let producerIds: ProducerIdBlocks
     /// Consumer groups and committed offsets.
@@ -291,6 +293,7 @@ public final class Broker: Sendable {
         }
         stopMaintenance()
         groups.shutdown()
+        produceValidation.shutdown()
         appender.shutdown()
         topics.close()
     }

@@ -17,7 +17,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 import wire
-from conftest import BrokerProcess, kcat
+from conftest import TERN_BIN, BrokerProcess, kcat
 
 CORRUPT_MESSAGE = 2
 INVALID_TOPIC = 17
@@ -359,7 +359,7 @@ def test_max_connections_refuses_the_excess(strict_broker):
 def test_secure_listener_is_refused_at_start(tmp_path, listeners):
     """A listener is served or the start refused: PLAINTEXT beside SSL used to start and drop SSL."""
     res = subprocess.run(
-        [os.environ.get("TERN_BIN", "tern"), "broker", "--listeners", listeners, "--log-dirs", str(tmp_path / "d")],
+        [TERN_BIN, "broker", "--listeners", listeners, "--log-dirs", str(tmp_path / "d")],
         capture_output=True, timeout=30)
     assert res.returncode != 0
     assert b"SSL listeners are not supported" in res.stderr + res.stdout

@@ -60,6 +60,9 @@ typedef struct tern_ring_faults {
 } tern_ring_faults;
 void tern_ring_inject_faults(tern_ring *ring, tern_ring_faults faults);
 
+// Lowers (positive increment) the calling thread's scheduling priority; 0 or -errno.
+int tern_nice_current_thread(int increment);
+
 #ifdef __cplusplus
 }
 #endif

@@ -23,34 +23,51 @@ extension Broker {
                 guard !Self.internalTopics.contains(topicData.name) else { return failed(KafkaError.invalidTopic) }
                 if let refusal = leadershipRefusal(topicData.name, partitionData.index, in: view) { return failed(refusal) }
                 guard let topic, let log = topic.partition(partitionData.index) else { return failed(KafkaError.unknownTopicOrPartition) }
-                var records = partitionData.records?.bytes ?? ByteBuffer()
-                var header: RecordBatchHeader
-                do {
+                let records = partitionData.records?.bytes ?? ByteBuffer()
+                let (nodeId, acks, timeoutMs) = (config.nodeId, request.acks, Int64(request.timeoutMs))
+                let isr = view.partition(topicData.name, partitionData.index)?.isr ?? [nodeId]
+                let (name, index) = (topicData.name, partitionData.index)
+                let prepare: @Sendable () throws -> ProducedWrite = {
+                    var records = records
                     // Produce v3+ carries only magic v2 batches (Kafka refuses the rest as INVALID_RECORD).
-                    header = try ClientBatchValidator.validate(&records, policy: topic.batchPolicy, nowMs: nowMs)
+                    var header = try ClientBatchValidator.validate(&records, policy: topic.batchPolicy, nowMs: nowMs)
                     if header.compression == .zstd && version < 7 { throw KafkaError.unsupportedCompressionType }  // KIP-110
-                    let isr = view.partition(topicData.name, partitionData.index)?.isr ?? [config.nodeId]
-                    if request.acks == -1 && isr.count < Int(topic.minInsyncReplicas) {
-                        throw DescribedKafkaError(.notEnoughReplicas, "The size of the current ISR \(isr) is insufficient to satisfy the min.isr requirement of \(topic.minInsyncReplicas) for partition \(topicData.name)-\(partitionData.index)")
+                    if acks == -1 && isr.count < Int(topic.minInsyncReplicas) {
+                        throw DescribedKafkaError(.notEnoughReplicas, "The size of the current ISR \(isr) is insufficient to satisfy the min.isr requirement of \(topic.minInsyncReplicas) for partition \(name)-\(index)")
                     }
                     if let codec = topic.storedCodec, header.compression != codec {
                         (records, header) = try Self.recompress(records, to: codec)
                     }
                     if topic.logAppendTime { header = try ClientBatchValidator.stampLogAppendTime(&records, nowMs: nowMs) }
-                } catch {
-                    return failed(error)
+                    return ProducedWrite(
+                        topic: name, partition: index, log: log, records: records, header: header,
+                        logAppendTimeMs: topic.logAppendTime ? nowMs : -1, acks: acks, timeoutMs: timeoutMs, minInsync: Int(topic.minInsyncReplicas))
                 }
-                let write = ProducedWrite(
-                    topic: topicData.name, partition: partitionData.index, log: log, records: records, header: header,
-                    logAppendTimeMs: topic.logAppendTime ? nowMs : -1, acks: request.acks, timeoutMs: Int64(request.timeoutMs),
-                    minInsync: Int(topic.minInsyncReplicas))
-                guard header.isTransactional else { return append(write, on: eventLoop) }
-                return transactionalWriteCheck(
-                    header, transactionalId: request.transactionalId, topic: topicData.name, partition: partitionData.index, log: log,
-                    adding: version >= 12, on: eventLoop
-                ).flatMap { [self] refusal in
-                    refusal.map { eventLoop.makeSucceededFuture(Self.produceError($0, partition: partitionData.index)) } ?? append(write, on: eventLoop)
+                let transactionalId = request.transactionalId
+                let handOver: @Sendable (Result<ProducedWrite, Error>) -> EventLoopFuture<ProduceResponse.PartitionProduceResponse> = { [self] prepared in
+                    let write: ProducedWrite
+                    switch prepared {
+                    case .failure(let error): return eventLoop.makeSucceededFuture(Self.produceError(error, partition: index))
+                    case .success(let w): write = w
+                    }
+                    guard write.header.isTransactional else { return append(write, on: eventLoop) }
+                    return transactionalWriteCheck(
+                        write.header, transactionalId: transactionalId, topic: name, partition: index, log: log, adding: version >= 12, on: eventLoop
+                    ).flatMap { [self] refusal in
+                        refusal.map { eventLoop.makeSucceededFuture(Self.produceError($0, partition: index)) } ?? append(write, on: eventLoop)
+                    }
                 }
+                // Compressed batches are checked off the event loop; appends to a partition keep
+                // their arrival order either way (`ProduceValidation`).
+                if ProduceValidation.isCompressed(records) {
+                    let prepared = produceValidation.pool.runIfActive(eventLoop: eventLoop, prepare)
+                    return produceValidation.turns.inOrder(log, prepared, on: eventLoop, handOver)
+                }
+                let prepared = Result { try prepare() }
+                if produceValidation.turns.busy(log) {
+                    return produceValidation.turns.inOrder(log, eventLoop.makeCompletedFuture(prepared), on: eventLoop, handOver)
+                }
+                return handOver(prepared)
             })
         }
         if request.acks == 0 { return nil }
