@@ -15,7 +15,8 @@ public final class Broker: Sendable {
     let logger: Logger
     let fetchWaiters = FetchWaiters()
     let metrics = BrokerMetrics()
-    private let connectionCountBox = NIOLockedValueBox(0)
+    /// Connection limits and the descriptor reserve (`ConnectionAdmission`).
+    let admission = ConnectionAdmission()
     /// Flusher, cleaner and housekeeping threads (`Broker+Maintenance`).
     let maintenanceThreads = NIOLockedValueBox<[PeriodicThread]>([])
     /// The group-commit writer every produce goes through.
@@ -142,6 +143,9 @@ public final class Broker: Sendable {
         // Transactions a crash interrupted in their commit or abort are finished now that
         // markers can be written (to other brokers too).
         transactions.recover()
+        // The logs are open now: what connections may use of the open-file limit is known.
+        admission.sampleDescriptors()
+        FileDescriptorBudget.connections.withLockedValue { [admission] in $0 = { admission.total } }
     }
 
     /// How long the coordinators' writes wait for followers (Kafka's `offsets.commit.timeout.ms`).
@@ -234,15 +238,24 @@ public final class Broker: Sendable {
         return topics.topic(name)
     }
 
-    /// Open client connections (for `max.connections` and the `tern_connections_active` gauge).
-    public var connectionCount: Int { connectionCountBox.withLockedValue { $0 } }
+    /// Open client connections (the `tern_connections_active` gauge).
+    public var connectionCount: Int { admission.total }
 
-    /// Connection accounting for the `tern_connections_active` gauge.
-    public func connectionOpened() { metrics.connections.record(connectionCountBox.withLockedValue { $0 += 1; return $0 }) }
-    public func connectionClosed() { metrics.connections.record(connectionCountBox.withLockedValue { $0 -= 1; return $0 }) }
+    /// Takes a new connection from `address` under `max.connections`, `max.connections.per.ip`
+    /// (both dynamic: read per connection) and the descriptor reserve; nil, or why not (the
+    /// caller closes it). Every admitted connection is given back with `connectionClosed`.
+    public func admitConnection(address: String?) -> String? {
+        let live = liveConfig
+        let refusal = admission.admit(address: address, maxConnections: live.maxConnections, maxPerAddress: live.maxConnectionsPerIp)
+        if refusal == nil { metrics.connections.record(admission.total) }
+        return refusal
+    }
+
+    public func connectionClosed(address: String?) { metrics.connections.record(admission.release(address: address)) }
 
     /// Refreshes the gauges that are cheaper to sample than to track (log sizes, group count).
     public func sampleGauges() {
+        admission.sampleDescriptors()
         let local = topics.allTopics
         metrics.logSizes.sample(Dictionary(local.map { t in (t.metadata.name, t.partitions.reduce(Int64(0)) { $0 + $1.sizeInBytes }) }, uniquingKeysWith: { $1 }))
         metrics.forgetTopics(except: Set(local.map(\.metadata.name)))

@@ -34,6 +34,9 @@ public struct BrokerConfig: Sendable {
     public var connectionsMaxIdleMs: Int64 = 600_000
     /// `max.connections`: connections beyond this are closed as soon as they are accepted.
     public var maxConnections: Int = Int(Int32.max)
+    /// `max.connections.per.ip`: the same, for the connections from one address (Kafka's default:
+    /// unlimited). Whatever both say, connections never take the descriptors kept for storage.
+    public var maxConnectionsPerIp: Int = Int(Int32.max)
     /// `queued.max.request.bytes`: request bytes all connections may hold at once, from a frame's
     /// size prefix until its response is written (-1: unlimited, Kafka's default). Past it,
     /// connections stop reading — as Kafka mutes them — until memory is released. A single frame

@@ -119,6 +119,7 @@ public enum BrokerProperties {
         case "log.message.timestamp.after.max.ms": config.timestampAfterMaxMs = try int(Int64.self)
         case "connections.max.idle.ms": config.connectionsMaxIdleMs = try positive(Int64.self)
         case "max.connections": config.maxConnections = Int(try int(Int32.self))
+        case "max.connections.per.ip": config.maxConnectionsPerIp = Int(try int(Int32.self))
         case "queued.max.request.bytes":
             guard let v = Int(value), v == -1 || v > 0 else { throw ParseError.badValue(key, value) }
             config.queuedMaxRequestBytes = v

@@ -1,4 +1,5 @@
 import Foundation
+import NIOConcurrencyHelpers
 
 #if canImport(Glibc)
     import Glibc
@@ -12,12 +13,19 @@ enum FileDescriptorBudget {
     /// Descriptors kept free for connections, fetch responses in flight and the broker's own files.
     static func reserve(limit: Int) -> Int { max(256, limit / 10) }
 
+    /// Client connections open now (the broker's `ConnectionAdmission`); set once at start.
+    static let connections = NIOLockedValueBox<@Sendable () -> Int>({ 0 })
+
     /// Throws POLICY_VIOLATION with the numbers when `partitions` more could not be opened.
+    /// Connections count inside the reserve kept for them, not against storage: they are capped
+    /// to leave storage its own reserve (`ConnectionAdmission`), and the two reserves must not
+    /// both claim the same descriptors.
     static func check(partitions: Int) throws {
         var limit = rlimit()
         guard getrlimit(Int32(RLIMIT_NOFILE.rawValue), &limit) == 0, limit.rlim_cur < rlim_t(Int.max) else { return }
         let max = Int(limit.rlim_cur)
-        let open = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0
+        let connected = connections.withLockedValue { $0 }()
+        let open = ((try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/fd").count) ?? 0) - connected
         let left = max - open - reserve(limit: max)
         guard partitions <= left else {
             throw DescribedKafkaError(

@@ -71,15 +71,9 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
         context.fireChannelWritabilityChanged()
     }
 
-    func channelActive(context: ChannelHandlerContext) {
-        dispatcher.broker.connectionOpened()
-        context.fireChannelActive()
-    }
-
     func channelInactive(context: ChannelHandlerContext) {
         for bytes in reservations.values { pool.release(bytes) }
         reservations = [:]
-        dispatcher.broker.connectionClosed()
         context.fireChannelInactive()
     }
 

@@ -29,15 +29,14 @@ public final class KafkaServer: Sendable {
             .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
-                    // A dynamic broker config: read for every connection, so a change applies to the next one.
-                    let maxConnections = broker.liveConfig.maxConnections
-                    guard broker.connectionCount < maxConnections else {
-                        logger.warning("refusing connection: max.connections reached", metadata: [
-                            "peer": "\(channel.remoteAddress?.description ?? "?")", "max.connections": "\(maxConnections)",
-                        ])
+                    let address = channel.remoteAddress?.ipAddress
+                    if let refusal = broker.admitConnection(address: address) {
+                        logger.warning("refusing connection", metadata: ["peer": "\(channel.remoteAddress?.description ?? "?")", "reason": "\(refusal)"])
                         channel.close(promise: nil)
                         return
                     }
+                    // Admitted: given back when the channel closes, whatever happens next.
+                    channel.closeFuture.whenComplete { _ in broker.connectionClosed(address: address) }
                     let close: (ChannelHandlerContext, String) -> Void = { context, reason in
                         logger.warning("closing connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")", "reason": "\(reason)"])
                         context.close(promise: nil)

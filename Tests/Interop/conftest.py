@@ -29,6 +29,8 @@ class BrokerProcess:
         self.metrics_port = free_port()
         self.extra_args = list(extra_args)
         self.proc = None
+        # Runs in the child before exec (e.g. to lower its open-file limit).
+        self.preexec = None
         self.log_path = os.path.join(os.path.dirname(data_dir), f"broker-{self.port}.log")
 
     @property
@@ -41,7 +43,7 @@ class BrokerProcess:
             [TERN_BIN, "broker", "--listeners", f"PLAINTEXT://127.0.0.1:{self.port}", "--log-dirs", self.data_dir,
              "--num-partitions", "3", "--set", "group.initial.rebalance.delay.ms=300",
              "--metrics-listener", f"127.0.0.1:{self.metrics_port}", *self.extra_args],
-            stdout=self.log, stderr=subprocess.STDOUT, env=self.env)
+            stdout=self.log, stderr=subprocess.STDOUT, env=self.env, preexec_fn=self.preexec)
         deadline = time.time() + 30
         while time.time() < deadline:
             if self.proc.poll() is not None:

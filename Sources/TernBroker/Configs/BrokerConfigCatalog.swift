@@ -26,7 +26,7 @@ enum BrokerConfigCatalog {
         "log.cleanup.policy", "log.cleaner.delete.retention.ms", "log.cleaner.dedupe.buffer.size",
         "log.flush.interval.messages", "log.flush.interval.ms", "tern.replication.fsync",
         "log.message.timestamp.type", "log.message.timestamp.before.max.ms", "log.message.timestamp.after.max.ms",
-        "message.max.bytes", "min.insync.replicas", "compression.type", "producer.id.expiration.ms", "max.connections",
+        "message.max.bytes", "min.insync.replicas", "compression.type", "producer.id.expiration.ms", "max.connections", "max.connections.per.ip",
     ]).union(acceptedOnly.map(\.name))
 
     /// Dynamic settings of one broker's own listeners, which Kafka refuses as cluster-wide
@@ -146,6 +146,8 @@ enum BrokerConfigCatalog {
         .init(name: "socket.request.max.bytes", type: .int, value: { "\($0.socketRequestMaxBytes)" }, about: "Largest request frame."),
         .init(name: "connections.max.idle.ms", type: .long, value: { "\($0.connectionsMaxIdleMs)" }, about: "Close connections idle this long."),
         .init(name: "max.connections", type: .int, value: { "\($0.maxConnections)" }, about: "Most connections accepted at once."),
+        .init(name: "max.connections.per.ip", type: .int, value: { "\($0.maxConnectionsPerIp)" },
+              about: "Most connections accepted at once from one address."),
         .init(name: "queued.max.request.bytes", type: .long, value: { "\($0.queuedMaxRequestBytes)" },
               about: "Request memory all connections may hold at once."),
         .init(name: "tern.socket.frame.timeout.ms", type: .long, value: { "\($0.frameTimeoutMs)" },

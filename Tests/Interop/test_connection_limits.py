@@ -1,0 +1,103 @@
+"""Connections cannot starve the broker (issue 22): `max.connections.per.ip` as Kafka has it, and a
+descriptor reserve — connections exhausting the open-file limit made segment rolls fail with
+KAFKA_STORAGE_ERROR and CreateTopics answer UNKNOWN_SERVER_ERROR. A broker at a limit keeps
+serving the connections it has."""
+import os
+import resource
+import socket
+import time
+
+from confluent_kafka import Producer
+from confluent_kafka.admin import AdminClient, NewTopic
+
+import wire
+from conftest import BrokerProcess
+
+
+def api_versions_answered(sock):
+    sock.settimeout(5)
+    sock.sendall(wire.request(18, 0, 7, b""))
+    try:
+        return len(sock.recv(4)) == 4
+    except OSError:
+        return False
+
+
+def closed_by_broker(sock):
+    sock.settimeout(5)
+    try:
+        sock.sendall(wire.request(18, 0, 1, b""))
+        return sock.recv(4) == b""
+    except OSError:
+        return True
+
+
+def test_max_connections_per_ip_refuses_the_excess_from_that_address_only(tmp_path):
+    broker = BrokerProcess(str(tmp_path / "data"), extra_args=["--set", "max.connections.per.ip=5"])
+    broker.start()
+    time.sleep(0.5)  # the start-up probe's connection is given back
+    try:
+        mine = [socket.create_connection(("127.0.0.1", broker.port)) for _ in range(5)]
+        time.sleep(0.2)
+        extra = socket.create_connection(("127.0.0.1", broker.port))
+        assert closed_by_broker(extra), "the sixth connection from 127.0.0.1 is refused"
+        other = socket.socket()
+        other.bind(("127.0.0.2", 0))
+        other.connect(("127.0.0.1", broker.port))
+        assert api_versions_answered(other), "another address has its own count"
+        assert all(api_versions_answered(s) for s in mine), "the admitted ones are still served"
+        for s in mine[:2]:
+            s.close()
+        time.sleep(0.3)
+        again = socket.create_connection(("127.0.0.1", broker.port))
+        assert api_versions_answered(again), "a closed connection gives its place back"
+        for s in mine[2:] + [other, again]:
+            s.close()
+        assert "max.connections.per.ip (5) reached for 127.0.0.1" in broker.logs()
+    finally:
+        broker.stop()
+
+
+def test_connections_cannot_take_the_descriptors_segment_files_need(tmp_path):
+    """Open-file limit 600: connections get what is left after the broker's own descriptors and
+    the 256 kept for storage. While a thousand connection attempts hold what they got, a producer
+    rolling 2 KiB segments and CreateTopics still work."""
+    limit = 600
+
+    def low_limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (limit, limit))
+
+    broker = BrokerProcess(str(tmp_path / "data"), extra_args=["--set", "log.segment.bytes=2048"])
+    broker.preexec = low_limit
+    broker.start()
+    socks = []
+    try:
+        a = AdminClient({"bootstrap.servers": broker.bootstrap})
+        a.create_topics([NewTopic("rolls", 1)])["rolls"].result(20)
+        p = Producer({"bootstrap.servers": broker.bootstrap, "acks": 1, "linger.ms": 0})
+        p.produce("rolls", value=b"warm")
+        assert p.flush(10) == 0
+        for _ in range(1000):
+            try:
+                s = socket.create_connection(("127.0.0.1", broker.port), timeout=2)
+                socks.append(s)
+            except OSError:
+                break
+        time.sleep(0.5)
+        served = sum(api_versions_answered(s) for s in socks[:50])
+        assert served >= 1
+        fds = len(os.listdir(f"/proc/{broker.proc.pid}/fd"))
+        assert fds <= limit - 200, f"{fds} descriptors open of {limit}: the storage reserve was given to connections"
+        # Storage still has descriptors: 300 records of 100 bytes roll ~15 segments.
+        errors = []
+        for i in range(300):
+            p.produce("rolls", value=b"%03d" % i + b"x" * 97, on_delivery=lambda err, msg: err and errors.append(err))
+            p.poll(0)
+        p.flush(30)
+        assert errors == [], errors[:3]
+        a.create_topics([NewTopic("still-possible", 3)])["still-possible"].result(20)
+        assert broker.alive()
+    finally:
+        for s in socks:
+            s.close()
+        broker.stop()
