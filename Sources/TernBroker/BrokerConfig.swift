@@ -43,9 +43,11 @@ public struct BrokerConfig: Sendable {
     /// larger than the budget still proceeds when nothing else is held.
     public var queuedMaxRequestBytes: Int = 256 << 20
     /// Requests one connection may have in progress before the broker stops reading from it (Kafka
-    /// handles one at a time per connection; pipelining clients such as librdkafka keep up to a
-    /// few in flight per broker).
-    public var maxInFlightRequestsPerConnection: Int = 64
+    /// handles one at a time per connection; pipelining clients such as librdkafka keep up to five
+    /// batches per partition in flight). It bounds what one client's unread replies can cost: at
+    /// most this many responses per connection are made before the budget of
+    /// `queued.max.request.bytes` stops the rest.
+    public var maxInFlightRequestsPerConnection: Int = 16
     /// `tern.socket.frame.timeout.ms`: within this time a frame being received must complete or
     /// bring another 64 KiB, so a client trickling bytes cannot hold a buffer (and a connection)
     /// forever while a slow upload still gets through.

@@ -35,6 +35,10 @@ final class LogSegment {
     /// with a new log.
     private let indexFiles = NIOLock()
     private var indexFilesRetired = false
+    /// One duplicate of `fd` shared by every snapshot and fetch response reading this segment at
+    /// the same time: held weakly, so it is closed when the last reader lets go (an idle segment
+    /// costs no second descriptor), and readers still holding it keep the file after `close`.
+    private weak var readers: SharedDescriptor?
 
     static func fileName(_ base: Int64, _ ext: String) -> String {
         let digits = String(base)
@@ -269,7 +273,18 @@ final class LogSegment {
     /// Closes the log file, first writing the indexes when `persisting`.
     func close(persisting: Bool = true) {
         if persisting { try? persistIndexes() }
+        readers = nil
         _ = Glibc.close(fd)
+    }
+
+    /// The descriptor readers share (see `readers`). With the log's lock held.
+    func readerDescriptor() throws -> SharedDescriptor {
+        if let readers { return readers }
+        let copy = dup(fd)
+        if copy < 0 { throw LogError.io("dup", errno) }
+        let shared = SharedDescriptor(taking: copy)
+        readers = shared
+        return shared
     }
 
     /// Removes the index files for good (the segment is being replaced by a cleaned one); the log
@@ -338,29 +353,25 @@ struct SegmentView {
     }
 }
 
-/// A segment's committed bytes as of one moment, through a duplicated descriptor the snapshot
-/// owns: what work done without the log's lock reads (fetches, timestamp searches, compaction,
-/// interval flushes). The segment may be rolled, cleaned, deleted or closed meanwhile — the
-/// descriptor keeps the file it saw, and its number cannot be reused under the reader.
-/// Not Sendable: one thread uses a snapshot, then drops it (or hands its descriptor to a slice).
+/// A segment's committed bytes as of one moment, through the segment's shared reader descriptor,
+/// which the snapshot keeps open: what work done without the log's lock reads (fetches,
+/// timestamp searches, compaction, interval flushes). The segment may be rolled, cleaned,
+/// deleted or closed meanwhile — the descriptor keeps the file it saw, and its number cannot be
+/// reused under the reader. Every reader of a segment shares one descriptor: a client keeping
+/// thousands of fetch responses unread costs no more descriptors than the segments they name.
+/// Not Sendable: one thread uses a snapshot, then drops it.
 final class SegmentSnapshot {
     let view: SegmentView
-    private var ownsDescriptor = true
+    private let file: SharedDescriptor
 
     /// Takes the snapshot; call with the log's lock held so size and file agree.
     init(_ segment: LogSegment) throws {
-        let copy = dup(segment.fd)
-        if copy < 0 { throw LogError.io("dup", errno) }
-        view = segment.view(fd: copy)
+        file = try segment.readerDescriptor()
+        view = segment.view(fd: file.fd)
     }
 
-    deinit { if ownsDescriptor { _ = Glibc.close(view.fd) } }
-
-    /// Up to `count` bytes from `position`, for sendfile; the slice takes the descriptor and the
-    /// snapshot is spent.
+    /// Up to `count` bytes from `position`, for sendfile; the slice keeps the descriptor open.
     func slice(at position: Int64, count: Int) -> FileSlice {
-        precondition(ownsDescriptor, "a snapshot hands its descriptor over once")
-        ownsDescriptor = false
-        return FileSlice(descriptor: view.fd, offset: position, length: Int(min(Int64(count), view.size - position)))
+        FileSlice(file: file, offset: position, length: Int(min(Int64(count), view.size - position)))
     }
 }

@@ -25,21 +25,34 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     private let dispatcher: RequestDispatcher
     private let logger: Logger
     private let pool: RequestMemoryPool
+    private let load: ConnectionLoad
     private let maxInFlight: Int
     private var nextRequest: UInt64 = 0
     private var nextToWrite: UInt64 = 0
-    /// Finished responses waiting for earlier ones; nil = request needing no response.
-    private var ready: [UInt64: OutboundFrame?] = [:]
+    /// Finished responses waiting for earlier ones (nil: a request needing no response), with the
+    /// pool bytes they hold until written.
+    private var ready: [UInt64: (frame: OutboundFrame?, held: Int)] = [:]
     /// Pool bytes held by each request whose response is not ready yet.
     private var reservations: [UInt64: Int] = [:]
     private var readHeldBack = false
     private var closing = false
+    /// Frames read but not yet dispatched: one socket read can bring thousands of small requests,
+    /// and dispatching them all at once would let one connection hold its event loop (and every
+    /// other connection on it) for as long as they take, and pile their responses up however
+    /// full the socket is. They are dispatched while fewer than `maxInFlight` are unanswered and
+    /// the socket takes writes.
+    private var waiting = CircularBuffer<RequestFrame>()
+    private var draining = false
+    private var drainScheduled = false
+    /// Between two turns of one connection's waiting requests.
+    static let turnGap = TimeAmount.microseconds(100)
 
-    init(dispatcher: RequestDispatcher, logger: Logger, pool: RequestMemoryPool, maxInFlight: Int) {
+    init(dispatcher: RequestDispatcher, logger: Logger, pool: RequestMemoryPool, load: ConnectionLoad, maxInFlight: Int) {
         precondition(maxInFlight > 0)
         self.dispatcher = dispatcher
         self.logger = logger
         self.pool = pool
+        self.load = load
         self.maxInFlight = maxInFlight
     }
 
@@ -48,7 +61,38 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     private var unanswered: Int { Int(nextRequest - nextToWrite) }
 
     private func mustPause(_ context: ChannelHandlerContext) -> Bool {
-        unanswered >= maxInFlight || !context.channel.isWritable
+        unanswered >= maxInFlight || !context.channel.isWritable || !waiting.isEmpty
+    }
+
+    private func canDispatch(_ context: ChannelHandlerContext) -> Bool {
+        unanswered < maxInFlight && context.channel.isWritable
+    }
+
+    /// Dispatches waiting frames while there is room, at most `maxInFlight` per turn: a client
+    /// whose replies drain as fast as they are made (into kernel buffers) would otherwise keep
+    /// its event loop to itself. The rest wait for the loop's next turn, after other channels'
+    /// I/O. Re-entrant calls (a response completing inside a dispatch) leave the work to the
+    /// outer loop.
+    private func drainWaiting(_ context: ChannelHandlerContext) {
+        guard !draining, !drainScheduled else { return }
+        draining = true
+        defer { draining = false }
+        var budget = maxInFlight
+        while !closing, budget > 0, canDispatch(context), let next = waiting.popFirst() {
+            dispatch(next, context: context)
+            budget -= 1
+        }
+        if budget == 0 && !waiting.isEmpty && !closing {
+            drainScheduled = true
+            let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+            // A timer, not `execute`: tasks queued while tasks run are run in the same pass,
+            // before the loop looks at any other channel's I/O again.
+            context.eventLoop.scheduleTask(in: Self.turnGap) {
+                let (handler, context) = loopBound.value
+                handler.drainScheduled = false
+                handler.resumeIfPossible(context)
+            }
+        }
     }
 
     func read(context: ChannelHandlerContext) {
@@ -60,6 +104,7 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     }
 
     private func resumeIfPossible(_ context: ChannelHandlerContext) {
+        drainWaiting(context)
         if readHeldBack && !closing && !mustPause(context) {
             readHeldBack = false
             context.read()
@@ -74,12 +119,20 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     func channelInactive(context: ChannelHandlerContext) {
         for bytes in reservations.values { pool.release(bytes) }
         reservations = [:]
+        for parked in ready.values { pool.release(parked.held) }
+        ready = [:]
+        while let frame = waiting.popFirst() { pool.release(frame.reservedBytes) }
         context.fireChannelInactive()
     }
 
     func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         let request = unwrapInboundIn(data)
         guard !closing else { return pool.release(request.reservedBytes) }
+        waiting.append(request)
+        drainWaiting(context)
+    }
+
+    private func dispatch(_ request: RequestFrame, context: ChannelHandlerContext) {
         let frame = request.bytes
         let sequence = nextRequest
         nextRequest += 1
@@ -103,16 +156,24 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     }
 
     private func complete(_ sequence: UInt64, _ response: OutboundFrame?, context: ChannelHandlerContext) {
-        // The request's bytes are no longer needed once its response exists (the response holds
-        // what it needs from them).
-        if let bytes = reservations.removeValue(forKey: sequence) { pool.release(bytes) }
-        guard !closing else { return }
-        ready[sequence] = .some(response)
+        // The request's bytes stay charged until its response is on the socket, and the
+        // response's own bytes (not the file data it sends) are charged with them.
+        var held = reservations.removeValue(forKey: sequence) ?? 0
+        guard !closing else { return pool.release(held) }
+        if let response {
+            let bytes = response.memoryBytes
+            pool.forceReserve(bytes)
+            held += bytes
+        }
+        ready[sequence] = (response, held)
         var wrote = false
         while let next = ready.removeValue(forKey: nextToWrite) {
-            if let frame = next {
-                write(frame, context: context)
+            if let frame = next.frame {
+                write(frame, releasing: next.held, context: context)
                 wrote = true
+            } else {
+                pool.release(next.held)
+                load.outstanding -= 1
             }
             nextToWrite += 1
         }
@@ -122,22 +183,35 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
 
     /// Byte parts are written as buffers; file slices as `FileRegion`s, which NIO sends with
     /// sendfile(2): record data goes from the page cache to the socket without passing through
-    /// user space. Each region gets its own descriptor, closed once the write is done.
-    private func write(_ frame: OutboundFrame, context: ChannelHandlerContext) {
-        for part in frame.parts {
+    /// user space. A region borrows its slice's shared descriptor (sendfile names the offset);
+    /// the slice is kept until the write is done, and the handle gives the descriptor back
+    /// without closing it.
+    private func write(_ frame: OutboundFrame, releasing held: Int, context: ChannelHandlerContext) {
+        // Written (or the connection gone): the memory is free and the request no longer
+        // outstanding. A channel completes its writes in order, so the last part's completion
+        // stands for the frame's.
+        let written = context.eventLoop.makePromise(of: Void.self)
+        let (pool, load) = (self.pool, NIOLoopBound(self.load, eventLoop: context.eventLoop))
+        written.futureResult.whenComplete { _ in
+            pool.release(held)
+            load.value.outstanding -= 1
+        }
+        let parts = frame.parts
+        guard !parts.isEmpty else { return written.succeed(()) }
+        for (i, part) in parts.enumerated() {
+            let isLast = i == parts.count - 1
             switch part {
             case .bytes(let buffer):
-                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: nil)
+                context.write(wrapOutboundOut(.byteBuffer(buffer)), promise: isLast ? written : nil)
             case .file(let slice):
-                let fd = dup(slice.descriptor)
-                guard fd >= 0 else {
-                    fail(context: context, reason: "dup failed: \(errno)")
-                    return
-                }
-                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: fd)
+                let handle = NIOFileHandle(_deprecatedTakingOwnershipOfDescriptor: slice.descriptor)
                 let region = FileRegion(fileHandle: handle, readerIndex: Int(slice.offset), endIndex: Int(slice.offset) + slice.length)
                 let promise = context.eventLoop.makePromise(of: Void.self)
-                promise.futureResult.whenComplete { _ in try? handle.close() }
+                promise.futureResult.whenComplete { _ in
+                    _ = try? handle.takeDescriptorOwnership()
+                    withExtendedLifetime(slice) {}
+                }
+                if isLast { promise.futureResult.cascade(to: written) }
                 context.write(wrapOutboundOut(.fileRegion(region)), promise: promise)
             }
         }

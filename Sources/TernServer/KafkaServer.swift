@@ -42,11 +42,13 @@ public final class KafkaServer: Sendable {
                         context.close(promise: nil)
                     }
                     let sync = channel.pipeline.syncOperations
+                    let load = ConnectionLoad()
                     try sync.addHandler(IdleStateHandler(allTimeout: .milliseconds(config.connectionsMaxIdleMs)))
                     try sync.addHandler(RequestFramer(
-                        maxFrameSize: config.socketRequestMaxBytes, pool: pool, frameTimeout: .milliseconds(config.frameTimeoutMs), onClose: close))
+                        maxFrameSize: config.socketRequestMaxBytes, pool: pool, load: load, frameTimeout: .milliseconds(config.frameTimeoutMs),
+                        onClose: close))
                     try sync.addHandler(KafkaRequestHandler(
-                        dispatcher: dispatcher, logger: logger, pool: pool, maxInFlight: config.maxInFlightRequestsPerConnection))
+                        dispatcher: dispatcher, logger: logger, pool: pool, load: load, maxInFlight: config.maxInFlightRequestsPerConnection))
                 }
             }
         do {

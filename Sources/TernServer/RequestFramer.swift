@@ -27,6 +27,7 @@ final class RequestFramer: ChannelDuplexHandler {
 
     private let maxFrameSize: Int
     private let pool: RequestMemoryPool
+    private let load: ConnectionLoad
     private let frameTimeout: TimeAmount
     private let onClose: (ChannelHandlerContext, String) -> Void
     private var buffer: ByteBuffer?
@@ -45,9 +46,13 @@ final class RequestFramer: ChannelDuplexHandler {
     /// How often a connection waiting for request memory tries again.
     static let memoryRetryInterval = TimeAmount.milliseconds(5)
 
-    init(maxFrameSize: Int, pool: RequestMemoryPool, frameTimeout: TimeAmount, onClose: @escaping (ChannelHandlerContext, String) -> Void) {
+    init(
+        maxFrameSize: Int, pool: RequestMemoryPool, load: ConnectionLoad, frameTimeout: TimeAmount,
+        onClose: @escaping (ChannelHandlerContext, String) -> Void
+    ) {
         self.maxFrameSize = maxFrameSize
         self.pool = pool
+        self.load = load
         self.frameTimeout = frameTimeout
         self.onClose = onClose
     }
@@ -71,11 +76,16 @@ final class RequestFramer: ChannelDuplexHandler {
             }
             if reserved == 0 {
                 let charge = max(size, RequestMemoryPool.minimumCharge)
-                guard pool.tryReserve(charge) else {
+                if pool.tryReserve(charge) {
+                    reserved = charge
+                } else if load.outstanding == 0 && size <= ConnectionLoad.idleAllowance {
+                    // Nothing outstanding here: this client is not what fills the budget.
+                    pool.forceReserve(charge)
+                    reserved = charge
+                } else {
                     waitForMemory(context: context)
                     break
                 }
-                reserved = charge
             }
             guard pending.readableBytes >= 4 + size else {
                 // A large frame arriving slowly but steadily is not a slowloris: each 64 KiB that
@@ -90,6 +100,7 @@ final class RequestFramer: ChannelDuplexHandler {
             pending.moveReaderIndex(forwardBy: 4)
             let frame = RequestFrame(bytes: pending.readSlice(length: size)!, reservedBytes: reserved)
             reserved = 0
+            load.outstanding += 1
             frameDeadline?.cancel()
             frameDeadline = nil
             buffer = pending.readableBytes > 0 ? pending : nil

@@ -1,9 +1,13 @@
 import NIOConcurrencyHelpers
 
-/// The broker-wide budget for request bytes (`queued.max.request.bytes`): a connection reserves a
-/// frame's size when its size prefix arrives and releases it once the response is written. A
-/// connection that cannot reserve stops reading until memory is released, so many slow or
-/// hostile clients together cannot make the broker hold more than the budget in request frames.
+/// The broker-wide budget for request and response bytes (`queued.max.request.bytes`): a
+/// connection reserves a frame's size when its size prefix arrives; once the response exists its
+/// bytes are charged too (they must be, not refused), and both are released when the response has
+/// been written to the socket. A connection that cannot reserve stops reading until memory is
+/// released, so many slow or hostile clients together — sending requests, or pipelining requests
+/// and never reading the replies — cannot make the broker hold much more than the budget. An
+/// idle connection (nothing outstanding) may always bring one request of up to 64 KiB, so that a
+/// broker at its budget keeps serving every client a request at a time.
 ///
 /// Every request is charged at least `minimumCharge`, so the budget bounds how many requests the
 /// broker holds at once as well as their bytes: a flood of tiny requests over many connections
@@ -32,6 +36,14 @@ final class RequestMemoryPool: Sendable {
         }
     }
 
+    /// Charges `bytes` whatever the budget says (a response that exists, an idle connection's
+    /// one small request).
+    func forceReserve(_ bytes: Int) {
+        precondition(bytes >= 0)
+        if limit < 0 || bytes == 0 { return }
+        used.withLockedValue { $0 += bytes }
+    }
+
     func release(_ bytes: Int) {
         if limit < 0 || bytes == 0 { return }
         used.withLockedValue { used in
@@ -41,4 +53,13 @@ final class RequestMemoryPool: Sendable {
     }
 
     var reservedBytes: Int { used.withLockedValue { $0 } }
+}
+
+/// What one connection has outstanding: frames handed to the request handler whose responses have
+/// not been written yet. Shared by the connection's framer and request handler; event-loop
+/// confined like them.
+final class ConnectionLoad {
+    var outstanding = 0
+    /// The largest request an idle connection may bring past a full budget.
+    static let idleAllowance = 64 * 1024
 }

@@ -104,7 +104,7 @@ func fuzzRequests(_ stream: ByteBuffer) {
     // The framer's close request is only noted: the channel is finished below either way (an
     // EmbeddedChannel closed from inside a handler and then finished leaks its pipeline).
     try! channel.pipeline.syncOperations.addHandler(
-        RequestFramer(maxFrameSize: 1 << 20, pool: pool, frameTimeout: .seconds(30)) { _, _ in })
+        RequestFramer(maxFrameSize: 1 << 20, pool: pool, load: ConnectionLoad(), frameTimeout: .seconds(30)) { _, _ in })
     _ = try? channel.writeInbound(stream)
     while let frame = try? channel.readInbound(as: RequestFrame.self) {
         decodeRequest(frame.bytes)

@@ -258,6 +258,40 @@ def test_connection_that_never_reads_fetch_responses_holds_few_descriptors(broke
     assert_still_serves(broker)
 
 
+def test_many_connections_never_reading_fetch_responses_share_descriptors(broker):
+    """Issue 22: every unread fetch response held a descriptor of its own — 200 such connections
+    took the broker to 20 000 descriptors and it stopped accepting. Readers of one segment now
+    share one descriptor."""
+    create_topic(broker, "fds-many")
+    kcat("-b", broker.bootstrap, "-P", "-t", "fds-many", input_bytes=b"".join(b"v%06d\n" % i for i in range(2000)))
+    fetch = struct.pack(">iiii", -1, 0, 1, 50 << 20) + struct.pack(">b", 0) + struct.pack(">i", 1) + wire.string("fds-many")
+    fetch += struct.pack(">i", 1) + struct.pack(">iqi", 0, 0, 1 << 20)
+    request = wire.request(1, 4, 1, fetch)
+    before = len(os.listdir(f"/proc/{broker.proc.pid}/fd"))
+    hogs = []
+    for _ in range(100):
+        hog = socket.create_connection(("127.0.0.1", broker.port))
+        hog.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        hog.setblocking(False)
+        hogs.append(hog)
+    deadline = time.time() + 5
+    while time.time() < deadline:
+        for hog in hogs:
+            try:
+                hog.send(request * 64)
+            except (BlockingIOError, OSError):
+                pass
+        time.sleep(0.01)
+    during = len(os.listdir(f"/proc/{broker.proc.pid}/fd"))
+    started = time.monotonic()
+    assert_still_serves(broker)
+    elapsed = time.monotonic() - started
+    for hog in hogs:
+        hog.close()
+    assert during - before < 400, f"{during - before} descriptors for 100 connections' unread fetch responses"
+    assert elapsed < 15
+
+
 @pytest.fixture
 def strict_broker(tmp_path):
     b = BrokerProcess(str(tmp_path / "data"), extra_args=[

@@ -17,14 +17,14 @@ final class RequestFramerTests: XCTestCase {
         return b
     }
 
-    private func makeChannel(pool: RequestMemoryPool, maxFrame: Int = 1 << 20, timeout: TimeAmount = .seconds(30))
-        throws -> (EmbeddedChannel, ReadCounter, () -> [String])
-    {
+    private func makeChannel(
+        pool: RequestMemoryPool, maxFrame: Int = 1 << 20, timeout: TimeAmount = .seconds(30), load: ConnectionLoad = ConnectionLoad()
+    ) throws -> (EmbeddedChannel, ReadCounter, () -> [String]) {
         let counter = ReadCounter()
         let closes = CloseLog()
         let channel = EmbeddedChannel()
         try channel.pipeline.syncOperations.addHandler(counter)
-        try channel.pipeline.syncOperations.addHandler(RequestFramer(maxFrameSize: maxFrame, pool: pool, frameTimeout: timeout) { context, reason in
+        try channel.pipeline.syncOperations.addHandler(RequestFramer(maxFrameSize: maxFrame, pool: pool, load: load, frameTimeout: timeout) { context, reason in
             closes.reasons.append(reason)
             context.close(promise: nil)
         })
@@ -80,7 +80,9 @@ final class RequestFramerTests: XCTestCase {
     func testAFullPoolHoldsReadsBackUntilMemoryIsReleased() throws {
         let pool = RequestMemoryPool(limit: 10_000)
         XCTAssertTrue(pool.tryReserve(9_000))  // another connection's frame
-        let (channel, counter, _) = try makeChannel(pool: pool)
+        let busy = ConnectionLoad()
+        busy.outstanding = 1  // this connection has a request in progress
+        let (channel, counter, _) = try makeChannel(pool: pool, load: busy)
         try channel.writeInbound(frame(2_000).getSlice(at: 0, length: 50)!)
         XCTAssertEqual(pool.reservedBytes, 9_000, "2 000 more would exceed the budget")
         let before = counter.count
@@ -92,6 +94,25 @@ final class RequestFramerTests: XCTestCase {
         XCTAssertEqual(counter.count, before + 1, "the held-back read goes out once memory is free")
         _ = try channel.finish()
         XCTAssertEqual(pool.reservedBytes, 0, "closing releases the partial frame's reservation")
+    }
+
+    /// A full budget (hogs pipelining requests and never reading replies) still lets a connection
+    /// with nothing outstanding bring one small request at a time; not a large one.
+    func testAnIdleConnectionIsServedPastAFullPool() throws {
+        let pool = RequestMemoryPool(limit: 10_000)
+        pool.forceReserve(50_000)  // held by other connections' unsent responses
+        let load = ConnectionLoad()
+        let (channel, _, _) = try makeChannel(pool: pool, load: load)
+        try channel.writeInbound(frame(100))
+        XCTAssertEqual(try channel.readInbound(as: RequestFrame.self)?.reservedBytes, RequestMemoryPool.minimumCharge)
+        XCTAssertEqual(load.outstanding, 1)
+        try channel.writeInbound(frame(100))
+        XCTAssertNil(try channel.readInbound(as: RequestFrame.self), "a second one waits while the first is outstanding")
+        _ = try channel.finish()
+        let (big, _, _) = try makeChannel(pool: pool)
+        try big.writeInbound(frame(ConnectionLoad.idleAllowance + 1))
+        XCTAssertNil(try big.readInbound(as: RequestFrame.self), "past the allowance even an idle connection waits")
+        _ = try big.finish()
     }
 
     func testAFrameLargerThanTheWholePoolProceedsAlone() throws {

@@ -28,21 +28,37 @@ public enum KafkaRecords: Sendable, Equatable {
     }
 }
 
-/// `length` bytes at `offset` of a file, through a descriptor this object owns (a dup of the
-/// segment's), so the bytes stay readable even if the segment is closed or deleted meanwhile.
+/// One open descriptor of a file, shared by every reader that holds this object and closed when
+/// the last lets go — so the file stays readable while any of them needs it (its segment may be
+/// closed or deleted meanwhile), and however many responses read it, it costs one descriptor.
+public final class SharedDescriptor: Sendable {
+    public let fd: Int32
+
+    /// Takes ownership of `fd`.
+    public init(taking fd: Int32) { self.fd = fd }
+
+    deinit { close(fd) }
+}
+
+/// `length` bytes at `offset` of a file, through a shared descriptor it keeps open (pread and
+/// sendfile name their offset, so sharing one descriptor is safe).
 public final class FileSlice: Sendable, Equatable {
-    public let descriptor: Int32
+    public let file: SharedDescriptor
     public let offset: Int64
     public let length: Int
 
-    /// Takes ownership of `descriptor`.
-    public init(descriptor: Int32, offset: Int64, length: Int) {
-        self.descriptor = descriptor
+    public var descriptor: Int32 { file.fd }
+
+    public init(file: SharedDescriptor, offset: Int64, length: Int) {
+        self.file = file
         self.offset = offset
         self.length = length
     }
 
-    deinit { close(descriptor) }
+    /// Takes ownership of `descriptor`.
+    public convenience init(descriptor: Int32, offset: Int64, length: Int) {
+        self.init(file: SharedDescriptor(taking: descriptor), offset: offset, length: length)
+    }
 
     public static func == (a: FileSlice, b: FileSlice) -> Bool {
         a === b || (a.descriptor == b.descriptor && a.offset == b.offset && a.length == b.length)

@@ -18,6 +18,14 @@ public struct OutboundFrame: Sendable {
         }
     }
 
+    /// The bytes the frame holds in memory (file parts are sent from the page cache).
+    public var memoryBytes: Int {
+        parts.reduce(0) { total, part in
+            if case .bytes(let b) = part { return total + b.readableBytes }
+            return total
+        }
+    }
+
     /// A writer that collects parts; start with `Writer()`, finish with `frame()`.
     public struct Writer: KafkaWriter {
         private var parts: [Part] = []
