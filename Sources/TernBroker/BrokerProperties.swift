@@ -60,7 +60,14 @@ public enum BrokerProperties {
         // -1 disables a retention limit; otherwise a count of `unit`s.
         func retention(_ unit: Int64 = 1) throws -> Int64 {
             guard let v = Int64(value), v >= -1 else { throw ParseError.badValue(key, value) }
-            return v == -1 ? -1 : v * unit
+            return v == -1 ? -1 : try scaled(v, unit)
+        }
+        // Hours and minutes in milliseconds. A client sets these too (dynamic broker configs): a
+        // product past Int64 is refused, never a trap.
+        func scaled(_ v: Int64, _ unit: Int64) throws -> Int64 {
+            let (ms, overflow) = v.multipliedReportingOverflow(by: unit)
+            guard !overflow else { throw ParseError.badValue(key, value) }
+            return ms
         }
         switch key {
         case "node.id", "broker.id": config.nodeId = try int(Int32.self)
@@ -93,7 +100,7 @@ public enum BrokerProperties {
         case "tern.replication.fsync": config.log.replicationFsync = try bool()
         case "tern.test.unsafe.ack.before.replication": config.unsafeAckBeforeReplication = try bool()
         case "log.roll.ms": config.log.rollMs = try positive(Int64.self)
-        case "log.roll.hours": config.log.rollMs = try positive(Int64.self) * 3_600_000
+        case "log.roll.hours": config.log.rollMs = try scaled(try positive(Int64.self), 3_600_000)
         case "log.retention.ms": config.log.retentionMs = try retention()
         case "log.retention.minutes": config.log.retentionMs = try retention(60_000)
         case "log.retention.hours": config.log.retentionMs = try retention(3_600_000)

@@ -44,6 +44,10 @@ final class DynamicBrokerConfigTests: BrokerTestCase {
         XCTAssertEqual(code(["sasl.kerberos.min.time.before.relogin": "58000"]), .invalidRequest, "per broker only")
         XCTAssertNil(code(["sasl.kerberos.min.time.before.relogin": "58000"], entity: "0"))
         XCTAssertEqual(code(["num.io.threads": "many"], entity: "0"), .invalidRequest)
+        // Hours and minutes become milliseconds: a product past Int64 is refused, not a trap.
+        for name in ["log.roll.hours", "log.retention.hours", "log.retention.minutes"] {
+            XCTAssertEqual(code([name: "\(Int64.max)"]), .invalidRequest, name)
+        }
     }
 
     /// Every dynamic setting is one the catalog describes, and the value it describes by default
