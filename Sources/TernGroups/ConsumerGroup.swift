@@ -90,8 +90,24 @@ final class ConsumerGroup: @unchecked Sendable {
     var pendingMembers: [String: Scheduled<Void>] = [:]
     var rebalanceTimer: Scheduled<Void>?
     var initialDelayActive = false
+    /// When the group last became Empty (or was created): its committed offsets expire
+    /// `offsets.retention.minutes` after this, as Kafka's `currentStateTimestamp` of an Empty group.
+    var emptySince: Int64
 
-    init(groupId: String) { self.groupId = groupId }
+    init(groupId: String, now: Int64) {
+        self.groupId = groupId
+        self.emptySince = now
+    }
+
+    /// No members, none about to join (pending ids, a running rebalance): the group may be deleted.
+    var isIdle: Bool { state == .empty && members.isEmpty && pendingMembers.isEmpty }
+
+    func becomeEmpty(now: Int64) {
+        state = .empty
+        protocolName = nil
+        leaderId = nil
+        emptySince = now
+    }
 
     func add(_ member: GroupMember) {
         members[member.memberId] = member

@@ -23,6 +23,16 @@ public struct GroupConfig: Sendable {
     }
     /// `offset.metadata.max.bytes`.
     public var offsetMetadataMaxBytes: Int = 4096
+    /// `group.max.size`: most members of a classic group (Kafka's default: no limit).
+    public var maxSize: Int32 = .max
+    /// `group.consumer.max.size`: most members of a consumer-protocol (KIP-848) group.
+    public var consumerMaxSize: Int32 = .max
+    /// `offsets.retention.minutes` (7 days), in ms: how long committed offsets outlive their
+    /// group's members (classic groups), or their last commit (standalone and KIP-848 groups, for
+    /// topics they no longer subscribe to).
+    public var offsetsRetentionMs: Int64 = 7 * 24 * 60 * 60_000
+    /// `offsets.retention.check.interval.ms`: how often expired offsets and empty groups are removed.
+    public var offsetsRetentionCheckIntervalMs: Int64 = 600_000
 
     public init() {}
 }

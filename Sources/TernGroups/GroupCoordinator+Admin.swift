@@ -6,6 +6,8 @@ extension GroupCoordinator {
         loop.submit { [self] in
             DescribeGroupsResponse(groups: req.groups.map { id in
                 guard let g = group(id, create: false) else {
+                    // A group that only holds offsets (committed from outside any group) is Empty.
+                    if store.offsets[id] != nil { return .init(errorCode: 0, groupId: id, groupState: GroupState.empty.rawValue) }
                     // Kafka describes an unknown group as Dead (v6+ adds GROUP_ID_NOT_FOUND, KIP-1043).
                     guard version >= 6 else { return .init(errorCode: 0, groupId: id, groupState: GroupState.dead.rawValue) }
                     return .init(errorCode: KafkaError.groupIdNotFound.rawValue, errorMessage: "Group \(id) not found.", groupId: id,

@@ -33,16 +33,22 @@ extension GroupCoordinator {
                 }
             }
             loop.preconditionInEventLoop()
+            if req.memberEpoch < 0 {
+                // -1 leaves; -2 is a static member leaving for a while (treated as leaving here).
+                // Leaving a group that does not exist creates nothing.
+                if let g = modernGroups[req.groupId], g.members[req.memberId] != nil { removeModernMember(g, req.memberId) }
+                return ConsumerGroupHeartbeatResponse(memberId: req.memberId, memberEpoch: req.memberEpoch)
+            }
+            if req.memberEpoch == 0, let g = modernGroups[req.groupId], g.members.count >= Int(config.consumerMaxSize),
+                req.memberId.isEmpty || g.members[req.memberId] == nil
+            {
+                return fail(.groupMaxSizeReached, "The consumer group has reached its maximum capacity of \(config.consumerMaxSize) members.")
+            }
             let g = modernGroups[req.groupId] ?? {
                 let g = ConsumerProtocolGroup(groupId: req.groupId)
                 modernGroups[req.groupId] = g
                 return g
             }()
-            if req.memberEpoch < 0 {
-                // -1 leaves; -2 is a static member leaving for a while (treated as leaving here).
-                if g.members[req.memberId] != nil { removeModernMember(g, req.memberId) }
-                return ConsumerGroupHeartbeatResponse(memberId: req.memberId, memberEpoch: req.memberEpoch)
-            }
             var changed = false
             let member: ConsumerProtocolGroup.Member
             if req.memberEpoch == 0 {

@@ -13,7 +13,10 @@ extension GroupCoordinator {
     public func takeOver(_ partitions: Set<Int>) -> EventLoopFuture<Void> {
         loop.submit { [self] in
             drop(partitions)
-            for p in partitions.sorted() { try store.load(from: offsetsLogs[p], logger: logger) }
+            for p in partitions.sorted() {
+                try store.load(from: offsetsLogs[p], logger: logger)
+                loadedAtMs[p] = PartitionLog.nowMs()
+            }
             logger.info("now coordinating groups", metadata: ["partitions": "\(partitions.sorted())", "groupsWithOffsets": "\(store.offsets.count)"])
         }
     }
@@ -30,6 +33,7 @@ extension GroupCoordinator {
         loop.preconditionInEventLoop()
         let leaving = { (id: String) in partitions.contains(self.partition(of: id)) }
         store.remove(where: leaving)
+        for p in partitions { loadedAtMs[p] = nil }
         for g in groups.values where leaving(g.groupId) {
             g.rebalanceTimer?.cancel()
             g.pendingMembers.values.forEach { $0.cancel() }

@@ -29,6 +29,11 @@ extension GroupCoordinator {
                                                       rebalanceTimeout: rebalanceTimeout))
         }
         let g = group(req.groupId, create: true)!
+        guard acceptsJoiningMember(g, req.memberId) else {
+            // As Kafka: a member turned away is out of the group, and told so with no member id.
+            if g.members[req.memberId] != nil { removeMember(g, req.memberId, reason: "group.max.size reached") }
+            return fail(.groupMaxSizeReached, memberId: "")
+        }
         let protocols = req.protocols.map { (name: $0.name, metadata: $0.metadata) }
         // A member must speak the group's protocol type and share an assignor with everyone.
         if !g.members.isEmpty {
@@ -107,6 +112,24 @@ extension GroupCoordinator {
             return loop.makeSucceededFuture(currentJoinResult(g, for: member.memberId))
         case .empty, .dead:
             return fail(.unknownMemberId)
+        }
+    }
+
+    /// Kafka's `acceptJoiningMember` (`group.max.size`): an empty group takes anyone; while members
+    /// gather, a member already waiting to join is kept and others are counted against those
+    /// waiting (the group may be over a lowered limit, and the last to rejoin are the ones turned
+    /// away); otherwise members stay and newcomers fill what is left. Pending member ids
+    /// (MEMBER_ID_REQUIRED) do not count: they expire with their session timeout.
+    private func acceptsJoiningMember(_ g: ConsumerGroup, _ memberId: String) -> Bool {
+        let limit = Int(config.maxSize)
+        switch g.state {
+        case .empty, .dead:
+            return true
+        case .preparingRebalance:
+            if let m = g.members[memberId], m.joinPromise != nil { return true }
+            return g.members.values.filter { $0.joinPromise != nil }.count < limit
+        case .completingRebalance, .stable:
+            return g.members[memberId] != nil || g.members.count < limit
         }
     }
 

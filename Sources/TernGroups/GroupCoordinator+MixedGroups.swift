@@ -1,4 +1,5 @@
 import NIOCore
+import TernLog
 import TernProtocol
 
 /// KIP-848 online migration (`group.consumer.migration.policy`, default `bidirectional`): a live
@@ -19,7 +20,9 @@ extension GroupCoordinator {
     /// A ConsumerGroupHeartbeat for a group that is classic with members: converts it if the
     /// policy, the protocol type and the group's state allow; otherwise the error to answer.
     func upgradeToConsumerProtocol(_ classic: ConsumerGroup) -> KafkaError? {
-        guard config.migrationPolicy.allowsUpgrade, classic.protocolType == "consumer", let protocolName = classic.protocolName else {
+        guard config.migrationPolicy.allowsUpgrade, classic.protocolType == "consumer", let protocolName = classic.protocolName,
+            classic.members.count <= Int(config.consumerMaxSize)
+        else {
             return .groupIdNotFound
         }
         var converted: [(GroupMember, ConsumerProtocolSubscription?, Set<TopicPartitionKey>)] = []
@@ -66,9 +69,9 @@ extension GroupCoordinator {
     /// assignment) and rebalances so the members agree on a leader-computed assignment.
     func downgradeIfOnlyClassicMembersRemain(_ g: ConsumerProtocolGroup, removedConsumerMember: Bool) {
         guard removedConsumerMember, config.migrationPolicy.allowsDowngrade, !g.members.isEmpty,
-            g.members.values.allSatisfy({ $0.classic != nil })
+            g.members.count <= Int(config.maxSize), g.members.values.allSatisfy({ $0.classic != nil })
         else { return }
-        let classic = ConsumerGroup(groupId: g.groupId)
+        let classic = ConsumerGroup(groupId: g.groupId, now: PartitionLog.nowMs())
         classic.generationId = g.groupEpoch
         classic.protocolType = "consumer"
         for m in g.members.values.sorted(by: { $0.memberId < $1.memberId }) {
@@ -113,6 +116,9 @@ extension GroupCoordinator {
         } else if memberId.isEmpty {
             memberId = Self.newMemberId(clientId: clientId)
             if version >= 4 { return JoinResult(error: .memberIdRequired, memberId: memberId) }
+        }
+        if g.members[memberId] == nil && g.members.count >= Int(config.consumerMaxSize) {
+            return JoinResult(error: .groupMaxSizeReached, memberId: "")
         }
         let m = g.members[memberId] ?? {
             let created = ConsumerProtocolGroup.Member(memberId: memberId, clientId: clientId, clientHost: clientHost)

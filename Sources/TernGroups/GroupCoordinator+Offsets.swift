@@ -82,7 +82,9 @@ extension GroupCoordinator {
             if !memberEpochs { return .unsupportedVersion }
             return epoch == member.epoch ? nil : .staleMemberEpoch
         }
-        let g = group(groupId, create: true)!
+        // A commit outside any group (an admin client, `assign`) creates no group object: its
+        // offsets are the group, and the expiry cycle removes them.
+        guard let g = group(groupId, create: false) else { return epoch < 0 ? nil : .unknownMemberId }
         if epoch < 0 && g.members.isEmpty { return nil }
         if epoch >= 0 || !memberId.isEmpty || instanceId != nil {
             if let error = validateMember(g, memberId: memberId, instanceId: instanceId) { return error }
@@ -136,8 +138,13 @@ extension GroupCoordinator {
     /// the coordinator's loop, with whether it was written and replicated in time; `whenSafe` runs
     /// there first, only if it was.
     func appendOffsets(_ batch: ByteBuffer, group: String, origin: PartitionLog.Origin, whenSafe: @escaping @Sendable () -> Void) -> EventLoopFuture<Bool> {
+        appendOffsets(batch, partition: partition(of: group), about: group, origin: origin, whenSafe: whenSafe)
+    }
+
+    /// As above, for a batch of any groups of one partition (`about` names them in the log).
+    func appendOffsets(_ batch: ByteBuffer, partition: Int, about group: String, origin: PartitionLog.Origin,
+                       whenSafe: @escaping @Sendable () -> Void) -> EventLoopFuture<Bool> {
         let promise = loop.makePromise(of: Bool.self)
-        let partition = partition(of: group)
         let headers: [RecordBatchHeader]
         do { headers = try RecordBatchHeader.validateAll(batch) } catch { return loop.makeSucceededFuture(false) }
         appender.append(batch, headers: headers, to: offsetsLogs[partition], origin: origin) { [self] result in
@@ -198,10 +205,11 @@ extension GroupCoordinator {
 
     public func offsetDelete(_ req: OffsetDeleteRequest, version: Int16) -> EventLoopFuture<OffsetDeleteResponse> {
         loop.flatSubmit { [self] in
-            guard let g = group(req.groupId, create: false), store.offsets[req.groupId] != nil || !g.members.isEmpty else {
+            let g = group(req.groupId, create: false)
+            guard store.offsets[req.groupId] != nil || !(g?.members.isEmpty ?? true) else {
                 return loop.makeSucceededFuture(OffsetDeleteResponse(errorCode: KafkaError.groupIdNotFound.rawValue))
             }
-            let subscribed = subscribedTopics(g)
+            let subscribed = g.map(subscribedTopics) ?? []
             var changes: [(TopicPartitionKey, CommittedOffset?)] = []
             var response = OffsetDeleteResponse()
             for t in req.topics {

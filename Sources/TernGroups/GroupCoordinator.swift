@@ -31,6 +31,9 @@ public final class GroupCoordinator: @unchecked Sendable {
     var groups: [String: ConsumerGroup] = [:]
     var modernGroups: [String: ConsumerProtocolGroup] = [:]
     var store = OffsetStore()
+    /// When each coordinated `__consumer_offsets` partition was loaded: the retention clock of a
+    /// group known only from its log starts there (`GroupCoordinator+Expiration`).
+    var loadedAtMs: [Int: Int64] = [:]
 
     /// `coordinating`: the partitions whose groups this coordinator serves from the start (all of
     /// them on a single broker; in a cluster, those it leads — `takeOver`/`resign` change it).
@@ -49,7 +52,9 @@ public final class GroupCoordinator: @unchecked Sendable {
         self.replicated = replicated
         for p in (coordinating ?? Set(offsetsLogs.indices)).sorted() {
             try store.load(from: offsetsLogs[p], logger: logger)
+            loadedAtMs[p] = PartitionLog.nowMs()
         }
+        scheduleExpiration()
     }
 
     /// The `__consumer_offsets` partition holding `groupId`'s state.
@@ -63,7 +68,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         loop.preconditionInEventLoop()
         if let g = groups[id] { return g }
         guard create else { return nil }
-        let g = ConsumerGroup(groupId: id)
+        let g = ConsumerGroup(groupId: id, now: PartitionLog.nowMs())
         // Generations continue from the last one written, also after the coordinator moved.
         g.generationId = store.generations[id] ?? 0
         groups[id] = g
@@ -130,9 +135,7 @@ public final class GroupCoordinator: @unchecked Sendable {
         // Wrapping, as Kafka's int does: clients drive it (every rebalance), and the 2^31st must not trap.
         g.generationId &+= 1
         guard !g.members.isEmpty else {
-            g.state = .empty
-            g.protocolName = nil
-            g.leaderId = nil
+            g.becomeEmpty(now: PartitionLog.nowMs())
             return
         }
         g.protocolName = g.selectProtocol()
@@ -190,9 +193,7 @@ public final class GroupCoordinator: @unchecked Sendable {
             if g.members.isEmpty {
                 g.rebalanceTimer?.cancel()
                 g.generationId &+= 1
-                g.state = .empty
-                g.protocolName = nil
-                g.leaderId = nil
+                g.becomeEmpty(now: PartitionLog.nowMs())
             } else {
                 prepareRebalance(g, reason: reason)
             }

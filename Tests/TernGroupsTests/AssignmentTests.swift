@@ -11,7 +11,7 @@ final class AssignmentTests: XCTestCase {
     }
 
     func testProtocolVoteAmongCommonAssignors() {
-        let g = ConsumerGroup(groupId: "g")
+        let g = ConsumerGroup(groupId: "g", now: 0)
         g.add(member("a", ["cooperative-sticky", "range"]))
         g.add(member("b", ["range", "cooperative-sticky"]))
         g.add(member("c", ["range", "roundrobin", "cooperative-sticky"]))
@@ -23,7 +23,7 @@ final class AssignmentTests: XCTestCase {
     }
 
     func testRemovingTheLeaderPromotesTheNextMember() {
-        let g = ConsumerGroup(groupId: "g")
+        let g = ConsumerGroup(groupId: "g", now: 0)
         g.add(member("a", ["range"]))
         g.add(member("b", ["range"]))
         g.leaderId = "a"

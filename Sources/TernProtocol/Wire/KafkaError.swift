@@ -56,6 +56,7 @@ public enum KafkaError: Int16, Error, Sendable {
     case memberIdRequired = 79
     case fencedInstanceId = 82
     case preferredLeaderNotAvailable = 80
+    case groupMaxSizeReached = 81
     case eligibleLeadersNotAvailable = 83
     case electionNotNeeded = 84
     case noReassignmentInProgress = 85
