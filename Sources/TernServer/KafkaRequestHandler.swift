@@ -1,4 +1,3 @@
-import Logging
 import NIOCore
 import TernBroker
 import TernProtocol
@@ -23,7 +22,7 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     typealias OutboundOut = IOData
 
     private let dispatcher: RequestDispatcher
-    private let logger: Logger
+    private let warnings: ConnectionWarnings
     private let pool: RequestMemoryPool
     private let load: ConnectionLoad
     private let maxInFlight: Int
@@ -47,10 +46,11 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     /// Between two turns of one connection's waiting requests.
     static let turnGap = TimeAmount.microseconds(100)
 
-    init(dispatcher: RequestDispatcher, logger: Logger, pool: RequestMemoryPool, load: ConnectionLoad, maxInFlight: Int) {
+    init(dispatcher: RequestDispatcher, warnings: ConnectionWarnings, pool: RequestMemoryPool, load: ConnectionLoad,
+         maxInFlight: Int) {
         precondition(maxInFlight > 0)
         self.dispatcher = dispatcher
-        self.logger = logger
+        self.warnings = warnings
         self.pool = pool
         self.load = load
         self.maxInFlight = maxInFlight
@@ -220,7 +220,7 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     private func fail(context: ChannelHandlerContext, reason: String) {
         guard !closing else { return }
         closing = true
-        logger.warning("closing connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")", "reason": "\(reason)"])
+        warnings.warn(.closed, peer: context.remoteAddress, reason: reason)
         context.close(promise: nil)
     }
 

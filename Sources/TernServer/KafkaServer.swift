@@ -20,6 +20,7 @@ public final class KafkaServer: Sendable {
         let dispatcher = RequestDispatcher(broker: broker)
         let config = broker.config
         let pool = RequestMemoryPool(limit: config.queuedMaxRequestBytes)
+        let warnings = ConnectionWarnings(logger: logger)
         let bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
@@ -31,14 +32,14 @@ public final class KafkaServer: Sendable {
                 channel.eventLoop.makeCompletedFuture {
                     let address = channel.remoteAddress?.ipAddress
                     if let refusal = broker.admitConnection(address: address) {
-                        logger.warning("refusing connection", metadata: ["peer": "\(channel.remoteAddress?.description ?? "?")", "reason": "\(refusal)"])
+                        warnings.warn(.refused, peer: channel.remoteAddress, reason: "\(refusal)")
                         channel.close(promise: nil)
                         return
                     }
                     // Admitted: given back when the channel closes, whatever happens next.
                     channel.closeFuture.whenComplete { _ in broker.connectionClosed(address: address) }
                     let close: (ChannelHandlerContext, String) -> Void = { context, reason in
-                        logger.warning("closing connection", metadata: ["peer": "\(context.remoteAddress?.description ?? "?")", "reason": "\(reason)"])
+                        warnings.warn(.closed, peer: context.remoteAddress, reason: reason)
                         context.close(promise: nil)
                     }
                     let sync = channel.pipeline.syncOperations
@@ -48,7 +49,8 @@ public final class KafkaServer: Sendable {
                         maxFrameSize: config.socketRequestMaxBytes, pool: pool, load: load, frameTimeout: .milliseconds(config.frameTimeoutMs),
                         onClose: close))
                     try sync.addHandler(KafkaRequestHandler(
-                        dispatcher: dispatcher, logger: logger, pool: pool, load: load, maxInFlight: config.maxInFlightRequestsPerConnection))
+                        dispatcher: dispatcher, warnings: warnings, pool: pool, load: load,
+                        maxInFlight: config.maxInFlightRequestsPerConnection))
                 }
             }
         do {

@@ -30,7 +30,7 @@ final class KafkaRequestHandlerTests: BrokerTestCase {
         try await channel.testingEventLoop.executeInContext {
             if let reads { try channel.pipeline.syncOperations.addHandler(reads) }
             try channel.pipeline.syncOperations.addHandler(
-                KafkaRequestHandler(dispatcher: dispatcher, logger: Logger(label: "test"), pool: pool, load: ConnectionLoad(), maxInFlight: maxInFlight))
+                KafkaRequestHandler(dispatcher: dispatcher, warnings: ConnectionWarnings(logger: Logger(label: "test")), pool: pool, load: ConnectionLoad(), maxInFlight: maxInFlight))
         }
         return channel
     }
