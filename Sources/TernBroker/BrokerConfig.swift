@@ -22,6 +22,12 @@ public struct BrokerConfig: Sendable {
     public var messageMaxBytes: Int = 1_048_588
     /// `socket.request.max.bytes`: largest request frame; bigger frames close the connection.
     public var socketRequestMaxBytes: Int = 104_857_600
+    /// `socket.send.buffer.bytes` / `socket.receive.buffer.bytes` (Kafka's 100 KiB; -1: the
+    /// operating system's, autotuned): the kernel buffers of each client connection. Fixed, they
+    /// bound what a client that pipelines requests and never reads the replies makes the broker
+    /// compute before backpressure stops it — autotuned send buffers grow to megabytes each.
+    public var socketSendBufferBytes: Int = 102_400
+    public var socketReceiveBufferBytes: Int = 102_400
     /// `fetch.max.bytes`: the most record bytes one fetch response carries (beyond one batch,
     /// KIP-74), whatever the request asks — Kafka's 55 MiB. It also keeps a response far below
     /// the int32 frame size a fetch naming one partition many times would otherwise pass.
@@ -52,6 +58,11 @@ public struct BrokerConfig: Sendable {
     /// bring another 64 KiB, so a client trickling bytes cannot hold a buffer (and a connection)
     /// forever while a slow upload still gets through.
     public var frameTimeoutMs: Int64 = 30_000
+    /// `tern.socket.stall.timeout.ms`: a connection whose client has taken none of its unsent
+    /// responses for this long is closed if the request memory budget is half used meanwhile — so
+    /// clients that pipeline requests and never read cannot keep the budget, and everyone else
+    /// waiting on it, for ever.
+    public var stallTimeoutMs: Int64 = 5_000
     /// Segment, index, flush and retention defaults for every partition log.
     public var log = LogConfig()
     /// `log.retention.check.interval.ms`: how often retention and the cleaner run.

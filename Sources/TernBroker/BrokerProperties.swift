@@ -69,6 +69,12 @@ public enum BrokerProperties {
             guard !overflow else { throw ParseError.badValue(key, value) }
             return ms
         }
+        // A kernel socket buffer: -1 leaves the operating system's; otherwise at least 1 KiB and
+        // within an Int32 (setsockopt takes an int).
+        func socketBuffer() throws -> Int {
+            guard let v = Int32(value), v == -1 || v >= 1024 else { throw ParseError.badValue(key, value) }
+            return Int(v)
+        }
         switch key {
         case "node.id", "broker.id": config.nodeId = try int(Int32.self)
         case "log.dirs", "log.dir":
@@ -126,6 +132,8 @@ public enum BrokerProperties {
         case "offsets.retention.check.interval.ms": config.groups.offsetsRetentionCheckIntervalMs = try positive(Int64.self)
         case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
         case "socket.request.max.bytes": config.socketRequestMaxBytes = try int(Int.self)
+        case "socket.send.buffer.bytes": config.socketSendBufferBytes = try socketBuffer()
+        case "socket.receive.buffer.bytes": config.socketReceiveBufferBytes = try socketBuffer()
         case "log.message.timestamp.before.max.ms": config.timestampBeforeMaxMs = try int(Int64.self)
         case "log.message.timestamp.after.max.ms": config.timestampAfterMaxMs = try int(Int64.self)
         case "connections.max.idle.ms": config.connectionsMaxIdleMs = try positive(Int64.self)
@@ -144,6 +152,7 @@ public enum BrokerProperties {
         case "transactional.id.expiration.ms": config.transactionalIdExpirationMs = try positive(Int64.self)
         case "transaction.remove.expired.transaction.cleanup.interval.ms": config.transactionCleanupIntervalMs = try positive(Int64.self)
         case "tern.socket.frame.timeout.ms": config.frameTimeoutMs = try positive(Int64.self)
+        case "tern.socket.stall.timeout.ms": config.stallTimeoutMs = try positive(Int64.self)
         case "tern.cluster.etcd":
             guard value.hasPrefix("etcd://") || value.hasPrefix("http://") else { throw ParseError.badValue(key, value) }
             config.etcdEndpoint = value

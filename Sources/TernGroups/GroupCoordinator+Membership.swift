@@ -126,6 +126,8 @@ extension GroupCoordinator {
         case .empty, .dead:
             return true
         case .preparingRebalance:
+            // Those waiting are among the members: counting them (a walk) only matters at the limit.
+            if g.members.count < limit { return true }
             if let m = g.members[memberId], m.joinPromise != nil { return true }
             return g.members.values.filter { $0.joinPromise != nil }.count < limit
         case .completingRebalance, .stable:

@@ -45,10 +45,16 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     private var drainScheduled = false
     /// Between two turns of one connection's waiting requests.
     static let turnGap = TimeAmount.microseconds(100)
+    /// While the socket is above its high water mark: the check that the client still takes its
+    /// responses, and the unsent bytes it found last time.
+    private let stallTimeout: TimeAmount
+    private var stallCheck: Scheduled<Void>?
+    private var unsentAtLastCheck = 0
 
     init(dispatcher: RequestDispatcher, warnings: ConnectionWarnings, pool: RequestMemoryPool, load: ConnectionLoad,
-         maxInFlight: Int) {
+         maxInFlight: Int, stallTimeout: TimeAmount = .seconds(5)) {
         precondition(maxInFlight > 0)
+        self.stallTimeout = stallTimeout
         self.dispatcher = dispatcher
         self.warnings = warnings
         self.pool = pool
@@ -112,11 +118,47 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     }
 
     func channelWritabilityChanged(context: ChannelHandlerContext) {
+        if context.channel.isWritable {
+            stallCheck?.cancel()
+            stallCheck = nil
+        } else if stallCheck == nil {
+            unsentAtLastCheck = unsentBytes(context)
+            armStallCheck(context)
+        }
         resumeIfPossible(context)
         context.fireChannelWritabilityChanged()
     }
 
+    private func unsentBytes(_ context: ChannelHandlerContext) -> Int {
+        (try? context.channel.syncOptions?.getOption(.bufferedWritableBytes)) ?? 0
+    }
+
+    /// A client that stopped reading holds its responses — and their share of the request memory
+    /// budget — for as long as it likes, and with enough such connections the budget is theirs and
+    /// every other client waits. So while the socket stays full the handler looks every
+    /// `stallTimeout`: if the client took none of the unsent bytes meanwhile and the budget is
+    /// half used, the connection is closed. A slow reader makes progress and stays; with memory
+    /// to spare, so does a stalled one (a long pause is no harm then).
+    private func armStallCheck(_ context: ChannelHandlerContext) {
+        let loopBound = NIOLoopBound((self, context), eventLoop: context.eventLoop)
+        stallCheck = context.eventLoop.scheduleTask(in: stallTimeout) {
+            let (handler, context) = loopBound.value
+            guard !handler.closing, !context.channel.isWritable else { return handler.stallCheck = nil }
+            let unsent = handler.unsentBytes(context)
+            if unsent >= handler.unsentAtLastCheck && handler.pool.underPressure {
+                handler.stallCheck = nil
+                let seconds = Double(handler.stallTimeout.nanoseconds) / 1e9
+                return handler.fail(
+                    context: context, reason: "took none of \(unsent) unsent response bytes in \(seconds) s while the request memory budget is half used")
+            }
+            handler.unsentAtLastCheck = unsent
+            handler.armStallCheck(context)
+        }
+    }
+
     func channelInactive(context: ChannelHandlerContext) {
+        stallCheck?.cancel()
+        stallCheck = nil
         for bytes in reservations.values { pool.release(bytes) }
         reservations = [:]
         for parked in ready.values { pool.release(parked.held) }

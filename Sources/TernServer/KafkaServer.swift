@@ -21,13 +21,24 @@ public final class KafkaServer: Sendable {
         let config = broker.config
         let pool = RequestMemoryPool(limit: config.queuedMaxRequestBytes)
         let warnings = ConnectionWarnings(logger: logger)
-        let bootstrap = ServerBootstrap(group: group)
+        var bootstrap = ServerBootstrap(group: group)
             .serverChannelOption(.backlog, value: 256)
             .serverChannelOption(.socketOption(.so_reuseaddr), value: 1)
             .childChannelOption(.socketOption(.tcp_nodelay), value: 1)
             .childChannelOption(.socketOption(.so_reuseaddr), value: 1)
-            // Above 1 MiB of unsent responses a connection stops being read (KafkaRequestHandler).
-            .childChannelOption(.writeBufferWaterMark, value: .init(low: 256 * 1024, high: 1024 * 1024))
+        // Kafka's fixed kernel buffers: on the listening socket for the receive side (its window
+        // scale is agreed in the handshake, before accept), on each connection for the send side.
+        if config.socketReceiveBufferBytes > 0 {
+            bootstrap = bootstrap.serverChannelOption(.socketOption(.so_rcvbuf), value: SocketOptionValue(config.socketReceiveBufferBytes))
+        }
+        if config.socketSendBufferBytes > 0 {
+            bootstrap = bootstrap.childChannelOption(.socketOption(.so_sndbuf), value: SocketOptionValue(config.socketSendBufferBytes))
+        }
+        bootstrap = bootstrap
+            // Above 256 KiB of unsent responses a connection stops being read (KafkaRequestHandler):
+            // with Kafka's 100 KiB kernel buffer, a client that never reads holds well under a
+            // megabyte (a fetch's file regions count their size here but are not in memory).
+            .childChannelOption(.writeBufferWaterMark, value: .init(low: 128 * 1024, high: 256 * 1024))
             .childChannelInitializer { channel in
                 channel.eventLoop.makeCompletedFuture {
                     let address = channel.remoteAddress?.ipAddress
@@ -50,7 +61,7 @@ public final class KafkaServer: Sendable {
                         onClose: close))
                     try sync.addHandler(KafkaRequestHandler(
                         dispatcher: dispatcher, warnings: warnings, pool: pool, load: load,
-                        maxInFlight: config.maxInFlightRequestsPerConnection))
+                        maxInFlight: config.maxInFlightRequestsPerConnection, stallTimeout: .milliseconds(config.stallTimeoutMs)))
                 }
             }
         do {

@@ -53,6 +53,9 @@ final class RequestMemoryPool: Sendable {
     }
 
     var reservedBytes: Int { used.withLockedValue { $0 } }
+
+    /// Half the budget or more is held: connections that hold theirs without progress must go.
+    var underPressure: Bool { limit >= 0 && reservedBytes >= limit / 2 }
 }
 
 /// What one connection has outstanding: frames handed to the request handler whose responses have

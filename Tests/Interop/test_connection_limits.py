@@ -5,6 +5,8 @@ serving the connections it has."""
 import os
 import resource
 import socket
+import struct
+import subprocess
 import time
 
 from confluent_kafka import Producer
@@ -106,5 +108,59 @@ def test_connections_cannot_take_the_descriptors_segment_files_need(tmp_path):
         assert broker.alive()
     finally:
         for s in socks:
+            s.close()
+        broker.stop()
+
+
+def test_clients_that_never_read_are_cut_off_when_memory_runs_short(tmp_path):
+    """100 connections pipeline Metadata requests and never read a reply. Each connection's kernel
+    send buffer is Kafka's fixed 100 KiB (autotuned ones grew to megabytes, so the broker computed
+    a gigabyte of replies before backpressure stopped it), and once they hold half the request
+    memory budget without taking a byte for `tern.socket.stall.timeout.ms`, they are closed: a
+    light producer beside them was held to one request at a time, at seconds of latency, for as
+    long as they stayed."""
+    broker = BrokerProcess(str(tmp_path / "data"), extra_args=[
+        "--set", "queued.max.request.bytes=16777216", "--set", "tern.socket.stall.timeout.ms=1000"])
+    broker.start()
+    hogs = []
+    try:
+        a = AdminClient({"bootstrap.servers": broker.bootstrap})
+        for f in a.create_topics([NewTopic(f"meta-{i}", 8) for i in range(10)] + [NewTopic("light", 1)]).values():
+            f.result(20)
+        probe = socket.create_connection(("127.0.0.1", broker.port))
+        ss = subprocess.run(["ss", "-tmnH", "state", "established", f"sport = :{broker.port}"], capture_output=True, text=True).stdout
+        # skmem's tb is the send buffer: 102400 asked, doubled by Linux for its bookkeeping.
+        assert "tb204800" in ss, ss
+        probe.close()
+
+        frame = wire.request(3, 1, 1, struct.pack(">i", -1)) * 64
+        for _ in range(100):
+            s = socket.create_connection(("127.0.0.1", broker.port))
+            s.setblocking(False)
+            hogs.append(s)
+        cut_off, deadline = set(), time.time() + 30
+        while time.time() < deadline and len(cut_off) < len(hogs):
+            for i, s in enumerate(hogs):
+                if i in cut_off:
+                    continue
+                try:
+                    s.send(frame)
+                except BlockingIOError:
+                    pass
+                except OSError:
+                    cut_off.add(i)
+            time.sleep(0.01)
+        assert len(cut_off) == len(hogs), f"{len(hogs) - len(cut_off)} connections that never read are still open"
+        assert "took none of" in broker.logs()
+
+        p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0})
+        latencies = []
+        for i in range(50):
+            sent = time.monotonic()
+            p.produce("light", value=b"%d" % i, on_delivery=lambda err, msg, sent=sent: latencies.append(time.monotonic() - sent))
+            p.flush(10)
+        assert len(latencies) == 50 and max(latencies) < 1, max(latencies)
+    finally:
+        for s in hogs:
             s.close()
         broker.stop()
