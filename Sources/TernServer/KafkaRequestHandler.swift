@@ -50,6 +50,9 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
     private let stallTimeout: TimeAmount
     private var stallCheck: Scheduled<Void>?
     private var unsentAtLastCheck = 0
+    /// Responses written to the socket so far: progress even when new ones refilled the buffer.
+    private var responsesWritten = 0
+    private var writtenAtLastCheck = 0
 
     init(dispatcher: RequestDispatcher, warnings: ConnectionWarnings, pool: RequestMemoryPool, load: ConnectionLoad,
          maxInFlight: Int, stallTimeout: TimeAmount = .seconds(5)) {
@@ -123,6 +126,7 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
             stallCheck = nil
         } else if stallCheck == nil {
             unsentAtLastCheck = unsentBytes(context)
+            writtenAtLastCheck = responsesWritten
             armStallCheck(context)
         }
         resumeIfPossible(context)
@@ -145,13 +149,15 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
             let (handler, context) = loopBound.value
             guard !handler.closing, !context.channel.isWritable else { return handler.stallCheck = nil }
             let unsent = handler.unsentBytes(context)
-            if unsent >= handler.unsentAtLastCheck && handler.pool.underPressure {
+            let progressed = unsent < handler.unsentAtLastCheck || handler.responsesWritten != handler.writtenAtLastCheck
+            if !progressed && handler.pool.underPressure {
                 handler.stallCheck = nil
                 let seconds = Double(handler.stallTimeout.nanoseconds) / 1e9
                 return handler.fail(
                     context: context, reason: "took none of \(unsent) unsent response bytes in \(seconds) s while the request memory budget is half used")
             }
             handler.unsentAtLastCheck = unsent
+            handler.writtenAtLastCheck = handler.responsesWritten
             handler.armStallCheck(context)
         }
     }
@@ -233,10 +239,12 @@ final class KafkaRequestHandler: ChannelDuplexHandler {
         // outstanding. A channel completes its writes in order, so the last part's completion
         // stands for the frame's.
         let written = context.eventLoop.makePromise(of: Void.self)
-        let (pool, load) = (self.pool, NIOLoopBound(self.load, eventLoop: context.eventLoop))
+        let pool = self.pool
+        let loopBound = NIOLoopBound(self, eventLoop: context.eventLoop)
         written.futureResult.whenComplete { _ in
             pool.release(held)
-            load.value.outstanding -= 1
+            loopBound.value.load.outstanding -= 1
+            loopBound.value.responsesWritten += 1
         }
         let parts = frame.parts
         guard !parts.isEmpty else { return written.succeed(()) }
