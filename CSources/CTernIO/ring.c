@@ -78,16 +78,36 @@ typedef struct reaping {
     unsigned got;
 } reaping;
 
-// An append whose completions have all arrived: its outcome, then the caller's callback.
+static size_t iov_bytes(const tern_append *a) {
+    size_t total = 0;
+    for (int k = 0; k < a->iovcnt; k++) total += a->iov[k].iov_len;
+    return total;
+}
+
+// An append whose completions have all arrived: its outcome, then the caller's callback. A short
+// write is not a lack of space (the kernel may stop early for its own reasons): the rest is
+// written here, and — since a short write cuts the link chain, cancelling the linked sync — so is
+// the sync. Only a continuation that makes no progress is reported short.
 static void finish(tern_ring *r, reaping *st, int i) {
+    tern_append *a = &st->appends[i];
     ssize_t w = st->results[i * 2];
     ssize_t s = st->results[i * 2 + 1];
     if (r->faults.write_errors > 0 && w >= 0) {
         r->faults.write_errors--;
         w = r->faults.write_error;
     }
-    st->appends[i].result = w < 0 ? w : (s < 0 ? s : w);
-    st->appends[i].sync_failed = w >= 0 && s < 0;
+    if (r->faults.short_writes > 0 && w > 1) {
+        r->faults.short_writes--;
+        w /= 2;
+        if (a->sync) s = -ECANCELED;
+    }
+    size_t total = iov_bytes(a);
+    if (w >= 0 && (size_t)w < total) {
+        w = tern_pwritev_rest(a->fd, a->iov, a->iovcnt, a->offset, (size_t)w);
+        if (w == (ssize_t)total && a->sync && s == -ECANCELED) s = tern_fdatasync(a->fd);
+    }
+    a->result = w < 0 ? w : (s < 0 ? s : w);
+    a->sync_failed = w >= 0 && s < 0;
     if (st->on_done) st->on_done(st->context, i);
 }
 

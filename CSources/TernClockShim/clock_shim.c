@@ -121,7 +121,11 @@ int clock_gettime(clockid_t clock, struct timespec *ts) {
 
 int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
     int result = real_gettimeofday ? real_gettimeofday(tv, tz) : (int)syscall(SYS_gettimeofday, tv, tz);
-    if (result == 0) {
+    // A null tv is allowed by the kernel (only the time zone asked for): nothing to shift then.
+    // glibc declares tv nonnull, so the test reads it through a volatile copy the compiler cannot
+    // fold away.
+    struct timeval *volatile checked = tv;
+    if (result == 0 && checked != NULL) {
         struct timespec ts = {.tv_sec = tv->tv_sec, .tv_nsec = (long)tv->tv_usec * 1000};
         shift(&ts, current_offset_ns());
         tv->tv_sec = ts.tv_sec;

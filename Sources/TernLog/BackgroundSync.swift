@@ -60,7 +60,8 @@ final class BackgroundSync: @unchecked Sendable {
                 return
             }
             condition.unlock()
-            let rc = fdatasync(job.fd)
+            var rc = fdatasync(job.fd)
+            while rc != 0 && errno == EINTR { rc = fdatasync(job.fd) }
             let error = rc == 0 ? 0 : errno
             if rc == 0 { crashSimulation?.synced(fd: job.fd) }
             close(job.fd)

@@ -167,11 +167,13 @@ public final class DiskIO: @unchecked Sendable {
                 if chainFailed {
                     appends[i].result = -Int(ECANCELED)
                 } else {
-                    let n = pwritev(a.fd, a.iov, a.iovcnt, off_t(a.offset))
+                    // As the ring path: a short write is continued, EINTR retried.
+                    let n = tern_pwritev_rest(a.fd, a.iov, a.iovcnt, a.offset, 0)
+                    let synced = n >= 0 && n == writes[i].byteCount && a.sync != 0 ? tern_fdatasync(a.fd) : 0
                     if n < 0 {
-                        appends[i].result = -Int(errno)
-                    } else if a.sync != 0 && fdatasync(a.fd) != 0 {
-                        appends[i].result = -Int(errno)
+                        appends[i].result = n
+                    } else if synced < 0 {
+                        appends[i].result = Int(synced)
                         appends[i].sync_failed = 1
                     } else {
                         appends[i].result = n
@@ -249,6 +251,17 @@ public final class DiskIO: @unchecked Sendable {
         }
         if failure != 0 { throw LogError.io("read", failure) }
         return out
+    }
+
+    /// fsync(2) of a log directory on the calling thread; a failed fsync takes the directory
+    /// offline, as a failed fdatasync does (its new or renamed entries may never reach the disk).
+    public func syncDirectory(_ path: String) throws {
+        do {
+            try PosixFile.fsyncDirectory(path)
+        } catch LogError.io(let what, let code) where what.hasPrefix("fsync") {
+            markOffline("fsync of directory \(path) failed: \(String(cString: strerror(code)))")
+            throw LogError.io(what, code)
+        }
     }
 
     /// fdatasync(2) on the calling thread. Not through the ring: the ring is the appender's, and

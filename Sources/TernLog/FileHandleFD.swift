@@ -46,14 +46,19 @@ public enum PosixFile {
         try pwriteAll(fd, bytes, at: 0)
         if durable && fsync(fd) != 0 { throw LogError.io("fsync \(tmp)", errno) }
         if rename(tmp, path) != 0 { throw LogError.io("rename \(tmp)", errno) }
-        if durable { fsyncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])) }
+        if durable { try fsyncDirectory(String(path[..<(path.lastIndex(of: "/") ?? path.endIndex)])) }
     }
 
-    static func fsyncDirectory(_ path: String) {
+    /// Makes the directory's entries (files created, renamed, removed) durable. A failed fsync
+    /// throws `.io("fsync …")`: the entries may never reach the disk, and the caller's rule for a
+    /// failed fsync applies (`DiskIO.syncDirectory` takes the log directory offline).
+    static func fsyncDirectory(_ path: String) throws {
         let fd = Glibc.open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)
-        if fd >= 0 {
-            fsync(fd)
-            close(fd)
+        if fd < 0 { throw LogError.io("open \(path)", errno) }
+        defer { close(fd) }
+        while fsync(fd) != 0 {
+            if errno == EINTR { continue }
+            throw LogError.io("fsync \(path)", errno)
         }
     }
 }

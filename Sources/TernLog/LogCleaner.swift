@@ -192,7 +192,11 @@ extension PartitionLog {
             throw error
         }
         segment.retireIndexFiles()
-        PosixFile.fsyncDirectory(directory)
+        do { try io.syncDirectory(directory) } catch {
+            fresh.close(persisting: false)
+            unlink(cleaned)
+            throw error
+        }
         let swapped = try lock.withLock { () throws -> Bool in
             guard !isClosed, let index = segments.firstIndex(where: { $0 === segment }), index < segments.count - 1 else { return false }
             if rename(cleaned, segment.logPath) != 0 { throw LogError.io("rename \(cleaned)", errno) }
@@ -204,10 +208,13 @@ extension PartitionLog {
             unlink(cleaned)
             return false
         }
-        PosixFile.fsyncDirectory(directory)
-        // The replaced segment's descriptor closes here; snapshots taken before hold their own.
+        // The swap is made: whatever the directory's fsync says (a failure takes the directory
+        // offline), the replaced segment's descriptor closes here; snapshots taken before hold
+        // their own.
+        let synced = Result { try io.syncDirectory(directory) }
         segment.close(persisting: false)
         try? fresh.persistIndexes()
+        try synced.get()
         return true
     }
 }

@@ -309,18 +309,21 @@ extension PartitionLog {
         do { try sealed.producerSnapshot.save(directory, durable: false) } catch {
             logger.warning("writing the producer state snapshot failed", metadata: ["error": "\(error)"])
         }
-        if sealed.durable { PosixFile.fsyncDirectory(directory) }
-        let directory = self.directory
+        if sealed.durable { try io.syncDirectory(directory) }
+        let (directory, io) = (self.directory, self.io)
         let offset = sealed.nextBase
-        let queued = sealed.fd >= 0 && io.background.enqueue(fd: sealed.fd) { [weak self] error in
-            if error == 0 { PosixFile.fsyncDirectory(directory) }
-            self?.sealedSegmentSynced(upTo: offset, error: error)
+        let queued = sealed.fd >= 0 && io.background.enqueue(fd: sealed.fd) { [weak self] syncError in
+            var failure = syncError
+            if failure == 0 {
+                do { try io.syncDirectory(directory) } catch LogError.io(_, let code) { failure = code } catch { failure = EIO }
+            }
+            self?.sealedSegmentSynced(upTo: offset, error: failure)
         }
         if !queued {
             guard sealed.fd >= 0 else { throw LogError.io("dup", EMFILE) }
             defer { _ = Glibc.close(sealed.fd) }
             try io.sync(fd: sealed.fd)
-            PosixFile.fsyncDirectory(directory)
+            try io.syncDirectory(directory)
             try recoveryPoint.advance(to: offset)
         }
         logger.debug("rolled segment", metadata: ["base": "\(offset)", "syncedInline": "\(!queued)"])

@@ -81,6 +81,21 @@ final class RingFaultTests: XCTestCase {
         try assertComplete(try appendMany(io: io, count: 30, flush: false), count: 30)
     }
 
+    /// The kernel may write less than asked without being out of space, and a short write cuts
+    /// the link chain, cancelling the linked fdatasync: the rest is written and synced, and every
+    /// append succeeds — before, each was failed as ENOSPC.
+    func testShortWritesAreContinuedNotTakenForNoSpace() throws {
+        for flush in [false, true] {
+            dir.cleanup()
+            dir = TempDir()
+            let io = DiskIO(logger: testLogger)
+            guard io.injectRingFaults(faults { $0.short_writes = 25 }) else { throw XCTSkip("no io_uring here") }
+            let logs = try appendMany(io: io, count: 20, flush: flush)
+            XCTAssertNil(io.offlineReason)
+            try assertComplete(logs, count: 20)
+        }
+    }
+
     /// A write refused for lack of space fails its append; the file is cut back to the last good
     /// batch and the log takes new appends once writes succeed again (space freed), no restart.
     func testNoSpaceFailsTheAppendAndWritesResume() throws {

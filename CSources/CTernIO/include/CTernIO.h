@@ -48,6 +48,14 @@ typedef void (*tern_append_done)(void *context, int index);
 /// nothing was submitted; aborts if the ring breaks with requests in flight.
 int tern_ring_submit_appends(tern_ring *ring, tern_append *appends, int count, tern_append_done on_done, void *context);
 
+/// Writes the bytes of `iov` from byte `done` on at `offset + done`, continuing short writes and
+/// retrying EINTR: the total written (all of it, or less only when the kernel took nothing more)
+/// or a negative errno.
+ssize_t tern_pwritev_rest(int fd, const struct iovec *iov, int iovcnt, uint64_t offset, size_t done);
+
+/// fdatasync(2), retrying EINTR: 0 or a negative errno.
+int tern_fdatasync(int fd);
+
 /// Test-only: makes upcoming calls misbehave as the kernel may, to drive the error paths. Each
 /// counter is how many times; the matching `*_error` is the negative errno to report.
 typedef struct tern_ring_faults {
@@ -57,6 +65,7 @@ typedef struct tern_ring_faults {
     int wait_errors;     // io_uring_wait_cqe interrupted (-EINTR)
     int write_errors;    // successful writes reported as write_error (e.g. -EIO, -ENOSPC)
     int write_error;
+    int short_writes;    // successful writes reported as having written half (their linked sync cancelled)
 } tern_ring_faults;
 void tern_ring_inject_faults(tern_ring *ring, tern_ring_faults faults);
 
