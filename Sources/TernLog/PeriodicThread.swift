@@ -1,25 +1,38 @@
 import Foundation
-import NIOConcurrencyHelpers
 
 /// A named thread that runs `work` every `intervalMs` until stopped. The broker's periodic disk
-/// work — interval flushes, retention, compaction — runs on threads like this one, never on an
-/// event loop or in Swift's cooperative pool, because it blocks in the kernel (fdatasync, unlink,
-/// rewriting segments) for as long as the disk takes.
+/// work — interval flushes, retention, compaction, replica maintenance — runs on threads like
+/// this one, never on an event loop or in Swift's cooperative pool, because it blocks in the
+/// kernel (fdatasync, unlink, rewriting segments) for as long as the disk takes.
 ///
 /// The interval is counted from the end of one run to the start of the next, so a slow run delays
-/// the next rather than piling runs up. Sendable: the only state is the `ConditionLock`.
-public final class PeriodicThread: Sendable {
-    private enum State: Int { case running, stopRequested, exited }
-    private let state = ConditionLock(value: State.running.rawValue)
+/// the next rather than piling runs up. It is waited on the monotonic clock
+/// (`MonotonicCondition`): a broker whose wall clock is stepped back must not stop flushing,
+/// expiring and checking its ISR for the length of the step.
+///
+/// `@unchecked Sendable`: `stopRequested` and `exited` are read and written only with the
+/// condition's lock held.
+public final class PeriodicThread: @unchecked Sendable {
+    private let condition = MonotonicCondition()
+    private var stopRequested = false
+    private var exited = false
 
     public init(name: String, intervalMs: Int64, work: @escaping @Sendable () -> Void) {
         precondition(intervalMs > 0, "a periodic thread needs a positive interval")
-        let state = self.state
-        let thread = Thread {
-            while !state.lock(whenValue: State.stopRequested.rawValue, timeoutSeconds: Double(intervalMs) / 1000) {
+        let interval = UInt64(intervalMs) * 1_000_000
+        let thread = Thread { [self] in
+            condition.lock()
+            while !stopRequested {
+                let deadline = MonotonicCondition.now() + interval
+                while !stopRequested && MonotonicCondition.now() < deadline { condition.wait(until: deadline) }
+                if stopRequested { break }
+                condition.unlock()
                 work()
+                condition.lock()
             }
-            state.unlock(withValue: State.exited.rawValue)
+            exited = true
+            condition.broadcast()
+            condition.unlock()
         }
         thread.name = name
         thread.start()
@@ -27,10 +40,10 @@ public final class PeriodicThread: Sendable {
 
     /// Asks the thread to stop and waits until it has finished its current run, if any.
     public func stop() {
-        if state.lock(whenValue: State.running.rawValue, timeoutSeconds: 0) {
-            state.unlock(withValue: State.stopRequested.rawValue)
-        }
-        state.lock(whenValue: State.exited.rawValue)
-        state.unlock()
+        condition.lock()
+        defer { condition.unlock() }
+        stopRequested = true
+        condition.broadcast()
+        while !exited { condition.wait() }
     }
 }

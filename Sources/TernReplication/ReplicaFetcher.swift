@@ -40,6 +40,8 @@ final class ReplicaFetcher: Sendable {
     private let group: EventLoopGroup
     private let logger: Logger
     private let state = NIOLockedValueBox(State())
+    /// Signalled (under its own lock) whenever a partition stops being busy: `unfollow` waits on it.
+    private let notBusy = NSCondition()
     private let task = NIOLockedValueBox<Task<Void, Never>?>(nil)
 
     init(leader: BrokerRegistration, nodeId: Int32, config: ReplicationConfig, appender: LogAppender, group: EventLoopGroup, logger: Logger) {
@@ -75,7 +77,9 @@ final class ReplicaFetcher: Sendable {
     /// Stops following `key`; returns once no write of this fetcher to its log is in progress.
     func unfollow(_ key: ReplicaKey) {
         state.withLockedValue { _ = $0.followed.removeValue(forKey: key) }
-        while state.withLockedValue({ $0.busy.contains(key) }) { usleep(1_000) }
+        notBusy.lock()
+        defer { notBusy.unlock() }
+        while state.withLockedValue({ $0.busy.contains(key) }) { notBusy.wait() }
     }
 
     var followedKeys: Set<ReplicaKey> { state.withLockedValue { Set($0.followed.keys) } }
@@ -165,6 +169,10 @@ final class ReplicaFetcher: Sendable {
 
     private func release(_ key: ReplicaKey) {
         state.withLockedValue { _ = $0.busy.remove(key) }
+        // Under the condition's lock: a waiter between its check and its wait cannot miss this.
+        notBusy.lock()
+        notBusy.broadcast()
+        notBusy.unlock()
     }
 
     private func backOff(_ key: ReplicaKey) {

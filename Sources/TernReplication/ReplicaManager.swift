@@ -31,10 +31,11 @@ public final class ReplicaManager: Sendable {
     private let leaders = NIOLockedValueBox<[ReplicaKey: PartitionLeadership]>([:])
     /// Touched only by `apply` and `shutdown` (the apply thread has stopped by then).
     private let fetchers = NIOLockedValueBox<[Int32: ReplicaFetcher]>([:])
-    private let stopping = NIOLockedValueBox(false)
+    /// The ISR and high-watermark checkpoint thread (`maintain`, every 250 ms); set once in init.
+    private let maintenance = NIOLockedValueBox<PeriodicThread?>(nil)
+    private let lastCheckpointMs = NIOLockedValueBox(MonotonicClock.nowMs())
     private let isrShrinks = Counter(label: "tern_replication_isr_shrinks_total")
     private let isrExpands = Counter(label: "tern_replication_isr_expands_total")
-    private let maintenanceExited = DispatchSemaphore(value: 0)
 
     /// `logs` finds the local log of a partition; `writeIsr` asks the cluster for an ISR change and
     /// says whether it was made.
@@ -50,9 +51,7 @@ public final class ReplicaManager: Sendable {
         self.logger = logger
         self.logs = logs
         self.writeIsr = writeIsr
-        let thread = Thread { [self] in maintain() }
-        thread.name = "tern-replica-maintenance"
-        thread.start()
+        maintenance.withLockedValue { $0 = PeriodicThread(name: "tern-replica-maintenance", intervalMs: 250) { [self] in maintain() } }
     }
 
     /// The leadership of a partition this broker leads now, or nil.
@@ -74,11 +73,9 @@ public final class ReplicaManager: Sendable {
             guard let partitions = image.topics[key.topic]?.partitions, key.partition >= 0, Int(key.partition) < partitions.count else { return false }
             return partitions[Int(key.partition)].replicas.contains(me)
         }
-        fetchers.withLockedValue { fetchers in
-            for fetcher in fetchers.values {
-                for key in fetcher.followedKeys where !placed(key) { fetcher.unfollow(key) }
-            }
-        }
+        // Waits for writes in progress: outside the fetchers' lock, which no wait may hold.
+        let leaving = fetchers.withLockedValue { fetchers in fetchers.values.map { f in (f, f.followedKeys.filter { !placed($0) }) } }
+        for (fetcher, keys) in leaving { keys.forEach(fetcher.unfollow) }
         let released = leaders.withLockedValue { map -> [PartitionLeadership] in
             let gone = map.filter { !placed($0.key) }
             for key in gone.keys { map[key] = nil }
@@ -136,19 +133,30 @@ public final class ReplicaManager: Sendable {
         }
     }
 
+    /// On the apply thread only, so two updates never interleave. What stops being fetched is
+    /// unfollowed — its writes in progress waited for, outside the fetchers' lock — before anything
+    /// is followed anew: a partition moving from one leader's fetcher to another's never has two
+    /// writers.
     private func updateFetchers(_ following: [Int32: [(ReplicaKey, PartitionLog, Int32)]], image: MetadataImage) {
-        fetchers.withLockedValue { fetchers in
+        let (stopped, leaving) = fetchers.withLockedValue { fetchers -> ([ReplicaFetcher], [(ReplicaFetcher, [ReplicaKey])]) in
+            var stopped: [ReplicaFetcher] = []
+            var leaving: [(ReplicaFetcher, [ReplicaKey])] = []
             for (leaderId, fetcher) in fetchers {
                 let wanted = Set((following[leaderId] ?? []).map(\.0))
                 // A leader that re-registered elsewhere gets a new connection.
                 let moved = image.brokers[leaderId].map { $0.host != fetcher.leader.host || $0.port != fetcher.leader.port } ?? true
                 if wanted.isEmpty || moved {
-                    fetcher.stop()
+                    stopped.append(fetcher)
                     fetchers[leaderId] = nil
                     continue
                 }
-                for key in fetcher.followedKeys where !wanted.contains(key) { fetcher.unfollow(key) }
+                leaving.append((fetcher, fetcher.followedKeys.filter { !wanted.contains($0) }))
             }
+            return (stopped, leaving)
+        }
+        stopped.forEach { $0.stop() }
+        for (fetcher, keys) in leaving { keys.forEach(fetcher.unfollow) }
+        fetchers.withLockedValue { fetchers in
             for (leaderId, partitions) in following {
                 guard let registration = image.brokers[leaderId] else { continue }
                 let fetcher = fetchers[leaderId] ?? {
@@ -164,8 +172,7 @@ public final class ReplicaManager: Sendable {
 
     /// Stops fetching and resigns every leadership (waiting produce requests are answered).
     public func shutdown() {
-        stopping.withLockedValue { $0 = true }
-        maintenanceExited.wait()
+        maintenance.withLockedValue { $0 }?.stop()
         let all = fetchers.withLockedValue { f in defer { f = [:] }; return Array(f.values) }
         all.forEach { $0.stop() }
         let led = leaders.withLockedValue { m in defer { m = [:] }; return Array(m.values) }
@@ -176,31 +183,30 @@ public final class ReplicaManager: Sendable {
 
     // MARK: maintenance
 
+    /// One maintenance pass: ISR changes proposed by each leadership, and the high-watermark
+    /// checkpoint when due.
     private func maintain() {
-        var lastCheckpointMs = MonotonicClock.nowMs()
-        while !stopping.withLockedValue({ $0 }) {
-            usleep(250_000)
-            let nowMs = MonotonicClock.nowMs()
-            for leadership in leaderships {
-                guard let (isr, leaderEpoch, partitionEpoch) = leadership.proposedIsr(monotonicMs: nowMs, lagMaxMs: config.lagTimeMaxMs) else { continue }
-                let key = ReplicaKey(leadership.topic, leadership.partition)
-                let was = leadership.inSyncReplicas
-                logger.info("asking for an ISR change", metadata: ["partition": "\(key)", "isr": "\(isr)", "was": "\(was)"])
-                Task { [writeIsr, isrShrinks, isrExpands] in
-                    guard await writeIsr(key, leaderEpoch, partitionEpoch, isr) else {
-                        leadership.isrRequestFinished()
-                        return
-                    }
-                    if isr.contains(where: { !was.contains($0) }) { isrExpands.increment() }
-                    if was.contains(where: { !isr.contains($0) }) { isrShrinks.increment() }
+        let nowMs = MonotonicClock.nowMs()
+        for leadership in leaderships {
+            guard let (isr, leaderEpoch, partitionEpoch) = leadership.proposedIsr(monotonicMs: nowMs, lagMaxMs: config.lagTimeMaxMs) else { continue }
+            let key = ReplicaKey(leadership.topic, leadership.partition)
+            let was = leadership.inSyncReplicas
+            logger.info("asking for an ISR change", metadata: ["partition": "\(key)", "isr": "\(isr)", "was": "\(was)"])
+            Task { [writeIsr, isrShrinks, isrExpands] in
+                guard await writeIsr(key, leaderEpoch, partitionEpoch, isr) else {
+                    leadership.isrRequestFinished()
+                    return
                 }
-            }
-            if nowMs - lastCheckpointMs >= config.highWatermarkCheckpointIntervalMs {
-                lastCheckpointMs = nowMs
-                checkpointHighWatermarks()
+                if isr.contains(where: { !was.contains($0) }) { isrExpands.increment() }
+                if was.contains(where: { !isr.contains($0) }) { isrShrinks.increment() }
             }
         }
-        maintenanceExited.signal()
+        let due = lastCheckpointMs.withLockedValue { last in
+            guard nowMs - last >= config.highWatermarkCheckpointIntervalMs else { return false }
+            last = nowMs
+            return true
+        }
+        if due { checkpointHighWatermarks() }
     }
 
     private func checkpointHighWatermarks() {

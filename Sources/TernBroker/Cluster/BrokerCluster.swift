@@ -145,7 +145,8 @@ final class ImageApplier: Sendable {
         target.withLockedValue { $0 = apply }
         let thread = Thread { [self] in
             while !stopping.withLockedValue({ $0 }) {
-                _ = wake.wait(timeout: .now() + .milliseconds(200))
+                // Woken by every offer and by stop: no polling.
+                wake.wait()
                 if let image = next.withLockedValue({ i in defer { i = nil }; return i }) { apply(image) }
             }
             exited.signal()
