@@ -17,7 +17,7 @@ import TernProtocol
 /// by the replica manager's apply thread. A partition is marked busy while the loop truncates or
 /// appends to it, and `unfollow` waits until it is not, so once the manager has unfollowed a
 /// partition (to lead it, say) no follower write can still land in its log.
-final class ReplicaFetcher: Sendable {
+package final class ReplicaFetcher: Sendable {
     struct Followed: Sendable {
         let log: PartitionLog
         let leaderEpoch: Int32
@@ -263,7 +263,7 @@ final class ReplicaFetcher: Sendable {
 
     /// The whole batches at the start of a fetch response's records (the last may be cut short by
     /// the size limits), each checked like a stored batch (length, magic, CRC).
-    static func wholeBatches(_ records: ByteBuffer) throws -> (ByteBuffer, [RecordBatchHeader]) {
+    package static func wholeBatches(_ records: ByteBuffer) throws -> (ByteBuffer, [RecordBatchHeader]) {
         var headers: [RecordBatchHeader] = []
         var index = records.readerIndex
         while records.writerIndex - index >= RecordBatchHeader.logOverhead {

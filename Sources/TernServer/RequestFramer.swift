@@ -3,9 +3,9 @@ import TernProtocol
 
 /// One request frame (size prefix removed) and the pool bytes reserved for it, which the request
 /// handler releases once the response is ready.
-struct RequestFrame {
-    var bytes: ByteBuffer
-    var reservedBytes: Int
+package struct RequestFrame {
+    package var bytes: ByteBuffer
+    package var reservedBytes: Int
 }
 
 /// Cuts a connection's byte stream into request frames with bounded memory, and is the first
@@ -19,11 +19,11 @@ struct RequestFrame {
 /// - an idle connection (`IdleStateHandler` in front) is closed.
 ///
 /// Runs on the connection's event loop only, like every channel handler.
-final class RequestFramer: ChannelDuplexHandler {
-    typealias InboundIn = ByteBuffer
-    typealias InboundOut = RequestFrame
-    typealias OutboundIn = IOData
-    typealias OutboundOut = IOData
+package final class RequestFramer: ChannelDuplexHandler {
+    package typealias InboundIn = ByteBuffer
+    package typealias InboundOut = RequestFrame
+    package typealias OutboundIn = IOData
+    package typealias OutboundOut = IOData
 
     private let maxFrameSize: Int
     private let pool: RequestMemoryPool
@@ -46,7 +46,7 @@ final class RequestFramer: ChannelDuplexHandler {
     /// How often a connection waiting for request memory tries again.
     static let memoryRetryInterval = TimeAmount.milliseconds(5)
 
-    init(
+    package init(
         maxFrameSize: Int, pool: RequestMemoryPool, load: ConnectionLoad, frameTimeout: TimeAmount,
         onClose: @escaping (ChannelHandlerContext, String) -> Void
     ) {
@@ -57,7 +57,7 @@ final class RequestFramer: ChannelDuplexHandler {
         self.onClose = onClose
     }
 
-    func channelRead(context: ChannelHandlerContext, data: NIOAny) {
+    package func channelRead(context: ChannelHandlerContext, data: NIOAny) {
         guard !closed else { return }
         let incoming = unwrapInboundIn(data)
         if buffer == nil {
@@ -140,7 +140,7 @@ final class RequestFramer: ChannelDuplexHandler {
         }
     }
 
-    func read(context: ChannelHandlerContext) {
+    package func read(context: ChannelHandlerContext) {
         if waitingForMemory {
             readHeldBack = true
         } else {
@@ -148,7 +148,7 @@ final class RequestFramer: ChannelDuplexHandler {
         }
     }
 
-    func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
+    package func userInboundEventTriggered(context: ChannelHandlerContext, event: Any) {
         if event is IdleStateHandler.IdleStateEvent {
             close(context: context, reason: "idle for connections.max.idle.ms")
         } else {
@@ -156,12 +156,12 @@ final class RequestFramer: ChannelDuplexHandler {
         }
     }
 
-    func channelInactive(context: ChannelHandlerContext) {
+    package func channelInactive(context: ChannelHandlerContext) {
         releaseAll()
         context.fireChannelInactive()
     }
 
-    func handlerRemoved(context: ChannelHandlerContext) { releaseAll() }
+    package func handlerRemoved(context: ChannelHandlerContext) { releaseAll() }
 
     private func releaseAll() {
         closed = true

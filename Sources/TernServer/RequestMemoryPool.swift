@@ -14,7 +14,7 @@ import NIOConcurrencyHelpers
 /// stops at 256 Ki requests with the default budget. (Kafka also has `queued.max.requests`, a bound
 /// on requests waiting for a handler thread; Tern handles each request on arrival on its
 /// connection's event loop, so it has no such queue, and this charge is what bounds the count.)
-final class RequestMemoryPool: Sendable {
+package final class RequestMemoryPool: Sendable {
     /// What a request costs beyond its bytes — the decoded request, its future and response slot —
     /// rounded up, charged to requests smaller than this.
     static let minimumCharge = 1024
@@ -22,7 +22,7 @@ final class RequestMemoryPool: Sendable {
     private let used = NIOLockedValueBox(0)
 
     /// `limit` -1: unlimited.
-    init(limit: Int) { self.limit = limit }
+    package init(limit: Int) { self.limit = limit }
 
     /// Reserves `bytes` if they fit, or if nothing is reserved at all (so one frame larger than the
     /// whole budget can still be served alone, as Kafka's memory pool allows).
@@ -44,7 +44,7 @@ final class RequestMemoryPool: Sendable {
         used.withLockedValue { $0 += bytes }
     }
 
-    func release(_ bytes: Int) {
+    package func release(_ bytes: Int) {
         if limit < 0 || bytes == 0 { return }
         used.withLockedValue { used in
             used -= bytes
@@ -52,7 +52,7 @@ final class RequestMemoryPool: Sendable {
         }
     }
 
-    var reservedBytes: Int { used.withLockedValue { $0 } }
+    package var reservedBytes: Int { used.withLockedValue { $0 } }
 
     /// Half the budget or more is held: connections that hold theirs without progress must go.
     var underPressure: Bool { limit >= 0 && reservedBytes >= limit / 2 }
@@ -61,7 +61,8 @@ final class RequestMemoryPool: Sendable {
 /// What one connection has outstanding: frames handed to the request handler whose responses have
 /// not been written yet. Shared by the connection's framer and request handler; event-loop
 /// confined like them.
-final class ConnectionLoad {
+package final class ConnectionLoad {
+    package init() {}
     var outstanding = 0
     /// The largest request an idle connection may bring past a full budget.
     static let idleAllowance = 64 * 1024

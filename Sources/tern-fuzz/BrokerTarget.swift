@@ -4,9 +4,8 @@ import Logging
 import NIOConcurrencyHelpers
 import NIOCore
 import NIOPosix
+import TernBroker
 import TernProtocol
-
-@testable import TernBroker
 
 /// The `broker` target: a real `Broker` in a temporary directory, seeded with topics, batches, an
 /// open transaction and groups (`seedBroker`), handed sequences of requests the way a connection

@@ -1,12 +1,11 @@
 import Foundation
 import NIOCore
 import NIOEmbedded
+import TernClient
 import TernLog
 import TernProtocol
-
-@testable import TernClient
-@testable import TernReplication
-@testable import TernServer
+import TernReplication
+import TernServer
 
 /// libFuzzer targets over everything in Tern that parses bytes a peer or a disk controls. Built
 /// with `-sanitize=fuzzer,address` (`make fuzz`); libFuzzer supplies `main`. `TERN_FUZZ_TARGET`
