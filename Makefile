@@ -107,8 +107,8 @@ fuzz: fuzz-build
 # among the interop tests. A finding leaves the last cases under the test's temporary root.
 FUZZ_LIVE_CASES ?= 1000000
 FUZZ_LIVE_CLUSTER_CASES ?= 200000
-# The brokers are the release build; the driver is the debug tern-fuzz (its in-process target
-# imports TernBroker for testing, which a release build does not allow).
+# The brokers are the release build; the driver is the debug tern-fuzz (its speed does not
+# matter: it only writes requests).
 fuzz-live: build test-deps
 	swift build --product tern-fuzz
 	TERN_BIN=$(CURDIR)/.build/release/tern TERN_FUZZ_BIN=$(CURDIR)/.build/debug/tern-fuzz \

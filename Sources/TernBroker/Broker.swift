@@ -294,16 +294,20 @@ public final class Broker: Sendable {
     public func removeExpiredTransactionalIds() { transactions.removeExpiredTransactionalIds() }
 
     /// Stops the background threads, finishes queued appends, then flushes and closes every log.
-    public func shutdown() {
+    public func shutdown() async {
         replicas?.shutdown()
-        if let channels {
-            let closed = DispatchSemaphore(value: 0)
-            Task {
-                await channels.shutdown()
-                closed.signal()
-            }
-            closed.wait()
-        }
+        await channels?.shutdown()
+        closeLocally()
+    }
+
+    /// `shutdown` for a broker that is not part of a cluster (tests, the fuzz target), from code
+    /// that is not async: there are no broker-to-broker channels to await.
+    public func shutdownSingleBroker() {
+        precondition(channels == nil && replicas == nil, "a cluster member shuts down with `await shutdown()`")
+        closeLocally()
+    }
+
+    private func closeLocally() {
         stopMaintenance()
         groups.shutdown()
         produceValidation.shutdown()

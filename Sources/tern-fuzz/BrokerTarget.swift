@@ -65,7 +65,7 @@ final class InProcessBroker {
     }
 
     func shutdown() {
-        broker.shutdown()
+        broker.shutdownSingleBroker()
         try? loops.syncShutdownGracefully()
         try? FileManager.default.removeItem(atPath: directory)
     }

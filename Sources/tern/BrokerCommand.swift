@@ -96,7 +96,7 @@ struct BrokerCommand: AsyncParsableCommand {
         if let cluster { await cluster.leave(controlled: brokerConfig.controlledShutdown) }
         await server.shutdown()
         await metricsServer?.shutdown()
-        broker.shutdown()
+        await broker.shutdown()
         logger.info("stopped")
     }
 

@@ -21,7 +21,7 @@ class BrokerTestCase: XCTestCase {
     }
 
     override func tearDown() {
-        broker.shutdown()
+        broker.shutdownSingleBroker()
         try? FileManager.default.removeItem(atPath: dataDir)
     }
 }

@@ -77,7 +77,7 @@ final class DynamicBrokerConfigTests: BrokerTestCase {
         XCTAssertEqual(broker.liveConfig.messageMaxBytes, 9000)
 
         let config = broker.config
-        broker.shutdown()
+        await broker.shutdown()
         broker = try Broker(config: config, logger: Logger(label: "test"))
         XCTAssertEqual(broker.topics.topic("plain")?.minInsyncReplicas, 2, "persisted in the data directory")
         XCTAssertEqual(broker.topics.topic("plain")?.batchPolicy.maxMessageBytes, 9000)

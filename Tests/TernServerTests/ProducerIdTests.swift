@@ -45,12 +45,12 @@ final class ProducerIdTests: XCTestCase {
     func testARestartedBrokerNeverHandsAnIdOutAgain() async throws {
         var broker = try startBroker()
         let before = try await take(broker, 5000)
-        broker.shutdown()
+        await broker.shutdown()
         XCTAssertEqual(Set(before).count, before.count, "no id twice")
         XCTAssertEqual(before, before.sorted())
         broker = try startBroker()
         let after = try await take(broker, 10)
-        broker.shutdown()
+        await broker.shutdown()
         XCTAssertGreaterThan(after.min()!, before.max()!)
     }
 
@@ -61,7 +61,7 @@ final class ProducerIdTests: XCTestCase {
         try "\(ahead)\n".write(toFile: "\(dataDir!)/\(ProducerIdFile.name)", atomically: true, encoding: .utf8)
         let broker = try startBroker()
         let id = try await take(broker, 1)[0]
-        broker.shutdown()
+        await broker.shutdown()
         XCTAssertGreaterThanOrEqual(id, ahead)
         let file = try String(contentsOfFile: "\(dataDir!)/\(ProducerIdFile.name)", encoding: .utf8)
         XCTAssertEqual(Int64(file.trimmingCharacters(in: .whitespacesAndNewlines)), ahead + ProducerIdBlocks.blockSize, "reserved before use")
