@@ -69,6 +69,13 @@ public enum BrokerProperties {
             guard !overflow else { throw ParseError.badValue(key, value) }
             return ms
         }
+        // An interval that becomes a timer: in nanoseconds it must fit an Int64 (NIO's TimeAmount
+        // traps past it), so at most 2^42 ms (139 years).
+        func timerMs() throws -> Int64 {
+            let v = try positive(Int64.self)
+            guard v <= 1 << 42 else { throw ParseError.badValue(key, value) }
+            return v
+        }
         // A kernel socket buffer: -1 leaves the operating system's; otherwise at least 1 KiB and
         // within an Int32 (setsockopt takes an int).
         func socketBuffer() throws -> Int {
@@ -129,14 +136,14 @@ public enum BrokerProperties {
         case "group.max.size": config.groups.maxSize = try positive(Int32.self)
         case "group.consumer.max.size": config.groups.consumerMaxSize = try positive(Int32.self)
         case "offsets.retention.minutes": config.groups.offsetsRetentionMs = try scaled(try positive(Int64.self), 60_000)
-        case "offsets.retention.check.interval.ms": config.groups.offsetsRetentionCheckIntervalMs = try positive(Int64.self)
+        case "offsets.retention.check.interval.ms": config.groups.offsetsRetentionCheckIntervalMs = try timerMs()
         case "message.max.bytes": config.messageMaxBytes = try int(Int.self)
         case "socket.request.max.bytes": config.socketRequestMaxBytes = try int(Int.self)
         case "socket.send.buffer.bytes": config.socketSendBufferBytes = try socketBuffer()
         case "socket.receive.buffer.bytes": config.socketReceiveBufferBytes = try socketBuffer()
         case "log.message.timestamp.before.max.ms": config.timestampBeforeMaxMs = try int(Int64.self)
         case "log.message.timestamp.after.max.ms": config.timestampAfterMaxMs = try int(Int64.self)
-        case "connections.max.idle.ms": config.connectionsMaxIdleMs = try positive(Int64.self)
+        case "connections.max.idle.ms": config.connectionsMaxIdleMs = try timerMs()
         case "max.connections": config.maxConnections = Int(try int(Int32.self))
         case "max.connections.per.ip": config.maxConnectionsPerIp = Int(try int(Int32.self))
         case "queued.max.request.bytes":
@@ -151,8 +158,8 @@ public enum BrokerProperties {
             config.timestampType = value
         case "transactional.id.expiration.ms": config.transactionalIdExpirationMs = try positive(Int64.self)
         case "transaction.remove.expired.transaction.cleanup.interval.ms": config.transactionCleanupIntervalMs = try positive(Int64.self)
-        case "tern.socket.frame.timeout.ms": config.frameTimeoutMs = try positive(Int64.self)
-        case "tern.socket.stall.timeout.ms": config.stallTimeoutMs = try positive(Int64.self)
+        case "tern.socket.frame.timeout.ms": config.frameTimeoutMs = try timerMs()
+        case "tern.socket.stall.timeout.ms": config.stallTimeoutMs = try timerMs()
         case "tern.cluster.etcd":
             guard value.hasPrefix("etcd://") || value.hasPrefix("http://") else { throw ParseError.badValue(key, value) }
             config.etcdEndpoint = value

@@ -42,7 +42,8 @@ extension GroupCoordinator {
         var deletedInMemory = 0
         for id in ids.sorted() where !pendingTransactions.contains(id) {
             let committed = store.offsets[id] ?? [:]
-            let expired = committed.filter { tp, c in isExpired(group: id, tp, c, now: now) }.keys
+            let rule = expiryRule(group: id, now: now)
+            let expired = committed.filter { tp, c in rule(tp, c) }.keys
             let partition = partition(of: id)
             offsetTombstones[partition, default: []].append(contentsOf: expired.map { (id, $0) })
             guard expired.count == committed.count, isIdle(id) else { continue }
@@ -79,24 +80,35 @@ extension GroupCoordinator {
         return true
     }
 
-    private func isExpired(group id: String, _ tp: TopicPartitionKey, _ c: CommittedOffset, now: Int64) -> Bool {
+    /// The group's rule for when one of its offsets has expired, decided once per group (a
+    /// stable group's subscriptions are parsed from its members' metadata).
+    private func expiryRule(group id: String, now: Int64) -> (TopicPartitionKey, CommittedOffset) -> Bool {
         let retention = config.offsetsRetentionMs
-        func since(_ base: Int64) -> Bool { now &- base >= retention }
+        let since = { (base: Int64) in now &- base >= retention }
+        let never = { (_: TopicPartitionKey, _: CommittedOffset) in false }
         if let modern = modernGroups[id], !modern.members.isEmpty {
-            return !modern.members.values.contains { $0.subscribedTopics.contains(tp.topic) } && since(c.commitTimestamp)
+            let subscribed = Set(modern.members.values.flatMap(\.subscribedTopics))
+            return { tp, c in !subscribed.contains(tp.topic) && since(c.commitTimestamp) }
         }
         if let g = groups[id] {
-            if g.isIdle && g.protocolType != nil { return since(g.emptySince) }
-            if g.state == .stable && g.protocolType == "consumer" {
-                return !subscribedTopics(g).contains(tp.topic) && since(c.commitTimestamp)
+            if g.isIdle && g.protocolType != nil {
+                let emptied = since(g.emptySince)
+                return { _, _ in emptied }
             }
-            if !g.members.isEmpty || !g.isIdle { return false }
-            return since(c.commitTimestamp)
+            if g.state == .stable && g.protocolType == "consumer" {
+                let subscribed = subscribedTopics(g)
+                return { tp, c in !subscribed.contains(tp.topic) && since(c.commitTimestamp) }
+            }
+            if !g.isIdle { return never }
+            return { _, c in since(c.commitTimestamp) }
         }
         // A classic group known only from its generation record: its members may still be on
         // their way back to this coordinator.
-        if store.generations[id] != nil { return since(max(c.commitTimestamp, loadedAtMs[partition(of: id)] ?? now)) }
-        return since(c.commitTimestamp)
+        if store.generations[id] != nil {
+            let loaded = loadedAtMs[partition(of: id)] ?? now
+            return { _, c in since(max(c.commitTimestamp, loaded)) }
+        }
+        return { _, c in since(c.commitTimestamp) }
     }
 
     /// Appends the tombstones of one `__consumer_offsets` partition in batches; the store forgets

@@ -19,7 +19,8 @@ public final class PeriodicThread: @unchecked Sendable {
 
     public init(name: String, intervalMs: Int64, work: @escaping @Sendable () -> Void) {
         precondition(intervalMs > 0, "a periodic thread needs a positive interval")
-        let interval = UInt64(intervalMs) * 1_000_000
+        // Clamped so the deadline below cannot overflow: a century is "never" here.
+        let interval = UInt64(min(intervalMs, 3_155_760_000_000)) * 1_000_000
         let thread = Thread { [self] in
             condition.lock()
             while !stopRequested {

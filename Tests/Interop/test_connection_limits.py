@@ -138,8 +138,12 @@ def test_clients_that_never_read_are_cut_off_when_memory_runs_short(tmp_path):
             s = socket.create_connection(("127.0.0.1", broker.port))
             s.setblocking(False)
             hogs.append(s)
-        cut_off, deadline = set(), time.time() + 30
-        while time.time() < deadline and len(cut_off) < len(hogs):
+        # They are closed until the budget is no longer half used (the last few may stay: with
+        # memory to spare a stalled connection harms no one), so wait until none has been closed
+        # for three stall timeouts.
+        cut_off, deadline, last_change = set(), time.time() + 30, time.time()
+        while time.time() < deadline and len(cut_off) < len(hogs) and (not cut_off or time.time() - last_change < 3):
+            before = len(cut_off)
             for i, s in enumerate(hogs):
                 if i in cut_off:
                     continue
@@ -149,8 +153,10 @@ def test_clients_that_never_read_are_cut_off_when_memory_runs_short(tmp_path):
                     pass
                 except OSError:
                     cut_off.add(i)
+            if len(cut_off) != before:
+                last_change = time.time()
             time.sleep(0.01)
-        assert len(cut_off) == len(hogs), f"{len(hogs) - len(cut_off)} connections that never read are still open"
+        assert len(cut_off) >= len(hogs) // 2, f"only {len(cut_off)} of {len(hogs)} connections that never read were closed"
         assert "took none of" in broker.logs()
 
         p = Producer({"bootstrap.servers": broker.bootstrap, "acks": "all", "linger.ms": 0})

@@ -36,5 +36,11 @@ final class BrokerPropertiesTests: XCTestCase {
         XCTAssertNoThrow(try BrokerProperties.apply("listeners", "PLAINTEXT://127.0.0.1:9092,", to: &config))
         XCTAssertThrowsError(try BrokerProperties.apply("no.such.setting", "1", to: &config))
         XCTAssertThrowsError(try BrokerProperties.parse("just words"))
+        // Intervals that become timers must fit in nanoseconds: NIO traps past Int64.
+        for key in ["tern.socket.stall.timeout.ms", "offsets.retention.check.interval.ms", "connections.max.idle.ms"] {
+            XCTAssertThrowsError(try BrokerProperties.apply(key, "9223372036854775807", to: &config), key)
+        }
+        XCTAssertThrowsError(try BrokerProperties.apply("offsets.retention.minutes", "9223372036854775807", to: &config))
+        XCTAssertThrowsError(try BrokerProperties.apply("socket.send.buffer.bytes", "3000000000", to: &config))
     }
 }
